@@ -1,0 +1,131 @@
+# EDDP toolkit — build, test and benchmark.
+#
+#   make            build libcore and every tool into bin/
+#   make test       unit tests (+ ASan/UBSan build), tool tests; "N passed, N failed"
+#   make synthetic  the paper's synthetic experiment (pipelines/synthetic.mk)
+#   make bench      benchmarks (ratios, never pass/fail)
+#   make deps       install missing Debian packages (as root)
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := all
+
+# Debian packages the build, the tests and the pipelines need.
+DEB_PACKAGES := build-essential pkg-config libhdf5-dev hdf5-tools libopenblas-dev \
+                liblapacke-dev gnuplot-nox python3-h5py python3-numpy
+
+PKGS := hdf5-serial openblas lapacke
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CC ?= gcc
+OPT ?= -O2
+WARN := -Wall -Wextra -Werror
+CFLAGS_ALL = -std=c11 $(OPT) -g $(WARN) -fopenmp -D_GNU_SOURCE -Ilibcore $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -fopenmp -lm $(LDLIBS)
+
+# CUDA backend: built when nvcc exists (PATH or /usr/local/cuda), CPU-only otherwise.
+NVCC ?= $(shell command -v nvcc 2>/dev/null || (test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc))
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+
+LIB_SRC := $(wildcard libcore/*.c)
+TOOL_SRC := $(wildcard tools/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+TOOLS := $(patsubst tools/%.c,bin/%,$(TOOL_SRC))
+
+LIB_OBJ := $(patsubst %.c,build/%.o,$(LIB_SRC))
+UNIT_BIN := $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
+BENCH_BIN := $(patsubst bench/%.c,build/bench/%,$(BENCH_SRC))
+ASAN_OBJ := $(patsubst %.c,build-asan/%.o,$(LIB_SRC))
+ASAN_BIN := $(patsubst tests/unit/%.c,build-asan/tests/%,$(UNIT_SRC))
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+CU_SRC := $(wildcard libcore/cuda/*.cu)
+ifneq ($(and $(NVCC),$(CU_SRC)),)
+CU_OBJ := $(patsubst %.cu,build/%.o,$(CU_SRC))
+CUDA_DEFS := -DEDDP_HAVE_CUDA -I$(CUDA_HOME)/include
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart
+BACKEND_LINE := backend: CPU (OpenBLAS + OpenMP) and CUDA ($(NVCC))
+else
+BACKEND_LINE := backend: CPU only (OpenBLAS + OpenMP); CUDA backend not built (nvcc: $(or $(NVCC),not found))
+endif
+
+.PHONY: all deps test unit-tests asan-tests tool-tests bench clean
+.SECONDARY:
+
+all: build/.deps-ok $(TOOLS)
+	@echo "$(BACKEND_LINE)"
+
+# Installs what is missing; a stamp keeps later builds from asking dpkg again.
+deps: build/.deps-ok
+build/.deps-ok:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "deps: installing $$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "deps: missing Debian packages: $$missing" >&2; \
+	    echo "deps: run 'sudo make deps' or 'sudo apt-get install $$missing'" >&2; exit 1; \
+	  fi; \
+	fi
+	@mkdir -p build && touch $@
+
+build/%.o: %.c $(wildcard libcore/*.h) | build/.deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(CUDA_DEFS) -c $< -o $@
+
+build/libcore/cuda/%.o: libcore/cuda/%.cu $(wildcard libcore/*.h libcore/cuda/*.h) | build/.deps-ok
+	@mkdir -p $(dir $@)
+	$(NVCC) -O2 -std=c++17 -Ilibcore -Xcompiler -Wall,-Wextra,-Werror -c $< -o $@
+
+build/libcore.a: $(LIB_OBJ) $(CU_OBJ)
+	ar rcs $@ $^
+
+bin/%: build/tools/%.o build/libcore.a
+	@mkdir -p bin
+	$(CC) $(CFLAGS_ALL) $< build/libcore.a $(LDLIBS_ALL) $(CUDA_LIBS) -o $@
+
+build/tests/%: tests/unit/%.c build/libcore.a tests/harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(CUDA_DEFS) -Itests $< build/libcore.a $(LDLIBS_ALL) $(CUDA_LIBS) -o $@
+
+build/bench/%: bench/%.c build/libcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(CUDA_DEFS) $< build/libcore.a $(LDLIBS_ALL) $(CUDA_LIBS) -o $@
+
+# Sanitizer build of libcore and the unit tests (CPU code only).
+build-asan/%.o: %.c $(wildcard libcore/*.h) | build/.deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -O1 $(ASAN_FLAGS) -c $< -o $@
+
+build-asan/libcore.a: $(ASAN_OBJ)
+	ar rcs $@ $^
+
+build-asan/tests/%: tests/unit/%.c build-asan/libcore.a tests/harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -O1 $(ASAN_FLAGS) -Itests $< build-asan/libcore.a $(LDLIBS_ALL) -o $@
+
+unit-tests: $(UNIT_BIN)
+	@tests/run-suites build/tests $(UNIT_BIN)
+
+asan-tests: $(ASAN_BIN)
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run-suites build-asan/tests $(ASAN_BIN)
+
+tool-tests: all
+	@tests/run-suites tests/tools $(wildcard tests/tools/test-*.sh)
+
+# The README's test command: every suite, then one closing "N passed, N failed".
+test: all $(UNIT_BIN) $(ASAN_BIN)
+	@tests/run-suites all $(UNIT_BIN) $(ASAN_BIN) $(wildcard tests/tools/test-*.sh)
+
+bench: all $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b; done
+	@for s in $(wildcard bench/*.sh); do echo "== $$s"; bash $$s; done
+
+clean:
+	rm -rf build build-asan bin
+
+-include pipelines/*.mk
