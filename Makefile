@@ -21,7 +21,7 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CC ?= gcc
 OPT ?= -O2
 WARN := -Wall -Wextra -Werror
-CFLAGS_ALL = -std=c11 $(OPT) -g $(WARN) -fopenmp -D_GNU_SOURCE -Ilibcore $(PKG_CFLAGS) $(CFLAGS)
+CFLAGS_ALL = -std=c11 $(OPT) -g $(WARN) -fopenmp -D_GNU_SOURCE -DEDDP_DATADIR='"$(CURDIR)/data"' -iquote libcore $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -fopenmp -lm $(LDLIBS)
 
 # CUDA backend: built when nvcc exists (PATH or /usr/local/cuda), CPU-only otherwise.
@@ -79,7 +79,7 @@ build/%.o: %.c $(wildcard libcore/*.h) | build/.deps-ok
 
 build/libcore/cuda/%.o: libcore/cuda/%.cu $(wildcard libcore/*.h libcore/cuda/*.h) | build/.deps-ok
 	@mkdir -p $(dir $@)
-	$(NVCC) -O2 -std=c++17 -Ilibcore -Xcompiler -Wall,-Wextra,-Werror -c $< -o $@
+	$(NVCC) -O2 -std=c++17 -iquote libcore -Xcompiler -Wall,-Wextra,-Werror -c $< -o $@
 
 build/libcore.a: $(LIB_OBJ) $(CU_OBJ)
 	ar rcs $@ $^

@@ -1,0 +1,86 @@
+/* features — see features.h. */
+#include "features.h"
+#include "error.h"
+
+#include <stdlib.h>
+
+int features_open(features_file *ff, h5in *in)
+{
+    hsize_t dims[H5IO_MAX_RANK];
+    hsize_t expect[4] = {0, 0, 0, 0};
+    ff->in = in;
+    if (h5in_check(in, "/features", H5IO_FLOAT, 4, expect, dims))
+        return error_code();
+    if (dims[0] == 0 || dims[1] == 0 || dims[2] == 0 || dims[3] == 0)
+        return error_set(EX_DATAERR, "%s: dataset '/features' is empty (shape [%llu,%llu,%llu,%llu])",
+                         in->path, (unsigned long long)dims[0], (unsigned long long)dims[1],
+                         (unsigned long long)dims[2], (unsigned long long)dims[3]);
+    ff->n_img = dims[0];
+    ff->n_dim = dims[1];
+    ff->height = dims[2];
+    ff->width = dims[3];
+    return 0;
+}
+
+int features_read_images(const features_file *ff, size_t img0, size_t n, float *buf)
+{
+    if (h5in_read_rows(ff->in, "/features", H5IO_FLOAT, img0, n, buf))
+        return error_code();
+    size_t per_image = ff->n_dim * ff->height * ff->width;
+    if (h5io_check_finite(ff->in->path, "/features", buf, n * per_image, per_image)) {
+        /* Report the image index in the whole file, not in the batch. */
+        return error_code();
+    }
+    return 0;
+}
+
+int features_read_labels(const features_file *ff, int32_t **labels, int n_cls)
+{
+    hsize_t dims[H5IO_MAX_RANK], expect[1] = {ff->n_img};
+    if (h5in_read(ff->in, "/labels", H5IO_INT32, 1, expect, (void **)labels, dims))
+        return error_code();
+    for (size_t k = 0; n_cls > 0 && k < ff->n_img; k++) {
+        if ((*labels)[k] < 0 || (*labels)[k] >= n_cls) {
+            int bad = (*labels)[k];
+            free(*labels);
+            *labels = NULL;
+            return error_set(EX_DATAERR, "%s: dataset '/labels' holds %d at image %zu, expected a class in [0, %d)",
+                             ff->in->path, bad, k, n_cls);
+        }
+    }
+    return 0;
+}
+
+size_t features_batch_images(const features_file *ff, size_t target_bytes)
+{
+    size_t per_image = ff->n_dim * ff->height * ff->width * sizeof(float);
+    size_t n = target_bytes / (per_image ? per_image : 1);
+    if (n < 1)
+        n = 1;
+    return n < ff->n_img ? n : ff->n_img;
+}
+
+int features_pool_all(const features_file *ff, double *pooled)
+{
+    size_t batch = features_batch_images(ff, 64u << 20);
+    size_t hw = ff->height * ff->width, n_dim = ff->n_dim;
+    float *buf = malloc(batch * n_dim * hw * sizeof *buf);
+    if (!buf)
+        return error_set(EX_OSERR, "%s: out of memory pooling features", ff->in->path);
+    int rc = 0;
+    for (size_t img0 = 0; img0 < ff->n_img && !rc; img0 += batch) {
+        size_t n = ff->n_img - img0 < batch ? ff->n_img - img0 : batch;
+        if ((rc = features_read_images(ff, img0, n, buf)))
+            break;
+#pragma omp parallel for schedule(static)
+        for (size_t k = 0; k < n * n_dim; k++) {
+            const float *plane = buf + k * hw;
+            double sum = 0;
+            for (size_t p = 0; p < hw; p++)
+                sum += plane[p];
+            pooled[img0 * n_dim + k] = sum / (double)hw;
+        }
+    }
+    free(buf);
+    return rc;
+}

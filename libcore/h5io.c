@@ -1,0 +1,910 @@
+/* h5io — see h5io.h. */
+#include "h5io.h"
+#include "error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define H5IO_VERSION "0.1.0"
+
+/* The tools that regenerate each format, for the hint in format errors. */
+static const char *producer_of(const char *format)
+{
+    static const struct { const char *format, *tools; } producers[] = {
+        {H5IO_FORMAT_FEATURES, "synthgen or featdump"},
+        {H5IO_FORMAT_HEAD, "trainhead or featdump --head"},
+        {H5IO_FORMAT_DIRECTIONS, "uibe or eddp"},
+        {H5IO_FORMAT_EVALUATION, "iou-label or regress"},
+        {H5IO_FORMAT_CACHE, "cachegpu"},
+    };
+    for (size_t k = 0; k < sizeof producers / sizeof producers[0]; k++)
+        if (!strcmp(producers[k].format, format))
+            return producers[k].tools;
+    return "the toolkit";
+}
+
+/* HDF5 prints its own error stack by default; our messages replace it. */
+static void quiet_hdf5(void)
+{
+    static int done;
+    if (!done) {
+        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+        done = 1;
+    }
+}
+
+static hid_t native_type(h5io_type type)
+{
+    switch (type) {
+    case H5IO_FLOAT: return H5T_NATIVE_FLOAT;
+    case H5IO_DOUBLE: return H5T_NATIVE_DOUBLE;
+    case H5IO_INT32: return H5T_NATIVE_INT32;
+    case H5IO_HALF: return H5T_NATIVE_FLOAT; /* stored half, read as float */
+    }
+    return H5T_NATIVE_FLOAT;
+}
+
+static const char *type_name(h5io_type type)
+{
+    return type == H5IO_INT32 ? "int32" : "floating-point";
+}
+
+/* ---------------------------------------------------------------- reading */
+
+static int read_stdin_image(h5in *in)
+{
+    size_t cap = 1 << 20, size = 0;
+    unsigned char *buf = malloc(cap);
+    if (!buf)
+        return error_set(EX_OSERR, "-: out of memory reading stdin");
+    size_t got;
+    while ((got = fread(buf + size, 1, cap - size, stdin)) > 0) {
+        size += got;
+        if (size == cap) {
+            unsigned char *bigger = realloc(buf, cap *= 2);
+            if (!bigger) {
+                free(buf);
+                return error_set(EX_OSERR, "-: out of memory reading stdin");
+            }
+            buf = bigger;
+        }
+    }
+    if (ferror(stdin)) {
+        free(buf);
+        return error_set(EX_IOERR, "-: error reading stdin: %s", strerror(errno));
+    }
+    in->image = buf;
+    in->image_size = size;
+    return 0;
+}
+
+static int open_image(h5in *in)
+{
+    static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    if (in->image_size < 8 || memcmp(in->image, signature, 8))
+        return error_set(EX_DATAERR, "-: stdin is not an HDF5 file image");
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_core(fapl, 1 << 20, 0);
+    H5Pset_file_image(fapl, in->image, in->image_size);
+    in->file = H5Fopen("stdin-image", H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    if (in->file < 0)
+        return error_set(EX_DATAERR, "-: stdin holds a corrupt or truncated HDF5 image");
+    return 0;
+}
+
+static int open_path(h5in *in, const char *path)
+{
+    if (access(path, R_OK) != 0)
+        return error_set(EX_NOINPUT, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return error_set(EX_NOINPUT, "%s: is a directory, expected an HDF5 file", path);
+    htri_t is_hdf5 = H5Fis_hdf5(path);
+    if (is_hdf5 <= 0)
+        return error_set(EX_DATAERR, "%s: not an HDF5 file", path);
+    in->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (in->file < 0)
+        return error_set(EX_DATAERR, "%s: cannot open as HDF5 (truncated or corrupt file?)", path);
+    return 0;
+}
+
+static int check_format(h5in *in, const char *expected)
+{
+    char *format = NULL;
+    if (H5Aexists(in->file, "format") <= 0) {
+        if (expected)
+            return error_set(EX_DATAERR, "%s: not an %s file (no 'format' attribute); make one with %s",
+                             in->path, expected, producer_of(expected));
+        return error_set(EX_DATAERR, "%s: not an eddp toolkit file (no 'format' attribute)", in->path);
+    }
+    if (h5in_attr_string(in, "/", "format", &format))
+        return error_code();
+    int rc = 0;
+    if (expected && strcmp(format, expected)) {
+        rc = error_set(EX_DATAERR, "%s: format is '%s', expected '%s' (made by %s)", in->path,
+                       format, expected, producer_of(expected));
+    } else {
+        long long version = 0;
+        if (h5in_attr_int(in, "/", "format_version", &version))
+            rc = error_code();
+        else if (version != 1)
+            rc = error_set(EX_DATAERR,
+                           "%s: format '%s' version %lld is not supported (this toolkit reads "
+                           "version 1); regenerate it with %s",
+                           in->path, format, version, producer_of(format));
+    }
+    free(format);
+    return rc;
+}
+
+int h5in_open(h5in *in, const char *path, const char *expected_format)
+{
+    quiet_hdf5();
+    memset(in, 0, sizeof *in);
+    in->file = H5I_INVALID_HID;
+    snprintf(in->path, sizeof in->path, "%s", path);
+    int rc = strcmp(path, "-") ? open_path(in, path) : (read_stdin_image(in) || open_image(in));
+    if (!rc)
+        rc = check_format(in, expected_format);
+    if (rc) {
+        rc = error_code();
+        h5in_close(in);
+    }
+    return rc;
+}
+
+void h5in_close(h5in *in)
+{
+    if (in->file >= 0)
+        H5Fclose(in->file);
+    in->file = H5I_INVALID_HID;
+    free(in->image);
+    in->image = NULL;
+}
+
+int h5in_exists(h5in *in, const char *name)
+{
+    if (!strcmp(name, "/"))
+        return 1;
+    /* H5Lexists needs each parent to exist: walk the path. */
+    char partial[1024];
+    const char *p = name;
+    while ((p = strchr(p + 1, '/'))) {
+        snprintf(partial, sizeof partial, "%.*s", (int)(p - name), name);
+        if (H5Lexists(in->file, partial, H5P_DEFAULT) <= 0)
+            return 0;
+    }
+    return H5Lexists(in->file, name, H5P_DEFAULT) > 0;
+}
+
+int h5in_shape(h5in *in, const char *name, int *rank, hsize_t dims[H5IO_MAX_RANK])
+{
+    if (!h5in_exists(in, name))
+        return error_set(EX_DATAERR, "%s: missing dataset '%s'", in->path, name);
+    hid_t dset = H5Dopen2(in->file, name, H5P_DEFAULT);
+    if (dset < 0)
+        return error_set(EX_DATAERR, "%s: '%s' is not a dataset", in->path, name);
+    hid_t space = H5Dget_space(dset);
+    *rank = H5Sget_simple_extent_ndims(space);
+    int rc = 0;
+    if (*rank < 0 || *rank > H5IO_MAX_RANK)
+        rc = error_set(EX_DATAERR, "%s: dataset '%s' has an unsupported rank", in->path, name);
+    else
+        H5Sget_simple_extent_dims(space, dims, NULL);
+    H5Sclose(space);
+    H5Dclose(dset);
+    return rc;
+}
+
+static void format_dims(char *buf, size_t size, int rank, const hsize_t *dims, int wildcard)
+{
+    size_t used = (size_t)snprintf(buf, size, "[");
+    for (int k = 0; k < rank && used < size; k++)
+        used += (wildcard && !dims[k])
+                    ? (size_t)snprintf(buf + used, size - used, "%s*", k ? "," : "")
+                    : (size_t)snprintf(buf + used, size - used, "%s%llu", k ? "," : "",
+                                       (unsigned long long)dims[k]);
+    if (used < size)
+        snprintf(buf + used, size - used, "]");
+}
+
+int h5in_check(h5in *in, const char *name, h5io_type type, int rank,
+               const hsize_t *expect, hsize_t dims[H5IO_MAX_RANK])
+{
+    int got_rank;
+    if (h5in_shape(in, name, &got_rank, dims))
+        return error_code();
+    hid_t dset = H5Dopen2(in->file, name, H5P_DEFAULT);
+    hid_t stored = H5Dget_type(dset);
+    H5T_class_t cls = H5Tget_class(stored);
+    H5Tclose(stored);
+    H5Dclose(dset);
+    H5T_class_t want = type == H5IO_INT32 ? H5T_INTEGER : H5T_FLOAT;
+    if (cls != want)
+        return error_set(EX_DATAERR, "%s: dataset '%s' has the wrong type: expected %s", in->path,
+                         name, type_name(type));
+    char want_dims[256], got_dims[256];
+    if (got_rank != rank) {
+        if (expect) format_dims(want_dims, sizeof want_dims, rank, expect, 1);
+        else snprintf(want_dims, sizeof want_dims, "rank %d", rank);
+        format_dims(got_dims, sizeof got_dims, got_rank, dims, 0);
+        return error_set(EX_DATAERR, "%s: dataset '%s' has shape %s, expected %s", in->path, name,
+                         got_dims, want_dims);
+    }
+    for (int k = 0; expect && k < rank; k++) {
+        if (expect[k] && expect[k] != dims[k]) {
+            format_dims(want_dims, sizeof want_dims, rank, expect, 1);
+            format_dims(got_dims, sizeof got_dims, rank, dims, 0);
+            return error_set(EX_DATAERR, "%s: dataset '%s' has shape %s, expected %s", in->path,
+                             name, got_dims, want_dims);
+        }
+    }
+    return 0;
+}
+
+static size_t element_size(h5io_type type)
+{
+    return type == H5IO_DOUBLE ? 8 : 4;
+}
+
+int h5in_read(h5in *in, const char *name, h5io_type type, int rank,
+              const hsize_t *expect, void **data, hsize_t dims[H5IO_MAX_RANK])
+{
+    *data = NULL;
+    if (h5in_check(in, name, type, rank, expect, dims))
+        return error_code();
+    size_t count = 1;
+    for (int k = 0; k < rank; k++)
+        count *= dims[k];
+    void *buf = malloc(count ? count * element_size(type) : 1);
+    if (!buf)
+        return error_set(EX_OSERR, "%s: out of memory reading '%s'", in->path, name);
+    hid_t dset = H5Dopen2(in->file, name, H5P_DEFAULT);
+    herr_t status = count ? H5Dread(dset, native_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : 0;
+    H5Dclose(dset);
+    if (status < 0) {
+        free(buf);
+        return error_set(EX_DATAERR, "%s: cannot read dataset '%s' (truncated or corrupt file?)",
+                         in->path, name);
+    }
+    *data = buf;
+    return 0;
+}
+
+int h5in_read_rows(h5in *in, const char *name, h5io_type type, hsize_t row0,
+                   hsize_t nrows, void *buf)
+{
+    hid_t dset = H5Dopen2(in->file, name, H5P_DEFAULT);
+    if (dset < 0)
+        return error_set(EX_DATAERR, "%s: missing dataset '%s'", in->path, name);
+    hid_t space = H5Dget_space(dset);
+    int rank = H5Sget_simple_extent_ndims(space);
+    hsize_t dims[H5IO_MAX_RANK], start[H5IO_MAX_RANK] = {0};
+    H5Sget_simple_extent_dims(space, dims, NULL);
+    int rc = 0;
+    if (row0 + nrows > dims[0]) {
+        rc = error_set(EX_SOFTWARE, "%s: rows %llu..%llu of '%s' are out of range", in->path,
+                       (unsigned long long)row0, (unsigned long long)(row0 + nrows), name);
+    } else if (nrows > 0) {
+        start[0] = row0;
+        dims[0] = nrows;
+        H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, dims, NULL);
+        hid_t mem = H5Screate_simple(rank, dims, NULL);
+        if (H5Dread(dset, native_type(type), mem, space, H5P_DEFAULT, buf) < 0)
+            rc = error_set(EX_DATAERR, "%s: cannot read dataset '%s' (truncated or corrupt file?)",
+                           in->path, name);
+        H5Sclose(mem);
+    }
+    H5Sclose(space);
+    H5Dclose(dset);
+    return rc;
+}
+
+static hid_t open_attribute(h5in *in, const char *object, const char *name)
+{
+    if (!h5in_exists(in, object) || H5Aexists_by_name(in->file, object, name, H5P_DEFAULT) <= 0)
+        return H5I_INVALID_HID;
+    return H5Aopen_by_name(in->file, object, name, H5P_DEFAULT, H5P_DEFAULT);
+}
+
+static hid_t vlen_string_type(void)
+{
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    H5Tset_cset(type, H5T_CSET_UTF8);
+    return type;
+}
+
+/* Reads n strings from an attribute or dataset of any string type (variable
+ * or fixed length) into new buffers. */
+static int read_strings(hid_t obj, int is_attr, char ***out, size_t *n_out)
+{
+    hid_t stored = is_attr ? H5Aget_type(obj) : H5Dget_type(obj);
+    hid_t space = is_attr ? H5Aget_space(obj) : H5Dget_space(obj);
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    int rc = H5Tget_class(stored) == H5T_STRING ? 0 : -1;
+    char **strings = calloc(n > 0 ? (size_t)n : 1, sizeof *strings);
+    if (!rc && H5Tis_variable_str(stored)) {
+        hid_t mem = vlen_string_type();
+        char **raw = calloc(n > 0 ? (size_t)n : 1, sizeof *raw);
+        rc = (is_attr ? H5Aread(obj, mem, raw) : H5Dread(obj, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw)) < 0;
+        for (hssize_t k = 0; !rc && k < n; k++)
+            strings[k] = strdup(raw[k] ? raw[k] : "");
+        if (!rc)
+            H5Dvlen_reclaim(mem, space, H5P_DEFAULT, raw);
+        free(raw);
+        H5Tclose(mem);
+    } else if (!rc) {
+        size_t len = H5Tget_size(stored);
+        hid_t mem = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mem, len + 1);
+        char *raw = calloc((size_t)(n > 0 ? n : 1), len + 1);
+        rc = (is_attr ? H5Aread(obj, mem, raw) : H5Dread(obj, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw)) < 0;
+        for (hssize_t k = 0; !rc && k < n; k++)
+            strings[k] = strndup(raw + k * (len + 1), len);
+        free(raw);
+        H5Tclose(mem);
+    }
+    H5Sclose(space);
+    H5Tclose(stored);
+    if (rc) {
+        h5io_free_strings(strings, (size_t)(n > 0 ? n : 0));
+        return -1;
+    }
+    *out = strings;
+    *n_out = (size_t)n;
+    return 0;
+}
+
+void h5io_free_strings(char **strings, size_t n)
+{
+    if (!strings)
+        return;
+    for (size_t k = 0; k < n; k++)
+        free(strings[k]);
+    free(strings);
+}
+
+int h5in_attr_strings(h5in *in, const char *object, const char *name, char ***strings, size_t *n)
+{
+    hid_t attr = open_attribute(in, object, name);
+    if (attr < 0)
+        return error_set(EX_DATAERR, "%s: missing attribute '%s' on '%s'", in->path, name, object);
+    int rc = read_strings(attr, 1, strings, n);
+    H5Aclose(attr);
+    if (rc)
+        return error_set(EX_DATAERR, "%s: attribute '%s' on '%s' is not a string", in->path, name, object);
+    return 0;
+}
+
+int h5in_attr_string(h5in *in, const char *object, const char *name, char **value)
+{
+    char **strings;
+    size_t n;
+    if (h5in_attr_strings(in, object, name, &strings, &n))
+        return error_code();
+    if (n != 1) {
+        h5io_free_strings(strings, n);
+        return error_set(EX_DATAERR, "%s: attribute '%s' on '%s' should be one string", in->path, name, object);
+    }
+    *value = strings[0];
+    free(strings);
+    return 0;
+}
+
+int h5in_strings(h5in *in, const char *name, char ***strings, size_t *n)
+{
+    if (!h5in_exists(in, name))
+        return error_set(EX_DATAERR, "%s: missing dataset '%s'", in->path, name);
+    hid_t dset = H5Dopen2(in->file, name, H5P_DEFAULT);
+    int rc = dset < 0 ? -1 : read_strings(dset, 0, strings, n);
+    if (dset >= 0)
+        H5Dclose(dset);
+    if (rc)
+        return error_set(EX_DATAERR, "%s: dataset '%s' is not a string dataset", in->path, name);
+    return 0;
+}
+
+static int read_numeric_attr(h5in *in, const char *object, const char *name, hid_t mem, void *value)
+{
+    hid_t attr = open_attribute(in, object, name);
+    if (attr < 0)
+        return error_set(EX_DATAERR, "%s: missing attribute '%s' on '%s'", in->path, name, object);
+    hid_t space = H5Aget_space(attr);
+    hid_t stored = H5Aget_type(attr);
+    int ok = H5Sget_simple_extent_npoints(space) == 1 &&
+             (H5Tget_class(stored) == H5T_INTEGER || H5Tget_class(stored) == H5T_FLOAT) &&
+             H5Aread(attr, mem, value) >= 0;
+    H5Tclose(stored);
+    H5Sclose(space);
+    H5Aclose(attr);
+    return ok ? 0 : error_set(EX_DATAERR, "%s: attribute '%s' on '%s' should be one number", in->path, name, object);
+}
+
+int h5in_attr_double(h5in *in, const char *object, const char *name, double *value)
+{
+    return read_numeric_attr(in, object, name, H5T_NATIVE_DOUBLE, value);
+}
+
+int h5in_attr_int(h5in *in, const char *object, const char *name, long long *value)
+{
+    return read_numeric_attr(in, object, name, H5T_NATIVE_LLONG, value);
+}
+
+typedef struct {
+    char **names;
+    size_t n, cap;
+} name_list;
+
+static herr_t collect_name(hid_t group, const char *name, const H5L_info_t *info, void *data)
+{
+    (void)group;
+    (void)info;
+    name_list *list = data;
+    if (list->n == list->cap) {
+        list->cap = list->cap ? 2 * list->cap : 8;
+        list->names = realloc(list->names, list->cap * sizeof *list->names);
+    }
+    list->names[list->n++] = strdup(name);
+    return 0;
+}
+
+int h5in_list(h5in *in, const char *group, char ***names, size_t *n)
+{
+    name_list list = {0};
+    if (!h5in_exists(in, group))
+        return error_set(EX_DATAERR, "%s: missing group '%s'", in->path, group);
+    if (H5Literate_by_name(in->file, group, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_name, &list,
+                           H5P_DEFAULT) < 0) {
+        h5io_free_strings(list.names, list.n);
+        return error_set(EX_DATAERR, "%s: cannot list group '%s'", in->path, group);
+    }
+    *names = list.names;
+    *n = list.n;
+    return 0;
+}
+
+/* 64-bit multiply–xorshift over 8-byte words: fast enough to hash multi-GB
+ * feature files at disk speed; it detects change, it is not cryptographic. */
+static uint64_t hash_update(uint64_t h, const unsigned char *bytes, size_t n)
+{
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        uint64_t word;
+        memcpy(&word, bytes + k, 8);
+        h = (h ^ word) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 29;
+    }
+    for (; k < n; k++)
+        h = (h ^ bytes[k]) * 0x100000001b3ULL;
+    return h;
+}
+
+int h5in_hash(h5in *in)
+{
+    if (in->hashed)
+        return 0;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    if (in->image) {
+        h = hash_update(h, in->image, in->image_size);
+    } else {
+        FILE *f = fopen(in->path, "rb");
+        if (!f)
+            return error_set(EX_IOERR, "%s: cannot read for hashing: %s", in->path, strerror(errno));
+        size_t chunk = 1 << 22, got;
+        unsigned char *buf = malloc(chunk);
+        while (buf && (got = fread(buf, 1, chunk, f)) > 0)
+            h = hash_update(h, buf, got);
+        free(buf);
+        fclose(f);
+    }
+    in->hash = h;
+    in->hashed = 1;
+    return 0;
+}
+
+int h5io_check_finite(const char *path, const char *name, const float *data, size_t n, size_t row_len)
+{
+    size_t first_bad = n;
+#pragma omp parallel for reduction(min : first_bad) schedule(static)
+    for (size_t k = 0; k < n; k++)
+        if (!isfinite(data[k]) && k < first_bad)
+            first_bad = k;
+    if (first_bad == n)
+        return 0;
+    const char *what = isnan(data[first_bad]) ? "NaN" : "Inf";
+    if (row_len)
+        return error_set(EX_DATAERR, "%s: dataset '%s' holds %s (element %zu, row %zu)", path, name,
+                         what, first_bad, first_bad / row_len);
+    return error_set(EX_DATAERR, "%s: dataset '%s' holds %s (element %zu)", path, name, what, first_bad);
+}
+
+/* ---------------------------------------------------------------- writing */
+
+#define MAX_TEMPS 8
+static char active_temps[MAX_TEMPS][4200];
+
+static void register_temp(const char *path)
+{
+    for (int k = 0; k < MAX_TEMPS; k++)
+        if (!active_temps[k][0]) {
+            snprintf(active_temps[k], sizeof active_temps[k], "%s", path);
+            return;
+        }
+}
+
+static void unregister_temp(const char *path)
+{
+    for (int k = 0; k < MAX_TEMPS; k++)
+        if (!strcmp(active_temps[k], path))
+            active_temps[k][0] = '\0';
+}
+
+void h5out_remove_temps(void)
+{
+    for (int k = 0; k < MAX_TEMPS; k++)
+        if (active_temps[k][0])
+            unlink(active_temps[k]); /* async-signal-safe */
+}
+
+static void cleanup_and_die(int sig)
+{
+    h5out_remove_temps();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void h5io_install_signal_cleanup(void)
+{
+    signal(SIGINT, cleanup_and_die);
+    signal(SIGTERM, cleanup_and_die);
+    signal(SIGHUP, cleanup_and_die);
+}
+
+static int set_root_format(h5out *out, const char *format, int format_version)
+{
+    if (h5out_attr_string(out, "/", "format", format) ||
+        h5out_attr_int(out, "/", "format_version", format_version))
+        return error_code();
+    return 0;
+}
+
+static int create_temp_file(h5out *out, const char *path, int overwrite)
+{
+    struct stat st;
+    if (!overwrite && stat(path, &st) == 0)
+        return error_set(EX_CANTCREAT, "%s: output exists; use --overwrite to replace it", path);
+    char dir_buf[4096], base_buf[4096];
+    snprintf(dir_buf, sizeof dir_buf, "%s", path);
+    snprintf(base_buf, sizeof base_buf, "%s", path);
+    const char *dir = dirname(dir_buf), *base = basename(base_buf);
+    snprintf(out->temp_path, sizeof out->temp_path, "%s/.%s.%ld.tmp", dir, base, (long)getpid());
+    /* Probe with open() first: HDF5's own failure would not say why. */
+    int fd = open(out->temp_path, O_CREAT | O_EXCL | O_WRONLY, 0644);
+    if (fd < 0)
+        return error_set(EX_CANTCREAT, "%s: cannot create output in '%s': %s", path, dir, strerror(errno));
+    close(fd);
+    register_temp(out->temp_path);
+    out->file = H5Fcreate(out->temp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (out->file < 0) {
+        unlink(out->temp_path);
+        unregister_temp(out->temp_path);
+        return error_set(EX_CANTCREAT, "%s: cannot create HDF5 file '%s'", path, out->temp_path);
+    }
+    return 0;
+}
+
+static int create_memory_file(h5out *out)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_core(fapl, 1 << 20, 0);
+    out->file = H5Fcreate("stdout-image", H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (out->file < 0)
+        return error_set(EX_SOFTWARE, "-: cannot create an in-memory HDF5 file");
+    return 0;
+}
+
+int h5out_create(h5out *out, const char *path, int overwrite, const char *format, int format_version)
+{
+    quiet_hdf5();
+    memset(out, 0, sizeof *out);
+    out->file = H5I_INVALID_HID;
+    snprintf(out->final_path, sizeof out->final_path, "%s", path);
+    out->to_stdout = !strcmp(path, "-");
+    int rc = out->to_stdout ? create_memory_file(out) : create_temp_file(out, path, overwrite);
+    if (!rc)
+        rc = set_root_format(out, format, format_version);
+    if (rc)
+        h5out_abort(out);
+    return rc;
+}
+
+static hid_t link_create_plist(void)
+{
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    return lcpl;
+}
+
+/* IEEE binary16, the layout numpy/h5py call '<f2' (HDF5 1.10 has no native
+ * half type): 1 sign bit, 5 exponent bits (bias 15), 10 mantissa bits. */
+static hid_t half_type(void)
+{
+    hid_t type = H5Tcopy(H5T_IEEE_F32LE);
+    H5Tset_fields(type, 15, 10, 5, 0, 10);
+    H5Tset_size(type, 2);
+    H5Tset_ebias(type, 15);
+    return type;
+}
+
+static hid_t file_type(h5io_type type)
+{
+    switch (type) {
+    case H5IO_FLOAT: return H5Tcopy(H5T_IEEE_F32LE);
+    case H5IO_DOUBLE: return H5Tcopy(H5T_IEEE_F64LE);
+    case H5IO_INT32: return H5Tcopy(H5T_STD_I32LE);
+    case H5IO_HALF: return half_type();
+    }
+    return H5Tcopy(H5T_IEEE_F32LE);
+}
+
+int h5out_create_dataset(h5out *out, const char *name, h5io_type type, int rank,
+                         const hsize_t *dims, hsize_t chunk_rows, hid_t *dset)
+{
+    hid_t space = H5Screate_simple(rank, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (chunk_rows && rank > 0 && dims[0] > 0) {
+        hsize_t chunk[H5IO_MAX_RANK];
+        for (int k = 0; k < rank; k++)
+            chunk[k] = dims[k] ? dims[k] : 1;
+        chunk[0] = chunk_rows < dims[0] ? chunk_rows : dims[0];
+        H5Pset_chunk(dcpl, rank, chunk);
+    }
+    hid_t lcpl = link_create_plist();
+    hid_t ftype = file_type(type);
+    *dset = H5Dcreate2(out->file, name, ftype, space, lcpl, dcpl, H5P_DEFAULT);
+    H5Tclose(ftype);
+    H5Pclose(lcpl);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    if (*dset < 0)
+        return error_set(EX_IOERR, "%s: cannot create dataset '%s'", out->final_path, name);
+    return 0;
+}
+
+int h5out_write_rows(hid_t dset, const char *name, h5io_type type, hsize_t row0,
+                     hsize_t nrows, const void *buf)
+{
+    if (nrows == 0)
+        return 0;
+    hid_t space = H5Dget_space(dset);
+    int rank = H5Sget_simple_extent_ndims(space);
+    hsize_t dims[H5IO_MAX_RANK], start[H5IO_MAX_RANK] = {0};
+    H5Sget_simple_extent_dims(space, dims, NULL);
+    start[0] = row0;
+    dims[0] = nrows;
+    H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, dims, NULL);
+    hid_t mem = H5Screate_simple(rank, dims, NULL);
+    herr_t status = H5Dwrite(dset, native_type(type), mem, space, H5P_DEFAULT, buf);
+    H5Sclose(mem);
+    H5Sclose(space);
+    return status < 0 ? error_set(EX_IOERR, "cannot write rows of dataset '%s' (disk full?)", name) : 0;
+}
+
+int h5out_write(h5out *out, const char *name, h5io_type type, int rank,
+                const hsize_t *dims, const void *data)
+{
+    hid_t dset;
+    /* Chunk large arrays by rows so readers can stream them. */
+    size_t row_bytes = element_size(type);
+    for (int k = 1; k < rank; k++)
+        row_bytes *= dims[k];
+    hsize_t chunk_rows = 0;
+    if (rank > 1 && dims[0] * row_bytes > (1u << 24))
+        chunk_rows = row_bytes ? ((1u << 20) + row_bytes - 1) / row_bytes : 1;
+    if (h5out_create_dataset(out, name, type, rank, dims, chunk_rows, &dset))
+        return error_code();
+    hsize_t count = 1;
+    for (int k = 0; k < rank; k++)
+        count *= dims[k];
+    herr_t status = count ? H5Dwrite(dset, native_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0;
+    H5Dclose(dset);
+    return status < 0 ? error_set(EX_IOERR, "%s: cannot write dataset '%s' (disk full?)", out->final_path, name) : 0;
+}
+
+int h5out_write_strings(h5out *out, const char *name, const char *const *strings, size_t n)
+{
+    hsize_t dims[1] = {n};
+    hid_t space = H5Screate_simple(1, dims, NULL);
+    hid_t type = vlen_string_type();
+    hid_t lcpl = link_create_plist();
+    hid_t dset = H5Dcreate2(out->file, name, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t status = dset < 0 ? -1 : (n ? H5Dwrite(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, strings) : 0);
+    if (dset >= 0)
+        H5Dclose(dset);
+    H5Pclose(lcpl);
+    H5Tclose(type);
+    H5Sclose(space);
+    return status < 0 ? error_set(EX_IOERR, "%s: cannot write string dataset '%s'", out->final_path, name) : 0;
+}
+
+/* Writes (replacing) an attribute with the given memory and file types. */
+static int write_attr(h5out *out, const char *object, const char *name, hid_t ftype, hid_t mtype,
+                      int rank, hsize_t n, const void *value)
+{
+    if (H5Aexists_by_name(out->file, object, name, H5P_DEFAULT) > 0)
+        H5Adelete_by_name(out->file, object, name, H5P_DEFAULT);
+    hid_t space = rank ? H5Screate_simple(1, &n, NULL) : H5Screate(H5S_SCALAR);
+    hid_t attr = H5Acreate_by_name(out->file, object, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t status = attr < 0 ? -1 : H5Awrite(attr, mtype, value);
+    if (attr >= 0)
+        H5Aclose(attr);
+    H5Sclose(space);
+    return status < 0 ? error_set(EX_IOERR, "%s: cannot write attribute '%s' on '%s'", out->final_path, name, object) : 0;
+}
+
+int h5out_attr_string(h5out *out, const char *object, const char *name, const char *value)
+{
+    hid_t type = vlen_string_type();
+    int rc = write_attr(out, object, name, type, type, 0, 1, &value);
+    H5Tclose(type);
+    return rc;
+}
+
+int h5out_attr_strings(h5out *out, const char *object, const char *name,
+                       const char *const *values, size_t n)
+{
+    hid_t type = vlen_string_type();
+    int rc = write_attr(out, object, name, type, type, 1, n, values);
+    H5Tclose(type);
+    return rc;
+}
+
+int h5out_attr_double(h5out *out, const char *object, const char *name, double value)
+{
+    return write_attr(out, object, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, 1, &value);
+}
+
+int h5out_attr_doubles(h5out *out, const char *object, const char *name, const double *values, size_t n)
+{
+    return write_attr(out, object, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, n, values);
+}
+
+int h5out_attr_int(h5out *out, const char *object, const char *name, long long value)
+{
+    return write_attr(out, object, name, H5T_STD_I64LE, H5T_NATIVE_LLONG, 0, 1, &value);
+}
+
+/* The command line, each argument shell-quoted when it needs to be. */
+static char *command_line(int argc, char **argv)
+{
+    size_t cap = 64;
+    for (int k = 0; k < argc; k++)
+        cap += 4 * strlen(argv[k]) + 3;
+    char *line = malloc(cap), *p = line;
+    for (int k = 0; k < argc; k++) {
+        const char *arg = argv[k];
+        int plain = *arg && strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,+@%") == strlen(arg);
+        if (k)
+            *p++ = ' ';
+        if (plain) {
+            p += sprintf(p, "%s", arg);
+            continue;
+        }
+        *p++ = '\'';
+        for (; *arg; arg++)
+            p += *arg == '\'' ? sprintf(p, "'\\''") : sprintf(p, "%c", *arg);
+        *p++ = '\'';
+    }
+    *p = '\0';
+    return line;
+}
+
+static int write_inputs(h5out *out, const h5io_provenance *prov, char **upstream_history)
+{
+    size_t cap = 64, used = 0;
+    for (int k = 0; k < prov->n_inputs; k++)
+        cap += strlen(prov->inputs[k]->path) + 32;
+    char *inputs = malloc(cap);
+    inputs[0] = '\0';
+    for (int k = 0; k < prov->n_inputs; k++) {
+        h5in *in = prov->inputs[k];
+        if (h5in_hash(in)) {
+            free(inputs);
+            return error_code();
+        }
+        used += (size_t)snprintf(inputs + used, cap - used, "%s\t%016llx\n", in->path,
+                                 (unsigned long long)in->hash);
+    }
+    int rc = h5out_attr_string(out, "/", "inputs", inputs);
+    free(inputs);
+    if (!rc && prov->n_inputs > 0 && H5Aexists(prov->inputs[0]->file, "history") > 0)
+        h5in_attr_string(prov->inputs[0], "/", "history", upstream_history);
+    return rc;
+}
+
+int h5out_provenance(h5out *out, const h5io_provenance *prov)
+{
+    char *cmd = command_line(prov->argc, prov->argv), *upstream = NULL;
+    char stamp[64];
+    time_t now = time(NULL);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    int rc = write_inputs(out, prov, &upstream);
+    size_t len = strlen(cmd) + strlen(stamp) + (upstream ? strlen(upstream) : 0) + 8;
+    char *history = malloc(len);
+    snprintf(history, len, "%s: %s\n%s", stamp, cmd, upstream ? upstream : "");
+    const char *slurm = getenv("SLURM_JOB_ID");
+    if (!rc)
+        rc = h5out_attr_string(out, "/", "history", history) ||
+             h5out_attr_string(out, "/", "tool", prov->tool) ||
+             h5out_attr_string(out, "/", "tool_version", H5IO_VERSION) ||
+             h5out_attr_string(out, "/", "command_line", cmd) ||
+             h5out_attr_string(out, "/", "created", stamp) ||
+             h5out_attr_int(out, "/", "seed", (long long)prov->seed) ||
+             h5out_attr_int(out, "/", "threads", prov->threads) ||
+             (prov->device && h5out_attr_string(out, "/", "device", prov->device)) ||
+             (slurm && h5out_attr_string(out, "/", "slurm_job_id", slurm));
+    free(history);
+    free(upstream);
+    free(cmd);
+    return rc ? error_code() : 0;
+}
+
+static int write_image_to_stdout(h5out *out)
+{
+    H5Fflush(out->file, H5F_SCOPE_GLOBAL);
+    ssize_t size = H5Fget_file_image(out->file, NULL, 0);
+    void *buf = size > 0 ? malloc((size_t)size) : NULL;
+    int rc = 0;
+    if (!buf || H5Fget_file_image(out->file, buf, (size_t)size) != size)
+        rc = error_set(EX_SOFTWARE, "-: cannot take the HDF5 file image");
+    else if (fwrite(buf, 1, (size_t)size, stdout) != (size_t)size || fflush(stdout))
+        rc = error_set(EX_IOERR, "-: cannot write to stdout: %s", strerror(errno));
+    free(buf);
+    return rc;
+}
+
+int h5out_commit(h5out *out)
+{
+    int rc = 0;
+    if (out->to_stdout) {
+        rc = write_image_to_stdout(out);
+        H5Fclose(out->file);
+        out->file = H5I_INVALID_HID;
+        return rc;
+    }
+    if (H5Fclose(out->file) < 0)
+        rc = error_set(EX_IOERR, "%s: cannot finish writing (disk full?)", out->final_path);
+    out->file = H5I_INVALID_HID;
+    if (!rc && rename(out->temp_path, out->final_path) != 0)
+        rc = error_set(EX_IOERR, "%s: cannot rename the finished output into place: %s",
+                       out->final_path, strerror(errno));
+    if (rc)
+        unlink(out->temp_path);
+    unregister_temp(out->temp_path);
+    out->temp_path[0] = '\0';
+    return rc;
+}
+
+void h5out_abort(h5out *out)
+{
+    if (out->file >= 0)
+        H5Fclose(out->file);
+    out->file = H5I_INVALID_HID;
+    if (out->temp_path[0]) {
+        unlink(out->temp_path);
+        unregister_temp(out->temp_path);
+        out->temp_path[0] = '\0';
+    }
+}

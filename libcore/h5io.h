@@ -1,0 +1,129 @@
+/* h5io — the toolkit's HDF5 files: typed, shape-checked reads and writes,
+ * format names, provenance, atomic outputs and file images on pipes.
+ *
+ * Every file carries root attributes `format` (string) and `format_version`
+ * (int); readers name the format they expect and are told which tool makes it.
+ * Outputs are written under a temporary name in the target folder and renamed
+ * by h5out_commit(); a failed or interrupted run leaves no file under the
+ * final name. "-" as an input reads an HDF5 file image from stdin; "-" as an
+ * output writes one to stdout. All functions return 0 or a sysexits.h code
+ * with the failure described through error.h. */
+#ifndef EDDP_H5IO_H
+#define EDDP_H5IO_H
+
+#include <hdf5.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define H5IO_MAX_RANK 8
+
+typedef enum { H5IO_FLOAT, H5IO_DOUBLE, H5IO_INT32, H5IO_HALF } h5io_type;
+
+/* Format names of the file contracts (man/man5/eddp-files.5). */
+#define H5IO_FORMAT_FEATURES "eddp-features"
+#define H5IO_FORMAT_HEAD "eddp-head"
+#define H5IO_FORMAT_DIRECTIONS "eddp-directions"
+#define H5IO_FORMAT_EVALUATION "eddp-evaluation"
+#define H5IO_FORMAT_CACHE "eddp-cache"
+
+typedef struct {
+    hid_t file;
+    char path[4096];     /* as given; "-" for stdin */
+    void *image;         /* stdin file image, NULL for files */
+    size_t image_size;
+    uint64_t hash;       /* content hash, filled by h5in_hash() */
+    int hashed;
+} h5in;
+
+/* Opens path (or "-") and checks its format; expected_format NULL = any
+ * toolkit file. */
+int h5in_open(h5in *in, const char *path, const char *expected_format);
+void h5in_close(h5in *in);
+int h5in_exists(h5in *in, const char *name);
+/* Rank and dimensions of a dataset; EX_DATAERR naming file and dataset when
+ * it is missing. */
+int h5in_shape(h5in *in, const char *name, int *rank, hsize_t dims[H5IO_MAX_RANK]);
+/* Checks a dataset's type class (float or integer, matching type) and rank;
+ * each expected dimension > 0 must match, 0 = any. Fills dims. */
+int h5in_check(h5in *in, const char *name, h5io_type type, int rank,
+               const hsize_t *expect, hsize_t dims[H5IO_MAX_RANK]);
+/* h5in_check, then reads the whole dataset into a new buffer (free()). */
+int h5in_read(h5in *in, const char *name, h5io_type type, int rank,
+              const hsize_t *expect, void **data, hsize_t dims[H5IO_MAX_RANK]);
+/* Reads rows [row0, row0 + nrows) along the first dimension into buf. */
+int h5in_read_rows(h5in *in, const char *name, h5io_type type, hsize_t row0,
+                   hsize_t nrows, void *buf);
+/* String attribute (new buffer, free()); EX_DATAERR if missing. */
+int h5in_attr_string(h5in *in, const char *object, const char *name, char **value);
+int h5in_attr_double(h5in *in, const char *object, const char *name, double *value);
+int h5in_attr_int(h5in *in, const char *object, const char *name, long long *value);
+/* A 1-D string dataset or string-array attribute (object/name), as an array
+ * of n new strings (free with h5io_free_strings). */
+int h5in_strings(h5in *in, const char *name, char ***strings, size_t *n);
+int h5in_attr_strings(h5in *in, const char *object, const char *name, char ***strings, size_t *n);
+void h5io_free_strings(char **strings, size_t n);
+/* Content hash of the input (64-bit, non-cryptographic; for provenance). */
+int h5in_hash(h5in *in);
+/* Lists the names of the members of a group (new array of strings). */
+int h5in_list(h5in *in, const char *group, char ***names, size_t *n);
+
+/* Fails with EX_DATAERR naming file, dataset and the first bad element when
+ * data holds NaN or Inf; row_len > 0 adds the row (image) index. */
+int h5io_check_finite(const char *path, const char *name, const float *data,
+                      size_t n, size_t row_len);
+
+typedef struct {
+    hid_t file;
+    char final_path[4096];
+    char temp_path[4200];
+    int to_stdout;
+} h5out;
+
+/* Creates the output (the temporary file) now, so an unwritable folder or an
+ * existing output (without overwrite) fails before any work is done. */
+int h5out_create(h5out *out, const char *path, int overwrite, const char *format, int format_version);
+/* Writes a whole dataset, creating intermediate groups. */
+int h5out_write(h5out *out, const char *name, h5io_type type, int rank,
+                const hsize_t *dims, const void *data);
+/* Creates a dataset chunked along the first dimension (chunk_rows rows per
+ * chunk) to be filled with h5out_write_rows; *dset must be H5Dclose()d. */
+int h5out_create_dataset(h5out *out, const char *name, h5io_type type, int rank,
+                         const hsize_t *dims, hsize_t chunk_rows, hid_t *dset);
+int h5out_write_rows(hid_t dset, const char *name, h5io_type type, hsize_t row0,
+                     hsize_t nrows, const void *buf);
+/* 1-D variable-length UTF-8 string dataset. */
+int h5out_write_strings(h5out *out, const char *name, const char *const *strings, size_t n);
+/* Attributes on object ("/" = root); strings are variable-length UTF-8. */
+int h5out_attr_string(h5out *out, const char *object, const char *name, const char *value);
+int h5out_attr_strings(h5out *out, const char *object, const char *name,
+                       const char *const *values, size_t n);
+int h5out_attr_double(h5out *out, const char *object, const char *name, double value);
+int h5out_attr_doubles(h5out *out, const char *object, const char *name, const double *values, size_t n);
+int h5out_attr_int(h5out *out, const char *object, const char *name, long long value);
+
+typedef struct {
+    const char *tool;
+    int argc;
+    char **argv;
+    uint64_t seed;
+    int threads;
+    const char *device;     /* NULL = not applicable */
+    h5in **inputs;          /* hashed on the way; the first one's history is carried */
+    int n_inputs;
+} h5io_provenance;
+
+/* Writes history (time + command line prepended to the first input's),
+ * tool, tool_version, command_line, inputs (path and hash per line), seed,
+ * threads, device, slurm_job_id when set, created. */
+int h5out_provenance(h5out *out, const h5io_provenance *prov);
+/* Flushes, closes and renames (or writes the image to stdout). */
+int h5out_commit(h5out *out);
+/* Closes and removes the temporary file; safe to call twice. */
+void h5out_abort(h5out *out);
+/* Removes every uncommitted temporary output (for signal handlers). */
+void h5out_remove_temps(void);
+/* Installs SIGINT/SIGTERM/SIGHUP handlers that remove temporary outputs and
+ * exit 128+signal. Trainers that checkpoint install their own instead. */
+void h5io_install_signal_cleanup(void);
+
+#endif

@@ -1,0 +1,286 @@
+/* synthgen — feature maps from the multi-concept signal–distractor model
+ * (method-spec §1.2–1.3); the default is the paper's synthetic preset. */
+#include "cli.h"
+#include "error.h"
+#include "h5io.h"
+#include "rng.h"
+#include "synth.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: synthgen [options] -o OUTPUT\n"
+    "Generate feature maps x = S a + D b + offset (paper preset by default).\n"
+    "  --split train|test      independent random stream per split (train)\n"
+    "  --table FILE            S and D columns (default: data/table6.tsv)\n"
+    "  --random-truth          unit-norm Gaussian S and D from the seed instead\n"
+    "  --dims N --concepts N --distractors N   sizes with --random-truth (16, 3, 2)\n"
+    "  --height N --width N    pixels per image (1 x 2)\n"
+    "  --classes SPEC          concept per pixel for each class, classes separated\n"
+    "                          by ';', pixels by ',', -1 = none (0,1;0,2;1,2)\n"
+    "  --on LO:HI              alpha of the pixel's concept (2.5:5)\n"
+    "  --off LO:HI             alpha of the other concepts (0:2.5)\n"
+    "  --beta LO:HI            distractor coefficients (0:5)\n"
+    "  --offset X              added to every dimension (10)\n"
+    "  --per-class N           images per class (1000)\n"
+    "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n";
+
+enum {
+    OPT_SPLIT = CLI_OPT_TOOL, OPT_TABLE, OPT_RANDOM, OPT_DIMS, OPT_CONCEPTS, OPT_DISTRACT,
+    OPT_HEIGHT, OPT_WIDTH, OPT_CLASSES, OPT_ON, OPT_OFF, OPT_BETA, OPT_OFFSET, OPT_PER_CLASS
+};
+
+typedef struct {
+    cli_common cli;
+    int split_test;
+    const char *table;
+    int random_truth;
+    const char *classes;
+    synth_config cfg;
+} options;
+
+static void parse_classes(options *opt)
+{
+    synth_config *cfg = &opt->cfg;
+    int hw = cfg->height * cfg->width, n_classes = 1;
+    for (const char *c = opt->classes; *c; c++)
+        n_classes += *c == ';';
+    cfg->n_classes = n_classes;
+    cfg->class_concepts = malloc(sizeof(int) * n_classes * hw);
+    const char *p = opt->classes;
+    for (int k = 0; k < n_classes; k++) {
+        for (int px = 0; px < hw; px++) {
+            char *end;
+            long concept = strtol(p, &end, 10);
+            char want = px + 1 < hw ? ',' : (k + 1 < n_classes ? ';' : '\0');
+            if (end == p || *end != want || concept < -1 || concept >= cfg->n_concepts)
+                cli_usage_error(&opt->cli,
+                                "--classes: class %d needs %d pixel concepts in [-1, %d) separated "
+                                "by ',', classes by ';' — got '%s'",
+                                k, hw, cfg->n_concepts, opt->classes);
+            cfg->class_concepts[k * hw + px] = (int)concept;
+            p = end + (*end != '\0');
+        }
+    }
+}
+
+static const char *default_table(void)
+{
+    static char path[4096];
+    const char *dir = getenv("EDDP_DATA");
+    snprintf(path, sizeof path, "%s/table6.tsv", dir ? dir : EDDP_DATADIR);
+    return path;
+}
+
+static void parse(options *opt, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        CLI_COMMON_OPTIONS,
+        {"split", required_argument, 0, OPT_SPLIT}, {"table", required_argument, 0, OPT_TABLE},
+        {"random-truth", no_argument, 0, OPT_RANDOM}, {"dims", required_argument, 0, OPT_DIMS},
+        {"concepts", required_argument, 0, OPT_CONCEPTS},
+        {"distractors", required_argument, 0, OPT_DISTRACT},
+        {"height", required_argument, 0, OPT_HEIGHT}, {"width", required_argument, 0, OPT_WIDTH},
+        {"classes", required_argument, 0, OPT_CLASSES}, {"on", required_argument, 0, OPT_ON},
+        {"off", required_argument, 0, OPT_OFF}, {"beta", required_argument, 0, OPT_BETA},
+        {"offset", required_argument, 0, OPT_OFFSET},
+        {"per-class", required_argument, 0, OPT_PER_CLASS}, {0, 0, 0, 0}};
+    synth_config *cfg = &opt->cfg;
+    cli_init(&opt->cli, "synthgen", usage, argc, argv);
+    *cfg = (synth_config){.n_dim = 16, .n_concepts = 3, .n_distract = 2, .height = 1, .width = 2,
+                          .on_lo = 2.5, .on_hi = 5, .off_lo = 0, .off_hi = 2.5, .beta_lo = 0,
+                          .beta_hi = 5, .offset = 10, .per_class = 1000};
+    opt->classes = "0,1;0,2;1,2";
+    int sizes_given = 0, c;
+    cli_common *cli = &opt->cli;
+    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        if (cli_common_option(cli, c, optarg))
+            continue;
+        switch (c) {
+        case OPT_SPLIT:
+            if (strcmp(optarg, "train") && strcmp(optarg, "test"))
+                cli_usage_error(cli, "--split: expected train or test, got '%s'", optarg);
+            opt->split_test = !strcmp(optarg, "test");
+            break;
+        case OPT_TABLE: opt->table = optarg; break;
+        case OPT_RANDOM: opt->random_truth = 1; break;
+        case OPT_DIMS: cfg->n_dim = (int)cli_parse_long(cli, "--dims", optarg, 1, 1 << 16); sizes_given = 1; break;
+        case OPT_CONCEPTS: cfg->n_concepts = (int)cli_parse_long(cli, "--concepts", optarg, 1, 1 << 16); sizes_given = 1; break;
+        case OPT_DISTRACT: cfg->n_distract = (int)cli_parse_long(cli, "--distractors", optarg, 0, 1 << 16); sizes_given = 1; break;
+        case OPT_HEIGHT: cfg->height = (int)cli_parse_long(cli, "--height", optarg, 1, 4096); break;
+        case OPT_WIDTH: cfg->width = (int)cli_parse_long(cli, "--width", optarg, 1, 4096); break;
+        case OPT_CLASSES: opt->classes = optarg; break;
+        case OPT_ON: cli_parse_range(cli, "--on", optarg, &cfg->on_lo, &cfg->on_hi); break;
+        case OPT_OFF: cli_parse_range(cli, "--off", optarg, &cfg->off_lo, &cfg->off_hi); break;
+        case OPT_BETA: cli_parse_range(cli, "--beta", optarg, &cfg->beta_lo, &cfg->beta_hi); break;
+        case OPT_OFFSET: cfg->offset = cli_parse_double(cli, "--offset", optarg, -1e30, 1e30); break;
+        case OPT_PER_CLASS: cfg->per_class = (size_t)cli_parse_long(cli, "--per-class", optarg, 1, 1L << 40); break;
+        default: cli_usage_error(cli, "unexpected option");
+        }
+    }
+    if (optind < argc)
+        cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+    if (!cli->output)
+        cli_usage_error(cli, "no output file: give -o FILE");
+    if (sizes_given && !opt->random_truth)
+        cli_usage_error(cli, "--dims/--concepts/--distractors need --random-truth (the table fixes them)");
+    if (opt->table && opt->random_truth)
+        cli_usage_error(cli, "--table and --random-truth exclude each other");
+    if (opt->random_truth && cfg->n_concepts + cfg->n_distract > cfg->n_dim)
+        cli_usage_error(cli, "--concepts + --distractors (%d) must not exceed --dims (%d)",
+                        cfg->n_concepts + cfg->n_distract, cfg->n_dim);
+}
+
+static void load_truth(options *opt)
+{
+    synth_config *cfg = &opt->cfg;
+    if (opt->random_truth) {
+        cfg->signals = malloc(sizeof(double) * cfg->n_concepts * cfg->n_dim);
+        cfg->distractors = malloc(sizeof(double) * (cfg->n_distract ? cfg->n_distract : 1) * cfg->n_dim);
+        synth_random_directions(opt->cli.seed, RNG_STREAM_TRUTH, cfg->n_concepts, cfg->n_dim, cfg->signals);
+        synth_random_directions(opt->cli.seed, RNG_STREAM_TRUTH + 100, cfg->n_distract, cfg->n_dim, cfg->distractors);
+        return;
+    }
+    if (synth_read_table(opt->table ? opt->table : default_table(), &cfg->signals, &cfg->n_concepts,
+                         &cfg->distractors, &cfg->n_distract, &cfg->n_dim))
+        cli_fail(&opt->cli);
+}
+
+typedef struct {
+    hid_t features, labels, concepts, alpha, beta;
+} datasets;
+
+static int create_datasets(h5out *out, const synth_config *cfg, size_t n_img, hsize_t chunk, datasets *ds)
+{
+    hsize_t h = cfg->height, w = cfg->width;
+    hsize_t fdims[4] = {n_img, cfg->n_dim, h, w}, ldims[1] = {n_img}, cdims[3] = {n_img, h, w};
+    hsize_t adims[4] = {n_img, cfg->n_concepts, h, w}, bdims[4] = {n_img, cfg->n_distract, h, w};
+    if (h5out_create_dataset(out, "/features", H5IO_FLOAT, 4, fdims, chunk, &ds->features) ||
+        h5out_create_dataset(out, "/labels", H5IO_INT32, 1, ldims, 0, &ds->labels) ||
+        h5out_create_dataset(out, "/concepts/concept", H5IO_INT32, 3, cdims, chunk, &ds->concepts) ||
+        h5out_create_dataset(out, "/truth/alpha", H5IO_FLOAT, 4, adims, chunk, &ds->alpha) ||
+        h5out_create_dataset(out, "/truth/beta", H5IO_FLOAT, 4, bdims, chunk, &ds->beta))
+        return error_code();
+    return 0;
+}
+
+static void close_datasets(datasets *ds)
+{
+    hid_t *all[] = {&ds->features, &ds->labels, &ds->concepts, &ds->alpha, &ds->beta};
+    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+        if (*all[k] > 0)
+            H5Dclose(*all[k]);
+}
+
+/* Generates and writes the images in batches: memory stays at one batch. */
+static int generate(const options *opt, h5out *out)
+{
+    const synth_config *cfg = &opt->cfg;
+    size_t n_img = cfg->per_class * cfg->n_classes, hw = (size_t)cfg->height * cfg->width;
+    size_t per_img = cfg->n_dim * hw * sizeof(float);
+    size_t batch = (32u << 20) / per_img ? (32u << 20) / per_img : 1;
+    if (batch > n_img)
+        batch = n_img;
+    datasets ds = {0};
+    if (create_datasets(out, cfg, n_img, batch, &ds)) {
+        close_datasets(&ds);
+        return error_code();
+    }
+    float *features = malloc(batch * cfg->n_dim * hw * sizeof(float));
+    float *alpha = malloc(batch * cfg->n_concepts * hw * sizeof(float));
+    float *beta = malloc(batch * (cfg->n_distract ? cfg->n_distract : 1) * hw * sizeof(float));
+    int32_t *concepts = malloc(batch * hw * sizeof(int32_t)), *labels = malloc(batch * sizeof(int32_t));
+    uint64_t stream = opt->split_test ? RNG_STREAM_TEST : RNG_STREAM_TRAIN;
+    int rc = 0;
+    for (size_t img0 = 0; img0 < n_img && !rc; img0 += batch) {
+        size_t n = n_img - img0 < batch ? n_img - img0 : batch;
+#pragma omp parallel for schedule(static)
+        for (size_t k = 0; k < n; k++) {
+            synth_image(cfg, opt->cli.seed, stream, img0 + k, features + k * cfg->n_dim * hw,
+                        concepts + k * hw, alpha + k * cfg->n_concepts * hw, beta + k * cfg->n_distract * hw);
+            labels[k] = synth_class_of(cfg, img0 + k);
+        }
+        rc = h5out_write_rows(ds.features, "/features", H5IO_FLOAT, img0, n, features) ||
+             h5out_write_rows(ds.labels, "/labels", H5IO_INT32, img0, n, labels) ||
+             h5out_write_rows(ds.concepts, "/concepts/concept", H5IO_INT32, img0, n, concepts) ||
+             h5out_write_rows(ds.alpha, "/truth/alpha", H5IO_FLOAT, img0, n, alpha) ||
+             h5out_write_rows(ds.beta, "/truth/beta", H5IO_FLOAT, img0, n, beta);
+        cli_progress(&opt->cli, "%zu of %zu images", img0 + n, n_img);
+    }
+    cli_progress_end(&opt->cli);
+    close_datasets(&ds);
+    free(features); free(alpha); free(beta); free(concepts); free(labels);
+    return rc ? error_code() : 0;
+}
+
+static char **numbered_names(const char *prefix, int n)
+{
+    char **names = malloc(sizeof(char *) * (n ? n : 1));
+    for (int k = 0; k < n; k++) {
+        names[k] = malloc(strlen(prefix) + 16);
+        sprintf(names[k], "%s%d", prefix, k);
+    }
+    return names;
+}
+
+static int write_metadata(const options *opt, h5out *out)
+{
+    const synth_config *cfg = &opt->cfg;
+    hsize_t sdims[2] = {cfg->n_concepts, cfg->n_dim}, ddims[2] = {cfg->n_distract, cfg->n_dim};
+    double *offset = malloc(sizeof(double) * cfg->n_dim);
+    for (int d = 0; d < cfg->n_dim; d++)
+        offset[d] = cfg->offset;
+    hsize_t odims[1] = {cfg->n_dim};
+    /* The paper's classes are a, b, c; others are numbered. */
+    int paper_classes = cfg->n_classes == 3 && !strcmp(opt->classes, "0,1;0,2;1,2");
+    static const char *const abc[] = {"a", "b", "c"};
+    char **class_names = numbered_names("class", cfg->n_classes);
+    char **concept_names = numbered_names("concept", cfg->n_concepts);
+    double on[2] = {cfg->on_lo, cfg->on_hi}, off[2] = {cfg->off_lo, cfg->off_hi};
+    double beta[2] = {cfg->beta_lo, cfg->beta_hi};
+    int rc = h5out_write(out, "/truth/S", H5IO_DOUBLE, 2, sdims, cfg->signals) ||
+             h5out_write(out, "/truth/D", H5IO_DOUBLE, 2, ddims, cfg->distractors) ||
+             h5out_write(out, "/truth/offset", H5IO_DOUBLE, 1, odims, offset) ||
+             h5out_write_strings(out, "/class_names", paper_classes ? abc : (const char *const *)class_names, cfg->n_classes) ||
+             h5out_attr_strings(out, "/concepts/concept", "names", (const char *const *)concept_names, cfg->n_concepts) ||
+             h5out_attr_string(out, "/", "split", opt->split_test ? "test" : "train") ||
+             h5out_attr_string(out, "/", "truth_source", opt->random_truth ? "random" : (opt->table ? opt->table : "data/table6.tsv")) ||
+             h5out_attr_string(out, "/", "classes", opt->classes) ||
+             h5out_attr_doubles(out, "/", "alpha_on", on, 2) ||
+             h5out_attr_doubles(out, "/", "alpha_off", off, 2) ||
+             h5out_attr_doubles(out, "/", "beta_range", beta, 2) ||
+             h5out_attr_double(out, "/", "offset", cfg->offset) ||
+             h5out_attr_int(out, "/", "per_class", (long long)cfg->per_class);
+    for (int k = 0; k < cfg->n_classes; k++) free(class_names[k]);
+    for (int k = 0; k < cfg->n_concepts; k++) free(concept_names[k]);
+    free(class_names);
+    free(concept_names);
+    free(offset);
+    return rc ? error_code() : 0;
+}
+
+int main(int argc, char **argv)
+{
+    options opt = {0};
+    parse(&opt, argc, argv);
+    load_truth(&opt);
+    parse_classes(&opt);
+    cli_apply_threads(&opt.cli);
+    h5io_install_signal_cleanup();
+    h5out out;
+    if (h5out_create(&out, opt.cli.output, opt.cli.overwrite, H5IO_FORMAT_FEATURES, 1))
+        cli_fail(&opt.cli);
+    h5io_provenance prov = {.tool = "synthgen", .argc = argc, .argv = argv, .seed = opt.cli.seed,
+                            .threads = cli_threads()};
+    if (generate(&opt, &out) || write_metadata(&opt, &out) || h5out_provenance(&out, &prov) ||
+        h5out_commit(&out)) {
+        h5out_abort(&out);
+        cli_fail(&opt.cli);
+    }
+    free(opt.cfg.signals);
+    free(opt.cfg.distractors);
+    free(opt.cfg.class_concepts);
+    return 0;
+}
