@@ -11,12 +11,17 @@ SHELL := bash
 .DEFAULT_GOAL := all
 
 # Debian packages the build, the tests and the pipelines need.
-DEB_PACKAGES := build-essential pkg-config libhdf5-dev hdf5-tools libopenblas-dev \
+DEB_PACKAGES := build-essential pkg-config libhdf5-dev hdf5-tools libopenblas-openmp-dev \
                 liblapacke-dev gnuplot-nox python3-h5py python3-numpy
 
+# OpenBLAS's OpenMP build, so that BLAS and our own parallel loops share one
+# OpenMP thread pool (the pthread build spins its own threads against ours).
+# DT_RPATH (not RUNPATH) makes liblapacke's LAPACK resolve there too.
+OPENBLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
 PKGS := hdf5-serial openblas lapacke
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_CFLAGS = $(shell PKG_CONFIG_PATH=$(OPENBLAS_DIR)/pkgconfig pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell PKG_CONFIG_PATH=$(OPENBLAS_DIR)/pkgconfig pkg-config --libs $(PKGS) 2>/dev/null) \
+           -Wl,--disable-new-dtags -Wl,-rpath,$(OPENBLAS_DIR)
 
 CC ?= gcc
 OPT ?= -O2
@@ -75,38 +80,45 @@ build/.deps-ok:
 
 build/%.o: %.c $(wildcard libcore/*.h) | build/.deps-ok
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(CUDA_DEFS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS_ALL) $(CUDA_DEFS) -c $< -o $@
 
 build/libcore/cuda/%.o: libcore/cuda/%.cu $(wildcard libcore/*.h libcore/cuda/*.h) | build/.deps-ok
 	@mkdir -p $(dir $@)
-	$(NVCC) -O2 -std=c++17 -iquote libcore -Xcompiler -Wall,-Wextra,-Werror -c $< -o $@
+	@echo "  NVCC    $<"
+	@$(NVCC) -O2 -std=c++17 -iquote libcore -Xcompiler -Wall,-Wextra,-Werror -c $< -o $@
 
 build/libcore.a: $(LIB_OBJ) $(CU_OBJ)
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 bin/%: build/tools/%.o build/libcore.a
 	@mkdir -p bin
-	$(CC) $(CFLAGS_ALL) $< build/libcore.a $(LDLIBS_ALL) $(CUDA_LIBS) -o $@
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_ALL) $< build/libcore.a $(LDLIBS_ALL) $(CUDA_LIBS) -o $@
 
 build/tests/%: tests/unit/%.c build/libcore.a tests/harness.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(CUDA_DEFS) -Itests $< build/libcore.a $(LDLIBS_ALL) $(CUDA_LIBS) -o $@
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_ALL) $(CUDA_DEFS) -Itests $< build/libcore.a $(LDLIBS_ALL) $(CUDA_LIBS) -o $@
 
 build/bench/%: bench/%.c build/libcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(CUDA_DEFS) $< build/libcore.a $(LDLIBS_ALL) $(CUDA_LIBS) -o $@
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_ALL) $(CUDA_DEFS) $< build/libcore.a $(LDLIBS_ALL) $(CUDA_LIBS) -o $@
 
 # Sanitizer build of libcore and the unit tests (CPU code only).
 build-asan/%.o: %.c $(wildcard libcore/*.h) | build/.deps-ok
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -O1 $(ASAN_FLAGS) -c $< -o $@
+	@echo "  CC asan $<"
+	@$(CC) $(CFLAGS_ALL) -O1 $(ASAN_FLAGS) -c $< -o $@
 
 build-asan/libcore.a: $(ASAN_OBJ)
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 build-asan/tests/%: tests/unit/%.c build-asan/libcore.a tests/harness.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -O1 $(ASAN_FLAGS) -Itests $< build-asan/libcore.a $(LDLIBS_ALL) -o $@
+	@echo "  LD asan $@"
+	@$(CC) $(CFLAGS_ALL) -O1 $(ASAN_FLAGS) -Itests $< build-asan/libcore.a $(LDLIBS_ALL) -o $@
 
 unit-tests: $(UNIT_BIN)
 	@tests/run-suites build/tests $(UNIT_BIN)

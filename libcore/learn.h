@@ -1,0 +1,34 @@
+/* learn — what uibe and eddp share around the training loop: the training
+ * set held in memory with its statistics, the head, the diagnostics table,
+ * and writing a directions file with history and provenance. */
+#ifndef EDDP_LEARN_H
+#define EDDP_LEARN_H
+
+#include "dirfile.h"
+#include "features.h"
+#include "headfile.h"
+#include "train.h"
+#include "trainopts.h"
+
+typedef struct {
+    h5in in;
+    features_file ff;
+    float *features;    /* [N × C × H·W] */
+    double *pooled;     /* [N × C] */
+    double *mean, *std; /* [C] over all pixels */
+    train_data data;
+} learn_set;
+
+/* Reads a whole features file into memory (checking NaN/Inf). */
+int learn_load(learn_set *set, const char *path);
+void learn_free(learn_set *set);
+int learn_load_head(h5in *in, const char *path, const learn_set *set, head_params *head);
+
+/* Prints "term  value  bound  satisfied" rows (TSV) for every enabled term. */
+void learn_print_diagnostics(const objective_config *cfg, const double values[TERM_COUNT]);
+
+/* Writes dirs, history, settings and provenance, then commits. */
+int learn_write(h5out *out, const directions *dirs, const train_history *history,
+                const train_options *opts, const cli_common *cli, h5in **inputs, int n_inputs);
+
+#endif

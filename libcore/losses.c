@@ -1,0 +1,823 @@
+/* losses — UIBE/CBE/EDDP loss terms; see losses.h and method-spec §5.
+ *
+ * Two implementations of the pixel losses live here on purpose:
+ *   - the separate functions (loss_sparsity_*, ...) are the reference: they
+ *     follow the formulas of §5 literally (q = exp(ln y − ln S̃),
+ *     ∂H/∂y = −(log₂ q + H)/S, y = exp(−softplus(−a)));
+ *   - the fused passes (loss_pixel_*) are the hot path: one exp, one log1p
+ *     and one division per element per pass (plus exp(γ ln y) where the
+ *     column terms need it), the per-pixel algebra folded into two
+ *     constants per pixel. The unit test checks one against the other.
+ */
+#include "losses.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define INV_LN2 1.4426950408889634073599246810019 /* 1/ln 2 */
+
+/* ---- deterministic pixel chunks -------------------------------------------
+ * Sums over pixels are formed per chunk and combined in chunk order. The
+ * chunking depends on n_pix only, never on the thread count. */
+#define CHUNKS_MAX 256
+#define CHUNK_MIN_PIX 32
+
+static size_t chunk_count(size_t n_pix)
+{
+    size_t c = n_pix / CHUNK_MIN_PIX;
+    if (c < 1)
+        c = 1;
+    return c > CHUNKS_MAX ? CHUNKS_MAX : c;
+}
+
+static size_t chunk_start(size_t c, size_t n_chunks, size_t n)
+{
+    return c * n / n_chunks;
+}
+
+/* ---- reference sigmoid pieces (method-spec §5 stable forms) --------------- */
+static inline double softplus(double x)
+{
+    return fmax(x, 0.0) + log1p(exp(-fabs(x)));
+}
+
+typedef struct {
+    double y, one_minus_y, ln_y;
+} sigmoid_ref;
+
+static inline sigmoid_ref sigmoid_ref_of(double a)
+{
+    sigmoid_ref s;
+    s.ln_y = -softplus(-a);
+    s.y = exp(s.ln_y);
+    s.one_minus_y = exp(-softplus(a));
+    return s;
+}
+
+/* ---- R_SW core --------------------------------------------------------------
+ * Works on mapped values v_k = gain·max(x_k − shift, 0) (hinge, for L^eac's
+ * per-detector terms) or v_k = x_k (plain), so L^eac needs no buffer for its
+ * L_i. Sums are taken over r_k = v_k / max v (R is 1-homogeneous). */
+typedef struct {
+    int hinge;
+    double shift, gain;
+} rsw_map;
+
+typedef struct {
+    double max;     /* m = max_k v_k */
+    double r_ratio; /* R/m = Σ r^{ν+1} / Σ r^ν */
+    double b_sum;   /* Σ r^ν */
+} rsw_stats;
+
+static const rsw_map RSW_PLAIN = {0, 0.0, 1.0};
+
+static inline double rsw_map_value(rsw_map mp, double x)
+{
+    if (!mp.hinge)
+        return x;
+    return x > mp.shift ? mp.gain * (x - mp.shift) : 0.0;
+}
+
+static rsw_stats rsw_compute(const double *x, size_t n, rsw_map mp, double nu)
+{
+    rsw_stats st = {0.0, 0.0, 0.0};
+    for (size_t k = 0; k < n; k++) {
+        double v = rsw_map_value(mp, x[k]);
+        if (v > st.max)
+            st.max = v;
+    }
+    if (st.max == 0.0)
+        return st;
+    double inv_max = 1.0 / st.max, a_sum = 0.0;
+    for (size_t k = 0; k < n; k++) {
+        double r = rsw_map_value(mp, x[k]) * inv_max;
+        if (r > 0.0) {
+            double rn = pow(r, nu);
+            a_sum += rn * r;
+            st.b_sum += rn;
+        }
+    }
+    st.r_ratio = a_sum / st.b_sum;
+    return st;
+}
+
+static inline double rsw_value_of(rsw_stats st)
+{
+    return st.max * st.r_ratio;
+}
+
+/* ∂R/∂x for one element: r^{ν−1}((ν+1)r − ν R/m) / Σr^ν, times the map's
+ * slope. 0-homogeneous, so no factor of m. */
+static inline double rsw_grad_of(rsw_stats st, rsw_map mp, double nu, double x)
+{
+    if (st.max == 0.0)
+        return 0.0;
+    double slope = 1.0;
+    if (mp.hinge) {
+        if (!(x > mp.shift))
+            return 0.0;
+        slope = mp.gain;
+    }
+    double r = rsw_map_value(mp, x) / st.max;
+    return slope * pow(r, nu - 1.0) * ((nu + 1.0) * r - nu * st.r_ratio) /
+           st.b_sum;
+}
+
+double loss_rsw_forward(const double *L, size_t n, double nu)
+{
+    return rsw_value_of(rsw_compute(L, n, RSW_PLAIN, nu));
+}
+
+void loss_rsw_backward(const double *L, size_t n, double nu, double scale,
+                       double *dL)
+{
+    rsw_stats st = rsw_compute(L, n, RSW_PLAIN, nu);
+    if (st.max == 0.0)
+        return;
+    for (size_t k = 0; k < n; k++)
+        dL[k] += scale * rsw_grad_of(st, RSW_PLAIN, nu, L[k]);
+}
+
+/* ---- per-pixel statistics (reference) ------------------------------------- */
+typedef struct {
+    double s_clamped;  /* S̃ = max(S, LOSS_S_MIN) */
+    double ln_s;       /* ln S̃ */
+    int clamped;       /* S < LOSS_S_MIN: S̃ is a constant */
+    double entropy;    /* H(q) in bits */
+    double max_act;    /* −Σ q log₂ y */
+} pixel_ref;
+
+static pixel_ref pixel_ref_of(const double *a, size_t n_det)
+{
+    pixel_ref px;
+    double s = 0.0;
+    for (size_t i = 0; i < n_det; i++)
+        s += exp(-softplus(-a[i]));
+    px.clamped = s < LOSS_S_MIN;
+    px.s_clamped = px.clamped ? LOSS_S_MIN : s;
+    px.ln_s = log(px.s_clamped);
+    double h = 0.0, m = 0.0;
+    for (size_t i = 0; i < n_det; i++) {
+        double ln_y = -softplus(-a[i]);
+        double ln_q = ln_y - px.ln_s;
+        double q = exp(ln_q);
+        h -= q * ln_q;
+        m -= q * ln_y;
+    }
+    px.entropy = h * INV_LN2;
+    px.max_act = m * INV_LN2;
+    return px;
+}
+
+/* da += coef · ∂H(q)/∂a for one pixel:
+ *   unclamped: ∂H/∂y_i = −(log₂ q_i + H)/S          (method-spec §5)
+ *   clamped:   ∂H/∂y_i = −(log₂ q_i + 1/ln 2)/S̃   (S̃ constant) */
+static void entropy_row_backward(const double *a, size_t n_det, double coef,
+                                 double *da)
+{
+    pixel_ref px = pixel_ref_of(a, n_det);
+    double shift = px.clamped ? INV_LN2 : px.entropy;
+    for (size_t i = 0; i < n_det; i++) {
+        sigmoid_ref sg = sigmoid_ref_of(a[i]);
+        double log2_q = (sg.ln_y - px.ln_s) * INV_LN2;
+        double dh_dy = -(log2_q + shift) / px.s_clamped;
+        da[i] += coef * dh_dy * sg.y * sg.one_minus_y;
+    }
+}
+
+/* da += coef · ∂ℓ/∂a for one pixel, ℓ = −Σ q log₂ y:
+ *   unclamped: ∂ℓ/∂y_i = −q_i/(y_i ln 2) − (log₂ y_i − Σ_j q_j log₂ y_j)/S,
+ *              with q_i/y_i = 1/S (no division by a tiny y);
+ *   clamped:   ∂ℓ/∂y_i = −(1/ln 2 + log₂ y_i)/S̃. */
+static void max_act_row_backward(const double *a, size_t n_det, double coef,
+                                 double *da)
+{
+    pixel_ref px = pixel_ref_of(a, n_det);
+    double mean_log2_y = px.clamped ? 0.0 : -px.max_act;
+    for (size_t i = 0; i < n_det; i++) {
+        sigmoid_ref sg = sigmoid_ref_of(a[i]);
+        double log2_y = sg.ln_y * INV_LN2;
+        double dl_dy = -INV_LN2 / px.s_clamped -
+                       (log2_y - mean_log2_y) / px.s_clamped;
+        da[i] += coef * dl_dy * sg.y * sg.one_minus_y;
+    }
+}
+
+/* ---- L^s, L^sb, L^ma (reference) ------------------------------------------ */
+enum pixel_quantity { PIXEL_ENTROPY, PIXEL_MAX_ACT };
+
+/* Mean over pixels of a per-pixel quantity; the entropies go to H if given. */
+static double pixel_mean(const double *A, size_t n_pix, size_t n_det,
+                         enum pixel_quantity what, double *H)
+{
+    double part[CHUNKS_MAX];
+    size_t n_chunks = chunk_count(n_pix);
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < n_chunks; c++) {
+        size_t hi = chunk_start(c + 1, n_chunks, n_pix);
+        double sum = 0.0;
+        for (size_t p = chunk_start(c, n_chunks, n_pix); p < hi; p++) {
+            pixel_ref px = pixel_ref_of(A + p * n_det, n_det);
+            if (H)
+                H[p] = px.entropy;
+            sum += what == PIXEL_ENTROPY ? px.entropy : px.max_act;
+        }
+        part[c] = sum;
+    }
+    double total = 0.0;
+    for (size_t c = 0; c < n_chunks; c++)
+        total += part[c];
+    return total / (double)n_pix;
+}
+
+double loss_sparsity_forward(const double *A, size_t n_pix, size_t n_det,
+                             double *H)
+{
+    return pixel_mean(A, n_pix, n_det, PIXEL_ENTROPY, H);
+}
+
+void loss_sparsity_backward(const double *A, size_t n_pix, size_t n_det,
+                            double scale, double *dA)
+{
+    double coef = scale / (double)n_pix;
+#pragma omp parallel for schedule(static)
+    for (size_t p = 0; p < n_pix; p++)
+        entropy_row_backward(A + p * n_det, n_det, coef, dA + p * n_det);
+}
+
+double loss_sparsity_batch_forward(const double *A, size_t n_pix,
+                                   size_t n_det, double nu, double *H)
+{
+    pixel_mean(A, n_pix, n_det, PIXEL_ENTROPY, H);
+    return loss_rsw_forward(H, n_pix, nu);
+}
+
+void loss_sparsity_batch_backward(const double *A, size_t n_pix, size_t n_det,
+                                  double nu, const double *H, double scale,
+                                  double *dA)
+{
+    rsw_stats st = rsw_compute(H, n_pix, RSW_PLAIN, nu);
+    if (st.max == 0.0)
+        return;
+#pragma omp parallel for schedule(static)
+    for (size_t p = 0; p < n_pix; p++) {
+        double coef = scale * rsw_grad_of(st, RSW_PLAIN, nu, H[p]);
+        entropy_row_backward(A + p * n_det, n_det, coef, dA + p * n_det);
+    }
+}
+
+double loss_max_activation_forward(const double *A, size_t n_pix,
+                                   size_t n_det)
+{
+    return pixel_mean(A, n_pix, n_det, PIXEL_MAX_ACT, NULL);
+}
+
+void loss_max_activation_backward(const double *A, size_t n_pix, size_t n_det,
+                                  double scale, double *dA)
+{
+    double coef = scale / (double)n_pix;
+#pragma omp parallel for schedule(static)
+    for (size_t p = 0; p < n_pix; p++)
+        max_act_row_backward(A + p * n_det, n_det, coef, dA + p * n_det);
+}
+
+/* ---- column terms: g_i = mean_p y^γ, L^ic, L^eac ---------------------------
+ * The reference runs over blocks of columns, one thread per block, each
+ * column summed in pixel order: deterministic and buffer-free. */
+#define COL_BLOCK 8
+
+void loss_power_mean(const double *A, size_t n_pix, size_t n_det,
+                     double gamma, double *g)
+{
+    size_t n_blocks = (n_det + COL_BLOCK - 1) / COL_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (size_t blk = 0; blk < n_blocks; blk++) {
+        size_t i0 = blk * COL_BLOCK;
+        size_t i1 = i0 + COL_BLOCK < n_det ? i0 + COL_BLOCK : n_det;
+        double acc[COL_BLOCK] = {0};
+        for (size_t p = 0; p < n_pix; p++)
+            for (size_t i = i0; i < i1; i++)
+                acc[i - i0] += exp(-gamma * softplus(-A[p * n_det + i]));
+        for (size_t i = i0; i < i1; i++)
+            g[i] = acc[i - i0] / (double)n_pix;
+    }
+}
+
+/* L^ic from the column means, and ∂L^ic/∂g_i = −1/τ where the gate is on. */
+static double inactive_of_means(const double *g, size_t n_det, double tau)
+{
+    double nu_ic = tau / (double)n_det, sum = 0.0;
+    for (size_t i = 0; i < n_det; i++)
+        if (g[i] < nu_ic)
+            sum += (nu_ic - g[i]) / nu_ic;
+    return sum / (double)n_det;
+}
+
+static inline double inactive_grad_of_mean(double g, size_t n_det, double tau)
+{
+    return g < tau / (double)n_det ? -1.0 / tau : 0.0;
+}
+
+static inline rsw_map excessive_map(double rho)
+{
+    rsw_map mp = {1, rho, 1.0 / (1.0 - rho)};
+    return mp;
+}
+
+static double excessive_of_means(const double *g, size_t n_det, double rho,
+                                 double nu)
+{
+    return rsw_value_of(rsw_compute(g, n_det, excessive_map(rho), nu));
+}
+
+/* What multiplies ∂g_i/∂a in a column backward. */
+typedef struct {
+    enum { COLUMN_INACTIVE, COLUMN_EXCESSIVE } kind;
+    const double *g;
+    size_t n_det;
+    double tau;      /* inactive */
+    rsw_map map;     /* excessive */
+    rsw_stats stats; /* excessive */
+    double nu;       /* excessive */
+} column_coef;
+
+static double column_coef_of(const column_coef *cc, size_t i)
+{
+    if (cc->kind == COLUMN_INACTIVE)
+        return inactive_grad_of_mean(cc->g[i], cc->n_det, cc->tau);
+    return rsw_grad_of(cc->stats, cc->map, cc->nu, cc->g[i]);
+}
+
+/* dA[p,i] += scale · dL/dg_i · γ y^γ (1−y) / N  (∂g_i/∂a_{p,i}, §5). */
+static void column_backward(const double *A, size_t n_pix, size_t n_det,
+                            double gamma, const column_coef *cc, double scale,
+                            double *dA)
+{
+    size_t n_blocks = (n_det + COL_BLOCK - 1) / COL_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (size_t blk = 0; blk < n_blocks; blk++) {
+        size_t i0 = blk * COL_BLOCK;
+        size_t i1 = i0 + COL_BLOCK < n_det ? i0 + COL_BLOCK : n_det;
+        double coef[COL_BLOCK];
+        for (size_t i = i0; i < i1; i++)
+            coef[i - i0] = scale * column_coef_of(cc, i) * gamma /
+                           (double)n_pix;
+        for (size_t p = 0; p < n_pix; p++)
+            for (size_t i = i0; i < i1; i++) {
+                if (coef[i - i0] == 0.0)
+                    continue;
+                sigmoid_ref sg = sigmoid_ref_of(A[p * n_det + i]);
+                dA[p * n_det + i] += coef[i - i0] *
+                                     exp(gamma * sg.ln_y) * sg.one_minus_y;
+            }
+    }
+}
+
+double loss_inactive_forward(const double *A, size_t n_pix, size_t n_det,
+                             double tau, double gamma, double *g)
+{
+    loss_power_mean(A, n_pix, n_det, gamma, g);
+    return inactive_of_means(g, n_det, tau);
+}
+
+void loss_inactive_backward(const double *A, size_t n_pix, size_t n_det,
+                            double tau, double gamma, const double *g,
+                            double scale, double *dA)
+{
+    column_coef cc = {.kind = COLUMN_INACTIVE, .g = g, .n_det = n_det,
+                      .tau = tau};
+    column_backward(A, n_pix, n_det, gamma, &cc, scale, dA);
+}
+
+double loss_excessive_forward(const double *A, size_t n_pix, size_t n_det,
+                              double rho, double gamma, double nu, double *g)
+{
+    loss_power_mean(A, n_pix, n_det, gamma, g);
+    return excessive_of_means(g, n_det, rho, nu);
+}
+
+void loss_excessive_backward(const double *A, size_t n_pix, size_t n_det,
+                             double rho, double gamma, double nu,
+                             const double *g, double scale, double *dA)
+{
+    column_coef cc = {.kind = COLUMN_EXCESSIVE, .g = g, .n_det = n_det,
+                      .map = excessive_map(rho), .nu = nu};
+    cc.stats = rsw_compute(g, n_det, cc.map, nu);
+    if (cc.stats.max == 0.0)
+        return;
+    column_backward(A, n_pix, n_det, gamma, &cc, scale, dA);
+}
+
+/* ---- L^mm ------------------------------------------------------------------ */
+double loss_margin_forward(const double *M, size_t n_det)
+{
+    double sum = 0.0;
+    for (size_t i = 0; i < n_det; i++)
+        sum += 1.0 / M[i];
+    return sum / (double)n_det;
+}
+
+void loss_margin_backward(const double *M, size_t n_det, double scale,
+                          double *dM)
+{
+    for (size_t i = 0; i < n_det; i++)
+        dM[i] -= scale / ((double)n_det * M[i] * M[i]);
+}
+
+/* ---- L^fso ----------------------------------------------------------------- */
+typedef struct {
+    double *w_unit, *s_unit; /* [n_det × n_dim] normalised rows */
+    double *w_norm, *s_norm; /* [n_det] */
+    double *cos;             /* [n_det × n_det] c_ij = w̄_iᵀ s̄_j */
+    double value;            /* F */
+} fso_state;
+
+/* Normalises the rows of X into X_unit, norms into norm; non-zero on a
+ * zero row. */
+static int unit_rows(const double *X, size_t n_det, size_t n_dim,
+                     double *X_unit, double *norm)
+{
+    for (size_t i = 0; i < n_det; i++) {
+        double nrm = cblas_dnrm2((int)n_dim, X + i * n_dim, 1);
+        if (!(nrm > 0.0) || !isfinite(nrm))
+            return -1;
+        norm[i] = nrm;
+        for (size_t d = 0; d < n_dim; d++)
+            X_unit[i * n_dim + d] = X[i * n_dim + d] / nrm;
+    }
+    return 0;
+}
+
+static void fso_free(fso_state *st)
+{
+    free(st->w_unit);
+    st->w_unit = NULL;
+}
+
+/* One allocation for everything; the caller frees with fso_free. */
+static int fso_prepare(const double *W, const double *S, size_t n_det,
+                       size_t n_dim, fso_state *st)
+{
+    size_t nd = n_det * n_dim;
+    st->w_unit = malloc((2 * nd + 2 * n_det + n_det * n_det) * sizeof(double));
+    if (!st->w_unit)
+        return -1;
+    st->s_unit = st->w_unit + nd;
+    st->w_norm = st->s_unit + nd;
+    st->s_norm = st->w_norm + n_det;
+    st->cos = st->s_norm + n_det;
+    if (unit_rows(W, n_det, n_dim, st->w_unit, st->w_norm) ||
+        unit_rows(S, n_det, n_dim, st->s_unit, st->s_norm)) {
+        fso_free(st);
+        return -1;
+    }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_det,
+                (int)n_det, (int)n_dim, 1.0, st->w_unit, (int)n_dim,
+                st->s_unit, (int)n_dim, 0.0, st->cos, (int)n_det);
+    double sq = 0.0;
+    for (size_t i = 0; i < n_det; i++)
+        for (size_t j = 0; j < n_det; j++)
+            if (i != j)
+                sq += st->cos[i * n_det + j] * st->cos[i * n_det + j];
+    st->value = sqrt(sq / ((double)n_det * (double)n_det) + LOSS_FSO_EPS);
+    return 0;
+}
+
+int loss_fso_forward(const double *W, const double *S, size_t n_det,
+                     size_t n_dim, double *value)
+{
+    fso_state st;
+    if (fso_prepare(W, S, n_det, n_dim, &st))
+        return -1;
+    *value = st.value;
+    fso_free(&st);
+    return 0;
+}
+
+/* dX_i += (scale/‖x_i‖) (P_i − (Σ_j G_ij c_ij) x̄_i), P = G Ȳ (or Gᵀ X̄):
+ * ∂c/∂x = (ȳ − c x̄)/‖x‖ summed with ∂F/∂c = G (method-spec §5). */
+static void fso_accumulate(const double *P, const double *x_unit,
+                           const double *x_norm, const double *gc,
+                           size_t n_det, size_t n_dim, double scale,
+                           double *dX)
+{
+    for (size_t i = 0; i < n_det; i++) {
+        double f = scale / x_norm[i];
+        for (size_t d = 0; d < n_dim; d++)
+            dX[i * n_dim + d] +=
+                f * (P[i * n_dim + d] - gc[i] * x_unit[i * n_dim + d]);
+    }
+}
+
+int loss_fso_backward(const double *W, const double *S, size_t n_det,
+                      size_t n_dim, double scale, double *dW, double *dS)
+{
+    fso_state st;
+    if (fso_prepare(W, S, n_det, n_dim, &st))
+        return -1;
+    double *P = malloc((n_det * n_dim + 2 * n_det) * sizeof(double));
+    if (!P) {
+        fso_free(&st);
+        return -1;
+    }
+    double *row_gc = P + n_det * n_dim, *col_gc = row_gc + n_det;
+    /* G = ∂F/∂c = c/(n² F) off the diagonal, in place of c; Σ G∘c by rows
+     * (for dW) and columns (for dS). */
+    double inv = 1.0 / ((double)n_det * (double)n_det * st.value);
+    memset(row_gc, 0, 2 * n_det * sizeof(double));
+    for (size_t i = 0; i < n_det; i++)
+        for (size_t j = 0; j < n_det; j++) {
+            double c = st.cos[i * n_det + j];
+            double gij = i == j ? 0.0 : c * inv;
+            st.cos[i * n_det + j] = gij;
+            row_gc[i] += gij * c;
+            col_gc[j] += gij * c;
+        }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n_det,
+                (int)n_dim, (int)n_det, 1.0, st.cos, (int)n_det, st.s_unit,
+                (int)n_dim, 0.0, P, (int)n_dim);
+    fso_accumulate(P, st.w_unit, st.w_norm, row_gc, n_det, n_dim, scale, dW);
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n_det,
+                (int)n_dim, (int)n_det, 1.0, st.cos, (int)n_det, st.w_unit,
+                (int)n_dim, 0.0, P, (int)n_dim);
+    fso_accumulate(P, st.s_unit, st.s_norm, col_gc, n_det, n_dim, scale, dS);
+    free(P);
+    fso_free(&st);
+    return 0;
+}
+
+/* ---- fused pixel losses ----------------------------------------------------- */
+struct loss_pixel_workspace {
+    size_t max_pix, n_det;
+    /* per pixel [max_pix]: S̃, ln S̃, H (bits), ℓ^ma (bits), ∂L^sb/∂H */
+    double *s_clamped, *ln_s, *entropy, *max_act, *d_entropy;
+    unsigned char *clamped; /* [max_pix] */
+    double *chunk_entropy, *chunk_max_act; /* [CHUNKS_MAX] */
+    double *col_part;  /* [CHUNKS_MAX × n_det] per-chunk Σ_p y^γ */
+    double *col_mean;  /* [n_det] g_i */
+    double *col_coef;  /* [n_det] γ/N · Σ_term w ∂L/∂g_i */
+    /* the last forward, for the backward */
+    const double *A;
+    size_t n_pix;
+    loss_pixel_config cfg;
+    int have_columns;
+};
+
+loss_pixel_workspace *loss_pixel_workspace_create(size_t max_pix, size_t n_det)
+{
+    if (max_pix == 0 || n_det == 0)
+        return NULL;
+    loss_pixel_workspace *ws = calloc(1, sizeof *ws);
+    if (!ws)
+        return NULL;
+    ws->max_pix = max_pix;
+    ws->n_det = n_det;
+    size_t n_doubles = 5 * max_pix + 2 * CHUNKS_MAX +
+                       CHUNKS_MAX * n_det + 2 * n_det;
+    ws->s_clamped = malloc(n_doubles * sizeof(double));
+    ws->clamped = malloc(max_pix);
+    if (!ws->s_clamped || !ws->clamped) {
+        loss_pixel_workspace_free(ws);
+        return NULL;
+    }
+    ws->ln_s = ws->s_clamped + max_pix;
+    ws->entropy = ws->ln_s + max_pix;
+    ws->max_act = ws->entropy + max_pix;
+    ws->d_entropy = ws->max_act + max_pix;
+    ws->chunk_entropy = ws->d_entropy + max_pix;
+    ws->chunk_max_act = ws->chunk_entropy + CHUNKS_MAX;
+    ws->col_part = ws->chunk_max_act + CHUNKS_MAX;
+    ws->col_mean = ws->col_part + CHUNKS_MAX * n_det;
+    ws->col_coef = ws->col_mean + n_det;
+    return ws;
+}
+
+void loss_pixel_workspace_free(loss_pixel_workspace *ws)
+{
+    if (!ws)
+        return;
+    free(ws->s_clamped);
+    free(ws->clamped);
+    free(ws);
+}
+
+static int config_valid(const loss_pixel_config *cfg)
+{
+    return cfg->gamma > 0.0 && cfg->tau > 0.0 && cfg->rho >= 0.0 &&
+           cfg->rho < 1.0 && cfg->nu >= 1.0;
+}
+
+/* Fast stable sigmoid: e = exp(−|a|), one log1p, one division:
+ * y = 1/(1+e) or e/(1+e), 1 − y the other one, ln y = min(a,0) − log1p(e). */
+#define SIGMOID_FAST(a, y, omy, ln_y)                                       \
+    do {                                                                    \
+        double e_ = exp(-fabs(a));                                          \
+        double r_ = 1.0 / (1.0 + e_);                                       \
+        double l_ = log1p(e_);                                              \
+        if ((a) >= 0.0) {                                                   \
+            (y) = r_;                                                       \
+            (omy) = e_ * r_;                                                \
+            (ln_y) = -l_;                                                   \
+        } else {                                                            \
+            (y) = e_ * r_;                                                  \
+            (omy) = r_;                                                     \
+            (ln_y) = (a) - l_;                                              \
+        }                                                                   \
+    } while (0)
+
+/* Pass 1 over one chunk of pixels: S, T = Σ y ln y per pixel, so that
+ * H = −(T − S ln S̃)/(S̃ ln 2) and ℓ = −T/(S̃ ln 2); Σ_p y^γ per column into
+ * col (NULL: skipped). */
+static void pass1_chunk(loss_pixel_workspace *ws, const double *A, size_t lo,
+                        size_t hi, double gamma, double *col, double *sum_h,
+                        double *sum_m)
+{
+    size_t n_det = ws->n_det;
+    double sh = 0.0, sm = 0.0;
+    if (col)
+        memset(col, 0, n_det * sizeof(double));
+    for (size_t p = lo; p < hi; p++) {
+        const double *a = A + p * n_det;
+        double s = 0.0, t = 0.0;
+        if (col) {
+            for (size_t i = 0; i < n_det; i++) {
+                double y, omy, ln_y;
+                SIGMOID_FAST(a[i], y, omy, ln_y);
+                (void)omy;
+                s += y;
+                t += y * ln_y;
+                col[i] += exp(gamma * ln_y);
+            }
+        } else {
+            for (size_t i = 0; i < n_det; i++) {
+                double y, omy, ln_y;
+                SIGMOID_FAST(a[i], y, omy, ln_y);
+                (void)omy;
+                s += y;
+                t += y * ln_y;
+            }
+        }
+        int clamped = s < LOSS_S_MIN;
+        double s_cl = clamped ? LOSS_S_MIN : s;
+        double ln_s = log(s_cl);
+        double inv = INV_LN2 / s_cl;
+        double h = -(t - s * ln_s) * inv;
+        double m = -t * inv;
+        ws->clamped[p] = (unsigned char)clamped;
+        ws->s_clamped[p] = s_cl;
+        ws->ln_s[p] = ln_s;
+        ws->entropy[p] = h;
+        ws->max_act[p] = m;
+        sh += h;
+        sm += m;
+    }
+    *sum_h = sh;
+    *sum_m = sm;
+}
+
+int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
+                       size_t n_pix, size_t n_det,
+                       const loss_pixel_config *cfg,
+                       const loss_pixel_weights *w, loss_pixel_values *out)
+{
+    ws->A = NULL;
+    if (n_pix == 0 || n_pix > ws->max_pix || n_det != ws->n_det ||
+        !config_valid(cfg))
+        return -1;
+    int columns = w->ic != 0.0 || w->eac != 0.0;
+    size_t n_chunks = chunk_count(n_pix);
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < n_chunks; c++)
+        pass1_chunk(ws, A, chunk_start(c, n_chunks, n_pix),
+                    chunk_start(c + 1, n_chunks, n_pix), cfg->gamma,
+                    columns ? ws->col_part + c * n_det : NULL,
+                    &ws->chunk_entropy[c], &ws->chunk_max_act[c]);
+
+    double sum_h = 0.0, sum_m = 0.0, inv_n = 1.0 / (double)n_pix;
+    for (size_t c = 0; c < n_chunks; c++) {
+        sum_h += ws->chunk_entropy[c];
+        sum_m += ws->chunk_max_act[c];
+    }
+    out->s = sum_h * inv_n;
+    out->ma = sum_m * inv_n;
+    out->sb = loss_rsw_forward(ws->entropy, n_pix, cfg->nu);
+    out->ic = out->eac = NAN;
+    if (columns) {
+        for (size_t i = 0; i < n_det; i++) {
+            double sum = 0.0;
+            for (size_t c = 0; c < n_chunks; c++)
+                sum += ws->col_part[c * n_det + i];
+            ws->col_mean[i] = sum * inv_n;
+        }
+        out->ic = inactive_of_means(ws->col_mean, n_det, cfg->tau);
+        out->eac = excessive_of_means(ws->col_mean, n_det, cfg->rho, cfg->nu);
+    }
+    out->total = w->s * out->s + w->sb * out->sb + w->ma * out->ma;
+    if (w->ic != 0.0)
+        out->total += w->ic * out->ic;
+    if (w->eac != 0.0)
+        out->total += w->eac * out->eac;
+
+    ws->A = A;
+    ws->n_pix = n_pix;
+    ws->cfg = *cfg;
+    ws->have_columns = columns;
+    return 0;
+}
+
+/* col_coef_i = γ/N · (w_ic ∂L^ic/∂g_i + w_eac ∂L^eac/∂g_i); returns whether
+ * any is non-zero (else pass 2 skips y^γ entirely). */
+static int column_coefficients(loss_pixel_workspace *ws,
+                               const loss_pixel_weights *w)
+{
+    size_t n_det = ws->n_det;
+    const loss_pixel_config *cfg = &ws->cfg;
+    double f = cfg->gamma / (double)ws->n_pix;
+    rsw_map mp = excessive_map(cfg->rho);
+    rsw_stats st = {0.0, 0.0, 0.0};
+    if (w->eac != 0.0)
+        st = rsw_compute(ws->col_mean, n_det, mp, cfg->nu);
+    int any = 0;
+    for (size_t i = 0; i < n_det; i++) {
+        double g = ws->col_mean[i], d = 0.0;
+        if (w->ic != 0.0)
+            d += w->ic * inactive_grad_of_mean(g, n_det, cfg->tau);
+        if (w->eac != 0.0)
+            d += w->eac * rsw_grad_of(st, mp, cfg->nu, g);
+        ws->col_coef[i] = d * f;
+        any |= d != 0.0;
+    }
+    return any;
+}
+
+/* Pass 2 for one pixel. With c_H = ∂L/∂H_p and c_m = ∂L/∂ℓ_p, κ = 1 unless
+ * clamped, the bracketed per-pixel gradients of §5 collapse to
+ *   ∂L/∂a_i = (1−y_i) [ y_i (k1 ln y_i + k0) + col_coef_i y_i^γ ],
+ *   k1 = −(c_H + c_m)/(S̃ ln 2),
+ *   k0 = (c_H ((ln S̃ − 1)/ln 2 + κ(1/ln 2 − H)) − c_m (1/ln 2 + κ ℓ)) / S̃. */
+static void pass2_pixel(const loss_pixel_workspace *ws, const double *a,
+                        size_t p, double c_h, double c_m, int columns,
+                        double *da)
+{
+    size_t n_det = ws->n_det;
+    double kappa = ws->clamped[p] ? 0.0 : 1.0;
+    double inv_s = 1.0 / ws->s_clamped[p];
+    double k1 = -(c_h + c_m) * INV_LN2 * inv_s;
+    double k0 = (c_h * ((ws->ln_s[p] - 1.0) * INV_LN2 +
+                        kappa * (INV_LN2 - ws->entropy[p])) -
+                 c_m * (INV_LN2 + kappa * ws->max_act[p])) *
+                inv_s;
+    double gamma = ws->cfg.gamma;
+    const double *col_coef = ws->col_coef;
+    for (size_t i = 0; i < n_det; i++) {
+        double y, omy, ln_y;
+        SIGMOID_FAST(a[i], y, omy, ln_y);
+        double d = y * (k1 * ln_y + k0);
+        if (columns && col_coef[i] != 0.0)
+            d += col_coef[i] * exp(gamma * ln_y);
+        da[i] += omy * d;
+    }
+}
+
+int loss_pixel_backward(loss_pixel_workspace *ws, const double *A,
+                        size_t n_pix, const loss_pixel_weights *w,
+                        double *dA)
+{
+    if (ws->A == NULL || A != ws->A || n_pix != ws->n_pix)
+        return -1;
+    int want_columns = w->ic != 0.0 || w->eac != 0.0;
+    if (want_columns && !ws->have_columns)
+        return -1;
+    int columns = want_columns && column_coefficients(ws, w);
+    int pixels = w->s != 0.0 || w->sb != 0.0 || w->ma != 0.0;
+    if (!columns && !pixels)
+        return 0;
+
+    if (w->sb != 0.0) {
+        memset(ws->d_entropy, 0, n_pix * sizeof(double));
+        loss_rsw_backward(ws->entropy, n_pix, ws->cfg.nu, w->sb,
+                          ws->d_entropy);
+    }
+    size_t n_det = ws->n_det;
+    double c_s = w->s / (double)n_pix, c_m = w->ma / (double)n_pix;
+    int with_sb = w->sb != 0.0;
+#pragma omp parallel for schedule(static)
+    for (size_t p = 0; p < n_pix; p++) {
+        double c_h = c_s + (with_sb ? ws->d_entropy[p] : 0.0);
+        pass2_pixel(ws, A + p * n_det, p, c_h, c_m, columns, dA + p * n_det);
+    }
+    return 0;
+}
+
+int loss_pixel_fused(loss_pixel_workspace *ws, const double *A, size_t n_pix,
+                     size_t n_det, const loss_pixel_config *cfg,
+                     const loss_pixel_weights *w, loss_pixel_values *out,
+                     double *dA)
+{
+    int rc = loss_pixel_forward(ws, A, n_pix, n_det, cfg, w, out);
+    if (rc || !dA)
+        return rc;
+    return loss_pixel_backward(ws, A, n_pix, w, dA);
+}

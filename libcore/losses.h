@@ -1,0 +1,162 @@
+/* losses — the UIBE/CBE/EDDP loss terms as forward/backward pairs
+ * (method-spec §2, §3, §4.2; gradients §5).
+ *
+ * Pixel losses act on detector logits
+ *     A [n_pix × n_det],  a_{p,i} = ū_iᵀx_p/M_i − b_i,  y = σ(a),
+ *     q_p = y_p / S̃_p,  S̃_p = max(Σ_i y_{p,i}, LOSS_S_MIN).
+ * Entropies are in bits. Everything is computed from ln y = −softplus(−a),
+ * so logits anywhere in [−1e3, 1e3] give finite values and gradients.
+ * The clamp of S_p is part of the loss's definition (§5): on pixels whose
+ * detectors are all strongly off (S_p < LOSS_S_MIN) q_p no longer sums to
+ * one, and the backward is the exact gradient of that clamped branch.
+ *
+ * Conventions:
+ *   - every backward ACCUMULATES scale · ∂L/∂(input) into its output array,
+ *     so several losses can be summed into one dlogits;
+ *   - backward functions that need forward statistics take them as
+ *     arguments (per-pixel entropies H, column means g), as llm.c's
+ *     layernorm_backward takes mean and rstd;
+ *   - n_pix ≥ 1 and n_det ≥ 1 (means over an empty set are undefined);
+ *   - pixel loops are OpenMP-parallel; every sum over pixels has a fixed
+ *     order (per-chunk sums over chunks that depend on n_pix only, combined
+ *     in chunk order; or one column at a time in pixel order), so results
+ *     are bitwise the same for any thread count.
+ */
+#ifndef EDDP_LOSSES_H
+#define EDDP_LOSSES_H
+
+#include <stddef.h>
+
+/* Lower clamp of S_p = Σ_i y_{p,i} (method-spec §5). */
+#define LOSS_S_MIN 1e-12
+/* Inside the square root of L^fso (method-spec §5). */
+#define LOSS_FSO_EPS 1e-12
+
+/* ---- self-weighted reduction R_SW (Eq. 4) ---------------------------------
+ * R = Σ_k L_k^{ν+1} / Σ_k L_k^ν over L [n], L_k ≥ 0, ν > 1. A soft maximum:
+ * mean(L) ≤ R ≤ max(L), R(cL) = c R(L). All-zero (or n = 0) gives R = 0 and
+ * a zero gradient. Computed on L / max_k L_k, so large ν or n cannot
+ * overflow. */
+double loss_rsw_forward(const double *L, size_t n, double nu);
+/* dL_k += scale · L_k^{ν−1}((ν+1)L_k − νR) / Σ_j L_j^ν */
+void loss_rsw_backward(const double *L, size_t n, double nu, double scale,
+                       double *dL);
+
+/* ---- L^s sparsity: mean_p H(q_p) ------------------------------------------
+ * H: optional [n_pix] out, the per-pixel entropies H(q_p) in bits. */
+double loss_sparsity_forward(const double *A, size_t n_pix, size_t n_det,
+                             double *H);
+void loss_sparsity_backward(const double *A, size_t n_pix, size_t n_det,
+                            double scale, double *dA);
+
+/* ---- L^sb: R_SW over the per-pixel entropies of the batch ------------------
+ * H [n_pix]: out of the forward (per-pixel entropies), in to the backward. */
+double loss_sparsity_batch_forward(const double *A, size_t n_pix,
+                                   size_t n_det, double nu, double *H);
+void loss_sparsity_batch_backward(const double *A, size_t n_pix, size_t n_det,
+                                  double nu, const double *H, double scale,
+                                  double *dA);
+
+/* ---- L^ma max activation: mean_p −Σ_i q_{p,i} log₂ y_{p,i} ----------------- */
+double loss_max_activation_forward(const double *A, size_t n_pix,
+                                   size_t n_det);
+void loss_max_activation_backward(const double *A, size_t n_pix, size_t n_det,
+                                  double scale, double *dA);
+
+/* ---- column power means g_i = mean_p y_{p,i}^γ [n_det] --------------------
+ * The statistic behind L^ic and L^eac; y^γ = exp(γ ln y). */
+void loss_power_mean(const double *A, size_t n_pix, size_t n_det,
+                     double gamma, double *g);
+
+/* ---- L^ic inactive classifier (Eq. 13) --------------------------------------
+ * mean_i (1/ν_ic) ReLU(ν_ic − g_i), ν_ic = τ/n_det, τ > 0.
+ * g [n_det]: out of the forward (column power means), in to the backward. */
+double loss_inactive_forward(const double *A, size_t n_pix, size_t n_det,
+                             double tau, double gamma, double *g);
+void loss_inactive_backward(const double *A, size_t n_pix, size_t n_det,
+                            double tau, double gamma, const double *g,
+                            double scale, double *dA);
+
+/* ---- L^eac excessive activation (Eq. 5 + R_SW) ----------------------------
+ * L_i = ReLU(g_i − ρ)/(1 − ρ), 0 ≤ ρ < 1;  L^eac = R_SW({L_i}) with ν.
+ * g [n_det]: out of the forward, in to the backward. */
+double loss_excessive_forward(const double *A, size_t n_pix, size_t n_det,
+                              double rho, double gamma, double nu, double *g);
+void loss_excessive_backward(const double *A, size_t n_pix, size_t n_det,
+                             double rho, double gamma, double nu,
+                             const double *g, double scale, double *dA);
+
+/* ---- L^mm max margin (Eq. 14): mean_i 1/M_i over M [n_det], M_i > 0 ------- */
+double loss_margin_forward(const double *M, size_t n_det);
+void loss_margin_backward(const double *M, size_t n_det, double scale,
+                          double *dM);
+
+/* ---- L^fso filter–signal orthogonality (Eq. 6) ----------------------------
+ * sqrt( (1/n_det²) Σ_{i≠j} (w̄_iᵀ s̄_j)² + LOSS_FSO_EPS ), w̄ = w/‖w‖,
+ * s̄ = s/‖s‖; W, S [n_det × n_dim] (rows w_i, s_j). The mean runs over all
+ * n_det² pairs, diagonal included as zeros (method-spec §9 #9).
+ * Return 0, or non-zero on allocation failure or a zero-norm row. */
+int loss_fso_forward(const double *W, const double *S, size_t n_det,
+                     size_t n_dim, double *value);
+int loss_fso_backward(const double *W, const double *S, size_t n_det,
+                      size_t n_dim, double scale, double *dW, double *dS);
+
+/* ---- fused pixel losses: the training loop's hot path ---------------------
+ * All enabled pixel losses (s, sb, ma, ic, eac) and their weighted gradient
+ * in two OpenMP-parallel passes over the logits:
+ *   forward  (pass 1): per pixel S_p, Σ y ln y → H(q_p), ℓ_p^ma; per column
+ *                      Σ_p y^γ (only when ic or eac is weighted);
+ *   backward (pass 2): dA += Σ_term weight_term · ∂L_term/∂A.
+ * The workspace holds everything the passes need (no allocation per call):
+ * create it once for the largest batch, reuse it for every batch.
+ * The split lets a caller pick the weights from the values in between (an
+ * augmented Lagrangian multiplier max(0, μ + ρ c(L)) needs L first);
+ * loss_pixel_fused does both at once. */
+typedef struct {
+    double gamma; /* sharpening exponent γ (> 0; the method uses γ > 1) */
+    double tau;   /* L^ic target fraction τ > 0: ν_ic = τ/n_det */
+    double rho;   /* L^eac bound ρ, 0 ≤ ρ < 1 */
+    double nu;    /* R_SW exponent ν > 1 (L^sb, L^eac); default 4 */
+} loss_pixel_config;
+
+/* One weight per pixel loss. Weight 0 skips the term (its gradient is not
+ * formed); ic and eac both 0 also skips the column pass of y^γ. */
+typedef struct {
+    double s, sb, ma, ic, eac;
+} loss_pixel_weights;
+
+/* Unweighted values and the weighted total Σ weight·value. s, sb and ma are
+ * always computed (they share one pass); ic and eac are NAN when both their
+ * weights were 0 in the forward. */
+typedef struct {
+    double s, sb, ma, ic, eac, total;
+} loss_pixel_values;
+
+typedef struct loss_pixel_workspace loss_pixel_workspace;
+
+/* For batches of up to max_pix pixels of n_det detectors; NULL on failure.
+ * Holds 5·max_pix + 256·(n_det + 2) + 2·n_det doubles and max_pix bytes. */
+loss_pixel_workspace *loss_pixel_workspace_create(size_t max_pix,
+                                                  size_t n_det);
+void loss_pixel_workspace_free(loss_pixel_workspace *ws);
+
+/* Pass 1. Returns 0, or non-zero for sizes beyond the workspace or an
+ * invalid config. Remembers A, n_pix and cfg for the backward. */
+int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
+                       size_t n_pix, size_t n_det,
+                       const loss_pixel_config *cfg,
+                       const loss_pixel_weights *w, loss_pixel_values *out);
+/* Pass 2: dA [n_pix × n_det] += Σ w·∂L/∂A, for the A of the last forward
+ * (same pointer, unchanged contents). The weights may differ from the
+ * forward's, except that ic/eac need their column statistics: non-zero if
+ * the forward skipped them, or if A/n_pix differ from the last forward. */
+int loss_pixel_backward(loss_pixel_workspace *ws, const double *A,
+                        size_t n_pix, const loss_pixel_weights *w,
+                        double *dA);
+/* Forward, then backward when dA is not NULL. */
+int loss_pixel_fused(loss_pixel_workspace *ws, const double *A, size_t n_pix,
+                     size_t n_det, const loss_pixel_config *cfg,
+                     const loss_pixel_weights *w, loss_pixel_values *out,
+                     double *dA);
+
+#endif

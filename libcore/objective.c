@@ -1,0 +1,228 @@
+/* objective — see objective.h. */
+#include "objective.h"
+#include "error.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const term_names[TERM_COUNT] = {"s", "sb", "ma", "mm", "ic", "eac", "uur", "cur", "fso", "cnn"};
+
+static int is_pixel_term(term_id j)
+{
+    return j == TERM_S || j == TERM_SB || j == TERM_MA || j == TERM_IC || j == TERM_EAC;
+}
+
+int objective_init(objective *obj, const det_layout *layout, const objective_config *cfg,
+                   const head_params *head, int max_img, size_t max_pix)
+{
+    memset(obj, 0, sizeof *obj);
+    obj->layout = layout;
+    obj->cfg = cfg;
+    obj->head = head;
+    size_t cells = max_pix * layout->n_det;
+    obj->A = malloc(cells * sizeof(double));
+    obj->dA = malloc(cells * sizeof(double));
+    obj->pixel_ws = loss_pixel_workspace_create(max_pix, layout->n_det);
+    int need_ura = cfg->enabled[TERM_UUR] || cfg->enabled[TERM_CUR];
+    if (need_ura && ura_workspace_create(&obj->ura_ws, max_img, layout->n_det, layout->n_dim, head->n_cls))
+        return error_set(EX_OSERR, "out of memory for the uncertainty-region workspace");
+    if (!obj->A || !obj->dA || !obj->pixel_ws || det_view_alloc(&obj->view, layout) ||
+        det_grads_alloc(&obj->grads, layout))
+        return error_set(EX_OSERR, "out of memory for batches of %zu pixels", max_pix);
+    return 0;
+}
+
+void objective_free(objective *obj)
+{
+    free(obj->A);
+    free(obj->dA);
+    loss_pixel_workspace_free(obj->pixel_ws);
+    ura_workspace_free(obj->ura_ws);
+    det_view_free(&obj->view);
+    det_grads_free(&obj->grads);
+    memset(obj, 0, sizeof *obj);
+}
+
+int objective_constraints(const objective_config *cfg, int ids[TERM_COUNT])
+{
+    int n = 0;
+    for (int j = 0; j < TERM_COUNT; j++)
+        if (cfg->enabled[j] && cfg->constrained[j])
+            ids[n++] = j;
+    return n;
+}
+
+static int al_slot(const objective_config *cfg, term_id term)
+{
+    int ids[TERM_COUNT], n = objective_constraints(cfg, ids);
+    for (int k = 0; k < n; k++)
+        if (ids[k] == (int)term)
+            return k;
+    return -1;
+}
+
+double objective_weight(const objective_config *cfg, const al_state *al, term_id j, double value)
+{
+    if (!cfg->enabled[j])
+        return 0;
+    if (al && cfg->constrained[j])
+        return al_weight(al, al_slot(cfg, j), value);
+    return cfg->weight[j];
+}
+
+/* Which manipulation the URA term uses. */
+static int ura_forward(objective *obj, const objective_batch *batch, term_id term, double *value)
+{
+    const det_layout *layout = obj->layout;
+    const det_view *view = &obj->view;
+    const head_params *head = obj->head;
+    int rc;
+    if (term == TERM_CUR)
+        rc = ura_cur_forward(obj->ura_ws, batch->pooled, batch->kappa, batch->n_img, view->W, view->b,
+                             view->S, head->weight, head->bias, value);
+    else if (layout->scale)
+        rc = ura_std_forward(obj->ura_ws, batch->pooled, batch->kappa, batch->n_img, view->unit,
+                             view->t, layout->center, layout->scale, head->weight, head->bias, value);
+    else
+        rc = ura_uur_forward(obj->ura_ws, batch->pooled, batch->kappa, batch->n_img, view->W, view->b,
+                             head->weight, head->bias, value);
+    obj->ura_cond = obj->ura_ws->cond;
+    if (rc)
+        return error_set(EX_DATAERR, "L^%s: %s (condition number %.3g)", term_names[term],
+                         ura_strerror(rc), obj->ura_ws->cond);
+    return 0;
+}
+
+static int ura_backward(objective *obj, const objective_batch *batch, term_id term, double scale)
+{
+    const det_layout *layout = obj->layout;
+    const det_view *view = &obj->view;
+    const head_params *head = obj->head;
+    det_grads *g = &obj->grads;
+    int rc;
+    if (term == TERM_CUR)
+        rc = ura_cur_backward(obj->ura_ws, batch->pooled, batch->kappa, batch->n_img, view->W, view->b,
+                              view->S, head->weight, head->bias, scale, g->W, g->b, g->S);
+    else if (layout->scale)
+        rc = ura_std_backward(obj->ura_ws, batch->pooled, batch->kappa, batch->n_img, view->unit,
+                              view->t, layout->center, layout->scale, head->weight, head->bias, scale,
+                              g->unit, g->t);
+    else
+        rc = ura_uur_backward(obj->ura_ws, batch->pooled, batch->kappa, batch->n_img, view->W, view->b,
+                              head->weight, head->bias, scale, g->W, g->b);
+    if (rc)
+        return error_set(EX_DATAERR, "L^%s backward: %s", term_names[term], ura_strerror(rc));
+    return 0;
+}
+
+static void pixel_weights(const objective_config *cfg, const double *weights, loss_pixel_weights *w)
+{
+    w->s = cfg->enabled[TERM_S] ? weights[TERM_S] : 0;
+    w->sb = cfg->enabled[TERM_SB] ? weights[TERM_SB] : 0;
+    w->ma = cfg->enabled[TERM_MA] ? weights[TERM_MA] : 0;
+    w->ic = cfg->enabled[TERM_IC] ? weights[TERM_IC] : 0;
+    w->eac = cfg->enabled[TERM_EAC] ? weights[TERM_EAC] : 0;
+}
+
+static int forward_all(objective *obj, const double *params, const objective_batch *batch,
+                       double values[TERM_COUNT])
+{
+    const objective_config *cfg = obj->cfg;
+    const det_layout *layout = obj->layout;
+    int n_det = layout->n_det, n_dim = layout->n_dim;
+    for (int j = 0; j < TERM_COUNT; j++)
+        values[j] = NAN;
+    if (det_forward(layout, params, &obj->view))
+        return error_set(EX_SOFTWARE, "a detector direction became zero");
+    det_logits(&obj->view, n_det, n_dim, batch->X, batch->n_pix, obj->A);
+    /* Weight 1 on each enabled pixel term makes the forward compute it. */
+    double ones[TERM_COUNT];
+    for (int j = 0; j < TERM_COUNT; j++)
+        ones[j] = 1;
+    loss_pixel_weights w;
+    loss_pixel_values pv;
+    pixel_weights(cfg, ones, &w);
+    if (loss_pixel_forward(obj->pixel_ws, obj->A, batch->n_pix, n_det, &cfg->pixel, &w, &pv))
+        return error_set(EX_SOFTWARE, "pixel losses: batch larger than the workspace or bad settings");
+    double pixel_values[TERM_COUNT] = {[TERM_S] = pv.s, [TERM_SB] = pv.sb, [TERM_MA] = pv.ma,
+                                       [TERM_IC] = pv.ic, [TERM_EAC] = pv.eac};
+    for (int j = 0; j < TERM_COUNT; j++)
+        if (cfg->enabled[j] && is_pixel_term(j))
+            values[j] = pixel_values[j];
+    if (cfg->enabled[TERM_MM])
+        values[TERM_MM] = loss_margin_forward(obj->view.M, n_det);
+    if (cfg->enabled[TERM_FSO] &&
+        loss_fso_forward(obj->view.W, obj->view.S, n_det, n_dim, &values[TERM_FSO]))
+        return error_set(EX_SOFTWARE, "L^fso: a zero filter or signal vector");
+    for (term_id j = TERM_UUR; j <= TERM_CUR; j++)
+        if (cfg->enabled[j] && ura_forward(obj, batch, j, &values[j]))
+            return error_code();
+    return 0;
+}
+
+/* dW += dAᵀ X, db −= Σ_p dA (because a = W x − b). */
+static void logits_backward(objective *obj, const objective_batch *batch)
+{
+    int n_det = obj->layout->n_det, n_dim = obj->layout->n_dim;
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_det, n_dim, (int)batch->n_pix, 1.0, obj->dA,
+                n_det, batch->X, n_dim, 1.0, obj->grads.W, n_dim);
+    for (int i = 0; i < n_det; i++) {
+        double sum = 0;
+        for (size_t p = 0; p < batch->n_pix; p++)
+            sum += obj->dA[p * n_det + i];
+        obj->grads.b[i] -= sum;
+    }
+}
+
+static int backward_all(objective *obj, const double *params, const objective_batch *batch,
+                        const double weights[TERM_COUNT], double *dparams)
+{
+    const objective_config *cfg = obj->cfg;
+    int n_det = obj->layout->n_det, n_dim = obj->layout->n_dim;
+    det_grads_zero(&obj->grads, obj->layout);
+    memset(obj->dA, 0, batch->n_pix * n_det * sizeof(double));
+    loss_pixel_weights w;
+    pixel_weights(cfg, weights, &w);
+    if (loss_pixel_backward(obj->pixel_ws, obj->A, batch->n_pix, &w, obj->dA))
+        return error_set(EX_SOFTWARE, "pixel losses backward out of order");
+    logits_backward(obj, batch);
+    if (cfg->enabled[TERM_MM])
+        loss_margin_backward(obj->view.M, n_det, weights[TERM_MM], obj->grads.M);
+    if (cfg->enabled[TERM_FSO] &&
+        loss_fso_backward(obj->view.W, obj->view.S, n_det, n_dim, weights[TERM_FSO], obj->grads.W,
+                          obj->grads.S))
+        return error_set(EX_SOFTWARE, "L^fso backward: a zero filter or signal vector");
+    for (term_id j = TERM_UUR; j <= TERM_CUR; j++)
+        if (cfg->enabled[j] && weights[j] != 0 && ura_backward(obj, batch, j, weights[j]))
+            return error_code();
+    if (det_backward(obj->layout, params, &obj->view, &obj->grads, dparams))
+        return error_set(EX_SOFTWARE, "a detector direction became zero");
+    return 0;
+}
+
+int objective_eval(objective *obj, const double *params, const objective_batch *batch,
+                   const al_state *al, double values[TERM_COUNT], double *total, double *dparams)
+{
+    const objective_config *cfg = obj->cfg;
+    if (forward_all(obj, params, batch, values))
+        return error_code();
+    double weights[TERM_COUNT] = {0}, constraint_values[AL_MAX_CONSTRAINTS];
+    int ids[TERM_COUNT], n_con = objective_constraints(cfg, ids);
+    double sum = 0;
+    for (int j = 0; j < TERM_COUNT; j++) {
+        if (!cfg->enabled[j])
+            continue;
+        weights[j] = objective_weight(cfg, al, j, values[j]);
+        if (!al || !cfg->constrained[j])
+            sum += cfg->weight[j] * values[j];
+    }
+    if (al) {
+        for (int k = 0; k < n_con; k++)
+            constraint_values[k] = values[ids[k]];
+        sum += al_penalty_value(al, constraint_values);
+    }
+    *total = sum;
+    return dparams ? backward_all(obj, params, batch, weights, dparams) : 0;
+}

@@ -1,0 +1,76 @@
+/* train — the one training loop of uibe and eddp: epochs of shuffled image
+ * batches, Adam, reduce-on-plateau, the augmented-Lagrangian schedule, a
+ * per-epoch history, checkpoints and resumption, and progress on stderr.
+ *
+ * Reproducibility: the batch order of epoch e and the κ draws of batch k are
+ * functions of (seed, e, k) only, and the state saved in a checkpoint is the
+ * complete optimiser state, so a run resumed from a checkpoint ends
+ * bit-identical to an uninterrupted one (same backend and thread count). */
+#ifndef EDDP_TRAIN_H
+#define EDDP_TRAIN_H
+
+#include "cli.h"
+#include "objective.h"
+#include "optim.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The training images, held in memory. */
+typedef struct {
+    const float *features;  /* [n_img × n_dim × hw] as in the file (NCHW) */
+    const double *pooled;   /* [n_img × n_dim] */
+    size_t n_img;
+    int n_dim, hw;
+} train_data;
+
+typedef struct {
+    long epochs;
+    size_t batch_images;
+    double lr;                 /* Adam learning rate (after batch scaling) */
+    double plateau_factor;     /* 1 = off */
+    int plateau_patience, plateau_cooldown;
+    int constrained;           /* augmented Lagrangian on the constrained terms */
+    int al_every;              /* epochs between multiplier updates */
+    int al_full_data;          /* update from a full pass (1) or the epoch means (0) */
+    double al_penalty, al_growth, al_penalty_max;
+    uint64_t seed;
+    long checkpoint_every;     /* epochs; 0 = only on signals */
+    const char *checkpoint;    /* path of the checkpoint file */
+    uint64_t fingerprint;      /* settings hash: a checkpoint of other settings is refused */
+    int resume;
+    const cli_common *cli;     /* progress and provenance */
+} train_config;
+
+/* Per-epoch record: one row per epoch of n_cols named columns, and the
+ * per-detector margins and thresholds. */
+typedef struct {
+    long epochs_done;
+    int n_cols, n_det;
+    char names[48][40];
+    double *rows;        /* [epochs × n_cols] */
+    double *margins;     /* [epochs × n_det] */
+    double *thresholds;  /* [epochs × n_det] */
+} train_history;
+
+/* Trains params in place. Returns 0; EX_TEMPFAIL (75) after writing a
+ * checkpoint on SIGINT/SIGTERM/SIGUSR1; another status with the failure
+ * recorded (error.h) when the objective turns NaN/Inf (the last checkpoint
+ * is kept) or a matrix is singular. */
+int train_run(const train_config *cfg, objective *obj, const train_data *data, double *params,
+              train_history *history);
+void train_history_free(train_history *history);
+
+/* Epoch-size evaluation without training: each term's value averaged over
+ * all images in batches of cfg->batch_images, κ at the middle of its range. */
+int train_evaluate(const train_config *cfg, objective *obj, const train_data *data,
+                   const double *params, double values[TERM_COUNT]);
+
+/* Gathers images order[0..n) into pixel-major X [n·hw × n_dim] and pooled
+ * rows [n × n_dim]. */
+void train_gather(const train_data *data, const size_t *order, size_t n, double *X, double *pooled);
+
+/* Installs the handlers that make train_run checkpoint and stop. */
+void train_install_signal_handlers(void);
+
+#endif

@@ -1,0 +1,766 @@
+/* Unit tests of libcore/losses: central finite differences for every loss,
+ * the identities of method-spec §12 items 7 (R_SW) and 10 (finite values on
+ * extreme logits), both states of every ReLU gate, the clamped-S branch,
+ * and the fused pixel losses against the separate functions. */
+#include "harness.h"
+#include "losses.h"
+#include "rng.h"
+
+#include <float.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FD_STEP 1e-6
+#define FD_TOL 1e-6
+#define FUSED_TOL 1e-12
+
+/* ---- finite-difference machinery ------------------------------------------ */
+typedef double (*scalar_fn)(const double *x, void *ctx);
+
+static double max_abs(const double *x, size_t n)
+{
+    double m = 0.0;
+    for (size_t k = 0; k < n; k++)
+        if (fabs(x[k]) > m)
+            m = fabs(x[k]);
+    return m;
+}
+
+/* max_k |g_k − ĝ_k| / max_k |ĝ_k|: relative to the gradient's own scale, so
+ * small gradients are checked as strictly as large ones. 0 when both are
+ * exactly zero. */
+static double rel_diff(const double *g, const double *ref, size_t n)
+{
+    double diff = 0.0;
+    for (size_t k = 0; k < n; k++) {
+        double d = fabs(g[k] - ref[k]);
+        if (!(d <= diff))
+            diff = d; /* NaN propagates */
+    }
+    double scale = max_abs(ref, n);
+    if (diff == 0.0)
+        return 0.0;
+    return scale > 0.0 ? diff / scale : INFINITY;
+}
+
+/* Central differences of f at x [n] into g_fd [n]. */
+static void fd_gradient(scalar_fn f, void *ctx, const double *x, size_t n,
+                        double *g_fd)
+{
+    double *xp = malloc(n * sizeof(double));
+    memcpy(xp, x, n * sizeof(double));
+    for (size_t k = 0; k < n; k++) {
+        double x0 = xp[k];
+        xp[k] = x0 + FD_STEP;
+        double fp = f(xp, ctx);
+        xp[k] = x0 - FD_STEP;
+        double fm = f(xp, ctx);
+        xp[k] = x0;
+        g_fd[k] = (fp - fm) / (2.0 * FD_STEP);
+    }
+    free(xp);
+}
+
+/* Analytic gradients here come from backward(..., scale, base + g) with a
+ * random non-zero base, so accumulation and the scale argument are tested
+ * too: g = (out − base)/scale. */
+static void fill_normal(rng_state *r, double *x, size_t n, double mean,
+                        double sd)
+{
+    for (size_t k = 0; k < n; k++)
+        x[k] = mean + sd * rng_normal(r);
+}
+
+static double check_fd(const char *what, scalar_fn f, void *ctx,
+                       const double *x, size_t n, const double *g)
+{
+    double *g_fd = calloc(n, sizeof(double));
+    fd_gradient(f, ctx, x, n, g_fd);
+    double err = rel_diff(g, g_fd, n);
+    CHECK(err <= FD_TOL, "%s: finite differences, rel err %.3g", what, err);
+    free(g_fd);
+    return err;
+}
+
+/* ---- instances --------------------------------------------------------------
+ * Logits with one mean per detector column (mean[i]) and spread sd. */
+static double *column_logits(rng_state *r, size_t n_pix, size_t n_det,
+                             const double *mean, double sd)
+{
+    double *A = malloc(n_pix * n_det * sizeof(double));
+    for (size_t p = 0; p < n_pix; p++)
+        for (size_t i = 0; i < n_det; i++)
+            A[p * n_det + i] = mean[i] + sd * rng_normal(r);
+    return A;
+}
+
+typedef struct {
+    size_t n_pix, n_det;
+    double tau, rho, gamma, nu;
+    double *work; /* [max(n_pix, n_det)] H or g */
+} loss_ctx;
+
+static double f_sparsity(const double *A, void *c)
+{
+    loss_ctx *x = c;
+    return loss_sparsity_forward(A, x->n_pix, x->n_det, NULL);
+}
+static double f_sparsity_batch(const double *A, void *c)
+{
+    loss_ctx *x = c;
+    return loss_sparsity_batch_forward(A, x->n_pix, x->n_det, x->nu, x->work);
+}
+static double f_max_act(const double *A, void *c)
+{
+    loss_ctx *x = c;
+    return loss_max_activation_forward(A, x->n_pix, x->n_det);
+}
+static double f_inactive(const double *A, void *c)
+{
+    loss_ctx *x = c;
+    return loss_inactive_forward(A, x->n_pix, x->n_det, x->tau, x->gamma,
+                                 x->work);
+}
+static double f_excessive(const double *A, void *c)
+{
+    loss_ctx *x = c;
+    return loss_excessive_forward(A, x->n_pix, x->n_det, x->rho, x->gamma,
+                                  x->nu, x->work);
+}
+
+enum which { L_S, L_SB, L_MA, L_IC, L_EAC };
+static const char *const which_name[] = {"L^s", "L^sb", "L^ma", "L^ic",
+                                         "L^eac"};
+static const scalar_fn which_fn[] = {f_sparsity, f_sparsity_batch, f_max_act,
+                                     f_inactive, f_excessive};
+
+/* Analytic gradient of one separate loss at A, via forward + backward. */
+static void analytic(enum which wh, const double *A, loss_ctx *x,
+                     double scale, rng_state *r, double *g)
+{
+    size_t n = x->n_pix * x->n_det;
+    double *base = malloc(n * sizeof(double));
+    fill_normal(r, base, n, 0.0, 1.0);
+    memcpy(g, base, n * sizeof(double));
+    which_fn[wh](A, x); /* fills x->work with H or g */
+    switch (wh) {
+    case L_S:
+        loss_sparsity_backward(A, x->n_pix, x->n_det, scale, g);
+        break;
+    case L_SB:
+        loss_sparsity_batch_backward(A, x->n_pix, x->n_det, x->nu, x->work,
+                                     scale, g);
+        break;
+    case L_MA:
+        loss_max_activation_backward(A, x->n_pix, x->n_det, scale, g);
+        break;
+    case L_IC:
+        loss_inactive_backward(A, x->n_pix, x->n_det, x->tau, x->gamma,
+                               x->work, scale, g);
+        break;
+    case L_EAC:
+        loss_excessive_backward(A, x->n_pix, x->n_det, x->rho, x->gamma,
+                                x->nu, x->work, scale, g);
+        break;
+    }
+    for (size_t k = 0; k < n; k++)
+        g[k] = (g[k] - base[k]) / scale;
+    free(base);
+}
+
+static double check_loss_fd(enum which wh, const char *instance,
+                            const double *A, loss_ctx *x, rng_state *r)
+{
+    size_t n = x->n_pix * x->n_det;
+    double *g = malloc(n * sizeof(double));
+    analytic(wh, A, x, 0.37, r, g);
+    char what[128];
+    snprintf(what, sizeof what, "%s (%s)", which_name[wh], instance);
+    double err = check_fd(what, which_fn[wh], x, A, n, g);
+    free(g);
+    return err;
+}
+
+static loss_ctx make_ctx(size_t n_pix, size_t n_det)
+{
+    loss_ctx x = {n_pix, n_det, 1.2, 0.5, 1.1, 4.0, NULL};
+    x.work = malloc((n_pix > n_det ? n_pix : n_det) * sizeof(double));
+    return x;
+}
+
+/* ---- tests ------------------------------------------------------------------ */
+
+/* L^s, L^sb, L^ma on generic logits, on pixels in the clamped branch
+ * (S_p < 1e-12), and with ν non-integer; the checker must reject a wrong
+ * gradient. */
+static void test_pixel_losses_fd(void)
+{
+    rng_state r;
+    rng_init(&r, 11, RNG_STREAM_TRAIN);
+    loss_ctx x = make_ctx(9, 5);
+    size_t n = x.n_pix * x.n_det;
+    double mean[5] = {0.5, -1.0, 1.5, -2.0, 0.0};
+    double *A = column_logits(&r, x.n_pix, x.n_det, mean, 2.0);
+    for (enum which wh = L_S; wh <= L_MA; wh++)
+        check_loss_fd(wh, "generic", A, &x, &r);
+    x.nu = 2.5;
+    check_loss_fd(L_SB, "nu 2.5", A, &x, &r);
+    x.nu = 4.0;
+
+    /* The checker itself: a gradient off by 1e-4 in one entry fails. */
+    double *g = malloc(n * sizeof(double)), *g_fd = calloc(n, sizeof(double));
+    analytic(L_S, A, &x, 1.0, &r, g);
+    fd_gradient(f_sparsity, &x, A, n, g_fd);
+    g[7] += 1e-4 * max_abs(g, n);
+    CHECK(rel_diff(g, g_fd, n) > FD_TOL,
+          "finite-difference check rejects a wrong gradient (err %.3g)",
+          rel_diff(g, g_fd, n));
+
+    /* Clamped branch: all detectors far off, S_p ≈ 5·e^{-35} < 1e-12. */
+    double off[5] = {-35.0, -34.0, -36.0, -35.5, -33.5};
+    double *B = column_logits(&r, x.n_pix, x.n_det, off, 0.5);
+    for (size_t p = 0; p < x.n_pix; p++) {
+        double s = 0.0;
+        for (size_t i = 0; i < x.n_det; i++)
+            s += 1.0 / (1.0 + exp(-B[p * x.n_det + i]));
+        CHECK(s < 0.5 * LOSS_S_MIN, "clamped instance: S_%zu = %g", p, s);
+    }
+    for (enum which wh = L_S; wh <= L_MA; wh++)
+        check_loss_fd(wh, "clamped", B, &x, &r);
+    /* Mixed: a few clamped rows among ordinary ones. */
+    memcpy(B, A, 5 * x.n_det * sizeof(double));
+    for (enum which wh = L_S; wh <= L_MA; wh++)
+        check_loss_fd(wh, "mixed clamped", B, &x, &r);
+    free(g);
+    free(g_fd);
+    free(A);
+    free(B);
+    free(x.work);
+}
+
+/* Column means of y^γ, and whether each is clearly on one side of t. */
+static int gates_clear(const double *A, loss_ctx *x, double t, int *n_on)
+{
+    double *g = malloc(x->n_det * sizeof(double));
+    loss_power_mean(A, x->n_pix, x->n_det, x->gamma, g);
+    int clear = 1;
+    *n_on = 0;
+    for (size_t i = 0; i < x->n_det; i++) {
+        clear &= fabs(g[i] - t) > 0.05;
+        *n_on += g[i] > t;
+    }
+    free(g);
+    return clear;
+}
+
+/* L^ic and L^eac with detectors on both sides of their ReLU gates, then
+ * with every gate closed: value 0 and an exactly zero gradient. */
+static void test_column_losses_fd(void)
+{
+    rng_state r;
+    rng_init(&r, 12, RNG_STREAM_TRAIN);
+    loss_ctx x = make_ctx(10, 6);
+    size_t n = x.n_pix * x.n_det;
+    double nu_ic = x.tau / (double)x.n_det; /* 0.2 */
+    double mean[6] = {-4.0, -3.0, 2.0, 3.0, -3.5, 1.5};
+    double *A = column_logits(&r, x.n_pix, x.n_det, mean, 0.5);
+    int above;
+    CHECK(gates_clear(A, &x, nu_ic, &above) && above == 3,
+          "L^ic instance has 3 gates open, 3 closed (%d above)", above);
+    CHECK(gates_clear(A, &x, x.rho, &above) && above == 3,
+          "L^eac instance has 3 gates open, 3 closed (%d above)", above);
+    check_loss_fd(L_IC, "mixed gates", A, &x, &r);
+    check_loss_fd(L_EAC, "mixed gates", A, &x, &r);
+
+    /* Closed gates carry no gradient; open ones do. */
+    double *g = malloc(n * sizeof(double));
+    analytic(L_IC, A, &x, 1.0, &r, g);
+    int zero_where_closed = 1, nonzero_where_open = 1;
+    for (size_t p = 0; p < x.n_pix; p++)
+        for (size_t i = 0; i < x.n_det; i++) {
+            double v = fabs(g[p * x.n_det + i]);
+            if (mean[i] > 0) /* g_i > ν_ic: L^ic gate closed */
+                zero_where_closed &= v < 1e-15;
+            else
+                nonzero_where_open &= v > 1e-6;
+        }
+    CHECK(zero_where_closed && nonzero_where_open,
+          "L^ic gradient is zero exactly on closed gates");
+
+    /* Every L^ic gate closed (all columns active), every L^eac gate closed
+     * (all columns quiet): zero losses, zero gradients, no NaN. */
+    double on[6] = {2, 2.5, 3, 1.5, 2, 3.5}, quiet[6] = {-3, -4, -3.5, -5, -3,
+                                                        -4};
+    double *B = column_logits(&r, x.n_pix, x.n_det, on, 0.5);
+    double *C = column_logits(&r, x.n_pix, x.n_det, quiet, 0.5);
+    CHECK(f_inactive(B, &x) == 0.0, "L^ic = 0 with all gates closed");
+    CHECK(f_excessive(C, &x) == 0.0, "L^eac = 0 with all gates closed");
+    analytic(L_IC, B, &x, 1.0, &r, g);
+    CHECK(max_abs(g, n) < 1e-15, "L^ic gradient 0 with all gates closed");
+    analytic(L_EAC, C, &x, 1.0, &r, g);
+    CHECK(max_abs(g, n) < 1e-15, "L^eac gradient 0 with all gates closed");
+    /* ...and every gate open. */
+    check_loss_fd(L_IC, "all gates open", C, &x, &r);
+    check_loss_fd(L_EAC, "all gates open", B, &x, &r);
+    free(g);
+    free(A);
+    free(B);
+    free(C);
+    free(x.work);
+}
+
+typedef struct {
+    size_t n;
+    double nu;
+} rsw_ctx;
+
+static double f_rsw(const double *L, void *c)
+{
+    rsw_ctx *x = c;
+    return loss_rsw_forward(L, x->n, x->nu);
+}
+
+/* method-spec §12 item 7, plus gradients and Euler's identity
+ * Σ L_k ∂R/∂L_k = R (R is 1-homogeneous). */
+static void test_rsw(void)
+{
+    rng_state r;
+    rng_init(&r, 13, RNG_STREAM_TRAIN);
+    enum { N = 40 };
+    double L[N], g[N], cl[N];
+    for (int k = 0; k < N; k++)
+        L[k] = rng_uniform_range(&r, 0.1, 3.0);
+    L[5] = 0.0; /* a zero entry is allowed */
+    const double nus[] = {4.0, 1.5, 7.25};
+    for (size_t t = 0; t < sizeof nus / sizeof nus[0]; t++) {
+        rsw_ctx x = {N, nus[t]};
+        double R = f_rsw(L, &x), mean = 0.0, mx = 0.0;
+        for (int k = 0; k < N; k++) {
+            mean += L[k] / N;
+            mx = fmax(mx, L[k]);
+        }
+        CHECK(mean <= R && R <= mx, "R_SW(nu %g) = %g in [mean %g, max %g]",
+              nus[t], R, mean, mx);
+        const double cs[] = {3.7, 1e-200, 1e200};
+        for (int c = 0; c < 3; c++) {
+            for (int k = 0; k < N; k++)
+                cl[k] = cs[c] * L[k];
+            double Rc = f_rsw(cl, &x);
+            CHECK(fabs(Rc - cs[c] * R) <= 1e-13 * cs[c] * R,
+                  "R_SW(cL) = c R_SW(L), c = %g (nu %g)", cs[c], nus[t]);
+        }
+        for (int k = 0; k < N; k++)
+            g[k] = 1.0;
+        loss_rsw_backward(L, N, nus[t], 2.0, g);
+        double euler = 0.0;
+        for (int k = 0; k < N; k++) {
+            g[k] = (g[k] - 1.0) / 2.0;
+            euler += L[k] * g[k];
+        }
+        CHECK_CLOSE(euler, R, 1e-13, "R_SW Euler identity");
+    }
+    /* Finite differences away from L_k = 0, the domain's edge (for ν < 2
+     * R is not differentiable there). */
+    L[5] = 0.05;
+    for (size_t t = 0; t < sizeof nus / sizeof nus[0]; t++) {
+        rsw_ctx x = {N, nus[t]};
+        memset(g, 0, sizeof g);
+        loss_rsw_backward(L, N, nus[t], 1.0, g);
+        check_fd("R_SW", f_rsw, &x, L, N, g);
+    }
+
+    /* All zero: 0, zero gradient, no NaN. */
+    double z[N] = {0}, gz[N] = {0};
+    CHECK(loss_rsw_forward(z, N, 4.0) == 0.0, "R_SW(0) = 0");
+    loss_rsw_backward(z, N, 4.0, 1.0, gz);
+    CHECK(max_abs(gz, N) == 0.0, "R_SW gradient at 0 is 0");
+    CHECK(loss_rsw_forward(z, 0, 4.0) == 0.0, "R_SW of nothing is 0");
+    /* One non-zero entry: R = that entry. */
+    z[3] = 2.5;
+    CHECK(loss_rsw_forward(z, N, 4.0) == 2.5, "R_SW of one non-zero");
+
+    /* Large ν and n, values whose ν-th powers overflow unscaled. */
+    size_t big = 200000;
+    double *Lb = malloc(big * sizeof(double)), *gb = calloc(big, sizeof(double));
+    double mean = 0.0, mx = 0.0;
+    for (size_t k = 0; k < big; k++) {
+        Lb[k] = 1e10 * rng_uniform(&r);
+        mean += Lb[k] / (double)big;
+        mx = fmax(mx, Lb[k]);
+    }
+    double R = loss_rsw_forward(Lb, big, 200.0);
+    loss_rsw_backward(Lb, big, 200.0, 1.0, gb);
+    int finite = isfinite(R);
+    for (size_t k = 0; k < big; k++)
+        finite &= isfinite(gb[k]);
+    CHECK(finite && mean <= R && R <= mx,
+          "R_SW finite for nu 200, n 2e5, L ~ 1e10 (R = %g, max %g)", R, mx);
+    free(Lb);
+    free(gb);
+}
+
+static double f_margin(const double *M, void *c)
+{
+    return loss_margin_forward(M, *(size_t *)c);
+}
+
+static void test_margin(void)
+{
+    rng_state r;
+    rng_init(&r, 14, RNG_STREAM_TRAIN);
+    size_t n = 7;
+    double M[7], g[7];
+    for (size_t i = 0; i < n; i++) {
+        M[i] = rng_uniform_range(&r, 0.3, 4.0);
+        g[i] = 0.5;
+    }
+    loss_margin_backward(M, n, 3.0, g);
+    for (size_t i = 0; i < n; i++)
+        g[i] = (g[i] - 0.5) / 3.0;
+    check_fd("L^mm", f_margin, &n, M, n, g);
+    double ones[3] = {2, 2, 2};
+    CHECK_CLOSE(loss_margin_forward(ones, 3), 0.5, 1e-15, "L^mm of M = 2");
+}
+
+typedef struct {
+    size_t n_det, n_dim;
+    const double *other;
+    int wrt_signals;
+} fso_ctx;
+
+static double f_fso(const double *x, void *c)
+{
+    fso_ctx *f = c;
+    double v = NAN;
+    if (f->wrt_signals)
+        loss_fso_forward(f->other, x, f->n_det, f->n_dim, &v);
+    else
+        loss_fso_forward(x, f->other, f->n_det, f->n_dim, &v);
+    return v;
+}
+
+static void test_fso(void)
+{
+    rng_state r;
+    rng_init(&r, 15, RNG_STREAM_TRAIN);
+    size_t n_det = 4, n_dim = 6, n = n_det * n_dim;
+    double W[24], S[24], dW[24], dS[24];
+    fill_normal(&r, W, n, 0.0, 1.0);
+    fill_normal(&r, S, n, 0.0, 2.0);
+    for (size_t k = 0; k < n; k++)
+        dW[k] = dS[k] = 1.0;
+    CHECK(loss_fso_backward(W, S, n_det, n_dim, 0.5, dW, dS) == 0,
+          "L^fso backward status");
+    for (size_t k = 0; k < n; k++) {
+        dW[k] = (dW[k] - 1.0) / 0.5;
+        dS[k] = (dS[k] - 1.0) / 0.5;
+    }
+    fso_ctx cw = {n_det, n_dim, S, 0}, cs = {n_det, n_dim, W, 1};
+    check_fd("L^fso dW", f_fso, &cw, W, n, dW);
+    check_fd("L^fso dS", f_fso, &cs, S, n, dS);
+
+    /* S = W: only the off-diagonal cosines count; scale-free in rows. */
+    double v1 = NAN, v2 = NAN, W2[24];
+    for (size_t k = 0; k < n; k++)
+        W2[k] = W[k] * (1.0 + (double)(k / n_dim));
+    loss_fso_forward(W, W, n_det, n_dim, &v1);
+    loss_fso_forward(W2, W, n_det, n_dim, &v2);
+    CHECK(v1 >= 0.0 && v1 <= 1.0 && fabs(v1 - v2) < 1e-14,
+          "L^fso in [0,1] and invariant to row scales (%g, %g)", v1, v2);
+    /* Orthonormal identical sets: every off-diagonal cosine 0 → sqrt(eps). */
+    double E[16] = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1};
+    loss_fso_forward(E, E, 4, 4, &v1);
+    CHECK_CLOSE(v1, sqrt(LOSS_FSO_EPS), 1e-15, "L^fso of orthonormal pairs");
+    double Z[24] = {0};
+    CHECK(loss_fso_forward(Z, S, n_det, n_dim, &v1) != 0,
+          "L^fso rejects a zero filter");
+}
+
+/* ---- fused == separate --------------------------------------------------------- */
+static void separate_total(const double *A, size_t n_pix, size_t n_det,
+                           const loss_pixel_config *cfg,
+                           const loss_pixel_weights *w, loss_pixel_values *v,
+                           double *dA)
+{
+    double *H = malloc(n_pix * sizeof(double)), *g = malloc(n_det * sizeof(double));
+    v->s = loss_sparsity_forward(A, n_pix, n_det, NULL);
+    v->sb = loss_sparsity_batch_forward(A, n_pix, n_det, cfg->nu, H);
+    v->ma = loss_max_activation_forward(A, n_pix, n_det);
+    v->ic = loss_inactive_forward(A, n_pix, n_det, cfg->tau, cfg->gamma, g);
+    v->eac = loss_excessive_forward(A, n_pix, n_det, cfg->rho, cfg->gamma,
+                                    cfg->nu, g);
+    v->total = w->s * v->s + w->sb * v->sb + w->ma * v->ma + w->ic * v->ic +
+               w->eac * v->eac;
+    if (w->s != 0)
+        loss_sparsity_backward(A, n_pix, n_det, w->s, dA);
+    if (w->sb != 0)
+        loss_sparsity_batch_backward(A, n_pix, n_det, cfg->nu, H, w->sb, dA);
+    if (w->ma != 0)
+        loss_max_activation_backward(A, n_pix, n_det, w->ma, dA);
+    if (w->ic != 0)
+        loss_inactive_backward(A, n_pix, n_det, cfg->tau, cfg->gamma, g,
+                               w->ic, dA);
+    if (w->eac != 0)
+        loss_excessive_backward(A, n_pix, n_det, cfg->rho, cfg->gamma,
+                                cfg->nu, g, w->eac, dA);
+    free(H);
+    free(g);
+}
+
+/* An instance with mixed gates, a few clamped rows and a few huge logits. */
+static double *fused_instance(rng_state *r, size_t n_pix, size_t n_det)
+{
+    double mean[7] = {-4.0, -3.0, 2.0, 3.0, -3.5, 1.5, 0.0};
+    double *A = column_logits(r, n_pix, n_det, mean, 1.0);
+    for (size_t i = 0; i < n_det; i++) {
+        A[3 * n_det + i] = -40.0 - i;  /* clamped */
+        A[10 * n_det + i] = -900.0;    /* y underflows to 0 */
+        A[20 * n_det + i] = 800.0 * (i % 2 ? 1 : -1);
+    }
+    return A;
+}
+
+static void check_values_close(const loss_pixel_values *got,
+                               const loss_pixel_values *want,
+                               const loss_pixel_weights *w, const char *what)
+{
+    char name[160];
+    const double g[6] = {got->s, got->sb, got->ma, got->ic, got->eac,
+                         got->total};
+    const double e[6] = {want->s, want->sb, want->ma, want->ic, want->eac,
+                         want->total};
+    const char *const terms[6] = {"s", "sb", "ma", "ic", "eac", "total"};
+    int columns = w->ic != 0 || w->eac != 0;
+    for (int k = 0; k < 6; k++) {
+        if ((k == 3 || k == 4) && !columns) {
+            CHECK(isnan(g[k]), "%s: skipped %s reported as NaN", what,
+                  terms[k]);
+            continue;
+        }
+        snprintf(name, sizeof name, "%s: fused %s", what, terms[k]);
+        CHECK(fabs(g[k] - e[k]) <= FUSED_TOL * fmax(fabs(e[k]), 1e-300) ||
+                  g[k] == e[k],
+              "%s: %.17g vs %.17g", name, g[k], e[k]);
+    }
+}
+
+static void test_fused_equals_separate(void)
+{
+    rng_state r;
+    rng_init(&r, 16, RNG_STREAM_TRAIN);
+    size_t n_pix = 1000, n_det = 7, n = n_pix * n_det;
+    double *A = fused_instance(&r, n_pix, n_det);
+    /* τ·... chosen so L^ic and L^eac gates are mixed (3 open each). */
+    loss_pixel_config cfg = {1.1, 1.4, 0.6, 4.0};
+    const loss_pixel_weights ws_list[] = {
+        {2.6, 1.3, 2.8, 5.0, 15.0}, /* everything */
+        {0.85, 0, 0, 0, 0},         /* only L^s: column pass skipped */
+        {0, 0, 0, 5.0, 0},          /* only L^ic */
+        {0, 0, 0, 0, 15.0},         /* only L^eac */
+        {0, 2.6, 2.8, 0, 0},        /* L^sb + L^ma */
+    };
+    loss_pixel_workspace *ws = loss_pixel_workspace_create(n_pix, n_det);
+    CHECK(ws != NULL, "workspace");
+    double *d_sep = malloc(n * sizeof(double)), *d_fus = malloc(n * sizeof(double));
+    for (size_t t = 0; t < sizeof ws_list / sizeof ws_list[0]; t++) {
+        const loss_pixel_weights *w = &ws_list[t];
+        loss_pixel_values v_sep, v_fus, v_fwd;
+        fill_normal(&r, d_sep, n, 0.0, 0.1);
+        memcpy(d_fus, d_sep, n * sizeof(double));
+        separate_total(A, n_pix, n_det, &cfg, w, &v_sep, d_sep);
+        CHECK(loss_pixel_fused(ws, A, n_pix, n_det, &cfg, w, &v_fus, d_fus) ==
+                  0,
+              "fused status");
+        char what[64];
+        snprintf(what, sizeof what, "weights #%zu", t);
+        check_values_close(&v_fus, &v_sep, w, what);
+        double err = rel_diff(d_fus, d_sep, n);
+        CHECK(err <= FUSED_TOL, "%s: fused gradient rel err %.3g", what, err);
+        /* Forward only gives the same values. */
+        CHECK(loss_pixel_fused(ws, A, n_pix, n_det, &cfg, w, &v_fwd, NULL) == 0 &&
+                  memcmp(&v_fwd, &v_fus, sizeof v_fwd) == 0,
+              "%s: forward-only values identical", what);
+    }
+    free(d_sep);
+    free(d_fus);
+    free(A);
+    loss_pixel_workspace_free(ws);
+}
+
+/* The fused total's own finite differences (weights on every term). */
+typedef struct {
+    loss_pixel_workspace *ws;
+    size_t n_pix, n_det;
+    loss_pixel_config cfg;
+    loss_pixel_weights w;
+} fused_ctx;
+
+static double f_fused(const double *A, void *c)
+{
+    fused_ctx *f = c;
+    loss_pixel_values v;
+    loss_pixel_fused(f->ws, A, f->n_pix, f->n_det, &f->cfg, &f->w, &v, NULL);
+    return v.total;
+}
+
+static void test_fused_fd(void)
+{
+    rng_state r;
+    rng_init(&r, 17, RNG_STREAM_TRAIN);
+    fused_ctx f = {NULL, 40, 7, {1.1, 1.4, 0.6, 4.0}, {2.6, 1.3, 2.8, 5.0, 15.0}};
+    size_t n = f.n_pix * f.n_det;
+    double mean[7] = {-4.0, -3.0, 2.0, 3.0, -3.5, 1.5, 0.0};
+    double *A = column_logits(&r, f.n_pix, f.n_det, mean, 0.7);
+    for (size_t i = 0; i < f.n_det; i++)
+        A[5 * f.n_det + i] = -36.0 + 0.3 * (double)i; /* one clamped row */
+    f.ws = loss_pixel_workspace_create(f.n_pix, f.n_det);
+    double *g = calloc(n, sizeof(double));
+    loss_pixel_values v;
+    loss_pixel_fused(f.ws, A, f.n_pix, f.n_det, &f.cfg, &f.w, &v, g);
+    check_fd("fused total", f_fused, &f, A, n, g);
+
+    /* Split use: forward with all terms, backward with other weights. */
+    loss_pixel_weights w2 = {0.0, 0.0, 1.0, 0.0, 3.0};
+    double *g2 = calloc(n, sizeof(double)), *g3 = calloc(n, sizeof(double));
+    loss_pixel_forward(f.ws, A, f.n_pix, f.n_det, &f.cfg, &f.w, &v);
+    CHECK(loss_pixel_backward(f.ws, A, f.n_pix, &w2, g2) == 0,
+          "backward with new weights");
+    loss_pixel_fused(f.ws, A, f.n_pix, f.n_det, &f.cfg, &w2, &v, g3);
+    CHECK(memcmp(g2, g3, n * sizeof(double)) == 0,
+          "split forward/backward equals fused");
+
+    /* Misuse is refused. */
+    loss_pixel_weights no_cols = {1.0, 0, 0, 0, 0};
+    loss_pixel_forward(f.ws, A, f.n_pix, f.n_det, &f.cfg, &no_cols, &v);
+    CHECK(loss_pixel_backward(f.ws, A, f.n_pix, &w2, g2) != 0,
+          "backward refuses column terms the forward skipped");
+    CHECK(loss_pixel_backward(f.ws, g, f.n_pix, &no_cols, g2) != 0,
+          "backward refuses other logits");
+    CHECK(loss_pixel_forward(f.ws, A, f.n_pix + 1, f.n_det, &f.cfg, &no_cols,
+                             &v) != 0,
+          "forward refuses a batch beyond the workspace");
+    loss_pixel_config bad = f.cfg;
+    bad.rho = 1.0;
+    CHECK(loss_pixel_forward(f.ws, A, f.n_pix, f.n_det, &bad, &no_cols, &v) != 0,
+          "forward refuses rho = 1");
+    free(g);
+    free(g2);
+    free(g3);
+    free(A);
+    loss_pixel_workspace_free(f.ws);
+}
+
+/* Same result, bit for bit, for any thread count. */
+static void test_fused_deterministic(void)
+{
+    rng_state r;
+    rng_init(&r, 18, RNG_STREAM_TRAIN);
+    size_t n_pix = 5000, n_det = 7, n = n_pix * n_det;
+    double *A = fused_instance(&r, n_pix, n_det);
+    loss_pixel_config cfg = {1.1, 1.4, 0.6, 4.0};
+    loss_pixel_weights w = {2.6, 1.3, 2.8, 5.0, 15.0};
+    loss_pixel_workspace *ws = loss_pixel_workspace_create(n_pix, n_det);
+    double *g1 = calloc(n, sizeof(double)), *g4 = calloc(n, sizeof(double));
+    loss_pixel_values v1, v4;
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    loss_pixel_fused(ws, A, n_pix, n_det, &cfg, &w, &v1, g1);
+    omp_set_num_threads(4);
+    loss_pixel_fused(ws, A, n_pix, n_det, &cfg, &w, &v4, g4);
+    omp_set_num_threads(saved);
+    CHECK(memcmp(&v1, &v4, sizeof v1) == 0 &&
+              memcmp(g1, g4, n * sizeof(double)) == 0,
+          "fused: 1 and 4 threads agree bit for bit");
+    free(g1);
+    free(g4);
+    free(A);
+    loss_pixel_workspace_free(ws);
+}
+
+/* method-spec §12 item 10: finite entropies, L^s, L^ma (and every gradient)
+ * for logits in [−1e3, 1e3], all-negative pixels included. */
+static int all_finite(const double *x, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (!isfinite(x[k]))
+            return 0;
+    return 1;
+}
+
+static void test_extreme_logits(void)
+{
+    rng_state r;
+    rng_init(&r, 19, RNG_STREAM_TRAIN);
+    size_t n_pix = 64, n_det = 8, n = n_pix * n_det;
+    double *A = malloc(n * sizeof(double));
+    for (size_t k = 0; k < n; k++)
+        A[k] = rng_uniform_range(&r, -1e3, 1e3);
+    for (size_t i = 0; i < n_det; i++) {
+        A[0 * n_det + i] = -1e3;                              /* all −1e3 */
+        A[1 * n_det + i] = rng_uniform_range(&r, -1e3, -500); /* all negative */
+        A[2 * n_det + i] = 1e3;                               /* all +1e3 */
+        A[3 * n_det + i] = i ? -1e3 : 1e3;                    /* one-hot */
+        A[4 * n_det + i] = 0.0;
+        A[5 * n_det + i] = rng_uniform_range(&r, -60, -30);   /* clamped */
+    }
+    double *H = malloc(n_pix * sizeof(double)), *g = malloc(n_det * sizeof(double));
+    double ls = loss_sparsity_forward(A, n_pix, n_det, H);
+    double lma = loss_max_activation_forward(A, n_pix, n_det);
+    double lsb = loss_sparsity_batch_forward(A, n_pix, n_det, 4.0, H);
+    double lic = loss_inactive_forward(A, n_pix, n_det, 0.9, 1.1, g);
+    double leac = loss_excessive_forward(A, n_pix, n_det, 0.3, 1.1, 4.0, g);
+    int h_ok = 1;
+    for (size_t p = 0; p < n_pix; p++)
+        h_ok &= isfinite(H[p]) && H[p] >= -1e-12 && H[p] <= 3.0 + 1e-12;
+    CHECK(h_ok, "per-pixel entropies finite and in [0, log2 n_det]");
+    CHECK(isfinite(ls) && isfinite(lma) && isfinite(lsb) && isfinite(lic) &&
+              isfinite(leac),
+          "values finite: L^s %g L^ma %g L^sb %g L^ic %g L^eac %g", ls, lma,
+          lsb, lic, leac);
+    CHECK_CLOSE(H[2], 3.0, 1e-12, "all +1e3: H = log2 8");
+    CHECK(fabs(H[3]) < 1e-12, "one-hot: H = 0");
+    CHECK(H[0] == 0.0, "all −1e3 (clamped, y = 0): H = 0");
+
+    double *d = calloc(n, sizeof(double));
+    loss_sparsity_backward(A, n_pix, n_det, 1.0, d);
+    loss_sparsity_batch_backward(A, n_pix, n_det, 4.0, H, 1.0, d);
+    loss_max_activation_backward(A, n_pix, n_det, 1.0, d);
+    loss_power_mean(A, n_pix, n_det, 1.1, g);
+    loss_inactive_backward(A, n_pix, n_det, 0.9, 1.1, g, 1.0, d);
+    loss_excessive_backward(A, n_pix, n_det, 0.3, 1.1, 4.0, g, 1.0, d);
+    CHECK(all_finite(d, n), "separate gradients finite");
+
+    loss_pixel_config cfg = {1.1, 0.9, 0.3, 4.0};
+    loss_pixel_weights w = {1, 1, 1, 1, 1};
+    loss_pixel_values v;
+    loss_pixel_workspace *ws = loss_pixel_workspace_create(n_pix, n_det);
+    double *df = calloc(n, sizeof(double));
+    loss_pixel_fused(ws, A, n_pix, n_det, &cfg, &w, &v, df);
+    CHECK(isfinite(v.s) && isfinite(v.sb) && isfinite(v.ma) &&
+              isfinite(v.ic) && isfinite(v.eac) && all_finite(df, n),
+          "fused values and gradient finite");
+    CHECK(rel_diff(df, d, n) <= FUSED_TOL,
+          "fused == separate on extreme logits (rel err %.3g)",
+          rel_diff(df, d, n));
+    loss_pixel_workspace_free(ws);
+    free(df);
+    free(d);
+    free(H);
+    free(g);
+    free(A);
+}
+
+int main(void)
+{
+    test_pixel_losses_fd();
+    test_column_losses_fd();
+    test_rsw();
+    test_margin();
+    test_fso();
+    test_fused_equals_separate();
+    test_fused_fd();
+    test_fused_deterministic();
+    test_extreme_logits();
+    return harness_report("losses");
+}

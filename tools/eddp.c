@@ -1,0 +1,280 @@
+/* eddp — steps (b), (c) and (d) of EDDP (method-spec §4.6), each from the
+ * previous step's directions file: (b) free detectors with per-detector
+ * margins, (c) signal vectors by Eq. 1 on each detector's positives, (d)
+ * joint learning of detectors and signal vectors. */
+#include "cli.h"
+#include "detectors.h"
+#include "dirfile.h"
+#include "error.h"
+#include "learn.h"
+#include "objective.h"
+#include "signal.h"
+#include "train.h"
+#include "trainopts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: eddp --step b|d [options] DIRECTIONS FEATURES HEAD -o OUTPUT\n"
+    "       eddp --step c [options] DIRECTIONS FEATURES -o OUTPUT\n"
+    "       eddp --step b|d --diagnose DIRECTIONS FEATURES HEAD\n"
+    "EDDP step (b): free detectors (losses s,sb,ma,mm,ic,eac,uur); step (c): signal\n"
+    "vectors by Eq. 1 on each detector's positives; step (d): detectors and signal\n"
+    "vectors jointly (losses s,sb,ma,mm,ic,eac,cur,fso).\n"
+    "  --step b|c|d            which step\n"
+    "  --init-scale X          norm of the free direction parameters at the start (1);\n"
+    "                          smaller rotates faster under Adam\n"
+    "  --space standardised|raw   space whose units measure directions, margins and\n"
+    "                          thresholds during training (standardised)\n"
+    "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n"
+    TRAINOPTS_USAGE;
+
+enum { OPT_STEP = CLI_OPT_TOOL, OPT_INIT_SCALE, OPT_SPACE };
+
+typedef struct {
+    cli_common cli;
+    train_options train;
+    char step;
+    double init_scale;
+    int raw_space;
+    const char *directions, *features, *head;
+} options;
+
+static void parse(options *opt, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        CLI_COMMON_OPTIONS, TRAINOPTS_LONGOPTS,
+        {"step", required_argument, 0, OPT_STEP},
+        {"init-scale", required_argument, 0, OPT_INIT_SCALE},
+        {"space", required_argument, 0, OPT_SPACE}, {0, 0, 0, 0}};
+    cli_common *cli = &opt->cli;
+    cli_init(cli, "eddp", usage, argc, argv);
+    opt->init_scale = 1;
+    /* Losses depend on the step; parse it first. */
+    for (int k = 1; k < argc; k++)
+        if (!strcmp(argv[k], "--step") && k + 1 < argc)
+            opt->step = argv[k + 1][0];
+        else if (!strncmp(argv[k], "--step=", 7))
+            opt->step = argv[k][7];
+    trainopts_defaults(&opt->train, opt->step == 'd' ? "s,sb,ma,mm,ic,eac,cur,fso" : "s,sb,ma,mm,ic,eac,uur", 2000);
+    int c;
+    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        if (cli_common_option(cli, c, optarg) || trainopts_option(&opt->train, cli, c, optarg))
+            continue;
+        switch (c) {
+        case OPT_STEP:
+            if (strcmp(optarg, "b") && strcmp(optarg, "c") && strcmp(optarg, "d"))
+                cli_usage_error(cli, "--step: expected b, c or d, got '%s'", optarg);
+            opt->step = optarg[0];
+            break;
+        case OPT_INIT_SCALE: opt->init_scale = cli_parse_double(cli, "--init-scale", optarg, 1e-9, 1e9); break;
+        case OPT_SPACE:
+            if (strcmp(optarg, "standardised") && strcmp(optarg, "raw"))
+                cli_usage_error(cli, "--space: expected standardised or raw, got '%s'", optarg);
+            opt->raw_space = !strcmp(optarg, "raw");
+            break;
+        default: cli_usage_error(cli, "unexpected option");
+        }
+    }
+    if (!opt->step)
+        cli_usage_error(cli, "give the step with --step b, c or d");
+    int n_pos = opt->step == 'c' ? 2 : 3;
+    if (opt->train.diagnose && opt->step != 'c')
+        n_pos = 2;
+    if (argc - optind != n_pos)
+        cli_usage_error(cli, "expected %s", opt->step == 'c' ? "DIRECTIONS FEATURES"
+                                             : opt->train.diagnose ? "FEATURES HEAD" : "DIRECTIONS FEATURES HEAD");
+    int k = optind;
+    opt->directions = opt->train.diagnose && opt->step != 'c' ? opt->train.diagnose : argv[k++];
+    opt->features = argv[k++];
+    opt->head = opt->step == 'c' ? NULL : argv[k];
+    if (opt->train.diagnose && cli->output)
+        cli_usage_error(cli, "--diagnose prints to stdout; -o is not used");
+    if (!opt->train.diagnose && !cli->output)
+        cli_usage_error(cli, "no output file: give -o FILE");
+    if (opt->train.diagnose && opt->step == 'c')
+        cli_usage_error(cli, "--diagnose applies to steps b and d");
+    trainopts_finish(&opt->train, cli, opt->step == 'd' ? "s,sb,ma,mm,ic,eac,cur,fso" : "s,sb,ma,mm,ic,eac,uur");
+}
+
+static int read_directions(const options *opt, const learn_set *set, h5in *in, directions *dirs)
+{
+    if (h5in_open(in, opt->directions, H5IO_FORMAT_DIRECTIONS) ||
+        dirfile_read(in, set->data.n_dim, set->in.path, dirs))
+        return error_code();
+    if (opt->step == 'd' && !dirs->S)
+        return error_set(EX_DATAERR, "%s: no signal vectors '/S'; run eddp --step c first", opt->directions);
+    return 0;
+}
+
+/* Step (c): Eq. 1 on each detector's positives, z = ū_iᵀx (method-spec §4.4). */
+static int estimate_signals(const learn_set *set, directions *dirs)
+{
+    int n_det = dirs->n_det, n_dim = dirs->n_dim, hw = set->data.hw;
+    size_t batch = 256, *order = malloc(set->data.n_img * sizeof *order);
+    double *X = malloc(batch * hw * n_dim * sizeof *X), *pooled = malloc(batch * n_dim * sizeof *pooled);
+    double *A = malloc(batch * hw * n_det * sizeof *A), *Z = malloc(batch * hw * n_det * sizeof *Z);
+    signal_accum acc;
+    signal_accum_init(&acc, n_det, n_dim);
+    for (size_t k = 0; k < set->data.n_img; k++)
+        order[k] = k;
+    det_view view = {.W = dirs->W, .b = dirs->b};
+    det_view unit_view = {.W = dirs->unit, .b = calloc(n_det, sizeof(double))};
+    for (size_t img0 = 0; img0 < set->data.n_img; img0 += batch) {
+        size_t n = set->data.n_img - img0 < batch ? set->data.n_img - img0 : batch;
+        train_gather(&set->data, order + img0, n, X, pooled);
+        det_logits(&view, n_det, n_dim, X, n * hw, A);
+        det_logits(&unit_view, n_det, n_dim, X, n * hw, Z);
+        signal_accum_add(&acc, X, A, Z, n * hw);
+    }
+    dirs->S = calloc((size_t)n_det * n_dim, sizeof(double));
+    int *alive = malloc(n_det * sizeof *alive), rc = 0;
+    size_t dead = signal_accum_finish(&acc, dirs->S, alive);
+    for (int i = 0; dead && i < n_det; i++)
+        if (!alive[i]) {
+            rc = error_set(EX_DATAERR, "detector %d has fewer than 2 positive pixels (or constant "
+                           "output) in %s: no signal vector (%zu dead detectors)", i, set->in.path, dead);
+            break;
+        }
+    signal_accum_free(&acc);
+    free(alive); free(order); free(X); free(pooled); free(A); free(Z); free((double *)unit_view.b);
+    return rc;
+}
+
+static int run_step_c(const options *opt, learn_set *set)
+{
+    h5in in;
+    directions dirs;
+    h5out out;
+    int rc = read_directions(opt, set, &in, &dirs) ||
+             h5out_create(&out, opt->cli.output, opt->cli.overwrite, H5IO_FORMAT_DIRECTIONS, 1);
+    if (rc) {
+        h5in_close(&in);
+        dirs_free(&dirs);
+        return error_code();
+    }
+    free(dirs.S);
+    dirs.S = NULL;
+    rc = estimate_signals(set, &dirs);
+    snprintf(dirs.step, sizeof dirs.step, "c");
+    h5in *inputs[] = {&in, &set->in};
+    if (!rc)
+        rc = learn_write(&out, &dirs, NULL, NULL, &opt->cli, inputs, 2);
+    if (rc) {
+        rc = error_code();
+        h5out_abort(&out);
+    }
+    dirs_free(&dirs);
+    h5in_close(&in);
+    return rc;
+}
+
+/* Free-parametrised detectors (and signals in step d) reproducing a
+ * directions file exactly, in the space --space names. */
+static int layout_from(const options *opt, const learn_set *set, const directions *dirs,
+                       det_layout *layout, double **params)
+{
+    const double *scale = opt->raw_space ? NULL : set->std;
+    for (int d = 0; scale && d < dirs->n_dim; d++)
+        if (!(scale[d] > 0))
+            return error_set(EX_DATAERR, "%s: channel %d is constant; use --space raw", set->in.path, d);
+    det_layout_init(layout, DET_FREE, dirs->n_det, dirs->n_dim, opt->step == 'd', set->mean, scale);
+    *params = malloc(layout->n_params * sizeof(double));
+    if (det_init_from_effective(layout, dirs->W, dirs->b, dirs->S, opt->init_scale, *params))
+        return error_set(EX_DATAERR, "%s: a detector has a zero filter", opt->directions);
+    return 0;
+}
+
+static int run_training(const options *opt, learn_set *set, h5in *head_in, const head_params *head)
+{
+    h5in in;
+    directions dirs, result = {0};
+    h5out out;
+    if (read_directions(opt, set, &in, &dirs) ||
+        h5out_create(&out, opt->cli.output, opt->cli.overwrite, H5IO_FORMAT_DIRECTIONS, 1)) {
+        h5in_close(&in);
+        dirs_free(&dirs);
+        return error_code();
+    }
+    det_layout layout = {0};
+    double *params = NULL;
+    objective obj = {0};
+    train_history history = {0};
+    size_t batch = opt->train.train.batch_images;
+    char step[2] = {opt->step, 0};
+    int rc = layout_from(opt, set, &dirs, &layout, &params) ||
+             objective_init(&obj, &layout, &opt->train.obj, head, (int)batch, batch * set->data.hw) ||
+             train_run(&opt->train.train, &obj, &set->data, params, &history) ||
+             dirs_from_effective(&result, dirs.n_det, dirs.n_dim, obj.view.W, obj.view.b, set->mean, step);
+    if (!rc && obj.view.S) {
+        result.S = malloc((size_t)dirs.n_det * dirs.n_dim * sizeof(double));
+        memcpy(result.S, obj.view.S, (size_t)dirs.n_det * dirs.n_dim * sizeof(double));
+    }
+    h5in *inputs[] = {&in, &set->in, head_in};
+    if (!rc)
+        rc = learn_write(&out, &result, &history, &opt->train, &opt->cli, inputs, 3);
+    if (rc) {
+        rc = error_code();
+        h5out_abort(&out);
+    } else {
+        remove(opt->train.checkpoint);
+    }
+    objective_free(&obj);
+    train_history_free(&history);
+    det_layout_free(&layout);
+    free(params);
+    dirs_free(&dirs);
+    dirs_free(&result);
+    h5in_close(&in);
+    return rc;
+}
+
+static int diagnose(const options *opt, learn_set *set, const head_params *head)
+{
+    h5in in;
+    directions dirs;
+    if (read_directions(opt, set, &in, &dirs)) {
+        h5in_close(&in);
+        return error_code();
+    }
+    det_layout layout = {0};
+    double *params = NULL, values[TERM_COUNT];
+    objective obj = {0};
+    size_t batch = opt->train.train.batch_images;
+    int rc = layout_from(opt, set, &dirs, &layout, &params) || objective_init(&obj, &layout, &opt->train.obj, head, (int)batch, batch * set->data.hw) ||
+             train_evaluate(&opt->train.train, &obj, &set->data, params, values);
+    if (!rc)
+        learn_print_diagnostics(&opt->train.obj, values);
+    objective_free(&obj);
+    det_layout_free(&layout);
+    free(params);
+    dirs_free(&dirs);
+    h5in_close(&in);
+    return rc ? error_code() : 0;
+}
+
+int main(int argc, char **argv)
+{
+    options opt = {0};
+    parse(&opt, argc, argv);
+    cli_apply_threads(&opt.cli);
+    h5io_install_signal_cleanup();
+    train_install_signal_handlers();
+    learn_set set;
+    h5in head_in = {.file = -1};
+    head_params head = {0};
+    if (learn_load(&set, opt.features) || (opt.head && learn_load_head(&head_in, opt.head, &set, &head)))
+        cli_fail(&opt.cli);
+    int rc = opt.step == 'c'        ? run_step_c(&opt, &set)
+             : opt.train.diagnose ? diagnose(&opt, &set, &head)
+                                  : run_training(&opt, &set, &head_in, &head);
+    headfile_free(&head);
+    if (opt.head)
+        h5in_close(&head_in);
+    learn_free(&set);
+    if (rc)
+        cli_fail(&opt.cli);
+    return 0;
+}

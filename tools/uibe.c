@@ -1,0 +1,199 @@
+/* uibe — step (a) and its relatives (UIBE, CBE, EDDP step a): orthonormal
+ * concept detectors with a shared margin and threshold, learned in the
+ * standardised feature space and written in the raw space. */
+#include "cli.h"
+#include "detectors.h"
+#include "dirfile.h"
+#include "error.h"
+#include "learn.h"
+#include "objective.h"
+#include "rng.h"
+#include "train.h"
+#include "trainopts.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: uibe [options] --detectors N FEATURES HEAD -o BASIS\n"
+    "       uibe [options] --diagnose BASIS FEATURES HEAD\n"
+    "Learn N orthonormal concept detectors in the standardised feature space\n"
+    "(UIBE: --losses s,ma,mm,ic; CBE: ...,cnn; EDDP step a: ...,uur, the default).\n"
+    "  --detectors N           number of detectors (<= channels)\n"
+    "  --init-margin X         initial shared margin (1)\n"
+    "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n"
+    TRAINOPTS_USAGE;
+
+enum { OPT_DETECTORS = CLI_OPT_TOOL, OPT_INIT_MARGIN };
+
+typedef struct {
+    cli_common cli;
+    train_options train;
+    int n_det;
+    double init_margin;
+    const char *features, *head;
+} options;
+
+static void parse(options *opt, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        CLI_COMMON_OPTIONS, TRAINOPTS_LONGOPTS,
+        {"detectors", required_argument, 0, OPT_DETECTORS},
+        {"init-margin", required_argument, 0, OPT_INIT_MARGIN}, {0, 0, 0, 0}};
+    cli_common *cli = &opt->cli;
+    cli_init(cli, "uibe", usage, argc, argv);
+    trainopts_defaults(&opt->train, "s,ma,mm,ic,uur", 1000);
+    opt->init_margin = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        if (cli_common_option(cli, c, optarg) || trainopts_option(&opt->train, cli, c, optarg))
+            continue;
+        switch (c) {
+        case OPT_DETECTORS: opt->n_det = (int)cli_parse_long(cli, "--detectors", optarg, 1, 1 << 20); break;
+        case OPT_INIT_MARGIN: opt->init_margin = cli_parse_double(cli, "--init-margin", optarg, 1e-9, 1e9); break;
+        default: cli_usage_error(cli, "unexpected option");
+        }
+    }
+    if (argc - optind != 2)
+        cli_usage_error(cli, "expected FEATURES HEAD");
+    opt->features = argv[optind];
+    opt->head = argv[optind + 1];
+    if (opt->train.diagnose) {
+        if (cli->output)
+            cli_usage_error(cli, "--diagnose prints to stdout; -o is not used");
+    } else {
+        if (!cli->output)
+            cli_usage_error(cli, "no output file: give -o FILE");
+        if (!opt->n_det)
+            cli_usage_error(cli, "give the number of detectors with --detectors N");
+    }
+    trainopts_finish(&opt->train, cli, "s,ma,mm,ic,uur");
+}
+
+/* The standardised parameters, to continue or diagnose a basis exactly. */
+static int write_standardised(h5out *out, const det_layout *layout, const double *params, const det_view *view)
+{
+    hsize_t mat[2] = {(hsize_t)layout->n_det, (hsize_t)layout->n_dim}, dim[1] = {(hsize_t)layout->n_dim};
+    int rc = h5out_write(out, "/standardised/mean", H5IO_DOUBLE, 1, dim, layout->center) ||
+             h5out_write(out, "/standardised/std", H5IO_DOUBLE, 1, dim, layout->scale) ||
+             h5out_write(out, "/standardised/filters", H5IO_DOUBLE, 2, mat, view->unit) ||
+             h5out_write(out, "/standardised/householder", H5IO_DOUBLE, 2, mat, params + layout->off_dir) ||
+             h5out_attr_double(out, "/standardised", "margin", view->M[0]) ||
+             h5out_attr_double(out, "/standardised", "threshold", view->t[0]);
+    return rc ? error_code() : 0;
+}
+
+static int read_standardised(const char *path, int n_det_expected, det_layout *layout, double **params,
+                             int n_dim, const char *features_path)
+{
+    h5in in;
+    if (h5in_open(&in, path, H5IO_FORMAT_DIRECTIONS))
+        return error_code();
+    double *mu = NULL, *sigma = NULL, *house = NULL, margin, threshold;
+    hsize_t dims[H5IO_MAX_RANK], dim[1] = {(hsize_t)n_dim}, mat[2] = {0, (hsize_t)n_dim};
+    int rc = h5in_read(&in, "/standardised/householder", H5IO_DOUBLE, 2, mat, (void **)&house, dims);
+    if (rc && error_code() == EX_DATAERR && dims[1] != (hsize_t)n_dim)
+        rc = error_replace(EX_DATAERR, "%s: directions do not match the %d channels of %s", path, n_dim, features_path);
+    int n_det = rc ? 0 : (int)dims[0];
+    (void)n_det_expected;
+    rc = rc || h5in_read(&in, "/standardised/mean", H5IO_DOUBLE, 1, dim, (void **)&mu, dims) ||
+         h5in_read(&in, "/standardised/std", H5IO_DOUBLE, 1, dim, (void **)&sigma, dims) ||
+         h5in_attr_double(&in, "/standardised", "margin", &margin) ||
+         h5in_attr_double(&in, "/standardised", "threshold", &threshold);
+    if (!rc && det_layout_init(layout, DET_STANDARDISED, n_det, n_dim, 0, mu, sigma))
+        rc = error_set(EX_DATAERR, "%s: inconsistent standardised basis", path);
+    if (!rc) {
+        *params = malloc(layout->n_params * sizeof(double));
+        memcpy(*params, house, (size_t)n_det * n_dim * sizeof(double));
+        (*params)[layout->off_margin] = log(margin);
+        (*params)[layout->off_threshold] = threshold;
+    }
+    free(mu); free(sigma); free(house);
+    h5in_close(&in);
+    return rc ? error_code() : 0;
+}
+
+static int diagnose(options *opt, learn_set *set, const head_params *head)
+{
+    det_layout layout;
+    double *params = NULL, values[TERM_COUNT];
+    if (read_standardised(opt->train.diagnose, 0, &layout, &params, set->data.n_dim, set->in.path))
+        return error_code();
+    objective obj;
+    int rc = objective_init(&obj, &layout, &opt->train.obj, head, (int)opt->train.train.batch_images,
+                            opt->train.train.batch_images * set->data.hw) ||
+             train_evaluate(&opt->train.train, &obj, &set->data, params, values);
+    if (!rc)
+        learn_print_diagnostics(&opt->train.obj, values);
+    objective_free(&obj);
+    det_layout_free(&layout);
+    free(params);
+    return rc ? error_code() : 0;
+}
+
+static int learn_basis(options *opt, learn_set *set, h5in *head_in, const head_params *head)
+{
+    int n_dim = set->data.n_dim;
+    if (opt->n_det > n_dim)
+        return error_set(EX_USAGE, "--detectors %d exceeds the %d channels of %s (orthonormal filters need N <= C)",
+                         opt->n_det, n_dim, set->in.path);
+    for (int d = 0; d < n_dim; d++)
+        if (!(set->std[d] > 0))
+            return error_set(EX_DATAERR, "%s: channel %d is constant; it cannot be standardised", set->in.path, d);
+    h5out out;
+    if (h5out_create(&out, opt->cli.output, opt->cli.overwrite, H5IO_FORMAT_DIRECTIONS, 1))
+        return error_code();
+    det_layout layout;
+    det_layout_init(&layout, DET_STANDARDISED, opt->n_det, n_dim, 0, set->mean, set->std);
+    double *params = malloc(layout.n_params * sizeof(double));
+    rng_state rng;
+    rng_init(&rng, opt->cli.seed, RNG_STREAM_INIT);
+    objective obj;
+    train_history history = {0};
+    directions dirs = {0};
+    size_t batch = opt->train.train.batch_images;
+    int rc = det_init_standardised(&layout, &rng, opt->init_margin, 0.0, params) ||
+             objective_init(&obj, &layout, &opt->train.obj, head, (int)batch, batch * set->data.hw) ||
+             train_run(&opt->train.train, &obj, &set->data, params, &history) ||
+             dirs_from_effective(&dirs, opt->n_det, n_dim, obj.view.W, obj.view.b, set->mean, "a") ||
+             write_standardised(&out, &layout, params, &obj.view);
+    if (!rc) {
+        h5in *inputs[] = {&set->in, head_in};
+        rc = learn_write(&out, &dirs, &history, &opt->train, &opt->cli, inputs, 2);
+    }
+    if (rc) {
+        rc = error_code();
+        h5out_abort(&out);
+    } else {
+        remove(opt->train.checkpoint);
+    }
+    dirs_free(&dirs);
+    train_history_free(&history);
+    objective_free(&obj);
+    det_layout_free(&layout);
+    free(params);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    options opt = {0};
+    parse(&opt, argc, argv);
+    cli_apply_threads(&opt.cli);
+    h5io_install_signal_cleanup();
+    train_install_signal_handlers();
+    learn_set set;
+    h5in head_in;
+    head_params head = {0};
+    if (learn_load(&set, opt.features) || learn_load_head(&head_in, opt.head, &set, &head))
+        cli_fail(&opt.cli);
+    int rc = opt.train.diagnose ? diagnose(&opt, &set, &head) : learn_basis(&opt, &set, &head_in, &head);
+    headfile_free(&head);
+    h5in_close(&head_in);
+    learn_free(&set);
+    if (rc)
+        cli_fail(&opt.cli);
+    return 0;
+}
