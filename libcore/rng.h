@@ -22,6 +22,7 @@ enum {
     RNG_STREAM_INIT = 4,   /* parameter initialisation */
     RNG_STREAM_BATCH = 5,  /* batch order */
     RNG_STREAM_KAPPA = 6,  /* URA step magnitudes */
+    RNG_STREAM_EVAL = 7,   /* the fixed batch order of full-data evaluations */
 };
 
 void rng_init(rng_state *rng, uint64_t seed, uint64_t stream);

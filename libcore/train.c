@@ -250,8 +250,11 @@ int train_evaluate(const train_config *cfg, objective *obj, const train_data *da
     }
     double sums[TERM_COUNT] = {0}, batch_values[TERM_COUNT], total;
     int rc = 0;
-    for (size_t k = 0; k < data->n_img; k++)
-        b.order[k] = k;
+    /* Batch losses depend on which images share a batch (L^ic, L^eac, L^sb):
+     * evaluate batches like the training ones, in one fixed shuffled order. */
+    rng_state rng;
+    rng_init(&rng, cfg->seed, RNG_STREAM_EVAL);
+    rng_permutation(&rng, b.order, data->n_img);
     for (size_t k = 0; k < batch; k++)
         b.kappa[k] = 0.5 * (obj->cfg->kappa_lo + obj->cfg->kappa_hi);
     for (size_t b0 = 0; b0 < data->n_img && !rc; b0 += batch) {

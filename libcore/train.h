@@ -61,8 +61,9 @@ int train_run(const train_config *cfg, objective *obj, const train_data *data, d
               train_history *history);
 void train_history_free(train_history *history);
 
-/* Epoch-size evaluation without training: each term's value averaged over
- * all images in batches of cfg->batch_images, κ at the middle of its range. */
+/* Full-data evaluation without training: each term's batch value averaged
+ * over all images, in batches of cfg->batch_images drawn in one fixed
+ * shuffled order (seed), κ at the middle of its range. */
 int train_evaluate(const train_config *cfg, objective *obj, const train_data *data,
                    const double *params, double values[TERM_COUNT]);
 
