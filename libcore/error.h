@@ -13,6 +13,8 @@
 int error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Replaces any recorded failure (for callers that add context). */
 int error_replace(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prepends context ("epoch 3: ") to the recorded failure; returns its code. */
+int error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *error_message(void);
 int error_code(void);
 void error_clear(void);

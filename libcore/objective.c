@@ -72,6 +72,15 @@ double objective_weight(const objective_config *cfg, const al_state *al, term_id
     return cfg->weight[j];
 }
 
+/* Why the parameters could not be mapped to detectors. */
+static int params_failure(const det_layout *layout, const double *params)
+{
+    for (size_t k = 0; k < layout->n_params; k++)
+        if (!isfinite(params[k]))
+            return error_set(EX_SOFTWARE, "the parameters became NaN/Inf; stopped (the last checkpoint is kept)");
+    return error_set(EX_SOFTWARE, "a detector direction became zero");
+}
+
 /* Which manipulation the URA term uses. */
 static int ura_forward(objective *obj, const objective_batch *batch, term_id term, double *value)
 {
@@ -135,7 +144,7 @@ static int forward_all(objective *obj, const double *params, const objective_bat
     for (int j = 0; j < TERM_COUNT; j++)
         values[j] = NAN;
     if (det_forward(layout, params, &obj->view))
-        return error_set(EX_SOFTWARE, "a detector direction became zero");
+        return params_failure(layout, params);
     det_logits(&obj->view, n_det, n_dim, batch->X, batch->n_pix, obj->A);
     /* Weight 1 on each enabled pixel term makes the forward compute it. */
     double ones[TERM_COUNT];

@@ -14,6 +14,16 @@
 
 static volatile sig_atomic_t stop_requested;
 
+/* Test hooks (documented in uibe(1)): EDDP_TEST_STOP_AT_EPOCH=N acts as if a
+ * signal arrived during epoch N; EDDP_TEST_NAN_AT_EPOCH=N poisons the
+ * parameters after epoch N, so epoch N+1 meets a NaN. They make the checkpoint and NaN paths testable
+ * without timing races. */
+static long test_hook(const char *name)
+{
+    const char *value = getenv(name);
+    return value ? atol(value) : -1;
+}
+
 static void request_stop(int sig)
 {
     (void)sig;
@@ -100,6 +110,7 @@ void train_history_free(train_history *history)
 typedef struct {
     long epoch;          /* epochs completed */
     double lr;
+    double violation;    /* at the last multiplier update (history) */
     adam_state adam;
     plateau_state plateau;
     al_state al;
@@ -118,7 +129,7 @@ static int save_checkpoint(const train_config *cfg, const run_state *st, const d
     double scalars[12] = {(double)st->epoch, st->lr, (double)st->adam.step, st->plateau.best,
                           st->plateau.bad_epochs, st->plateau.cooldown_left, st->al.penalty,
                           st->al.last_violation, (double)(cfg->fingerprint >> 32),
-                          (double)(cfg->fingerprint & 0xffffffffu), 0, 0};
+                          (double)(cfg->fingerprint & 0xffffffffu), st->violation, 0};
     hsize_t ns[1] = {12}, nal[1] = {AL_MAX_CONSTRAINTS};
     int rc = h5out_write(&out, "/params", H5IO_DOUBLE, 1, np, params) ||
              h5out_write(&out, "/adam_m", H5IO_DOUBLE, 1, np, st->adam.m) ||
@@ -176,6 +187,7 @@ static int load_checkpoint(const train_config *cfg, run_state *st, double *param
         st->plateau.cooldown_left = (int)scalars[5];
         st->al.penalty = scalars[6];
         st->al.last_violation = scalars[7];
+        st->violation = scalars[10];
         memcpy(st->al.multiplier, mult, sizeof st->al.multiplier);
         memcpy(params, p, n_params * sizeof *p);
         memcpy(st->adam.m, m, n_params * sizeof *m);
@@ -308,8 +320,9 @@ static int run_epoch(const train_config *cfg, objective *obj, const train_data *
         train_gather(data, b->order + b0, n, b->X, b->pooled);
         draw_kappa(obj->cfg, cfg->seed, st->epoch, batch_index, b->kappa, n);
         objective_batch ob = {b->X, b->pooled, b->kappa, (int)n, n * data->hw};
-        if (objective_eval(obj, params, &ob, cfg->constrained ? &st->al : NULL, values, &total, b->grads) ||
-            check_finite(st->epoch, batch_index, values, total, b->grads, obj->layout->n_params))
+        if (objective_eval(obj, params, &ob, cfg->constrained ? &st->al : NULL, values, &total, b->grads))
+            return error_prefix("epoch %ld, batch %zu: ", st->epoch + 1, batch_index);
+        if (check_finite(st->epoch, batch_index, values, total, b->grads, obj->layout->n_params))
             return error_code();
         adam_update(&st->adam, params, b->grads, st->lr);
         for (int j = 0; j < TERM_COUNT; j++)
@@ -357,6 +370,7 @@ static int run_state_init(run_state *st, const train_config *cfg, const objectiv
 {
     memset(st, 0, sizeof *st);
     st->lr = cfg->lr;
+    st->violation = NAN;
     plateau_init(&st->plateau, cfg->plateau_factor, cfg->plateau_patience, cfg->plateau_cooldown, 0);
     int ids[TERM_COUNT], n_con = objective_constraints(ocfg, ids);
     double bounds[AL_MAX_CONSTRAINTS];
@@ -387,14 +401,18 @@ int train_run(const train_config *cfg, objective *obj, const train_data *data, d
     long first_epoch = st.epoch;
     time_t start = time(NULL);
     stop_requested = 0;
-    double epoch_values[TERM_COUNT], objective_mean = 0, cond, violation = NAN;
+    double epoch_values[TERM_COUNT], objective_mean = 0, cond;
     while (!rc && st.epoch < cfg->epochs) {
+        if (st.epoch + 1 == test_hook("EDDP_TEST_STOP_AT_EPOCH"))
+            stop_requested = 1;
+        if (st.epoch == test_hook("EDDP_TEST_NAN_AT_EPOCH"))
+            params[0] = NAN;
         if ((rc = run_epoch(cfg, obj, data, params, &st, &b, epoch_values, &objective_mean, &cond)))
             break;
         if (cfg->constrained && c.n_con && (st.epoch + 1) % cfg->al_every == 0 &&
-            (rc = update_multipliers(cfg, obj, data, params, &c, &st, epoch_values, &violation)))
+            (rc = update_multipliers(cfg, obj, data, params, &c, &st, epoch_values, &st.violation)))
             break;
-        record_epoch(history, &c, &st, obj, epoch_values, objective_mean, violation, cond);
+        record_epoch(history, &c, &st, obj, epoch_values, objective_mean, st.violation, cond);
         st.lr = plateau_step(&st.plateau, objective_mean, st.lr);
         st.epoch++;
         progress(cfg, &st, objective_mean, start, first_epoch);

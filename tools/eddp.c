@@ -12,6 +12,7 @@
 #include "train.h"
 #include "trainopts.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,12 +172,28 @@ static int run_step_c(const options *opt, learn_set *set)
     return rc;
 }
 
+/* Signal vectors enter step (d) with unit norm: L^cur and L^fso do not see
+ * their scale, and Eq. 1's scale (ūᵀŝ = 1) can be 1e3 when a filter leans on
+ * low-variance channels, which would freeze them under Adam's fixed step. */
+static void normalise_rows(double *rows, int n_rows, int n_cols)
+{
+    for (int i = 0; rows && i < n_rows; i++) {
+        double *row = rows + (size_t)i * n_cols, norm = 0;
+        for (int d = 0; d < n_cols; d++)
+            norm += row[d] * row[d];
+        norm = sqrt(norm);
+        for (int d = 0; norm > 0 && d < n_cols; d++)
+            row[d] /= norm;
+    }
+}
+
 /* Free-parametrised detectors (and signals in step d) reproducing a
  * directions file exactly, in the space --space names. */
-static int layout_from(const options *opt, const learn_set *set, const directions *dirs,
+static int layout_from(const options *opt, const learn_set *set, directions *dirs,
                        det_layout *layout, double **params)
 {
     const double *scale = opt->raw_space ? NULL : set->std;
+    normalise_rows(dirs->S, dirs->n_det, dirs->n_dim);
     for (int d = 0; scale && d < dirs->n_dim; d++)
         if (!(scale[d] > 0))
             return error_set(EX_DATAERR, "%s: channel %d is constant; use --space raw", set->in.path, d);
