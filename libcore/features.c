@@ -2,6 +2,7 @@
 #include "features.h"
 #include "error.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 int features_open(features_file *ff, h5in *in)
@@ -27,11 +28,21 @@ int features_read_images(const features_file *ff, size_t img0, size_t n, float *
     if (h5in_read_rows(ff->in, "/features", H5IO_FLOAT, img0, n, buf))
         return error_code();
     size_t per_image = ff->n_dim * ff->height * ff->width;
-    if (h5io_check_finite(ff->in->path, "/features", buf, n * per_image, per_image)) {
-        /* Report the image index in the whole file, not in the batch. */
-        return error_code();
-    }
-    return 0;
+    return features_check_finite(ff->in->path, "dataset '/features'", buf, n, per_image, img0);
+}
+
+int features_check_finite(const char *path, const char *what, const float *buf, size_t n_img,
+                          size_t per_image, size_t img0)
+{
+    if (!h5io_check_finite(path, what, buf, n_img * per_image, per_image))
+        return 0;
+    /* h5io counts rows from the start of the batch: name the image in the
+     * whole file instead (a serial scan, on the failure path only). */
+    size_t bad = 0;
+    while (bad < n_img * per_image && isfinite(buf[bad]))
+        bad++;
+    return error_replace(EX_DATAERR, "%s: %s holds %s at image %zu (element %zu of the image)", path,
+                         what, isnan(buf[bad]) ? "NaN" : "Inf", img0 + bad / per_image, bad % per_image);
 }
 
 int features_read_labels(const features_file *ff, int32_t **labels, int n_cls)

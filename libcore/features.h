@@ -19,6 +19,10 @@ typedef struct {
 int features_open(features_file *ff, h5in *in);
 /* Reads images [img0, img0 + n) NCHW into buf, rejecting NaN/Inf. */
 int features_read_images(const features_file *ff, size_t img0, size_t n, float *buf);
+/* EX_DATAERR when buf [n_img × per_image] holds NaN or Inf, naming path,
+ * what ("dataset '/features'") and the image as img0 + its place in buf. */
+int features_check_finite(const char *path, const char *what, const float *buf, size_t n_img,
+                          size_t per_image, size_t img0);
 /* /labels int32 [N], values in [0, n_cls) when n_cls > 0. */
 int features_read_labels(const features_file *ff, int32_t **labels, int n_cls);
 /* Per-image average over H×W for all images, streamed in batches: pooled

@@ -21,7 +21,7 @@ static const char *producer_of(const char *format)
 {
     static const struct { const char *format, *tools; } producers[] = {
         {H5IO_FORMAT_FEATURES, "synthgen or featdump"},
-        {H5IO_FORMAT_HEAD, "trainhead or featdump --head"},
+        {H5IO_FORMAT_HEAD, "trainhead or featdump --head-weight/--head-bias"},
         {H5IO_FORMAT_DIRECTIONS, "uibe or eddp"},
         {H5IO_FORMAT_EVALUATION, "iou-label or regress"},
         {H5IO_FORMAT_CACHE, "cachegpu"},
