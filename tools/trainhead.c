@@ -10,6 +10,7 @@
 #include "optim.h"
 #include "rng.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,38 @@ static int count_classes(h5in *in, const features_file *ff, int32_t **labels, in
 typedef struct {
     double *loss, *accuracy; /* [epochs] */
 } history;
+
+/* Per-channel standardisation of the pooled features, in place; the head is
+ * trained on standardised inputs (Adam then sees channels of any scale
+ * alike — Table 6 has channels with std 1e-4) and folded back afterwards. */
+static void standardise(double *pooled, size_t n_img, int n_dim, double *mean, double *std)
+{
+    for (int d = 0; d < n_dim; d++) {
+        double sum = 0, sumsq = 0;
+        for (size_t k = 0; k < n_img; k++)
+            sum += pooled[k * n_dim + d];
+        mean[d] = sum / (double)n_img;
+        for (size_t k = 0; k < n_img; k++)
+            sumsq += (pooled[k * n_dim + d] - mean[d]) * (pooled[k * n_dim + d] - mean[d]);
+        std[d] = sqrt(sumsq / (double)n_img);
+        if (!(std[d] > 0))
+            std[d] = 1; /* a constant channel carries nothing; leave it unscaled */
+        for (size_t k = 0; k < n_img; k++)
+            pooled[k * n_dim + d] = (pooled[k * n_dim + d] - mean[d]) / std[d];
+    }
+}
+
+/* V x̃ + c with x̃ = (x − μ)/σ equals (V/σ) x + (c − Σ V μ/σ). */
+static void fold_standardisation(head_params *head, const double *mean, const double *std)
+{
+    for (int k = 0; k < head->n_cls; k++) {
+        double *row = head->weight + (size_t)k * head->n_dim;
+        for (int d = 0; d < head->n_dim; d++) {
+            row[d] /= std[d];
+            head->bias[k] -= row[d] * mean[d];
+        }
+    }
+}
 
 /* Softmax regression by Adam on pooled features [n_img × n_dim]. */
 static void train(const options *opt, const double *pooled, const int32_t *labels, size_t n_img,
@@ -198,7 +231,13 @@ static int run_training(const options *opt)
     history hist = {malloc(opt->epochs * sizeof(double)), malloc(opt->epochs * sizeof(double))};
     int rc = features_pool_all(&ff, pooled);
     if (!rc) {
-        train(opt, pooled, labels, ff.n_img, &head, &hist);
+        double *mean = malloc(n_dim * sizeof *mean), *std = malloc(n_dim * sizeof *std);
+        double *scaled = malloc(ff.n_img * n_dim * sizeof *scaled);
+        memcpy(scaled, pooled, ff.n_img * n_dim * sizeof *scaled);
+        standardise(scaled, ff.n_img, n_dim, mean, std);
+        train(opt, scaled, labels, ff.n_img, &head, &hist);
+        fold_standardisation(&head, mean, std);
+        free(mean); free(std); free(scaled);
         double *logits = malloc(ff.n_img * n_cls * sizeof *logits);
         head_linear_forward(pooled, (int)ff.n_img, n_dim, head.weight, head.bias, n_cls, logits);
         double accuracy = head_accuracy(logits, labels, (int)ff.n_img, n_cls);
