@@ -228,6 +228,7 @@ static int run_training(const options *opt, learn_set *set, h5in *head_in, const
     if (!rc && obj.view.S) {
         result.S = malloc((size_t)dirs.n_det * dirs.n_dim * sizeof(double));
         memcpy(result.S, obj.view.S, (size_t)dirs.n_det * dirs.n_dim * sizeof(double));
+        normalise_rows(result.S, dirs.n_det, dirs.n_dim);
     }
     h5in *inputs[] = {&in, &set->in, head_in};
     if (!rc)
