@@ -1,0 +1,400 @@
+/* regress — compares directions with a synthetic set's truth (method-spec
+ * §6.3, App. C): detector↔concept IoU and Hungarian matching, the signal-value
+ * estimator of Eq. 17 and its RMSE, cosines of the encoding directions with
+ * the true s_i, and how far each filter is from orthogonal to the other
+ * signals and the distractors. --ideal writes the closed-form ideal
+ * detectors of the generator instead (method-spec §13.1). */
+#include "cli.h"
+#include "dirfile.h"
+#include "error.h"
+#include "h5io.h"
+#include "learn.h"
+#include "mat.h"
+#include "metrics.h"
+#include "signal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: regress [options] DIRECTIONS FEATURES [-o EVALUATION]\n"
+    "       regress --ideal [--softness X] FEATURES -o DIRECTIONS\n"
+    "Compare directions with the truth of a synthetic features file (synthgen):\n"
+    "IoU of every detector with every concept, Hungarian matching, Eq. 17\n"
+    "signal-value RMSE, cosines of /S with the true signal directions, filter\n"
+    "leakage. Prints a report; -o also writes it (format eddp-evaluation).\n"
+    "  --match iou|cosine|identity  how rows meet concepts: detector IoU (default),\n"
+    "                          |cosine| of /S with the true s_i, or row k = concept k\n"
+    "  --ideal                 write the ideal detectors: filters from pinv([S | D]),\n"
+    "                          thresholds between the on and off ranges of α, S = truth\n"
+    "  --softness X            ideal detectors' logit scale in α units (0.1)\n"
+    "  -o FILE, --overwrite, --threads N, --quiet, --help, --version\n";
+
+enum { OPT_MATCH = CLI_OPT_TOOL, OPT_IDEAL, OPT_SOFTNESS };
+enum { MATCH_IOU, MATCH_COSINE, MATCH_IDENTITY };
+
+typedef struct {
+    cli_common cli;
+    int match, ideal;
+    double softness;
+    const char *directions, *features;
+} options;
+
+static void parse(options *opt, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        CLI_COMMON_OPTIONS, {"match", required_argument, 0, OPT_MATCH},
+        {"ideal", no_argument, 0, OPT_IDEAL}, {"softness", required_argument, 0, OPT_SOFTNESS},
+        {0, 0, 0, 0}};
+    cli_common *cli = &opt->cli;
+    cli_init(cli, "regress", usage, argc, argv);
+    opt->softness = 0.1;
+    int c;
+    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        if (cli_common_option(cli, c, optarg))
+            continue;
+        switch (c) {
+        case OPT_MATCH:
+            if (!strcmp(optarg, "iou")) opt->match = MATCH_IOU;
+            else if (!strcmp(optarg, "cosine")) opt->match = MATCH_COSINE;
+            else if (!strcmp(optarg, "identity")) opt->match = MATCH_IDENTITY;
+            else cli_usage_error(cli, "--match: expected iou, cosine or identity, got '%s'", optarg);
+            break;
+        case OPT_IDEAL: opt->ideal = 1; break;
+        case OPT_SOFTNESS: opt->softness = cli_parse_double(cli, "--softness", optarg, 1e-9, 1e9); break;
+        default: cli_usage_error(cli, "unexpected option");
+        }
+    }
+    int n_pos = opt->ideal ? 1 : 2;
+    if (argc - optind != n_pos)
+        cli_usage_error(cli, opt->ideal ? "--ideal takes one FEATURES file" : "expected DIRECTIONS FEATURES");
+    opt->directions = opt->ideal ? NULL : argv[optind];
+    opt->features = argv[argc - 1];
+    if (opt->ideal && !cli->output)
+        cli_usage_error(cli, "no output file: give -o FILE");
+}
+
+/* The synthetic truth: S [n_con × D], D [n_dis × D], α [N × n_con × hw],
+ * concept maps [N × hw] (concept + 1). */
+typedef struct {
+    int n_con, n_dis;
+    double *S, *Dm;
+    float *alpha;
+    int32_t *concept;
+    double on_lo, off_hi;
+} truth;
+
+static int read_truth(h5in *in, const features_file *ff, truth *t)
+{
+    hsize_t dims[H5IO_MAX_RANK], hw = ff->height * ff->width;
+    hsize_t sdims[2] = {0, ff->n_dim}, cdims[3] = {ff->n_img, ff->height, ff->width};
+    memset(t, 0, sizeof *t);
+    if (h5in_read(in, "/truth/S", H5IO_DOUBLE, 2, sdims, (void **)&t->S, dims))
+        return error_code();
+    t->n_con = (int)dims[0];
+    hsize_t adims[4] = {ff->n_img, (hsize_t)t->n_con, ff->height, ff->width};
+    double range[2];
+    hid_t attr_ok = H5Aexists(in->file, "alpha_on") > 0 && H5Aexists(in->file, "alpha_off") > 0;
+    if (h5in_read(in, "/truth/D", H5IO_DOUBLE, 2, sdims, (void **)&t->Dm, dims))
+        return error_code();
+    t->n_dis = (int)dims[0];
+    if (h5in_read(in, "/truth/alpha", H5IO_FLOAT, 4, adims, (void **)&t->alpha, dims) ||
+        h5in_read(in, "/concepts/concept", H5IO_INT32, 3, cdims, (void **)&t->concept, dims))
+        return error_code();
+    (void)hw;
+    t->on_lo = 2.5;
+    t->off_hi = 2.5;
+    if (attr_ok) {
+        hid_t a = H5Aopen(in->file, "alpha_on", H5P_DEFAULT);
+        H5Aread(a, H5T_NATIVE_DOUBLE, range);
+        H5Aclose(a);
+        t->on_lo = range[0];
+        a = H5Aopen(in->file, "alpha_off", H5P_DEFAULT);
+        H5Aread(a, H5T_NATIVE_DOUBLE, range);
+        H5Aclose(a);
+        t->off_hi = range[1];
+    }
+    return 0;
+}
+
+static void truth_free(truth *t)
+{
+    free(t->S); free(t->Dm); free(t->alpha); free(t->concept);
+}
+
+/* Ideal filters: rows of pinv of the columns [s_0 … s_{I−1} d_0 … d_{F−1}],
+ * so that w_i·x = α_i + w_i·offset; threshold midway between the ranges. */
+static int write_ideal(const options *opt, learn_set *set, const truth *t)
+{
+    int n_dim = set->data.n_dim, n_cols = t->n_con + t->n_dis;
+    double *C = malloc((size_t)n_dim * n_cols * sizeof *C), *P = malloc((size_t)n_cols * n_dim * sizeof *P);
+    for (int d = 0; d < n_dim; d++) {
+        for (int i = 0; i < t->n_con; i++)
+            C[(size_t)d * n_cols + i] = t->S[(size_t)i * n_dim + d];
+        for (int f = 0; f < t->n_dis; f++)
+            C[(size_t)d * n_cols + t->n_con + f] = t->Dm[(size_t)f * n_dim + d];
+    }
+    int rank, rc = mat_pinv(C, n_dim, n_cols, -1, P, &rank);
+    if (rc || rank < n_cols) {
+        free(C); free(P);
+        return error_set(EX_DATAERR, "%s: the truth [S | D] has rank %d < %d: no ideal filters", set->in.path, rank, n_cols);
+    }
+    /* The offset is whatever x − Sα − Dβ leaves: read it as the file's
+     * /truth/offset via the data mean (exact for the generator). */
+    double *W = malloc((size_t)t->n_con * n_dim * sizeof *W), *b = malloc(t->n_con * sizeof *b);
+    double threshold = 0.5 * (t->on_lo + t->off_hi), *offset = NULL;
+    hsize_t dims[H5IO_MAX_RANK], odims[1] = {(hsize_t)n_dim};
+    rc = h5in_read(&set->in, "/truth/offset", H5IO_DOUBLE, 1, odims, (void **)&offset, dims);
+    for (int i = 0; !rc && i < t->n_con; i++) {
+        double shift = 0;
+        for (int d = 0; d < n_dim; d++) {
+            W[(size_t)i * n_dim + d] = P[(size_t)i * n_dim + d] / opt->softness;
+            shift += P[(size_t)i * n_dim + d] * offset[d];
+        }
+        b[i] = (threshold + shift) / opt->softness;
+    }
+    directions dirs = {0};
+    h5out out;
+    rc = rc || dirs_from_effective(&dirs, t->n_con, n_dim, W, b, set->mean, "ideal") ||
+         h5out_create(&out, opt->cli.output, opt->cli.overwrite, H5IO_FORMAT_DIRECTIONS, 1);
+    if (!rc) {
+        dirs.S = malloc((size_t)t->n_con * n_dim * sizeof(double));
+        memcpy(dirs.S, t->S, (size_t)t->n_con * n_dim * sizeof(double));
+        h5in *inputs[] = {&set->in};
+        rc = learn_write(&out, &dirs, NULL, NULL, &opt->cli, inputs, 1);
+        if (rc)
+            h5out_abort(&out);
+    }
+    dirs_free(&dirs);
+    free(C); free(P); free(W); free(b); free(offset);
+    return rc ? error_code() : 0;
+}
+
+typedef struct {
+    int n_det, n_con;
+    double *iou;          /* [n_det × n_con] */
+    int *match;           /* [n_det] concept or −1 */
+    double *cosine;       /* [n_det] cos(ŝ_i, s_match) (NAN without /S) */
+    double *leak_signal;  /* [n_det] max_{j≠match} |w_i·s_j| / |w_i·s_match| */
+    double *leak_distract;/* [n_det] max_f |w_i·d_f| / |w_i·s_match| */
+    double rmse;          /* Eq. 17 against α − mean α (NAN without /S) */
+} report;
+
+/* Pixel-level IoU counts at feature resolution. */
+static void count_iou(const learn_set *set, const directions *dirs, const truth *t, double *iou)
+{
+    int n_det = dirs->n_det, n_con = t->n_con, hw = set->data.hw, n_dim = dirs->n_dim;
+    size_t n_img = set->data.n_img;
+    double *inter = calloc((size_t)n_det * n_con, sizeof *inter), *det = calloc(n_det, sizeof *det);
+    double *lab = calloc(n_con, sizeof *lab);
+    for (size_t n = 0; n < n_img; n++)
+        for (int p = 0; p < hw; p++) {
+            const float *image = set->data.features + n * (size_t)n_dim * hw;
+            int concept = t->concept[n * hw + p] - 1;
+            if (concept >= 0 && concept < n_con)
+                lab[concept]++;
+            for (int i = 0; i < n_det; i++) {
+                double a = -dirs->b[i];
+                for (int d = 0; d < n_dim; d++)
+                    a += dirs->W[(size_t)i * n_dim + d] * image[(size_t)d * hw + p];
+                if (a > 0) {
+                    det[i]++;
+                    if (concept >= 0 && concept < n_con)
+                        inter[(size_t)i * n_con + concept]++;
+                }
+            }
+        }
+    for (int i = 0; i < n_det; i++)
+        for (int k = 0; k < n_con; k++) {
+            double in = inter[(size_t)i * n_con + k], uni = det[i] + lab[k] - in;
+            iou[(size_t)i * n_con + k] = uni > 0 ? in / uni : 0;
+        }
+    free(inter); free(det); free(lab);
+}
+
+static int match_rows(const options *opt, const directions *dirs, const truth *t, report *r)
+{
+    if (opt->match == MATCH_IDENTITY) {
+        for (int i = 0; i < r->n_det; i++)
+            r->match[i] = i < t->n_con ? i : -1;
+        return 0;
+    }
+    double *score = r->iou;
+    double *cos = NULL;
+    if (opt->match == MATCH_COSINE) {
+        if (!dirs->S)
+            return error_set(EX_DATAERR, "%s: --match cosine needs signal vectors '/S'", opt->directions);
+        cos = malloc((size_t)r->n_det * t->n_con * sizeof *cos);
+        signal_cosine_matrix(dirs->S, r->n_det, t->S, t->n_con, dirs->n_dim, cos);
+        for (size_t k = 0; k < (size_t)r->n_det * t->n_con; k++)
+            cos[k] = fabs(cos[k]);
+        score = cos;
+    }
+    int rc = metrics_hungarian_max(score, r->n_det, t->n_con, r->match);
+    free(cos);
+    return rc ? error_set(EX_SOFTWARE, "matching failed (non-finite scores)") : 0;
+}
+
+/* Eq. 17: â_{p,i} = (w_i·x_p − w_i·E[x]) / (w_i·ŝ_i), against α_{p,π(i)} − mean. */
+static double signal_value_rmse(const learn_set *set, const directions *dirs, const truth *t, const int *match)
+{
+    int n_det = dirs->n_det, n_dim = dirs->n_dim, hw = set->data.hw;
+    size_t n_img = set->data.n_img, n_pix = n_img * hw;
+    double *alpha_mean = calloc(t->n_con, sizeof *alpha_mean), sum = 0, count = 0;
+    for (size_t n = 0; n < n_img; n++)
+        for (int k = 0; k < t->n_con; k++)
+            for (int p = 0; p < hw; p++)
+                alpha_mean[k] += t->alpha[(n * t->n_con + k) * hw + p] / (double)n_pix;
+    for (int i = 0; i < n_det; i++) {
+        int k = match[i];
+        if (k < 0)
+            continue;
+        const double *w = dirs->W + (size_t)i * n_dim, *s = dirs->S + (size_t)i * n_dim;
+        double ws = 0, wmean = 0;
+        for (int d = 0; d < n_dim; d++) {
+            ws += w[d] * s[d];
+            wmean += w[d] * set->mean[d];
+        }
+        for (size_t n = 0; n < n_img; n++)
+            for (int p = 0; p < hw; p++) {
+                const float *image = set->data.features + n * (size_t)n_dim * hw;
+                double z = 0;
+                for (int d = 0; d < n_dim; d++)
+                    z += w[d] * image[(size_t)d * hw + p];
+                double estimate = (z - wmean) / ws;
+                double want = t->alpha[(n * t->n_con + k) * hw + p] - alpha_mean[k];
+                sum += (estimate - want) * (estimate - want);
+                count++;
+            }
+    }
+    free(alpha_mean);
+    return count ? sqrt(sum / count) : NAN;
+}
+
+/* How much of the other signals and of the distractors reaches a filter's
+ * output, relative to its own concept: 0 for the ideal filter. */
+static double response(const double *w, const double *v, int n_dim)
+{
+    double dot = 0;
+    for (int d = 0; d < n_dim; d++)
+        dot += w[d] * v[d];
+    return fabs(dot);
+}
+
+static void leakage(const directions *dirs, const truth *t, report *r)
+{
+    int n_dim = dirs->n_dim;
+    for (int i = 0; i < r->n_det; i++) {
+        const double *w = dirs->W + (size_t)i * n_dim;
+        double own = r->match[i] >= 0 ? response(w, t->S + (size_t)r->match[i] * n_dim, n_dim) : NAN;
+        r->leak_signal[i] = r->leak_distract[i] = 0;
+        for (int k = 0; k < t->n_con; k++)
+            if (k != r->match[i])
+                r->leak_signal[i] = fmax(r->leak_signal[i], response(w, t->S + (size_t)k * n_dim, n_dim) / own);
+        for (int f = 0; f < t->n_dis; f++)
+            r->leak_distract[i] = fmax(r->leak_distract[i], response(w, t->Dm + (size_t)f * n_dim, n_dim) / own);
+    }
+}
+
+static void print_report(const report *r, const directions *dirs)
+{
+    printf("IoU (rows: detectors, columns: concepts)\n%-8s", "");
+    for (int k = 0; k < r->n_con; k++)
+        printf("  #%-4d", k);
+    putchar('\n');
+    for (int i = 0; i < r->n_det; i++) {
+        printf("#%-7d", i);
+        for (int k = 0; k < r->n_con; k++)
+            printf("  %.3f", r->iou[(size_t)i * r->n_con + k]);
+        putchar('\n');
+    }
+    printf("\ndetector\tconcept\tIoU\tcos_signal\tleak_signal\tleak_distractor\n");
+    for (int i = 0; i < r->n_det; i++)
+        printf("%d\t%d\t%.4f\t%.4f\t%.4f\t%.4f\n", i, r->match[i],
+               r->match[i] >= 0 ? r->iou[(size_t)i * r->n_con + r->match[i]] : NAN, r->cosine[i],
+               r->leak_signal[i], r->leak_distract[i]);
+    double off = 0;
+    for (int i = 0; i < r->n_det; i++)
+        for (int k = 0; k < r->n_con; k++)
+            if (k != r->match[i])
+                off = fmax(off, r->iou[(size_t)i * r->n_con + k]);
+    printf("\nmax off-match IoU\t%.4f\n", off);
+    printf("signal-value RMSE\t%.4f%s\n", r->rmse, dirs->S ? "" : "\t(no /S)");
+}
+
+static int write_report(const options *opt, const report *r, h5in **inputs)
+{
+    h5out out;
+    if (h5out_create(&out, opt->cli.output, opt->cli.overwrite, H5IO_FORMAT_EVALUATION, 1))
+        return error_code();
+    hsize_t mat[2] = {(hsize_t)r->n_det, (hsize_t)r->n_con}, det[1] = {(hsize_t)r->n_det};
+    h5io_provenance prov = {.tool = "regress", .argc = opt->cli.argc, .argv = opt->cli.argv,
+                            .threads = cli_threads(), .inputs = inputs, .n_inputs = 2};
+    int rc = h5out_write(&out, "/iou", H5IO_DOUBLE, 2, mat, r->iou) ||
+             h5out_write(&out, "/match", H5IO_INT32, 1, det, r->match) ||
+             h5out_write(&out, "/cosine", H5IO_DOUBLE, 1, det, r->cosine) ||
+             h5out_write(&out, "/leak_signal", H5IO_DOUBLE, 1, det, r->leak_signal) ||
+             h5out_write(&out, "/leak_distractor", H5IO_DOUBLE, 1, det, r->leak_distract) ||
+             h5out_attr_double(&out, "/", "rmse", r->rmse) ||
+             h5out_provenance(&out, &prov) || h5out_commit(&out);
+    if (rc)
+        h5out_abort(&out);
+    return rc ? error_code() : 0;
+}
+
+static int evaluate(const options *opt, learn_set *set, const truth *t)
+{
+    h5in in;
+    directions dirs;
+    if (h5in_open(&in, opt->directions, H5IO_FORMAT_DIRECTIONS) ||
+        dirfile_read(&in, set->data.n_dim, set->in.path, &dirs))
+        return error_code();
+    report r = {.n_det = dirs.n_det, .n_con = t->n_con};
+    r.iou = malloc((size_t)r.n_det * r.n_con * sizeof(double));
+    r.match = malloc(r.n_det * sizeof(int));
+    r.cosine = malloc(r.n_det * sizeof(double));
+    r.leak_signal = malloc(r.n_det * sizeof(double));
+    r.leak_distract = malloc(r.n_det * sizeof(double));
+    count_iou(set, &dirs, t, r.iou);
+    int rc = match_rows(opt, &dirs, t, &r);
+    if (!rc) {
+        for (int i = 0; i < r.n_det; i++) {
+            r.cosine[i] = NAN;
+            if (dirs.S && r.match[i] >= 0) {
+                double c;
+                signal_cosine_rows(dirs.S + (size_t)i * dirs.n_dim, t->S + (size_t)r.match[i] * dirs.n_dim, 1, dirs.n_dim, &c);
+                r.cosine[i] = c;
+            }
+        }
+        r.rmse = dirs.S ? signal_value_rmse(set, &dirs, t, r.match) : NAN;
+        leakage(&dirs, t, &r);
+        print_report(&r, &dirs);
+        h5in *inputs[] = {&in, &set->in};
+        if (opt->cli.output)
+            rc = write_report(opt, &r, inputs);
+    }
+    free(r.iou); free(r.match); free(r.cosine); free(r.leak_signal); free(r.leak_distract);
+    dirs_free(&dirs);
+    h5in_close(&in);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    options opt = {0};
+    parse(&opt, argc, argv);
+    cli_apply_threads(&opt.cli);
+    h5io_install_signal_cleanup();
+    learn_set set;
+    truth t;
+    if (learn_load(&set, opt.features) || read_truth(&set.in, &set.ff, &t))
+        cli_fail(&opt.cli);
+    int rc = opt.ideal ? write_ideal(&opt, &set, &t) : evaluate(&opt, &set, &t);
+    truth_free(&t);
+    learn_free(&set);
+    if (rc)
+        cli_fail(&opt.cli);
+    return 0;
+}
