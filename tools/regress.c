@@ -21,6 +21,8 @@
 static const char usage[] =
     "usage: regress [options] DIRECTIONS FEATURES [-o EVALUATION]\n"
     "       regress --ideal [--softness X] FEATURES -o DIRECTIONS\n"
+    "       regress --report FILE...     (evaluations and text files, one report)\n"
+    "       regress --summary EVALUATION...  (mean ± std over runs, e.g. seeds)\n"
     "Compare directions with the truth of a synthetic features file (synthgen):\n"
     "IoU of every detector with every concept, Hungarian matching, Eq. 17\n"
     "signal-value RMSE, cosines of /S with the true signal directions, filter\n"
@@ -32,13 +34,15 @@ static const char usage[] =
     "  --softness X            ideal detectors' logit scale in α units (0.1)\n"
     "  -o FILE, --overwrite, --threads N, --quiet, --help, --version\n";
 
-enum { OPT_MATCH = CLI_OPT_TOOL, OPT_IDEAL, OPT_SOFTNESS };
+enum { OPT_MATCH = CLI_OPT_TOOL, OPT_IDEAL, OPT_SOFTNESS, OPT_REPORT, OPT_SUMMARY };
 enum { MATCH_IOU, MATCH_COSINE, MATCH_IDENTITY };
 
 typedef struct {
     cli_common cli;
-    int match, ideal;
+    int match, ideal, report, summary;
     double softness;
+    char **files;
+    int n_files;
     const char *directions, *features;
 } options;
 
@@ -47,6 +51,7 @@ static void parse(options *opt, int argc, char **argv)
     static const struct option longopts[] = {
         CLI_COMMON_OPTIONS, {"match", required_argument, 0, OPT_MATCH},
         {"ideal", no_argument, 0, OPT_IDEAL}, {"softness", required_argument, 0, OPT_SOFTNESS},
+        {"report", no_argument, 0, OPT_REPORT}, {"summary", no_argument, 0, OPT_SUMMARY},
         {0, 0, 0, 0}};
     cli_common *cli = &opt->cli;
     cli_init(cli, "regress", usage, argc, argv);
@@ -63,9 +68,20 @@ static void parse(options *opt, int argc, char **argv)
             else cli_usage_error(cli, "--match: expected iou, cosine or identity, got '%s'", optarg);
             break;
         case OPT_IDEAL: opt->ideal = 1; break;
+        case OPT_REPORT: opt->report = 1; break;
+        case OPT_SUMMARY: opt->summary = 1; break;
         case OPT_SOFTNESS: opt->softness = cli_parse_double(cli, "--softness", optarg, 1e-9, 1e9); break;
         default: cli_usage_error(cli, "unexpected option");
         }
+    }
+    if (opt->report || opt->summary) {
+        if (optind == argc)
+            cli_usage_error(cli, "--report and --summary take one or more files");
+        if (cli->output)
+            cli_usage_error(cli, "--report and --summary print to stdout; -o is not used");
+        opt->files = argv + optind;
+        opt->n_files = argc - optind;
+        return;
     }
     int n_pos = opt->ideal ? 1 : 2;
     if (argc - optind != n_pos)
@@ -381,11 +397,158 @@ static int evaluate(const options *opt, learn_set *set, const truth *t)
     return rc;
 }
 
+/* ------------------------------------------------ reports over evaluations */
+
+typedef struct {
+    int n_det, n_con;
+    double *iou, *cosine, rmse;
+    int *match;
+} evaluation;
+
+static int read_evaluation(const char *path, evaluation *e)
+{
+    h5in in;
+    hsize_t dims[H5IO_MAX_RANK], det[1];
+    memset(e, 0, sizeof *e);
+    if (h5in_open(&in, path, H5IO_FORMAT_EVALUATION))
+        return error_code();
+    int rc = h5in_read(&in, "/iou", H5IO_DOUBLE, 2, NULL, (void **)&e->iou, dims);
+    if (!rc) {
+        e->n_det = (int)dims[0];
+        e->n_con = (int)dims[1];
+        det[0] = dims[0];
+        rc = h5in_read(&in, "/match", H5IO_INT32, 1, det, (void **)&e->match, dims) ||
+             h5in_read(&in, "/cosine", H5IO_DOUBLE, 1, det, (void **)&e->cosine, dims) ||
+             h5in_attr_double(&in, "/", "rmse", &e->rmse);
+    }
+    h5in_close(&in);
+    return rc ? error_code() : 0;
+}
+
+static void evaluation_free(evaluation *e)
+{
+    free(e->iou); free(e->cosine); free(e->match);
+}
+
+/* Figures of one evaluation: min and mean matched IoU, max off-match IoU,
+ * RMSE, min and mean cosine. */
+enum { FIG_IOU_MIN, FIG_IOU_MEAN, FIG_OFF_MAX, FIG_RMSE, FIG_COS_MIN, FIG_COS_MEAN, FIG_COUNT };
+static const char *const figure_names[FIG_COUNT] = {"IoU_min", "IoU_mean", "off_max", "RMSE", "cos_min", "cos_mean"};
+
+static void figures(const evaluation *e, double *fig)
+{
+    fig[FIG_IOU_MIN] = fig[FIG_COS_MIN] = INFINITY;
+    fig[FIG_IOU_MEAN] = fig[FIG_COS_MEAN] = fig[FIG_OFF_MAX] = 0;
+    for (int i = 0; i < e->n_det; i++) {
+        for (int k = 0; k < e->n_con; k++) {
+            double v = e->iou[(size_t)i * e->n_con + k];
+            if (k == e->match[i]) {
+                fig[FIG_IOU_MIN] = fmin(fig[FIG_IOU_MIN], v);
+                fig[FIG_IOU_MEAN] += v / e->n_det;
+            } else {
+                fig[FIG_OFF_MAX] = fmax(fig[FIG_OFF_MAX], v);
+            }
+        }
+        fig[FIG_COS_MIN] = fmin(fig[FIG_COS_MIN], e->cosine[i]);
+        fig[FIG_COS_MEAN] += e->cosine[i] / e->n_det;
+    }
+    fig[FIG_RMSE] = e->rmse;
+}
+
+static void print_evaluation(const char *path, const evaluation *e)
+{
+    printf("== %s\nIoU (rows: detectors, columns: concepts; matched concept in brackets)\n", path);
+    for (int i = 0; i < e->n_det; i++) {
+        printf("#%-3d", i);
+        for (int k = 0; k < e->n_con; k++)
+            printf(k == e->match[i] ? "  [%.2f]" : "   %.2f ", e->iou[(size_t)i * e->n_con + k]);
+        printf("   cos(S_i, s_match) %.3f\n", e->cosine[i]);
+    }
+    double fig[FIG_COUNT];
+    figures(e, fig);
+    printf("signal-value RMSE %.3f\n\n", fig[FIG_RMSE]);
+}
+
+static int print_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return error_set(EX_NOINPUT, "%s: cannot open", path);
+    printf("== %s\n", path);
+    char line[4096];
+    while (fgets(line, sizeof line, f))
+        fputs(line, stdout);
+    putchar('\n');
+    fclose(f);
+    return 0;
+}
+
+static int is_hdf5(const char *path)
+{
+    return H5Fis_hdf5(path) > 0;
+}
+
+static int run_report(const options *opt)
+{
+    for (int k = 0; k < opt->n_files; k++) {
+        if (!is_hdf5(opt->files[k])) {
+            if (print_text(opt->files[k]))
+                return error_code();
+            continue;
+        }
+        evaluation e;
+        if (read_evaluation(opt->files[k], &e))
+            return error_code();
+        print_evaluation(opt->files[k], &e);
+        evaluation_free(&e);
+    }
+    return 0;
+}
+
+static int run_summary(const options *opt)
+{
+    double *all = malloc((size_t)opt->n_files * FIG_COUNT * sizeof *all);
+    printf("%-40s", "evaluation");
+    for (int j = 0; j < FIG_COUNT; j++)
+        printf("  %9s", figure_names[j]);
+    putchar('\n');
+    for (int k = 0; k < opt->n_files; k++) {
+        evaluation e;
+        if (read_evaluation(opt->files[k], &e)) {
+            free(all);
+            return error_code();
+        }
+        figures(&e, all + (size_t)k * FIG_COUNT);
+        evaluation_free(&e);
+        printf("%-40s", opt->files[k]);
+        for (int j = 0; j < FIG_COUNT; j++)
+            printf("  %9.4f", all[(size_t)k * FIG_COUNT + j]);
+        putchar('\n');
+    }
+    double *column = malloc(opt->n_files * sizeof *column);
+    printf("%-40s", "mean ± sd");
+    for (int j = 0; j < FIG_COUNT; j++) {
+        for (int k = 0; k < opt->n_files; k++)
+            column[k] = all[(size_t)k * FIG_COUNT + j];
+        double sd = opt->n_files > 1 ? metrics_std_sample(column, opt->n_files) : 0;
+        printf("  %.3f±%.3f", metrics_mean(column, opt->n_files), sd);
+    }
+    putchar('\n');
+    free(column);
+    free(all);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     options opt = {0};
     parse(&opt, argc, argv);
     cli_apply_threads(&opt.cli);
+    if (opt.report || opt.summary) {
+        if (opt.report ? run_report(&opt) : run_summary(&opt))
+            cli_fail(&opt.cli);
+        return 0;
+    }
     h5io_install_signal_cleanup();
     learn_set set;
     truth t;
