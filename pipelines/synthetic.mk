@@ -80,7 +80,7 @@ $$(S$(1))/report.txt: $$(S$(1))/head-eval.txt $$(S$(1))/eval-d.h5 $$(S$(1))/eval
 endef
 # Only when a synthetic target is asked for: the flags files are written at
 # parse time, and other goals (make test) should not create runs/.
-ifneq ($(filter synthetic% runs/%,$(MAKECMDGOALS)),)
+ifneq ($(filter synthetic% $(SYN_DIR)/%,$(MAKECMDGOALS)),)
 $(foreach seed,$(sort $(SEED) $(SEEDS)),$(eval $(call synthetic_seed,$(seed))))
 endif
 
