@@ -1,5 +1,6 @@
-/* headfile — the head file (format eddp-head): /weight float32 [K, C],
- * /bias float32 [K], optional /class_names [K] strings. Written by trainhead
+/* headfile — the head file (format eddp-head): /weight [K, C], /bias [K]
+ * (any float type; trainhead writes float64, featdump float32), optional
+ * /class_names [K] strings. Written by trainhead
  * and featdump, read by every tool that needs f+. */
 #ifndef EDDP_HEADFILE_H
 #define EDDP_HEADFILE_H

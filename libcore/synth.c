@@ -54,10 +54,23 @@ int synth_read_table(const char *path, double **signals, int *n_concepts,
         if (line[0] == '#' || line[0] == '\n')
             continue;
         char *tok = strtok(line, "\t \n");
-        if (!n_s && !n_d) { /* header */
-            for (; tok; tok = strtok(NULL, "\t \n"))
-                tok[0] == 's' ? n_s++ : n_d++;
+        if (!n_s && !n_d) { /* header: s… columns, then d… columns */
+            for (; tok && !rc; tok = strtok(NULL, "\t \n")) {
+                if (tok[0] == 's' && !n_d)
+                    n_s++;
+                else if (tok[0] == 'd')
+                    n_d++;
+                else
+                    rc = error_set(EX_DATAERR, "%s: header column '%s': expected signal columns s… "
+                                   "then distractor columns d…", path, tok);
+            }
+            if (!rc && n_s + n_d > 16)
+                rc = error_set(EX_DATAERR, "%s: at most 16 columns", path);
             continue;
+        }
+        if (rows == 64) {
+            rc = error_set(EX_DATAERR, "%s: more than 64 rows (dimensions)", path);
+            break;
         }
         int col = 0;
         for (; tok && col < 16; tok = strtok(NULL, "\t \n"), col++) {
@@ -68,8 +81,7 @@ int synth_read_table(const char *path, double **signals, int *n_concepts,
         }
         if (!rc && col != n_s + n_d)
             rc = error_set(EX_DATAERR, "%s: row %d has %d columns, expected %d", path, rows + 1, col, n_s + n_d);
-        if (++rows == 64)
-            break;
+        rows++;
     }
     fclose(f);
     if (rc)

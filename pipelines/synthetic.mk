@@ -36,8 +36,10 @@ SYN_BIN := bin/synthgen bin/trainhead bin/uibe bin/eddp bin/regress
 TRAIN_COMMON = --threads $(THREADS) --lr $(LR) --batch $(BATCH) $(AL_FLAGS) $(LOSS_FLAGS)
 
 DATA_ALL = --per-class $(PER_CLASS)
-A_ALL = $(TRAIN_COMMON) $(A_FLAGS) --epochs $(EPOCHS_A)
-D_ALL = $(TRAIN_COMMON) $(D_FLAGS) --epochs $(EPOCHS_D)
+A_EXTRA ?=
+D_EXTRA ?=
+A_ALL = $(TRAIN_COMMON) $(A_FLAGS) $(A_EXTRA) --epochs $(EPOCHS_A)
+D_ALL = $(TRAIN_COMMON) $(D_FLAGS) $(D_EXTRA) --epochs $(EPOCHS_D)
 
 # $(call flags_file,PATH,VARIABLE): PATH holds the value of VARIABLE and is
 # rewritten only when that value changes (a variable's name is passed, not

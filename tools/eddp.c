@@ -225,6 +225,9 @@ static int run_training(const options *opt, learn_set *set, h5in *head_in, const
              objective_init(&obj, &layout, &opt->train.obj, head, (int)batch, batch * set->data.hw) ||
              train_run(&opt->train.train, &obj, &set->data, params, &history) ||
              dirs_from_effective(&result, dirs.n_det, dirs.n_dim, obj.view.W, obj.view.b, set->mean, step);
+    if (!rc)
+        rc = h5out_attr_string(&out, "/", "space", opt->raw_space ? "raw" : "standardised") ||
+             h5out_attr_double(&out, "/", "init_scale", opt->init_scale);
     if (!rc && obj.view.S) {
         result.S = malloc((size_t)dirs.n_det * dirs.n_dim * sizeof(double));
         memcpy(result.S, obj.view.S, (size_t)dirs.n_det * dirs.n_dim * sizeof(double));

@@ -246,7 +246,7 @@ static int write_metadata(const options *opt, h5out *out)
              h5out_write_strings(out, "/class_names", paper_classes ? abc : (const char *const *)class_names, cfg->n_classes) ||
              h5out_attr_strings(out, "/concepts/concept", "names", (const char *const *)concept_names, cfg->n_concepts) ||
              h5out_attr_string(out, "/", "split", opt->split_test ? "test" : "train") ||
-             h5out_attr_string(out, "/", "truth_source", opt->random_truth ? "random" : (opt->table ? opt->table : "data/table6.tsv")) ||
+             h5out_attr_string(out, "/", "truth_source", opt->random_truth ? "random" : (opt->table ? opt->table : default_table())) ||
              h5out_attr_string(out, "/", "classes", opt->classes) ||
              h5out_attr_doubles(out, "/", "alpha_on", on, 2) ||
              h5out_attr_doubles(out, "/", "alpha_off", off, 2) ||

@@ -213,6 +213,8 @@ static int run_training(const options *opt)
     if (h5in_open(&in, opt->features, H5IO_FORMAT_FEATURES) || features_open(&ff, &in))
         return error_code();
     int n_cls = count_classes(&in, &ff, &labels, opt->n_cls);
+    free(labels);
+    labels = NULL;
     if (n_cls < 0 || features_read_labels(&ff, &labels, n_cls)) {
         h5in_close(&in);
         return error_code();

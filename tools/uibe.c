@@ -20,7 +20,7 @@ static const char usage[] =
     "usage: uibe [options] --detectors N FEATURES HEAD -o BASIS\n"
     "       uibe [options] --diagnose BASIS FEATURES HEAD\n"
     "Learn N orthonormal concept detectors in the standardised feature space\n"
-    "(UIBE: --losses s,ma,mm,ic; CBE: ...,cnn; EDDP step a: ...,uur, the default).\n"
+    "(UIBE: --losses s,ma,mm,ic; EDDP step a: s,ma,mm,ic,uur, the default).\n"
     "  --detectors N           number of detectors (<= channels)\n"
     "  --init-margin X         initial shared margin (1)\n"
     "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n"
@@ -158,7 +158,9 @@ static int learn_basis(options *opt, learn_set *set, h5in *head_in, const head_p
              objective_init(&obj, &layout, &opt->train.obj, head, (int)batch, batch * set->data.hw) ||
              train_run(&opt->train.train, &obj, &set->data, params, &history) ||
              dirs_from_effective(&dirs, opt->n_det, n_dim, obj.view.W, obj.view.b, set->mean, "a") ||
-             write_standardised(&out, &layout, params, &obj.view);
+             write_standardised(&out, &layout, params, &obj.view) ||
+             h5out_attr_int(&out, "/", "detectors", opt->n_det) ||
+             h5out_attr_double(&out, "/", "init_margin", opt->init_margin);
     if (!rc) {
         h5in *inputs[] = {&set->in, head_in};
         rc = learn_write(&out, &dirs, &history, &opt->train, &opt->cli, inputs, 2);

@@ -13,7 +13,7 @@ check "head file: shapes, history, class names, provenance" py <<'EOF'
 import h5py, numpy as np, sys
 f = h5py.File(sys.argv[1] + "/head.h5", "r")
 assert f.attrs["format"] == "eddp-head"
-assert f["weight"].shape == (3, 16) and f["weight"].dtype == np.float32 and f["bias"].shape == (3,)
+assert f["weight"].shape == (3, 16) and f["weight"].dtype == np.float64 and f["bias"].shape == (3,)
 assert f["history/loss"].shape == (2000,) and f["history/accuracy"].shape == (2000,)
 assert f["history/loss"][-1] < f["history/loss"][0]
 assert [s.decode() if isinstance(s, bytes) else s for s in f["class_names"][:]] == ["a", "b", "c"]
