@@ -113,44 +113,49 @@ static size_t positive_moments(const double *X, size_t n_pix, int n_dim, const u
     return n_pos;
 }
 
-int ica_refine(const double *X, size_t n_pix, int n_dim, const uint8_t *positive, const ica_config *cfg,
-               rng_state *rng, double *filter, double *signal, int *components)
+/* Whitening E [n_dim × k] from the leading eigenvectors of cov; returns k. */
+static int whitening(const double *cov, int n_dim, const ica_config *cfg, double **E)
 {
-    double *mean_pos = malloc(n_dim * sizeof(double)), *mean_neg = malloc(n_dim * sizeof(double));
-    double *cov = malloc((size_t)n_dim * n_dim * sizeof(double)), *ev = malloc(n_dim * sizeof(double));
-    double *E = NULL, *Z = NULL, *unmix = NULL, *F = NULL;
-    size_t n_pos = positive_moments(X, n_pix, n_dim, positive, mean_pos, mean_neg, cov);
-    int rc = -1, k = 0;
-    if (n_pos < 8 || LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', n_dim, cov, n_dim, ev))
-        goto done;
-    /* Whitening E [n_dim × k] from the leading eigenvectors (ev ascending). */
-    for (int a = n_dim - 1; a >= 0 && k < cfg->max_components && ev[a] > cfg->rel_tol * ev[n_dim - 1]; a--)
-        k++;
-    if (k < 1 || (size_t)k >= n_pos)
-        goto done;
-    E = malloc((size_t)n_dim * k * sizeof *E);
-    for (int d = 0; d < n_dim; d++)
-        for (int c = 0; c < k; c++)
-            E[(size_t)d * k + c] = cov[(size_t)d * n_dim + (n_dim - 1 - c)] / sqrt(ev[n_dim - 1 - c]);
-    Z = malloc(n_pos * k * sizeof *Z);
-    double *row = malloc(n_dim * sizeof *row);
+    double *vec = malloc((size_t)n_dim * n_dim * sizeof *vec), *ev = malloc(n_dim * sizeof *ev);
+    memcpy(vec, cov, (size_t)n_dim * n_dim * sizeof *vec);
+    int k = 0;
+    if (!LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', n_dim, vec, n_dim, ev)) {
+        /* eigenvalues ascend: the leading ones are at the end */
+        while (k < n_dim && k < cfg->max_components && ev[n_dim - 1 - k] > cfg->rel_tol * ev[n_dim - 1])
+            k++;
+        *E = malloc((size_t)n_dim * (k ? k : 1) * sizeof **E);
+        for (int d = 0; d < n_dim; d++)
+            for (int c = 0; c < k; c++)
+                (*E)[(size_t)d * k + c] = vec[(size_t)d * n_dim + (n_dim - 1 - c)] / sqrt(ev[n_dim - 1 - c]);
+    }
+    free(vec);
+    free(ev);
+    return k;
+}
+
+/* Whitened positives Z [n_pos × k]. */
+static double *whiten_positives(const double *X, size_t n_pix, int n_dim, const uint8_t *positive,
+                                const double *mean, const double *E, int k, size_t n_pos)
+{
+    double *Z = malloc(n_pos * k * sizeof *Z), *row = malloc(n_dim * sizeof *row);
     size_t q = 0;
     for (size_t p = 0; p < n_pix; p++) {
         if (!positive[p])
             continue;
         for (int d = 0; d < n_dim; d++)
-            row[d] = X[p * n_dim + d] - mean_pos[d];
+            row[d] = X[p * n_dim + d] - mean[d];
         cblas_dgemv(CblasRowMajor, CblasTrans, n_dim, k, 1.0, E, k, row, 1, 0.0, Z + q++ * k, 1);
     }
     free(row);
-    unmix = malloc((size_t)k * k * sizeof *unmix);
-    if (ica_fit(Z, n_pos, k, cfg, rng, unmix) < 0)
-        goto done;
-    /* Filters in feature space F [k × n_dim] = unmix Eᵀ; pick the source whose
-     * mean differs most between positives and the rest (unit variance on the
-     * positives, so the difference is in standard deviations). */
-    F = malloc((size_t)k * n_dim * sizeof *F);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, k, n_dim, k, 1.0, unmix, k, E, k, 0.0, F, n_dim);
+    return Z;
+}
+
+/* Among the k source filters F [k × n_dim], the one whose mean moves most
+ * between positives and the rest (in standard deviations: the sources have
+ * unit variance on the positives), as a unit vector growing with the concept. */
+static void pick_source(const double *F, int k, int n_dim, const double *mean_pos, const double *mean_neg,
+                        double *filter)
+{
     int best = 0;
     double best_shift = 0;
     for (int c = 0; c < k; c++) {
@@ -165,13 +170,27 @@ int ica_refine(const double *X, size_t n_pix, int n_dim, const uint8_t *positive
     double norm = cblas_dnrm2(n_dim, F + (size_t)best * n_dim, 1), sign = best_shift < 0 ? -1 : 1;
     for (int d = 0; d < n_dim; d++)
         filter[d] = sign * F[(size_t)best * n_dim + d] / norm;
-    /* Eq. 1 on the positives: s = cov(x, z)/var(z) = C w / (wᵀ C w). */
-    cblas_dsymv(CblasRowMajor, CblasUpper, n_dim, 1.0, cov, n_dim, filter, 1, 0.0, signal, 1);
-    rc = -1;
-    goto done_signal;
-done_signal:;
-    /* cov was overwritten by the eigenvectors: recompute C w from the data. */
-    positive_moments(X, n_pix, n_dim, positive, mean_pos, mean_neg, cov);
+}
+
+int ica_refine(const double *X, size_t n_pix, int n_dim, const uint8_t *positive, const ica_config *cfg,
+               rng_state *rng, double *filter, double *signal, int *components)
+{
+    double *mean_pos = malloc(n_dim * sizeof(double)), *mean_neg = malloc(n_dim * sizeof(double));
+    double *cov = malloc((size_t)n_dim * n_dim * sizeof(double)), *E = NULL, *Z = NULL;
+    double *unmix = NULL, *F = NULL;
+    size_t n_pos = positive_moments(X, n_pix, n_dim, positive, mean_pos, mean_neg, cov);
+    int rc = -1, k = n_pos >= 8 ? whitening(cov, n_dim, cfg, &E) : 0;
+    *components = k;
+    if (k < 1 || (size_t)k >= n_pos)
+        goto done;
+    Z = whiten_positives(X, n_pix, n_dim, positive, mean_pos, E, k, n_pos);
+    unmix = malloc((size_t)k * k * sizeof *unmix);
+    if (ica_fit(Z, n_pos, k, cfg, rng, unmix) < 0)
+        goto done;
+    F = malloc((size_t)k * n_dim * sizeof *F); /* source filters = unmix Eᵀ */
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, k, n_dim, k, 1.0, unmix, k, E, k, 0.0, F, n_dim);
+    pick_source(F, k, n_dim, mean_pos, mean_neg, filter);
+    /* Eq. 1 on the positives: ŝ = cov(x, z)/var(z) = C w / (wᵀ C w). */
     cblas_dsymv(CblasRowMajor, CblasUpper, n_dim, 1.0, cov, n_dim, filter, 1, 0.0, signal, 1);
     double var = cblas_ddot(n_dim, filter, 1, signal, 1);
     if (var > 0) {
@@ -179,7 +198,6 @@ done_signal:;
         rc = 0;
     }
 done:
-    *components = k;
-    free(mean_pos); free(mean_neg); free(cov); free(ev); free(E); free(Z); free(unmix); free(F);
+    free(mean_pos); free(mean_neg); free(cov); free(E); free(Z); free(unmix); free(F);
     return rc;
 }

@@ -34,7 +34,8 @@ int ica_fit(const double *Z, size_t n, int k, const ica_config *cfg, rng_state *
  * mask: filter [n_dim] (unit norm, oriented so that it grows with the
  * concept), and signal [n_dim] by Eq. 1 on the positives with that filter
  * (filterᵀ signal = 1). *components gets the whitened dimension used.
- * Returns 0, or −1 with fewer than 2·n_dim... positives (see ica.c). */
+ * Returns 0, or −1 when there are fewer than 8 positives, no more positives
+ * than components, or the iteration fails. */
 int ica_refine(const double *X, size_t n_pix, int n_dim, const uint8_t *positive, const ica_config *cfg,
                rng_state *rng, double *filter, double *signal, int *components);
 

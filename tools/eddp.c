@@ -6,6 +6,8 @@
 #include "detectors.h"
 #include "dirfile.h"
 #include "error.h"
+#include "ica.h"
+#include "rng.h"
 #include "learn.h"
 #include "objective.h"
 #include "signal.h"
@@ -27,19 +29,22 @@ static const char usage[] =
     "  --step b|c|d            which step\n"
     "  --init-scale X          norm of the free direction parameters at the start (1);\n"
     "                          smaller rotates faster under Adam\n"
+    "  --estimator eq1|ica     step (c): Eq. 1 with each detector's own filter (the\n"
+    "                          paper), or with the filter of the independent source\n"
+    "                          that separates its positives (ica; see eddp(1))\n"
     "  --space standardised|raw   space whose units measure directions, margins and\n"
     "                          thresholds during training (standardised)\n"
     "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n"
     TRAINOPTS_USAGE;
 
-enum { OPT_STEP = CLI_OPT_TOOL, OPT_INIT_SCALE, OPT_SPACE };
+enum { OPT_STEP = CLI_OPT_TOOL, OPT_INIT_SCALE, OPT_SPACE, OPT_ESTIMATOR };
 
 typedef struct {
     cli_common cli;
     train_options train;
     char step;
     double init_scale;
-    int raw_space;
+    int raw_space, ica;
     const char *directions, *features, *head;
 } options;
 
@@ -49,7 +54,8 @@ static void parse(options *opt, int argc, char **argv)
         CLI_COMMON_OPTIONS, TRAINOPTS_LONGOPTS,
         {"step", required_argument, 0, OPT_STEP},
         {"init-scale", required_argument, 0, OPT_INIT_SCALE},
-        {"space", required_argument, 0, OPT_SPACE}, {0, 0, 0, 0}};
+        {"space", required_argument, 0, OPT_SPACE},
+        {"estimator", required_argument, 0, OPT_ESTIMATOR}, {0, 0, 0, 0}};
     cli_common *cli = &opt->cli;
     cli_init(cli, "eddp", usage, argc, argv);
     opt->init_scale = 1;
@@ -71,6 +77,11 @@ static void parse(options *opt, int argc, char **argv)
             opt->step = optarg[0];
             break;
         case OPT_INIT_SCALE: opt->init_scale = cli_parse_double(cli, "--init-scale", optarg, 1e-9, 1e9); break;
+        case OPT_ESTIMATOR:
+            if (strcmp(optarg, "eq1") && strcmp(optarg, "ica"))
+                cli_usage_error(cli, "--estimator: expected eq1 or ica, got '%s'", optarg);
+            opt->ica = !strcmp(optarg, "ica");
+            break;
         case OPT_SPACE:
             if (strcmp(optarg, "standardised") && strcmp(optarg, "raw"))
                 cli_usage_error(cli, "--space: expected standardised or raw, got '%s'", optarg);
@@ -144,6 +155,45 @@ static int estimate_signals(const learn_set *set, directions *dirs)
     return rc;
 }
 
+/* Step (c) with --estimator ica: Eq. 1 with the filter of the independent
+ * source that separates each detector's positives (ica.h); the filters go to
+ * /signal_filter. Holds every pixel vector in memory. */
+static int estimate_signals_ica(const options *opt, const learn_set *set, directions *dirs, double **filters)
+{
+    int n_det = dirs->n_det, n_dim = dirs->n_dim, hw = set->data.hw;
+    size_t n_img = set->data.n_img, n_pix = n_img * hw;
+    size_t *order = malloc(n_img * sizeof *order);
+    double *X = malloc(n_pix * n_dim * sizeof *X), *pooled = malloc(n_img * n_dim * sizeof *pooled);
+    double *A = malloc(n_pix * n_det * sizeof *A);
+    uint8_t *positive = malloc(n_pix);
+    if (!order || !X || !pooled || !A || !positive) {
+        free(order); free(X); free(pooled); free(A); free(positive);
+        return error_set(EX_OSERR, "--estimator ica: out of memory holding %zu pixel vectors", n_pix);
+    }
+    for (size_t k = 0; k < n_img; k++)
+        order[k] = k;
+    train_gather(&set->data, order, n_img, X, pooled);
+    det_view view = {.W = dirs->W, .b = dirs->b};
+    det_logits(&view, n_det, n_dim, X, n_pix, A);
+    dirs->S = calloc((size_t)n_det * n_dim, sizeof(double));
+    *filters = calloc((size_t)n_det * n_dim, sizeof(double));
+    ica_config cfg;
+    ica_config_default(&cfg);
+    rng_state rng;
+    rng_init(&rng, opt->cli.seed, RNG_STREAM_INIT);
+    int rc = 0, components;
+    for (int i = 0; i < n_det && !rc; i++) {
+        for (size_t p = 0; p < n_pix; p++)
+            positive[p] = A[p * n_det + i] > 0;
+        if (ica_refine(X, n_pix, n_dim, positive, &cfg, &rng, *filters + (size_t)i * n_dim,
+                       dirs->S + (size_t)i * n_dim, &components))
+            rc = error_set(EX_DATAERR, "detector %d: the independent-component estimate failed "
+                           "(%d components; too few positive pixels in %s?)", i, components, set->in.path);
+    }
+    free(order); free(X); free(pooled); free(A); free(positive);
+    return rc;
+}
+
 static int run_step_c(const options *opt, learn_set *set)
 {
     h5in in;
@@ -158,8 +208,14 @@ static int run_step_c(const options *opt, learn_set *set)
     }
     free(dirs.S);
     dirs.S = NULL;
-    rc = estimate_signals(set, &dirs);
+    double *filters = NULL;
+    rc = opt->ica ? estimate_signals_ica(opt, set, &dirs, &filters) : estimate_signals(set, &dirs);
     snprintf(dirs.step, sizeof dirs.step, "c");
+    hsize_t mat[2] = {(hsize_t)dirs.n_det, (hsize_t)dirs.n_dim};
+    if (!rc)
+        rc = h5out_attr_string(&out, "/", "estimator", opt->ica ? "ica" : "eq1") ||
+             (filters && h5out_write(&out, "/signal_filter", H5IO_DOUBLE, 2, mat, filters));
+    free(filters);
     h5in *inputs[] = {&in, &set->in};
     if (!rc)
         rc = learn_write(&out, &dirs, NULL, NULL, &opt->cli, inputs, 2);

@@ -196,6 +196,7 @@ typedef struct {
     double *leak_signal;  /* [n_det] max_{j≠match} |w_i·s_j| / |w_i·s_match| */
     double *leak_distract;/* [n_det] max_f |w_i·d_f| / |w_i·s_match| */
     double rmse;          /* Eq. 17 against α − mean α (NAN without /S) */
+    double rmse_refined;  /* the same with /signal_filter in place of W (NAN without) */
 } report;
 
 /* Pixel-level IoU counts at feature resolution. */
@@ -253,8 +254,11 @@ static int match_rows(const options *opt, const directions *dirs, const truth *t
     return rc ? error_set(EX_SOFTWARE, "matching failed (non-finite scores)") : 0;
 }
 
-/* Eq. 17: â_{p,i} = (w_i·x_p − w_i·E[x]) / (w_i·ŝ_i), against α_{p,π(i)} − mean. */
-static double signal_value_rmse(const learn_set *set, const directions *dirs, const truth *t, const int *match)
+/* Eq. 17: â_{p,i} = (w_i·x_p − w_i·E[x]) / (w_i·ŝ_i), against α_{p,π(i)} − mean,
+ * with ŝ_i of unit norm: the generator's s_i have unit norm, and only then is
+ * â on α's scale (method-spec §13, App. C). */
+static double signal_value_rmse(const learn_set *set, const directions *dirs, const double *filters,
+                                const truth *t, const int *match)
 {
     int n_det = dirs->n_det, n_dim = dirs->n_dim, hw = set->data.hw;
     size_t n_img = set->data.n_img, n_pix = n_img * hw;
@@ -267,12 +271,14 @@ static double signal_value_rmse(const learn_set *set, const directions *dirs, co
         int k = match[i];
         if (k < 0)
             continue;
-        const double *w = dirs->W + (size_t)i * n_dim, *s = dirs->S + (size_t)i * n_dim;
-        double ws = 0, wmean = 0;
+        const double *w = filters + (size_t)i * n_dim, *s = dirs->S + (size_t)i * n_dim;
+        double ws = 0, wmean = 0, snorm = 0;
         for (int d = 0; d < n_dim; d++) {
             ws += w[d] * s[d];
+            snorm += s[d] * s[d];
             wmean += w[d] * set->mean[d];
         }
+        ws /= sqrt(snorm);
         for (size_t n = 0; n < n_img; n++)
             for (int p = 0; p < hw; p++) {
                 const float *image = set->data.features + n * (size_t)n_dim * hw;
@@ -338,6 +344,8 @@ static void print_report(const report *r, const directions *dirs)
                 off = fmax(off, r->iou[(size_t)i * r->n_con + k]);
     printf("\nmax off-match IoU\t%.4f\n", off);
     printf("signal-value RMSE\t%.4f%s\n", r->rmse, dirs->S ? "" : "\t(no /S)");
+    if (!isnan(r->rmse_refined))
+        printf("signal-value RMSE, /signal_filter\t%.4f\n", r->rmse_refined);
 }
 
 static int write_report(const options *opt, const report *r, h5in **inputs)
@@ -354,6 +362,7 @@ static int write_report(const options *opt, const report *r, h5in **inputs)
              h5out_write(&out, "/leak_signal", H5IO_DOUBLE, 1, det, r->leak_signal) ||
              h5out_write(&out, "/leak_distractor", H5IO_DOUBLE, 1, det, r->leak_distract) ||
              h5out_attr_double(&out, "/", "rmse", r->rmse) ||
+             h5out_attr_double(&out, "/", "rmse_refined", r->rmse_refined) ||
              h5out_provenance(&out, &prov) || h5out_commit(&out);
     if (rc)
         h5out_abort(&out);
@@ -384,11 +393,21 @@ static int evaluate(const options *opt, learn_set *set, const truth *t)
                 r.cosine[i] = c;
             }
         }
-        r.rmse = dirs.S ? signal_value_rmse(set, &dirs, t, r.match) : NAN;
+        r.rmse = dirs.S ? signal_value_rmse(set, &dirs, dirs.W, t, r.match) : NAN;
+        r.rmse_refined = NAN;
+        if (dirs.S && h5in_exists(&in, "/signal_filter")) {
+            double *filters = NULL;
+            hsize_t dims[H5IO_MAX_RANK], mat[2] = {(hsize_t)dirs.n_det, (hsize_t)dirs.n_dim};
+            rc = h5in_read(&in, "/signal_filter", H5IO_DOUBLE, 2, mat, (void **)&filters, dims);
+            if (!rc)
+                r.rmse_refined = signal_value_rmse(set, &dirs, filters, t, r.match);
+            free(filters);
+        }
         leakage(&dirs, t, &r);
-        print_report(&r, &dirs);
+        if (!rc)
+            print_report(&r, &dirs);
         h5in *inputs[] = {&in, &set->in};
-        if (opt->cli.output)
+        if (!rc && opt->cli.output)
             rc = write_report(opt, &r, inputs);
     }
     free(r.iou); free(r.match); free(r.cosine); free(r.leak_signal); free(r.leak_distract);
