@@ -23,6 +23,7 @@ static const char usage[] =
     "       regress --ideal [--softness X] FEATURES -o DIRECTIONS\n"
     "       regress --report FILE...     (evaluations and text files, one report)\n"
     "       regress --summary EVALUATION...  (mean ± std over runs, e.g. seeds)\n"
+    "       regress --cosines EVALUATION...  (TSV of cosines per file, for figures)\n"
     "Compare directions with the truth of a synthetic features file (synthgen):\n"
     "IoU of every detector with every concept, Hungarian matching, Eq. 17\n"
     "signal-value RMSE, cosines of /S with the true signal directions, filter\n"
@@ -34,12 +35,12 @@ static const char usage[] =
     "  --softness X            ideal detectors' logit scale in α units (0.1)\n"
     "  -o FILE, --overwrite, --threads N, --quiet, --help, --version\n";
 
-enum { OPT_MATCH = CLI_OPT_TOOL, OPT_IDEAL, OPT_SOFTNESS, OPT_REPORT, OPT_SUMMARY };
+enum { OPT_MATCH = CLI_OPT_TOOL, OPT_IDEAL, OPT_SOFTNESS, OPT_REPORT, OPT_SUMMARY, OPT_COSINES };
 enum { MATCH_IOU, MATCH_COSINE, MATCH_IDENTITY };
 
 typedef struct {
     cli_common cli;
-    int match, ideal, report, summary;
+    int match, ideal, report, summary, cosines;
     double softness;
     char **files;
     int n_files;
@@ -52,6 +53,7 @@ static void parse(options *opt, int argc, char **argv)
         CLI_COMMON_OPTIONS, {"match", required_argument, 0, OPT_MATCH},
         {"ideal", no_argument, 0, OPT_IDEAL}, {"softness", required_argument, 0, OPT_SOFTNESS},
         {"report", no_argument, 0, OPT_REPORT}, {"summary", no_argument, 0, OPT_SUMMARY},
+        {"cosines", no_argument, 0, OPT_COSINES},
         {0, 0, 0, 0}};
     cli_common *cli = &opt->cli;
     cli_init(cli, "regress", usage, argc, argv);
@@ -70,15 +72,16 @@ static void parse(options *opt, int argc, char **argv)
         case OPT_IDEAL: opt->ideal = 1; break;
         case OPT_REPORT: opt->report = 1; break;
         case OPT_SUMMARY: opt->summary = 1; break;
+        case OPT_COSINES: opt->cosines = 1; break;
         case OPT_SOFTNESS: opt->softness = cli_parse_double(cli, "--softness", optarg, 1e-9, 1e9); break;
         default: cli_usage_error(cli, "unexpected option");
         }
     }
-    if (opt->report || opt->summary) {
+    if (opt->report || opt->summary || opt->cosines) {
         if (optind == argc)
-            cli_usage_error(cli, "--report and --summary take one or more files");
+            cli_usage_error(cli, "--report, --summary and --cosines take one or more files");
         if (cli->output)
-            cli_usage_error(cli, "--report and --summary print to stdout; -o is not used");
+            cli_usage_error(cli, "--report, --summary and --cosines print to stdout; -o is not used");
         opt->files = argv + optind;
         opt->n_files = argc - optind;
         return;
@@ -558,13 +561,38 @@ static int run_summary(const options *opt)
     return 0;
 }
 
+/* "method  mean  min  max" of the cosines, method = file name without
+ * "eval-" and ".h5". */
+static int run_cosines(const options *opt)
+{
+    printf("method\tcos_mean\tcos_min\tcos_max\n");
+    for (int k = 0; k < opt->n_files; k++) {
+        evaluation e;
+        if (read_evaluation(opt->files[k], &e))
+            return error_code();
+        double lo = INFINITY, hi = -INFINITY, mean = 0;
+        for (int i = 0; i < e.n_det; i++) {
+            lo = fmin(lo, e.cosine[i]);
+            hi = fmax(hi, e.cosine[i]);
+            mean += e.cosine[i] / e.n_det;
+        }
+        const char *base = strrchr(opt->files[k], '/') ? strrchr(opt->files[k], '/') + 1 : opt->files[k];
+        if (!strncmp(base, "eval-", 5))
+            base += 5;
+        int len = (int)strlen(base) - (strstr(base, ".h5") ? 3 : 0);
+        printf("%.*s\t%.4f\t%.4f\t%.4f\n", len, base, mean, lo, hi);
+        evaluation_free(&e);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     options opt = {0};
     parse(&opt, argc, argv);
     cli_apply_threads(&opt.cli);
-    if (opt.report || opt.summary) {
-        if (opt.report ? run_report(&opt) : run_summary(&opt))
+    if (opt.report || opt.summary || opt.cosines) {
+        if (opt.report ? run_report(&opt) : opt.summary ? run_summary(&opt) : run_cosines(&opt))
             cli_fail(&opt.cli);
         return 0;
     }
