@@ -527,38 +527,55 @@ static int run_report(const options *opt)
     return 0;
 }
 
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* One row per file; then, per file name (eval-d.h5, eval-ica.h5, …, one per
+ * seed folder), the mean ± sample sd of each figure. */
 static int run_summary(const options *opt)
 {
     double *all = malloc((size_t)opt->n_files * FIG_COUNT * sizeof *all);
+    double *column = malloc(opt->n_files * sizeof *column);
     printf("%-40s", "evaluation");
     for (int j = 0; j < FIG_COUNT; j++)
-        printf("  %9s", figure_names[j]);
+        printf("  %13s", figure_names[j]);
     putchar('\n');
-    for (int k = 0; k < opt->n_files; k++) {
+    int rc = 0;
+    for (int k = 0; k < opt->n_files && !rc; k++) {
         evaluation e;
-        if (read_evaluation(opt->files[k], &e)) {
-            free(all);
-            return error_code();
-        }
+        if ((rc = read_evaluation(opt->files[k], &e)))
+            break;
         figures(&e, all + (size_t)k * FIG_COUNT);
         evaluation_free(&e);
         printf("%-40s", opt->files[k]);
         for (int j = 0; j < FIG_COUNT; j++)
-            printf("  %9.4f", all[(size_t)k * FIG_COUNT + j]);
+            printf("  %13.4f", all[(size_t)k * FIG_COUNT + j]);
         putchar('\n');
     }
-    double *column = malloc(opt->n_files * sizeof *column);
-    printf("%-40s", "mean ± sd");
-    for (int j = 0; j < FIG_COUNT; j++) {
-        for (int k = 0; k < opt->n_files; k++)
-            column[k] = all[(size_t)k * FIG_COUNT + j];
-        double sd = opt->n_files > 1 ? metrics_std_sample(column, opt->n_files) : 0;
-        printf("  %.3f±%.3f", metrics_mean(column, opt->n_files), sd);
+    for (int k = 0; k < opt->n_files && !rc; k++) {
+        int first = 1, n = 0;
+        for (int m = 0; m < k && first; m++)
+            first = strcmp(base_name(opt->files[m]), base_name(opt->files[k])) != 0;
+        if (!first)
+            continue;
+        char label[64];
+        snprintf(label, sizeof label, "mean ± sd %s", base_name(opt->files[k]));
+        printf("%-40s", label);
+        for (int j = 0; j < FIG_COUNT; j++) {
+            n = 0;
+            for (int m = k; m < opt->n_files; m++)
+                if (!strcmp(base_name(opt->files[m]), base_name(opt->files[k])))
+                    column[n++] = all[(size_t)m * FIG_COUNT + j];
+            printf("  %6.3f±%-6.3f", metrics_mean(column, n), n > 1 ? metrics_std_sample(column, n) : 0.0);
+        }
+        printf("  (%d runs)\n", n);
     }
-    putchar('\n');
     free(column);
     free(all);
-    return 0;
+    return rc;
 }
 
 /* "method  mean  min  max" of the cosines, method = file name without
