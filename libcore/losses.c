@@ -4,15 +4,18 @@
  *   - the separate functions (loss_sparsity_*, ...) are the reference: they
  *     follow the formulas of §5 literally (q = exp(ln y − ln S̃),
  *     ∂H/∂y = −(log₂ q + H)/S, y = exp(−softplus(−a)));
- *   - the fused passes (loss_pixel_*) are the hot path: one exp, one log1p
- *     and one division per element per pass (plus exp(γ ln y) where the
- *     column terms need it), the per-pixel algebra folded into two
- *     constants per pixel. The unit test checks one against the other.
+ *   - the fused passes (loss_pixel_*) are the hot path: pass 1 takes one
+ *     exp, one log1p and one division per element (plus exp(γ ln y) where
+ *     the column terms need it) and caches y, 1 − y, ln y (and y^γ) per
+ *     element; pass 2 reads them back, so it does no exp or log at all, the
+ *     per-pixel algebra folded into two constants per pixel. The unit test
+ *     checks one against the other.
  */
 #include "losses.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +26,12 @@
  * chunking depends on n_pix only, never on the thread count. */
 #define CHUNKS_MAX 256
 #define CHUNK_MIN_PIX 32
+
+/* Pixel loops go parallel from this many logits (n_pix · n_det) on: below
+ * it an OpenMP fork/join costs more than the work. Whether a loop runs in
+ * parallel never changes its result (sums go by chunks or columns). */
+#define LOSS_PARALLEL_MIN 32768
+#define LOSS_PARALLEL(n_pix, n_det) ((n_pix) * (n_det) >= LOSS_PARALLEL_MIN)
 
 static size_t chunk_count(size_t n_pix)
 {
@@ -214,7 +223,7 @@ static double pixel_mean(const double *A, size_t n_pix, size_t n_det,
 {
     double part[CHUNKS_MAX];
     size_t n_chunks = chunk_count(n_pix);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (LOSS_PARALLEL(n_pix, n_det))
     for (size_t c = 0; c < n_chunks; c++) {
         size_t hi = chunk_start(c + 1, n_chunks, n_pix);
         double sum = 0.0;
@@ -242,7 +251,7 @@ void loss_sparsity_backward(const double *A, size_t n_pix, size_t n_det,
                             double scale, double *dA)
 {
     double coef = scale / (double)n_pix;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (LOSS_PARALLEL(n_pix, n_det))
     for (size_t p = 0; p < n_pix; p++)
         entropy_row_backward(A + p * n_det, n_det, coef, dA + p * n_det);
 }
@@ -261,7 +270,7 @@ void loss_sparsity_batch_backward(const double *A, size_t n_pix, size_t n_det,
     rsw_stats st = rsw_compute(H, n_pix, RSW_PLAIN, nu);
     if (st.max == 0.0)
         return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (LOSS_PARALLEL(n_pix, n_det))
     for (size_t p = 0; p < n_pix; p++) {
         double coef = scale * rsw_grad_of(st, RSW_PLAIN, nu, H[p]);
         entropy_row_backward(A + p * n_det, n_det, coef, dA + p * n_det);
@@ -278,7 +287,7 @@ void loss_max_activation_backward(const double *A, size_t n_pix, size_t n_det,
                                   double scale, double *dA)
 {
     double coef = scale / (double)n_pix;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (LOSS_PARALLEL(n_pix, n_det))
     for (size_t p = 0; p < n_pix; p++)
         max_act_row_backward(A + p * n_det, n_det, coef, dA + p * n_det);
 }
@@ -292,7 +301,7 @@ void loss_power_mean(const double *A, size_t n_pix, size_t n_det,
                      double gamma, double *g)
 {
     size_t n_blocks = (n_det + COL_BLOCK - 1) / COL_BLOCK;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (LOSS_PARALLEL(n_pix, n_det))
     for (size_t blk = 0; blk < n_blocks; blk++) {
         size_t i0 = blk * COL_BLOCK;
         size_t i1 = i0 + COL_BLOCK < n_det ? i0 + COL_BLOCK : n_det;
@@ -356,7 +365,7 @@ static void column_backward(const double *A, size_t n_pix, size_t n_det,
                             double *dA)
 {
     size_t n_blocks = (n_det + COL_BLOCK - 1) / COL_BLOCK;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (LOSS_PARALLEL(n_pix, n_det))
     for (size_t blk = 0; blk < n_blocks; blk++) {
         size_t i0 = blk * COL_BLOCK;
         size_t i1 = i0 + COL_BLOCK < n_det ? i0 + COL_BLOCK : n_det;
@@ -426,13 +435,54 @@ void loss_margin_backward(const double *M, size_t n_det, double scale,
         dM[i] -= scale / ((double)n_det * M[i] * M[i]);
 }
 
-/* ---- L^fso ----------------------------------------------------------------- */
-typedef struct {
+/* ---- L^fso -----------------------------------------------------------------
+ * Everything lives in one workspace: the forward leaves the normalised rows
+ * and the cosines there, the backward turns them into the gradient without
+ * a second forward (no second n_det × n_det × n_dim GEMM, no allocation). */
+struct loss_fso_workspace {
+    size_t n_det, n_dim;
     double *w_unit, *s_unit; /* [n_det × n_dim] normalised rows */
     double *w_norm, *s_norm; /* [n_det] */
-    double *cos;             /* [n_det × n_det] c_ij = w̄_iᵀ s̄_j */
+    double *cos;             /* [n_det × n_det] c_ij = w̄_iᵀ s̄_j, then G */
+    double *P;               /* [n_det × n_dim] G Ȳ (backward) */
+    double *row_gc, *col_gc; /* [n_det] Σ G∘c by rows and by columns */
     double value;            /* F */
-} fso_state;
+    const double *W, *S;     /* the last forward's inputs */
+};
+
+loss_fso_workspace *loss_fso_workspace_create(size_t n_det, size_t n_dim)
+{
+    if (n_det == 0 || n_dim == 0 || n_det > SIZE_MAX / 64 / n_dim ||
+        n_det > SIZE_MAX / 64 / n_det)
+        return NULL;
+    loss_fso_workspace *ws = calloc(1, sizeof *ws);
+    if (!ws)
+        return NULL;
+    size_t nd = n_det * n_dim;
+    ws->n_det = n_det;
+    ws->n_dim = n_dim;
+    ws->w_unit = malloc((3 * nd + 4 * n_det + n_det * n_det) * sizeof(double));
+    if (!ws->w_unit) {
+        free(ws);
+        return NULL;
+    }
+    ws->s_unit = ws->w_unit + nd;
+    ws->P = ws->s_unit + nd;
+    ws->w_norm = ws->P + nd;
+    ws->s_norm = ws->w_norm + n_det;
+    ws->row_gc = ws->s_norm + n_det;
+    ws->col_gc = ws->row_gc + n_det;
+    ws->cos = ws->col_gc + n_det;
+    return ws;
+}
+
+void loss_fso_workspace_free(loss_fso_workspace *ws)
+{
+    if (!ws)
+        return;
+    free(ws->w_unit);
+    free(ws);
+}
 
 /* Normalises the rows of X into X_unit, norms into norm; non-zero on a
  * zero row. */
@@ -450,49 +500,27 @@ static int unit_rows(const double *X, size_t n_det, size_t n_dim,
     return 0;
 }
 
-static void fso_free(fso_state *st)
+int loss_fso_forward_ws(loss_fso_workspace *ws, const double *W,
+                        const double *S, size_t n_det, size_t n_dim,
+                        double *value)
 {
-    free(st->w_unit);
-    st->w_unit = NULL;
-}
-
-/* One allocation for everything; the caller frees with fso_free. */
-static int fso_prepare(const double *W, const double *S, size_t n_det,
-                       size_t n_dim, fso_state *st)
-{
-    size_t nd = n_det * n_dim;
-    st->w_unit = malloc((2 * nd + 2 * n_det + n_det * n_det) * sizeof(double));
-    if (!st->w_unit)
+    ws->W = ws->S = NULL;
+    if (n_det != ws->n_det || n_dim != ws->n_dim ||
+        unit_rows(W, n_det, n_dim, ws->w_unit, ws->w_norm) ||
+        unit_rows(S, n_det, n_dim, ws->s_unit, ws->s_norm))
         return -1;
-    st->s_unit = st->w_unit + nd;
-    st->w_norm = st->s_unit + nd;
-    st->s_norm = st->w_norm + n_det;
-    st->cos = st->s_norm + n_det;
-    if (unit_rows(W, n_det, n_dim, st->w_unit, st->w_norm) ||
-        unit_rows(S, n_det, n_dim, st->s_unit, st->s_norm)) {
-        fso_free(st);
-        return -1;
-    }
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_det,
-                (int)n_det, (int)n_dim, 1.0, st->w_unit, (int)n_dim,
-                st->s_unit, (int)n_dim, 0.0, st->cos, (int)n_det);
+                (int)n_det, (int)n_dim, 1.0, ws->w_unit, (int)n_dim,
+                ws->s_unit, (int)n_dim, 0.0, ws->cos, (int)n_det);
     double sq = 0.0;
     for (size_t i = 0; i < n_det; i++)
         for (size_t j = 0; j < n_det; j++)
             if (i != j)
-                sq += st->cos[i * n_det + j] * st->cos[i * n_det + j];
-    st->value = sqrt(sq / ((double)n_det * (double)n_det) + LOSS_FSO_EPS);
-    return 0;
-}
-
-int loss_fso_forward(const double *W, const double *S, size_t n_det,
-                     size_t n_dim, double *value)
-{
-    fso_state st;
-    if (fso_prepare(W, S, n_det, n_dim, &st))
-        return -1;
-    *value = st.value;
-    fso_free(&st);
+                sq += ws->cos[i * n_det + j] * ws->cos[i * n_det + j];
+    ws->value = sqrt(sq / ((double)n_det * (double)n_det) + LOSS_FSO_EPS);
+    *value = ws->value;
+    ws->W = W;
+    ws->S = S;
     return 0;
 }
 
@@ -511,41 +539,59 @@ static void fso_accumulate(const double *P, const double *x_unit,
     }
 }
 
-int loss_fso_backward(const double *W, const double *S, size_t n_det,
-                      size_t n_dim, double scale, double *dW, double *dS)
+int loss_fso_backward_ws(loss_fso_workspace *ws, const double *W,
+                         const double *S, double scale, double *dW,
+                         double *dS)
 {
-    fso_state st;
-    if (fso_prepare(W, S, n_det, n_dim, &st))
+    if (!ws->W || W != ws->W || S != ws->S)
         return -1;
-    double *P = malloc((n_det * n_dim + 2 * n_det) * sizeof(double));
-    if (!P) {
-        fso_free(&st);
-        return -1;
-    }
-    double *row_gc = P + n_det * n_dim, *col_gc = row_gc + n_det;
+    ws->W = ws->S = NULL; /* the cosines become G below */
+    size_t n_det = ws->n_det, n_dim = ws->n_dim;
+    double *row_gc = ws->row_gc, *col_gc = ws->col_gc, *cos = ws->cos;
     /* G = ∂F/∂c = c/(n² F) off the diagonal, in place of c; Σ G∘c by rows
      * (for dW) and columns (for dS). */
-    double inv = 1.0 / ((double)n_det * (double)n_det * st.value);
+    double inv = 1.0 / ((double)n_det * (double)n_det * ws->value);
     memset(row_gc, 0, 2 * n_det * sizeof(double));
     for (size_t i = 0; i < n_det; i++)
         for (size_t j = 0; j < n_det; j++) {
-            double c = st.cos[i * n_det + j];
+            double c = cos[i * n_det + j];
             double gij = i == j ? 0.0 : c * inv;
-            st.cos[i * n_det + j] = gij;
+            cos[i * n_det + j] = gij;
             row_gc[i] += gij * c;
             col_gc[j] += gij * c;
         }
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n_det,
-                (int)n_dim, (int)n_det, 1.0, st.cos, (int)n_det, st.s_unit,
-                (int)n_dim, 0.0, P, (int)n_dim);
-    fso_accumulate(P, st.w_unit, st.w_norm, row_gc, n_det, n_dim, scale, dW);
+                (int)n_dim, (int)n_det, 1.0, cos, (int)n_det, ws->s_unit,
+                (int)n_dim, 0.0, ws->P, (int)n_dim);
+    fso_accumulate(ws->P, ws->w_unit, ws->w_norm, row_gc, n_det, n_dim, scale,
+                   dW);
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n_det,
-                (int)n_dim, (int)n_det, 1.0, st.cos, (int)n_det, st.w_unit,
-                (int)n_dim, 0.0, P, (int)n_dim);
-    fso_accumulate(P, st.s_unit, st.s_norm, col_gc, n_det, n_dim, scale, dS);
-    free(P);
-    fso_free(&st);
+                (int)n_dim, (int)n_det, 1.0, cos, (int)n_det, ws->w_unit,
+                (int)n_dim, 0.0, ws->P, (int)n_dim);
+    fso_accumulate(ws->P, ws->s_unit, ws->s_norm, col_gc, n_det, n_dim, scale,
+                   dS);
     return 0;
+}
+
+int loss_fso_forward(const double *W, const double *S, size_t n_det,
+                     size_t n_dim, double *value)
+{
+    loss_fso_workspace *ws = loss_fso_workspace_create(n_det, n_dim);
+    int rc = ws ? loss_fso_forward_ws(ws, W, S, n_det, n_dim, value) : -1;
+    loss_fso_workspace_free(ws);
+    return rc;
+}
+
+int loss_fso_backward(const double *W, const double *S, size_t n_det,
+                      size_t n_dim, double scale, double *dW, double *dS)
+{
+    double value;
+    loss_fso_workspace *ws = loss_fso_workspace_create(n_det, n_dim);
+    int rc = ws ? loss_fso_forward_ws(ws, W, S, n_det, n_dim, &value) : -1;
+    if (!rc)
+        rc = loss_fso_backward_ws(ws, W, S, scale, dW, dS);
+    loss_fso_workspace_free(ws);
+    return rc;
 }
 
 /* ---- fused pixel losses ----------------------------------------------------- */
@@ -554,6 +600,9 @@ struct loss_pixel_workspace {
     /* per pixel [max_pix]: S̃, ln S̃, H (bits), ℓ^ma (bits), ∂L^sb/∂H */
     double *s_clamped, *ln_s, *entropy, *max_act, *d_entropy;
     unsigned char *clamped; /* [max_pix] */
+    /* per logit [max_pix × n_det], left by pass 1 so that pass 2 needs no
+     * exp or log: y, 1 − y, ln y, and y^γ (only when the columns are on) */
+    double *y, *one_minus_y, *ln_y, *y_gamma;
     double *chunk_entropy, *chunk_max_act; /* [CHUNKS_MAX] */
     double *col_part;  /* [CHUNKS_MAX × n_det] per-chunk Σ_p y^γ */
     double *col_mean;  /* [n_det] g_i */
@@ -567,14 +616,15 @@ struct loss_pixel_workspace {
 
 loss_pixel_workspace *loss_pixel_workspace_create(size_t max_pix, size_t n_det)
 {
-    if (max_pix == 0 || n_det == 0)
+    if (max_pix == 0 || n_det == 0 || max_pix > SIZE_MAX / 64 / n_det)
         return NULL;
     loss_pixel_workspace *ws = calloc(1, sizeof *ws);
     if (!ws)
         return NULL;
     ws->max_pix = max_pix;
     ws->n_det = n_det;
-    size_t n_doubles = 5 * max_pix + 2 * CHUNKS_MAX +
+    size_t cells = max_pix * n_det;
+    size_t n_doubles = 5 * max_pix + 4 * cells + 2 * CHUNKS_MAX +
                        CHUNKS_MAX * n_det + 2 * n_det;
     ws->s_clamped = malloc(n_doubles * sizeof(double));
     ws->clamped = malloc(max_pix);
@@ -586,7 +636,11 @@ loss_pixel_workspace *loss_pixel_workspace_create(size_t max_pix, size_t n_det)
     ws->entropy = ws->ln_s + max_pix;
     ws->max_act = ws->entropy + max_pix;
     ws->d_entropy = ws->max_act + max_pix;
-    ws->chunk_entropy = ws->d_entropy + max_pix;
+    ws->y = ws->d_entropy + max_pix;
+    ws->one_minus_y = ws->y + cells;
+    ws->ln_y = ws->one_minus_y + cells;
+    ws->y_gamma = ws->ln_y + cells;
+    ws->chunk_entropy = ws->y_gamma + cells;
     ws->chunk_max_act = ws->chunk_entropy + CHUNKS_MAX;
     ws->col_part = ws->chunk_max_act + CHUNKS_MAX;
     ws->col_mean = ws->col_part + CHUNKS_MAX * n_det;
@@ -629,7 +683,8 @@ static int config_valid(const loss_pixel_config *cfg)
 
 /* Pass 1 over one chunk of pixels: S, T = Σ y ln y per pixel, so that
  * H = −(T − S ln S̃)/(S̃ ln 2) and ℓ = −T/(S̃ ln 2); Σ_p y^γ per column into
- * col (NULL: skipped). */
+ * col (NULL: skipped). y, 1 − y, ln y (and y^γ) of every logit go to the
+ * workspace for pass 2. */
 static void pass1_chunk(loss_pixel_workspace *ws, const double *A, size_t lo,
                         size_t hi, double gamma, double *col, double *sum_h,
                         double *sum_m)
@@ -639,24 +694,34 @@ static void pass1_chunk(loss_pixel_workspace *ws, const double *A, size_t lo,
     if (col)
         memset(col, 0, n_det * sizeof(double));
     for (size_t p = lo; p < hi; p++) {
-        const double *a = A + p * n_det;
+        size_t row = p * n_det;
+        const double *a = A + row;
+        double *y = ws->y + row, *omy = ws->one_minus_y + row;
+        double *ln_y = ws->ln_y + row;
         double s = 0.0, t = 0.0;
         if (col) {
+            double *y_gamma = ws->y_gamma + row;
             for (size_t i = 0; i < n_det; i++) {
-                double y, omy, ln_y;
-                SIGMOID_FAST(a[i], y, omy, ln_y);
-                (void)omy;
-                s += y;
-                t += y * ln_y;
-                col[i] += exp(gamma * ln_y);
+                double yi, omyi, ln_yi;
+                SIGMOID_FAST(a[i], yi, omyi, ln_yi);
+                double ygi = exp(gamma * ln_yi);
+                s += yi;
+                t += yi * ln_yi;
+                col[i] += ygi;
+                y[i] = yi;
+                omy[i] = omyi;
+                ln_y[i] = ln_yi;
+                y_gamma[i] = ygi;
             }
         } else {
             for (size_t i = 0; i < n_det; i++) {
-                double y, omy, ln_y;
-                SIGMOID_FAST(a[i], y, omy, ln_y);
-                (void)omy;
-                s += y;
-                t += y * ln_y;
+                double yi, omyi, ln_yi;
+                SIGMOID_FAST(a[i], yi, omyi, ln_yi);
+                s += yi;
+                t += yi * ln_yi;
+                y[i] = yi;
+                omy[i] = omyi;
+                ln_y[i] = ln_yi;
             }
         }
         int clamped = s < LOSS_S_MIN;
@@ -688,7 +753,7 @@ int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
         return -1;
     int columns = w->ic != 0.0 || w->eac != 0.0;
     size_t n_chunks = chunk_count(n_pix);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (LOSS_PARALLEL(n_pix, n_det))
     for (size_t c = 0; c < n_chunks; c++)
         pass1_chunk(ws, A, chunk_start(c, n_chunks, n_pix),
                     chunk_start(c + 1, n_chunks, n_pix), cfg->gamma,
@@ -702,7 +767,8 @@ int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
     }
     out->s = sum_h * inv_n;
     out->ma = sum_m * inv_n;
-    out->sb = loss_rsw_forward(ws->entropy, n_pix, cfg->nu);
+    /* R_SW over the pixels costs a pow per pixel: only when weighted. */
+    out->sb = w->sb != 0.0 ? loss_rsw_forward(ws->entropy, n_pix, cfg->nu) : NAN;
     out->ic = out->eac = NAN;
     if (columns) {
         for (size_t i = 0; i < n_det; i++) {
@@ -714,7 +780,8 @@ int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
         out->ic = inactive_of_means(ws->col_mean, n_det, cfg->tau);
         out->eac = excessive_of_means(ws->col_mean, n_det, cfg->rho, cfg->nu);
     }
-    out->total = w->s * out->s + w->sb * out->sb + w->ma * out->ma;
+    out->total = w->s * out->s + (w->sb != 0.0 ? w->sb * out->sb : 0.0) +
+                 w->ma * out->ma;
     if (w->ic != 0.0)
         out->total += w->ic * out->ic;
     if (w->eac != 0.0)
@@ -756,12 +823,12 @@ static int column_coefficients(loss_pixel_workspace *ws,
  * clamped, the bracketed per-pixel gradients of §5 collapse to
  *   ∂L/∂a_i = (1−y_i) [ y_i (k1 ln y_i + k0) + col_coef_i y_i^γ ],
  *   k1 = −(c_H + c_m)/(S̃ ln 2),
- *   k0 = (c_H ((ln S̃ − 1)/ln 2 + κ(1/ln 2 − H)) − c_m (1/ln 2 + κ ℓ)) / S̃. */
-static void pass2_pixel(const loss_pixel_workspace *ws, const double *a,
-                        size_t p, double c_h, double c_m, int columns,
-                        double *da)
+ *   k0 = (c_H ((ln S̃ − 1)/ln 2 + κ(1/ln 2 − H)) − c_m (1/ln 2 + κ ℓ)) / S̃.
+ * y, 1 − y, ln y and y^γ come from pass 1's cache. */
+static void pass2_pixel(const loss_pixel_workspace *ws, size_t p, double c_h,
+                        double c_m, int columns, double *da)
 {
-    size_t n_det = ws->n_det;
+    size_t n_det = ws->n_det, row = p * n_det;
     double kappa = ws->clamped[p] ? 0.0 : 1.0;
     double inv_s = 1.0 / ws->s_clamped[p];
     double k1 = -(c_h + c_m) * INV_LN2 * inv_s;
@@ -769,15 +836,19 @@ static void pass2_pixel(const loss_pixel_workspace *ws, const double *a,
                         kappa * (INV_LN2 - ws->entropy[p])) -
                  c_m * (INV_LN2 + kappa * ws->max_act[p])) *
                 inv_s;
-    double gamma = ws->cfg.gamma;
-    const double *col_coef = ws->col_coef;
-    for (size_t i = 0; i < n_det; i++) {
-        double y, omy, ln_y;
-        SIGMOID_FAST(a[i], y, omy, ln_y);
-        double d = y * (k1 * ln_y + k0);
-        if (columns && col_coef[i] != 0.0)
-            d += col_coef[i] * exp(gamma * ln_y);
-        da[i] += omy * d;
+    const double *y = ws->y + row, *omy = ws->one_minus_y + row;
+    const double *ln_y = ws->ln_y + row;
+    if (columns) {
+        const double *col_coef = ws->col_coef, *y_gamma = ws->y_gamma + row;
+        for (size_t i = 0; i < n_det; i++) {
+            double d = y[i] * (k1 * ln_y[i] + k0);
+            if (col_coef[i] != 0.0)
+                d += col_coef[i] * y_gamma[i];
+            da[i] += omy[i] * d;
+        }
+    } else {
+        for (size_t i = 0; i < n_det; i++)
+            da[i] += omy[i] * (y[i] * (k1 * ln_y[i] + k0));
     }
 }
 
@@ -803,10 +874,10 @@ int loss_pixel_backward(loss_pixel_workspace *ws, const double *A,
     size_t n_det = ws->n_det;
     double c_s = w->s / (double)n_pix, c_m = w->ma / (double)n_pix;
     int with_sb = w->sb != 0.0;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (LOSS_PARALLEL(n_pix, n_det))
     for (size_t p = 0; p < n_pix; p++) {
         double c_h = c_s + (with_sb ? ws->d_entropy[p] : 0.0);
-        pass2_pixel(ws, A + p * n_det, p, c_h, c_m, columns, dA + p * n_det);
+        pass2_pixel(ws, p, c_h, c_m, columns, dA + p * n_det);
     }
     return 0;
 }

@@ -17,10 +17,12 @@
  *     arguments (per-pixel entropies H, column means g), as llm.c's
  *     layernorm_backward takes mean and rstd;
  *   - n_pix ≥ 1 and n_det ≥ 1 (means over an empty set are undefined);
- *   - pixel loops are OpenMP-parallel; every sum over pixels has a fixed
- *     order (per-chunk sums over chunks that depend on n_pix only, combined
- *     in chunk order; or one column at a time in pixel order), so results
- *     are bitwise the same for any thread count.
+ *   - pixel loops are OpenMP-parallel from 32768 logits (n_pix · n_det) on,
+ *     serial below (a fork/join costs more than a small batch's work); every
+ *     sum over pixels has a fixed order (per-chunk sums over chunks that
+ *     depend on n_pix only, combined in chunk order; or one column at a time
+ *     in pixel order), so results are bitwise the same for any thread count,
+ *     parallel or not.
  */
 #ifndef EDDP_LOSSES_H
 #define EDDP_LOSSES_H
@@ -101,12 +103,31 @@ int loss_fso_forward(const double *W, const double *S, size_t n_det,
 int loss_fso_backward(const double *W, const double *S, size_t n_det,
                       size_t n_dim, double scale, double *dW, double *dS);
 
+/* The same pair without a second forward, for a training loop: the
+ * workspace (NULL on failure) holds 3·n_det·n_dim + n_det² + 4·n_det
+ * doubles; the forward keeps the normalised rows and the cosines, the
+ * backward (same W and S pointers, unchanged contents, once per forward)
+ * reuses them. Same values, bit for bit, as the functions above. Return 0,
+ * or non-zero for other sizes, a zero-norm row, or a backward without its
+ * forward. */
+typedef struct loss_fso_workspace loss_fso_workspace;
+loss_fso_workspace *loss_fso_workspace_create(size_t n_det, size_t n_dim);
+void loss_fso_workspace_free(loss_fso_workspace *ws);
+int loss_fso_forward_ws(loss_fso_workspace *ws, const double *W,
+                        const double *S, size_t n_det, size_t n_dim,
+                        double *value);
+int loss_fso_backward_ws(loss_fso_workspace *ws, const double *W,
+                         const double *S, double scale, double *dW,
+                         double *dS);
+
 /* ---- fused pixel losses: the training loop's hot path ---------------------
  * All enabled pixel losses (s, sb, ma, ic, eac) and their weighted gradient
  * in two OpenMP-parallel passes over the logits:
  *   forward  (pass 1): per pixel S_p, Σ y ln y → H(q_p), ℓ_p^ma; per column
- *                      Σ_p y^γ (only when ic or eac is weighted);
- *   backward (pass 2): dA += Σ_term weight_term · ∂L_term/∂A.
+ *                      Σ_p y^γ (only when ic or eac is weighted); per
+ *                      logit y, 1 − y, ln y (and y^γ) kept in the workspace;
+ *   backward (pass 2): dA += Σ_term weight_term · ∂L_term/∂A, from what
+ *                      pass 1 kept (no exp/log).
  * The workspace holds everything the passes need (no allocation per call):
  * create it once for the largest batch, reuse it for every batch.
  * The split lets a caller pick the weights from the values in between (an
@@ -125,9 +146,11 @@ typedef struct {
     double s, sb, ma, ic, eac;
 } loss_pixel_weights;
 
-/* Unweighted values and the weighted total Σ weight·value. s, sb and ma are
- * always computed (they share one pass); ic and eac are NAN when both their
- * weights were 0 in the forward. */
+/* Unweighted values and the weighted total Σ weight·value. s and ma are
+ * always computed (they share one pass); sb is NAN when its weight was 0 in
+ * the forward (R_SW over the pixels costs a pow per pixel; the backward
+ * does not need the value); ic and eac are NAN when both their weights were
+ * 0 in the forward. */
 typedef struct {
     double s, sb, ma, ic, eac, total;
 } loss_pixel_values;
@@ -135,7 +158,9 @@ typedef struct {
 typedef struct loss_pixel_workspace loss_pixel_workspace;
 
 /* For batches of up to max_pix pixels of n_det detectors; NULL on failure.
- * Holds 5·max_pix + 256·(n_det + 2) + 2·n_det doubles and max_pix bytes. */
+ * Holds 5·max_pix + 4·max_pix·n_det + 256·(n_det + 2) + 2·n_det doubles
+ * and max_pix bytes (the per-logit cache is 4 doubles per logit, twice the
+ * size of A and dA together). */
 loss_pixel_workspace *loss_pixel_workspace_create(size_t max_pix,
                                                   size_t n_det);
 void loss_pixel_workspace_free(loss_pixel_workspace *ws);
@@ -147,9 +172,11 @@ int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
                        const loss_pixel_config *cfg,
                        const loss_pixel_weights *w, loss_pixel_values *out);
 /* Pass 2: dA [n_pix × n_det] += Σ w·∂L/∂A, for the A of the last forward
- * (same pointer, unchanged contents). The weights may differ from the
- * forward's, except that ic/eac need their column statistics: non-zero if
- * the forward skipped them, or if A/n_pix differ from the last forward. */
+ * (same pointer, unchanged contents; the values come from the forward's
+ * per-logit cache, A itself is not read again). The weights may differ
+ * from the forward's, except that ic/eac need their column statistics:
+ * non-zero if the forward skipped them, or if A/n_pix differ from the last
+ * forward. */
 int loss_pixel_backward(loss_pixel_workspace *ws, const double *A,
                         size_t n_pix, const loss_pixel_weights *w,
                         double *dA);

@@ -4,8 +4,22 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Cheap loops over the logits (an add per element) go parallel from this
+ * many (n_pix · n_det) on: below it an OpenMP fork/join costs more than the
+ * work. */
+#define OBJECTIVE_PARALLEL_MIN 131072
+
+/* A whole batch step below this much work (see step_work; about 2 ms on one
+ * core) runs on one thread, BLAS and every OpenMP region of the head and
+ * URA code included: a step of the synthetic experiment (2048 pixels × 3
+ * detectors × 16 channels, work ≈ 0.6e6) is some twenty regions of
+ * microseconds each, and a fork/join there costs more than the work — far
+ * more when another process holds the second core. */
+#define OBJECTIVE_SERIAL_WORK 2e6
 
 const char *const term_names[TERM_COUNT] = {"s", "sb", "ma", "mm", "ic", "eac", "uur", "cur", "fso", "cnn"};
 
@@ -25,6 +39,9 @@ int objective_init(objective *obj, const det_layout *layout, const objective_con
     obj->A = malloc(cells * sizeof(double));
     obj->dA = malloc(cells * sizeof(double));
     obj->pixel_ws = loss_pixel_workspace_create(max_pix, layout->n_det);
+    if (cfg->enabled[TERM_FSO] &&
+        !(obj->fso_ws = loss_fso_workspace_create(layout->n_det, layout->n_dim)))
+        return error_set(EX_OSERR, "out of memory for the L^fso workspace");
     int need_ura = cfg->enabled[TERM_UUR] || cfg->enabled[TERM_CUR];
     if (need_ura && ura_workspace_create(&obj->ura_ws, max_img, layout->n_det, layout->n_dim, head->n_cls))
         return error_set(EX_OSERR, "out of memory for the uncertainty-region workspace");
@@ -39,6 +56,7 @@ void objective_free(objective *obj)
     free(obj->A);
     free(obj->dA);
     loss_pixel_workspace_free(obj->pixel_ws);
+    loss_fso_workspace_free(obj->fso_ws);
     ura_workspace_free(obj->ura_ws);
     det_view_free(&obj->view);
     det_grads_free(&obj->grads);
@@ -163,12 +181,38 @@ static int forward_all(objective *obj, const double *params, const objective_bat
     if (cfg->enabled[TERM_MM])
         values[TERM_MM] = loss_margin_forward(obj->view.M, n_det);
     if (cfg->enabled[TERM_FSO] &&
-        loss_fso_forward(obj->view.W, obj->view.S, n_det, n_dim, &values[TERM_FSO]))
+        loss_fso_forward_ws(obj->fso_ws, obj->view.W, obj->view.S, n_det, n_dim, &values[TERM_FSO]))
         return error_set(EX_SOFTWARE, "L^fso: a zero filter or signal vector");
     for (term_id j = TERM_UUR; j <= TERM_CUR; j++)
         if (cfg->enabled[j] && ura_forward(obj, batch, j, &values[j]))
             return error_code();
     return 0;
+}
+
+/* db [n_det] −= Σ_p dA[p,·] over dA [n_pix × n_det]: every column summed in
+ * pixel order (the same sums whether parallel or not), one cache line of
+ * columns at a time rather than one strided pass per column. */
+#define COLUMN_BLOCK 8
+
+static void sub_column_sums(const double *dA, size_t n_pix, int n_det, double *db)
+{
+    int n_blocks = (n_det + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
+#pragma omp parallel for schedule(static) if (n_pix * n_det >= OBJECTIVE_PARALLEL_MIN && n_blocks > 1)
+    for (int blk = 0; blk < n_blocks; blk++) {
+        int i0 = blk * COLUMN_BLOCK, width = n_det - i0 < COLUMN_BLOCK ? n_det - i0 : COLUMN_BLOCK;
+        double sum[COLUMN_BLOCK] = {0};
+        if (width == COLUMN_BLOCK) {
+            for (size_t p = 0; p < n_pix; p++)
+                for (int k = 0; k < COLUMN_BLOCK; k++)
+                    sum[k] += dA[p * n_det + i0 + k];
+        } else {
+            for (size_t p = 0; p < n_pix; p++)
+                for (int k = 0; k < width; k++)
+                    sum[k] += dA[p * n_det + i0 + k];
+        }
+        for (int k = 0; k < width; k++)
+            db[i0 + k] -= sum[k];
+    }
 }
 
 /* dW += dAᵀ X, db −= Σ_p dA (because a = W x − b). */
@@ -177,19 +221,14 @@ static void logits_backward(objective *obj, const objective_batch *batch)
     int n_det = obj->layout->n_det, n_dim = obj->layout->n_dim;
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_det, n_dim, (int)batch->n_pix, 1.0, obj->dA,
                 n_det, batch->X, n_dim, 1.0, obj->grads.W, n_dim);
-    for (int i = 0; i < n_det; i++) {
-        double sum = 0;
-        for (size_t p = 0; p < batch->n_pix; p++)
-            sum += obj->dA[p * n_det + i];
-        obj->grads.b[i] -= sum;
-    }
+    sub_column_sums(obj->dA, batch->n_pix, n_det, obj->grads.b);
 }
 
 static int backward_all(objective *obj, const double *params, const objective_batch *batch,
                         const double weights[TERM_COUNT], double *dparams)
 {
     const objective_config *cfg = obj->cfg;
-    int n_det = obj->layout->n_det, n_dim = obj->layout->n_dim;
+    int n_det = obj->layout->n_det;
     det_grads_zero(&obj->grads, obj->layout);
     memset(obj->dA, 0, batch->n_pix * n_det * sizeof(double));
     loss_pixel_weights w;
@@ -200,8 +239,8 @@ static int backward_all(objective *obj, const double *params, const objective_ba
     if (cfg->enabled[TERM_MM])
         loss_margin_backward(obj->view.M, n_det, weights[TERM_MM], obj->grads.M);
     if (cfg->enabled[TERM_FSO] &&
-        loss_fso_backward(obj->view.W, obj->view.S, n_det, n_dim, weights[TERM_FSO], obj->grads.W,
-                          obj->grads.S))
+        loss_fso_backward_ws(obj->fso_ws, obj->view.W, obj->view.S, weights[TERM_FSO], obj->grads.W,
+                             obj->grads.S))
         return error_set(EX_SOFTWARE, "L^fso backward: a zero filter or signal vector");
     for (term_id j = TERM_UUR; j <= TERM_CUR; j++)
         if (cfg->enabled[j] && weights[j] != 0 && ura_backward(obj, batch, j, weights[j]))
@@ -211,8 +250,18 @@ static int backward_all(objective *obj, const double *params, const objective_ba
     return 0;
 }
 
-int objective_eval(objective *obj, const double *params, const objective_batch *batch,
-                   const al_state *al, double values[TERM_COUNT], double *total, double *dparams)
+/* Work of one step (forward and backward), in multiply-adds roughly: the
+ * logits GEMMs, ~32 per logit for the pixel losses, the pooled-feature
+ * products of the URA terms, the n_det² Gram / cosine matrices. */
+static double step_work(const objective *obj, const objective_batch *batch)
+{
+    double n_det = obj->layout->n_det, n_dim = obj->layout->n_dim;
+    return (double)batch->n_pix * n_det * (2.0 * n_dim + 32.0) +
+           (double)batch->n_img * n_det * n_dim * 4.0 + n_det * n_det * (n_dim + n_det);
+}
+
+static int eval_step(objective *obj, const double *params, const objective_batch *batch,
+                     const al_state *al, double values[TERM_COUNT], double *total, double *dparams)
 {
     const objective_config *cfg = obj->cfg;
     if (forward_all(obj, params, batch, values))
@@ -234,4 +283,20 @@ int objective_eval(objective *obj, const double *params, const objective_batch *
     }
     *total = sum;
     return dparams ? backward_all(obj, params, batch, weights, dparams) : 0;
+}
+
+int objective_eval(objective *obj, const double *params, const objective_batch *batch,
+                   const al_state *al, double values[TERM_COUNT], double *total, double *dparams)
+{
+    /* Small steps on one thread (see OBJECTIVE_SERIAL_WORK). OpenBLAS's
+     * OpenMP build follows omp_get_max_threads(), so this covers BLAS too;
+     * the caller's setting is restored before returning. */
+    int threads = omp_get_max_threads();
+    int serial = threads > 1 && !omp_in_parallel() && step_work(obj, batch) < OBJECTIVE_SERIAL_WORK;
+    if (serial)
+        omp_set_num_threads(1);
+    int rc = eval_step(obj, params, batch, al, values, total, dparams);
+    if (serial)
+        omp_set_num_threads(threads);
+    return rc;
 }

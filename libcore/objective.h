@@ -43,6 +43,7 @@ typedef struct {
     const objective_config *cfg;
     const head_params *head;
     loss_pixel_workspace *pixel_ws;
+    loss_fso_workspace *fso_ws; /* NULL unless L^fso is enabled */
     ura_workspace *ura_ws;
     double *A, *dA;        /* [max_pix × n_det] logits and their gradient */
     det_view view;
@@ -61,7 +62,10 @@ int objective_constraints(const objective_config *cfg, int ids[TERM_COUNT]);
  * disabled ones). With dparams, also the gradient of
  *   total = Σ_objective λ_j L_j + AL penalty (al != NULL)  or  Σ_enabled λ_j L_j
  * with respect to the flat parameters. Returns 0, or a status with the failure
- * recorded through error.h (singular URA matrix, zero direction). */
+ * recorded through error.h (singular URA matrix, zero direction).
+ * A small step (a few milliseconds of work, see objective.c) runs on one
+ * thread whatever omp_get_max_threads() says, BLAS included, so its result
+ * is the one-thread result; the caller's thread setting is restored. */
 int objective_eval(objective *obj, const double *params, const objective_batch *batch,
                    const al_state *al, double values[TERM_COUNT], double *total, double *dparams);
 
