@@ -3,14 +3,16 @@
 # what depends on it.
 source tests/tools/lib.sh
 
-V=(SYN_DIR="$TMP/runs" SEED=5 SEEDS="5 6" PER_CLASS=40 HEAD_FLAGS="--epochs 50" EPOCHS_A=20 EPOCHS_D=20 BATCH=32 LR=1e-3)
+V=(SYN_DIR="$TMP/runs" SEED=5 SEEDS="5 6" PER_CLASS=40 HEAD_FLAGS="--epochs 50" EPOCHS_A=20 EPOCHS_D=20 BATCH=32 LR=1e-3
+   SAE_FLAGS="--hidden 3 --epochs 5")
 M() { make --no-print-directory "${V[@]}" "$@"; }
 R="$TMP/runs/seed5"
 
 check "make synthetic runs the whole pipeline" M -s synthetic
-check "the report has the IoU table, the RMSE and both diagnostics" bash -c "
+check "the report has the IoU tables, RMSE, diagnostics and Figure 3" bash -c "
     grep -q 'signal-value RMSE' '$R/report.txt' && grep -q '^accuracy' '$R/report.txt' &&
-    grep -q 'diagnose-ideal.tsv' '$R/report.txt' && grep -q '^L_cur' '$R/report.txt'"
+    grep -q 'diagnose-ideal.tsv' '$R/report.txt' && grep -q '^L_cur' '$R/report.txt' &&
+    grep -q '^pcav' '$R/report.txt' && grep -q '^sae-0.1' '$R/report.txt' && test -s '$R/figure3.png'"
 check "everything is up to date" M -q "$R/report.txt"
 
 touch "$R/head.h5"
@@ -24,7 +26,8 @@ V+=(EPOCHS_D=25)
 M -n "$R/report.txt" > "$TMP/plan2" 2>&1
 check "changing EPOCHS_D reruns step (d) and its evaluations only" bash -c "
     grep -q 'bin/eddp --quiet --overwrite --step d' '$TMP/plan2' && grep -q 'eval-d.h5' '$TMP/plan2' &&
-    ! grep -q 'bin/uibe' '$TMP/plan2' && ! grep -q 'step c' '$TMP/plan2' && ! grep -q 'bin/synthgen' '$TMP/plan2'"
+    ! grep -q 'bin/uibe' '$TMP/plan2' && ! grep -q -- '--step c .*/a\.h5' '$TMP/plan2' &&
+    ! grep -q 'bin/synthgen' '$TMP/plan2' && ! grep -q 'bin/sae' '$TMP/plan2'"
 M -s "$R/report.txt"
 check "the new setting reached step (d)" py <<'EOF'
 import h5py, sys
