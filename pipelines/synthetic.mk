@@ -79,8 +79,11 @@ $$(S$(1))/c.h5: $$(S$(1))/a.h5 $$(S$(1))/train.h5 bin/eddp
 	$$(RUN) bin/eddp --quiet --overwrite --step c $$(S$(1))/a.h5 $$(S$(1))/train.h5 -o $$@
 $$(S$(1))/d.h5: $$(S$(1))/c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags bin/eddp
 	$$(RUN) bin/eddp --quiet --overwrite --step d --seed $(1) $$(file <$$(S$(1))/d.flags) $$(S$(1))/c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 -o $$@
-# Signal vectors re-estimated from step (d)'s detectors by the independent-
-# component filter (eddp(1) --estimator ica; not the paper's procedure).
+# Signal vectors re-estimated from step (d)'s final detectors: by Eq. 1 on
+# their positives (the paper's estimator, as in its ablations without L^cur),
+# and by the independent-component filter (eddp(1) --estimator ica; ours).
+$$(S$(1))/eq1.h5: $$(S$(1))/d.h5 $$(S$(1))/train.h5 bin/eddp
+	$$(RUN) bin/eddp --quiet --overwrite --step c --estimator eq1 $$(S$(1))/d.h5 $$(S$(1))/train.h5 -o $$@
 $$(S$(1))/ica.h5: $$(S$(1))/d.h5 $$(S$(1))/train.h5 bin/eddp
 	$$(RUN) bin/eddp --quiet --overwrite --step c --estimator ica --seed $(1) $$(S$(1))/d.h5 $$(S$(1))/train.h5 -o $$@
 $$(S$(1))/pcav.h5: $$(S$(1))/train.h5 bin/pcav
@@ -93,7 +96,7 @@ $$(S$(1))/eval-sae-%.h5: $$(S$(1))/sae-%.h5 $$(S$(1))/test.h5 bin/regress
 	$$(RUN) bin/regress --quiet --overwrite --match cosine $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
 $$(S$(1))/table1.txt: $$(S$(1))/d.h5 $$(S$(1))/train.h5 $$(S$(1))/test.h5 bin/iou-label
 	$$(RUN) bin/iou-label --quiet --overwrite --val-from $$(S$(1))/test.h5 $$< $$(S$(1))/train.h5 -o $$(S$(1))/iou-d.h5 > $$@
-$$(S$(1))/figure3.tsv: $$(foreach m,d ica pcav $$(addprefix sae-,$(SAE_LAMBDAS)),$$(S$(1))/eval-$$(m).h5)
+$$(S$(1))/figure3.tsv: $$(foreach m,d eq1 ica pcav $$(addprefix sae-,$(SAE_LAMBDAS)),$$(S$(1))/eval-$$(m).h5)
 	$$(RUN) bin/regress --cosines $$^ > $$@
 $$(S$(1))/figure3.png: $$(S$(1))/figure3.tsv pipelines/figure3.gp
 	$$(RUN) gnuplot -e "data='$$<'; output='$$@'" pipelines/figure3.gp
@@ -103,7 +106,7 @@ $$(S$(1))/eval-%.h5: $$(S$(1))/%.h5 $$(S$(1))/test.h5 bin/regress
 	$$(RUN) bin/regress --quiet --overwrite $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
 $$(S$(1))/diagnose-%.tsv: $$(S$(1))/%.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags bin/eddp
 	$$(RUN) bin/eddp --step d $$(file <$$(S$(1))/d.flags) --diagnose $$< $$(S$(1))/train.h5 $$(S$(1))/head.h5 > $$@
-$$(S$(1))/report.txt: $$(S$(1))/head-eval.txt $$(S$(1))/table1.txt $$(S$(1))/eval-d.h5 $$(S$(1))/eval-ica.h5 \
+$$(S$(1))/report.txt: $$(S$(1))/head-eval.txt $$(S$(1))/table1.txt $$(S$(1))/eval-d.h5 $$(S$(1))/eval-eq1.h5 $$(S$(1))/eval-ica.h5 \
                       $$(S$(1))/eval-c.h5 $$(S$(1))/eval-a.h5 $$(S$(1))/eval-ideal.h5 \
                       $$(S$(1))/diagnose-d.tsv $$(S$(1))/diagnose-ideal.tsv $$(S$(1))/figure3.tsv $$(S$(1))/figure3.png
 	$$(RUN) bin/regress --report $$(filter-out bin/% %.png,$$^) > $$@
@@ -119,6 +122,6 @@ synthetic: $(SYN_DIR)/seed$(SEED)/report.txt
 	@cat $<
 synthetic-seeds: $(SYN_DIR)/summary.txt
 	@cat $<
-$(SYN_DIR)/summary.txt: $(foreach seed,$(SEEDS),$(SYN_DIR)/seed$(seed)/eval-d.h5 $(SYN_DIR)/seed$(seed)/eval-ica.h5 \
-                        $(SYN_DIR)/seed$(seed)/eval-pcav.h5 $(SYN_DIR)/seed$(seed)/head-eval.txt)
+$(SYN_DIR)/summary.txt: $(foreach seed,$(SEEDS),$(foreach m,d eq1 ica pcav $(addprefix sae-,$(SAE_LAMBDAS)),\
+                        $(SYN_DIR)/seed$(seed)/eval-$(m).h5) $(SYN_DIR)/seed$(seed)/head-eval.txt)
 	$(RUN) bin/regress --summary $(filter %.h5,$^) > $@
