@@ -534,7 +534,7 @@ int h5io_check_finite(const char *path, const char *name, const float *data, siz
 #define MAX_TEMPS 8
 static char active_temps[MAX_TEMPS][4200];
 
-static void register_temp(const char *path)
+void h5io_register_temp(const char *path)
 {
     for (int k = 0; k < MAX_TEMPS; k++)
         if (!active_temps[k][0]) {
@@ -543,7 +543,7 @@ static void register_temp(const char *path)
         }
 }
 
-static void unregister_temp(const char *path)
+void h5io_unregister_temp(const char *path)
 {
     for (int k = 0; k < MAX_TEMPS; k++)
         if (!strcmp(active_temps[k], path))
@@ -594,11 +594,11 @@ static int create_temp_file(h5out *out, const char *path, int overwrite)
     if (fd < 0)
         return error_set(EX_CANTCREAT, "%s: cannot create output in '%s': %s", path, dir, strerror(errno));
     close(fd);
-    register_temp(out->temp_path);
+    h5io_register_temp(out->temp_path);
     out->file = H5Fcreate(out->temp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (out->file < 0) {
         unlink(out->temp_path);
-        unregister_temp(out->temp_path);
+        h5io_unregister_temp(out->temp_path);
         return error_set(EX_CANTCREAT, "%s: cannot create HDF5 file '%s'", path, out->temp_path);
     }
     return 0;
@@ -892,7 +892,7 @@ int h5out_commit(h5out *out)
                        out->final_path, strerror(errno));
     if (rc)
         unlink(out->temp_path);
-    unregister_temp(out->temp_path);
+    h5io_unregister_temp(out->temp_path);
     out->temp_path[0] = '\0';
     return rc;
 }
@@ -904,7 +904,7 @@ void h5out_abort(h5out *out)
     out->file = H5I_INVALID_HID;
     if (out->temp_path[0]) {
         unlink(out->temp_path);
-        unregister_temp(out->temp_path);
+        h5io_unregister_temp(out->temp_path);
         out->temp_path[0] = '\0';
     }
 }

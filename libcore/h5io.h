@@ -120,7 +120,10 @@ int h5out_provenance(h5out *out, const h5io_provenance *prov);
 int h5out_commit(h5out *out);
 /* Closes and removes the temporary file; safe to call twice. */
 void h5out_abort(h5out *out);
-/* Removes every uncommitted temporary output (for signal handlers). */
+/* The registry of uncommitted temporary outputs (HDF5 and .npy alike):
+ * h5out_remove_temps() unlinks them all (async-signal-safe; for handlers). */
+void h5io_register_temp(const char *path);
+void h5io_unregister_temp(const char *path);
 void h5out_remove_temps(void);
 /* Installs SIGINT/SIGTERM/SIGHUP handlers that remove temporary outputs and
  * exit 128+signal. Trainers that checkpoint install their own instead. */

@@ -1,5 +1,6 @@
 /* npy — see npy.h. Format: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html */
 #include "npy.h"
+#include "h5io.h"
 #include "error.h"
 
 #include <errno.h>
@@ -572,31 +573,6 @@ int npy_hash(npy_reader *r, uint64_t *hash)
 
 /* ---------------------------------------------------------------- writing */
 
-#define MAX_TEMPS 8
-static char active_temps[MAX_TEMPS][4200];
-
-static void register_temp(const char *path)
-{
-    for (int k = 0; k < MAX_TEMPS; k++)
-        if (!active_temps[k][0]) {
-            snprintf(active_temps[k], sizeof active_temps[k], "%s", path);
-            return;
-        }
-}
-
-static void unregister_temp(const char *path)
-{
-    for (int k = 0; k < MAX_TEMPS; k++)
-        if (!strcmp(active_temps[k], path))
-            active_temps[k][0] = '\0';
-}
-
-void npy_remove_temps(void)
-{
-    for (int k = 0; k < MAX_TEMPS; k++)
-        if (active_temps[k][0])
-            unlink(active_temps[k]);
-}
 
 /* Header of format 1.0 padded with spaces to a multiple of 64 bytes, as
  * numpy writes it. */
@@ -637,7 +613,7 @@ static int create_temp(npy_writer *w, const char *path, int overwrite)
         w->temp_path[0] = '\0';
         return error_set(EX_CANTCREAT, "%s: cannot create output in '%s': %s", path, dir, strerror(errno));
     }
-    register_temp(w->temp_path);
+    h5io_register_temp(w->temp_path);
     w->file = fdopen(fd, "wb");
     if (!w->file) {
         close(fd);
@@ -709,7 +685,7 @@ int npy_writer_commit(npy_writer *w)
                        w->final_path, strerror(errno));
     if (rc)
         unlink(w->temp_path);
-    unregister_temp(w->temp_path);
+    h5io_unregister_temp(w->temp_path);
     w->temp_path[0] = '\0';
     return rc;
 }
@@ -721,7 +697,7 @@ void npy_writer_abort(npy_writer *w)
     w->file = NULL;
     if (w->temp_path[0]) {
         unlink(w->temp_path);
-        unregister_temp(w->temp_path);
+        h5io_unregister_temp(w->temp_path);
         w->temp_path[0] = '\0';
     }
 }

@@ -106,7 +106,6 @@ int npy_write_rows(npy_writer *w, uint64_t nrows, const void *rows);
 int npy_writer_commit(npy_writer *w);
 /* Closes and removes the temporary file; safe to call twice. */
 void npy_writer_abort(npy_writer *w);
-/* Removes every uncommitted temporary output (async-signal-safe). */
-void npy_remove_temps(void);
+
 
 #endif

@@ -1491,8 +1491,7 @@ static int run_export(const options *opt)
 
 static void remove_temps_and_die(int sig)
 {
-    h5out_remove_temps();
-    npy_remove_temps();
+    h5out_remove_temps(); /* .npy temporaries are in the same registry */
     signal(sig, SIG_DFL);
     raise(sig);
 }
