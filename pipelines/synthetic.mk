@@ -8,6 +8,8 @@
 #
 # Every setting is a variable; each target depends on a flags file holding
 # the settings it was made with, so changing one reruns only its dependents.
+# The tools are order-only prerequisites: rebuilding them does not rerun days
+# of training (after changing the code, rerun what it affects with make -B).
 .DELETE_ON_ERROR:
 export HDF5_USE_FILE_LOCKING = FALSE
 
@@ -65,46 +67,46 @@ $$(call flags_file,$$(S$(1))/a.flags,A_ALL)
 $$(call flags_file,$$(S$(1))/d.flags,D_ALL)
 $$(call flags_file,$$(S$(1))/sae.flags,SAE_FLAGS)
 
-$$(S$(1))/train.h5: $$(S$(1))/data.flags bin/synthgen
+$$(S$(1))/train.h5: $$(S$(1))/data.flags | bin/synthgen
 	$$(RUN) bin/synthgen --quiet --overwrite --seed $(1) --split train $$(file <$$(S$(1))/data.flags) -o $$@
-$$(S$(1))/test.h5: $$(S$(1))/data.flags bin/synthgen
+$$(S$(1))/test.h5: $$(S$(1))/data.flags | bin/synthgen
 	$$(RUN) bin/synthgen --quiet --overwrite --seed $(1) --split test $$(file <$$(S$(1))/data.flags) -o $$@
-$$(S$(1))/head.h5: $$(S$(1))/train.h5 $$(S$(1))/head.flags bin/trainhead
+$$(S$(1))/head.h5: $$(S$(1))/train.h5 $$(S$(1))/head.flags | bin/trainhead
 	$$(RUN) bin/trainhead --quiet --overwrite --threads $(THREADS) --seed $(1) $$(file <$$(S$(1))/head.flags) $$< -o $$@
-$$(S$(1))/head-eval.txt: $$(S$(1))/head.h5 $$(S$(1))/test.h5 bin/trainhead
+$$(S$(1))/head-eval.txt: $$(S$(1))/head.h5 $$(S$(1))/test.h5 | bin/trainhead
 	$$(RUN) bin/trainhead --eval $$(S$(1))/head.h5 $$(S$(1))/test.h5 > $$@
-$$(S$(1))/a.h5: $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/a.flags bin/uibe
+$$(S$(1))/a.h5: $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/a.flags | bin/uibe
 	$$(RUN) bin/uibe --quiet --overwrite --seed $(1) $$(file <$$(S$(1))/a.flags) $$(S$(1))/train.h5 $$(S$(1))/head.h5 -o $$@
-$$(S$(1))/c.h5: $$(S$(1))/a.h5 $$(S$(1))/train.h5 bin/eddp
+$$(S$(1))/c.h5: $$(S$(1))/a.h5 $$(S$(1))/train.h5 | bin/eddp
 	$$(RUN) bin/eddp --quiet --overwrite --step c $$(S$(1))/a.h5 $$(S$(1))/train.h5 -o $$@
-$$(S$(1))/d.h5: $$(S$(1))/c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags bin/eddp
+$$(S$(1))/d.h5: $$(S$(1))/c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags | bin/eddp
 	$$(RUN) bin/eddp --quiet --overwrite --step d --seed $(1) $$(file <$$(S$(1))/d.flags) $$(S$(1))/c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 -o $$@
 # Signal vectors re-estimated from step (d)'s final detectors: by Eq. 1 on
 # their positives (the paper's estimator, as in its ablations without L^cur),
 # and by the independent-component filter (eddp(1) --estimator ica; ours).
-$$(S$(1))/eq1.h5: $$(S$(1))/d.h5 $$(S$(1))/train.h5 bin/eddp
+$$(S$(1))/eq1.h5: $$(S$(1))/d.h5 $$(S$(1))/train.h5 | bin/eddp
 	$$(RUN) bin/eddp --quiet --overwrite --step c --estimator eq1 $$(S$(1))/d.h5 $$(S$(1))/train.h5 -o $$@
-$$(S$(1))/ica.h5: $$(S$(1))/d.h5 $$(S$(1))/train.h5 bin/eddp
+$$(S$(1))/ica.h5: $$(S$(1))/d.h5 $$(S$(1))/train.h5 | bin/eddp
 	$$(RUN) bin/eddp --quiet --overwrite --step c --estimator ica --seed $(1) $$(S$(1))/d.h5 $$(S$(1))/train.h5 -o $$@
-$$(S$(1))/pcav.h5: $$(S$(1))/train.h5 bin/pcav
+$$(S$(1))/pcav.h5: $$(S$(1))/train.h5 | bin/pcav
 	$$(RUN) bin/pcav --quiet --overwrite $$< -o $$@
-$$(S$(1))/sae-%.h5: $$(S$(1))/train.h5 $$(S$(1))/sae.flags bin/sae
+$$(S$(1))/sae-%.h5: $$(S$(1))/train.h5 $$(S$(1))/sae.flags | bin/sae
 	$$(RUN) bin/sae --quiet --overwrite --threads $(THREADS) --seed $(1) --lambda $$* $$(file <$$(S$(1))/sae.flags) $$< -o $$@
-$$(S$(1))/eval-pcav.h5: $$(S$(1))/pcav.h5 $$(S$(1))/test.h5 bin/regress
+$$(S$(1))/eval-pcav.h5: $$(S$(1))/pcav.h5 $$(S$(1))/test.h5 | bin/regress
 	$$(RUN) bin/regress --quiet --overwrite --match identity $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
-$$(S$(1))/eval-sae-%.h5: $$(S$(1))/sae-%.h5 $$(S$(1))/test.h5 bin/regress
+$$(S$(1))/eval-sae-%.h5: $$(S$(1))/sae-%.h5 $$(S$(1))/test.h5 | bin/regress
 	$$(RUN) bin/regress --quiet --overwrite --match cosine $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
-$$(S$(1))/table1.txt: $$(S$(1))/d.h5 $$(S$(1))/train.h5 $$(S$(1))/test.h5 bin/iou-label
+$$(S$(1))/table1.txt: $$(S$(1))/d.h5 $$(S$(1))/train.h5 $$(S$(1))/test.h5 | bin/iou-label
 	$$(RUN) bin/iou-label --quiet --overwrite --val-from $$(S$(1))/test.h5 $$< $$(S$(1))/train.h5 -o $$(S$(1))/iou-d.h5 > $$@
 $$(S$(1))/figure3.tsv: $$(foreach m,d eq1 ica pcav $$(addprefix sae-,$(SAE_LAMBDAS)),$$(S$(1))/eval-$$(m).h5)
 	$$(RUN) bin/regress --cosines $$^ > $$@
 $$(S$(1))/figure3.png: $$(S$(1))/figure3.tsv pipelines/figure3.gp
 	$$(RUN) gnuplot -e "data='$$<'; output='$$@'" pipelines/figure3.gp
-$$(S$(1))/ideal.h5: $$(S$(1))/train.h5 bin/regress
+$$(S$(1))/ideal.h5: $$(S$(1))/train.h5 | bin/regress
 	$$(RUN) bin/regress --ideal --overwrite $$< -o $$@
-$$(S$(1))/eval-%.h5: $$(S$(1))/%.h5 $$(S$(1))/test.h5 bin/regress
+$$(S$(1))/eval-%.h5: $$(S$(1))/%.h5 $$(S$(1))/test.h5 | bin/regress
 	$$(RUN) bin/regress --quiet --overwrite $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
-$$(S$(1))/diagnose-%.tsv: $$(S$(1))/%.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags bin/eddp
+$$(S$(1))/diagnose-%.tsv: $$(S$(1))/%.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags | bin/eddp
 	$$(RUN) bin/eddp --step d $$(file <$$(S$(1))/d.flags) --diagnose $$< $$(S$(1))/train.h5 $$(S$(1))/head.h5 > $$@
 $$(S$(1))/report.txt: $$(S$(1))/head-eval.txt $$(S$(1))/table1.txt $$(S$(1))/eval-d.h5 $$(S$(1))/eval-eq1.h5 $$(S$(1))/eval-ica.h5 \
                       $$(S$(1))/eval-c.h5 $$(S$(1))/eval-a.h5 $$(S$(1))/eval-ideal.h5 \
