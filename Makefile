@@ -57,7 +57,8 @@ BACKEND_LINE := backend: CPU only (OpenBLAS + OpenMP); CUDA backend not built (n
 endif
 
 .PHONY: all deps test unit-tests asan-tests tool-tests bench clean
-.SECONDARY:
+# Tool objects are made by a pattern rule: keep them between builds.
+.SECONDARY: $(patsubst tools/%.c,build/tools/%.o,$(TOOL_SRC))
 
 all: build/.deps-ok $(TOOLS)
 	@echo "$(BACKEND_LINE)"
