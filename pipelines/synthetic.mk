@@ -12,6 +12,9 @@
 # of training (after changing the code, rerun what it affects with make -B).
 .DELETE_ON_ERROR:
 export HDF5_USE_FILE_LOCKING = FALSE
+# Outputs made by pattern rules (sae-λ.h5, eval-*.h5) are results, not
+# intermediates: keep them.
+.PRECIOUS: $(SYN_DIR)/%.h5
 
 RUN ?=
 SEED ?= 0

@@ -29,7 +29,8 @@ static const char usage[] =
     "signal-value RMSE, cosines of /S with the true signal directions, filter\n"
     "leakage. Prints a report; -o also writes it (format eddp-evaluation).\n"
     "  --match iou|cosine|identity  how rows meet concepts: detector IoU (default),\n"
-    "                          |cosine| of /S with the true s_i, or row k = concept k\n"
+    "                          |cosine| of /S with the true s_i (then reported as\n"
+    "                          |cosine|), or row k = concept k\n"
     "  --ideal                 write the ideal detectors: filters from pinv([S | D]),\n"
     "                          thresholds between the on and off ranges of α, S = truth\n"
     "  --softness X            ideal detectors' logit scale in α units (0.1)\n"
@@ -393,7 +394,9 @@ static int evaluate(const options *opt, learn_set *set, const truth *t)
             if (dirs.S && r.match[i] >= 0) {
                 double c;
                 signal_cosine_rows(dirs.S + (size_t)i * dirs.n_dim, t->S + (size_t)r.match[i] * dirs.n_dim, 1, dirs.n_dim, &c);
-                r.cosine[i] = c;
+                /* Matched by |cosine| (SAE columns have no intrinsic sign):
+                 * report it so, the reading most favourable to the method. */
+                r.cosine[i] = opt->match == MATCH_COSINE ? fabs(c) : c;
             }
         }
         r.rmse = dirs.S ? signal_value_rmse(set, &dirs, dirs.W, t, r.match) : NAN;
