@@ -113,8 +113,9 @@ $$(S$(1))/diagnose-%.tsv: $$(S$(1))/%.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$
 	$$(RUN) bin/eddp --step d $$(file <$$(S$(1))/d.flags) --diagnose $$< $$(S$(1))/train.h5 $$(S$(1))/head.h5 > $$@
 $$(S$(1))/report.txt: $$(S$(1))/head-eval.txt $$(S$(1))/table1.txt $$(S$(1))/eval-d.h5 $$(S$(1))/eval-eq1.h5 $$(S$(1))/eval-ica.h5 \
                       $$(S$(1))/eval-c.h5 $$(S$(1))/eval-a.h5 $$(S$(1))/eval-ideal.h5 \
-                      $$(S$(1))/diagnose-d.tsv $$(S$(1))/diagnose-ideal.tsv $$(S$(1))/figure3.tsv $$(S$(1))/figure3.png
-	$$(RUN) bin/regress --report $$(filter-out bin/% %.png,$$^) > $$@
+                      $$(S$(1))/diagnose-d.tsv $$(S$(1))/diagnose-ideal.tsv $$(S$(1))/figure3.tsv $$(S$(1))/figure3.png \
+                      $$(foreach l,$(SAE_LAMBDAS),$$(S$(1))/sae-$$(l).h5)
+	$$(RUN) bin/regress --report $$(filter-out bin/% %.png $$(S$(1))/sae-%,$$^) > $$@
 endef
 # Only when a synthetic target is asked for: the flags files are written at
 # parse time, and other goals (make test) should not create runs/.
@@ -128,5 +129,5 @@ synthetic: $(SYN_DIR)/seed$(SEED)/report.txt
 synthetic-seeds: $(SYN_DIR)/summary.txt
 	@cat $<
 $(SYN_DIR)/summary.txt: $(foreach seed,$(SEEDS),$(foreach m,d eq1 ica pcav $(addprefix sae-,$(SAE_LAMBDAS)),\
-                        $(SYN_DIR)/seed$(seed)/eval-$(m).h5) $(SYN_DIR)/seed$(seed)/head-eval.txt)
-	$(RUN) bin/regress --summary $(filter %.h5,$^) > $@
+                        $(SYN_DIR)/seed$(seed)/eval-$(m).h5 $(SYN_DIR)/seed$(seed)/$(m).h5) $(SYN_DIR)/seed$(seed)/head-eval.txt)
+	$(RUN) bin/regress --summary $(foreach f,$^,$(if $(findstring /eval-,$(f)),$(f))) > $@
