@@ -85,8 +85,8 @@ static int write_standardised(h5out *out, const det_layout *layout, const double
     return rc ? error_code() : 0;
 }
 
-static int read_standardised(const char *path, int n_det_expected, det_layout *layout, double **params,
-                             int n_dim, const char *features_path)
+static int read_standardised(const char *path, det_layout *layout, double **params, int n_dim,
+                             const char *features_path)
 {
     h5in in;
     if (h5in_open(&in, path, H5IO_FORMAT_DIRECTIONS))
@@ -97,7 +97,6 @@ static int read_standardised(const char *path, int n_det_expected, det_layout *l
     if (rc && error_code() == EX_DATAERR && dims[1] != (hsize_t)n_dim)
         rc = error_replace(EX_DATAERR, "%s: directions do not match the %d channels of %s", path, n_dim, features_path);
     int n_det = rc ? 0 : (int)dims[0];
-    (void)n_det_expected;
     rc = rc || h5in_read(&in, "/standardised/mean", H5IO_DOUBLE, 1, dim, (void **)&mu, dims) ||
          h5in_read(&in, "/standardised/std", H5IO_DOUBLE, 1, dim, (void **)&sigma, dims) ||
          h5in_attr_double(&in, "/standardised", "margin", &margin) ||
@@ -119,7 +118,7 @@ static int diagnose(options *opt, learn_set *set, const head_params *head)
 {
     det_layout layout;
     double *params = NULL, values[TERM_COUNT];
-    if (read_standardised(opt->train.diagnose, 0, &layout, &params, set->data.n_dim, set->in.path))
+    if (read_standardised(opt->train.diagnose, &layout, &params, set->data.n_dim, set->in.path))
         return error_code();
     objective obj;
     int rc = objective_init(&obj, &layout, &opt->train.obj, head, (int)opt->train.train.batch_images,
