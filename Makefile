@@ -97,7 +97,7 @@ bin/%: build/tools/%.o build/libcore.a
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS_ALL) $< build/libcore.a $(LDLIBS_ALL) $(CUDA_LIBS) -o $@
 
-build/tests/%: tests/unit/%.c build/libcore.a tests/harness.h
+build/tests/%: tests/unit/%.c build/libcore.a tests/harness.h tests/gradcheck.h
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS_ALL) $(CUDA_DEFS) -Itests $< build/libcore.a $(LDLIBS_ALL) $(CUDA_LIBS) -o $@
@@ -116,7 +116,7 @@ build-asan/%.o: %.c $(wildcard libcore/*.h) | build/.deps-ok
 build-asan/libcore.a: $(ASAN_OBJ)
 	@ar rcs $@ $^
 
-build-asan/tests/%: tests/unit/%.c build-asan/libcore.a tests/harness.h
+build-asan/tests/%: tests/unit/%.c build-asan/libcore.a tests/harness.h tests/gradcheck.h
 	@mkdir -p $(dir $@)
 	@echo "  LD asan $@"
 	@$(CC) $(CFLAGS_ALL) -O1 $(ASAN_FLAGS) -Itests $< build-asan/libcore.a $(LDLIBS_ALL) -o $@

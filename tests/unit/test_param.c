@@ -2,6 +2,7 @@
  * orthonormality of the Householder product, the dgeqrf initialiser against
  * LAPACK's own Q, and the exact step-(a) → raw conversion (method-spec §12
  * item 9). */
+#include "gradcheck.h"
 #include "harness.h"
 #include "param.h"
 #include "rng.h"
@@ -9,36 +10,6 @@
 #include <lapacke.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define FD_STEP 1e-6
-#define FD_TOL 1e-6
-
-/* ---- finite-difference machinery (as in test_losses.c) -------------------- */
-typedef double (*scalar_fn)(const double *x, void *ctx);
-
-static double max_abs(const double *x, size_t n)
-{
-    double m = 0.0;
-    for (size_t k = 0; k < n; k++)
-        if (fabs(x[k]) > m)
-            m = fabs(x[k]);
-    return m;
-}
-
-/* max_k |g_k − ĝ_k| / max_k |ĝ_k| (0 when both vanish; NaN fails). */
-static double rel_diff(const double *g, const double *ref, size_t n)
-{
-    double diff = 0.0;
-    for (size_t k = 0; k < n; k++) {
-        double d = fabs(g[k] - ref[k]);
-        if (!(d <= diff))
-            diff = d;
-    }
-    double scale = max_abs(ref, n);
-    if (diff == 0.0)
-        return 0.0;
-    return scale > 0.0 ? diff / scale : INFINITY;
-}
 
 static void fill_normal(rng_state *r, double *x, size_t n)
 {
