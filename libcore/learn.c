@@ -81,7 +81,7 @@ int learn_load_head(h5in *in, const char *path, const learn_set *set, head_param
     return headfile_read(in, set->data.n_dim, set->in.path, head);
 }
 
-void learn_print_diagnostics(const objective_config *cfg, const double values[TERM_COUNT])
+static void print_diagnostics(const objective_config *cfg, const double values[TERM_COUNT])
 {
     printf("term\tvalue\tbound\tsatisfied\n");
     for (int j = 0; j < TERM_COUNT; j++) {
@@ -93,6 +93,20 @@ void learn_print_diagnostics(const objective_config *cfg, const double values[TE
         else
             printf("L_%s\t%.6f\t-\t-\n", term_names[j], values[j]);
     }
+}
+
+int learn_diagnose(const train_options *opts, const det_layout *layout, const double *params,
+                   const learn_set *set, const head_params *head)
+{
+    objective obj = {0};
+    double values[TERM_COUNT];
+    size_t batch = opts->train.batch_images;
+    int rc = objective_init(&obj, layout, &opts->obj, head, (int)batch, batch * set->data.hw) ||
+             train_evaluate(&opts->train, &obj, &set->data, params, values);
+    if (!rc)
+        print_diagnostics(&opts->obj, values);
+    objective_free(&obj);
+    return rc ? error_code() : 0;
 }
 
 int learn_write(h5out *out, const directions *dirs, const train_history *history,

@@ -24,8 +24,11 @@ int learn_load(learn_set *set, const char *path);
 void learn_free(learn_set *set);
 int learn_load_head(h5in *in, const char *path, const learn_set *set, head_params *head);
 
-/* Prints "term  value  bound  satisfied" rows (TSV) for every enabled term. */
-void learn_print_diagnostics(const objective_config *cfg, const double values[TERM_COUNT]);
+/* --diagnose: evaluates every enabled term of the detectors params describe
+ * on the whole set (train_evaluate) and prints "term value bound satisfied"
+ * rows as TSV. */
+int learn_diagnose(const train_options *opts, const det_layout *layout, const double *params,
+                   const learn_set *set, const head_params *head);
 
 /* Writes dirs, history, settings and provenance, then commits. */
 int learn_write(h5out *out, const directions *dirs, const train_history *history,

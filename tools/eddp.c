@@ -317,14 +317,9 @@ static int diagnose(const options *opt, learn_set *set, const head_params *head)
         return error_code();
     }
     det_layout layout = {0};
-    double *params = NULL, values[TERM_COUNT];
-    objective obj = {0};
-    size_t batch = opt->train.train.batch_images;
-    int rc = layout_from(opt, set, &dirs, &layout, &params) || objective_init(&obj, &layout, &opt->train.obj, head, (int)batch, batch * set->data.hw) ||
-             train_evaluate(&opt->train.train, &obj, &set->data, params, values);
-    if (!rc)
-        learn_print_diagnostics(&opt->train.obj, values);
-    objective_free(&obj);
+    double *params = NULL;
+    int rc = layout_from(opt, set, &dirs, &layout, &params) ||
+             learn_diagnose(&opt->train, &layout, params, set, head);
     det_layout_free(&layout);
     free(params);
     dirs_free(&dirs);

@@ -117,16 +117,10 @@ static int read_standardised(const char *path, det_layout *layout, double **para
 static int diagnose(options *opt, learn_set *set, const head_params *head)
 {
     det_layout layout;
-    double *params = NULL, values[TERM_COUNT];
+    double *params = NULL;
     if (read_standardised(opt->train.diagnose, &layout, &params, set->data.n_dim, set->in.path))
         return error_code();
-    objective obj;
-    int rc = objective_init(&obj, &layout, &opt->train.obj, head, (int)opt->train.train.batch_images,
-                            opt->train.train.batch_images * set->data.hw) ||
-             train_evaluate(&opt->train.train, &obj, &set->data, params, values);
-    if (!rc)
-        learn_print_diagnostics(&opt->train.obj, values);
-    objective_free(&obj);
+    int rc = learn_diagnose(&opt->train, &layout, params, set, head);
     det_layout_free(&layout);
     free(params);
     return rc ? error_code() : 0;
