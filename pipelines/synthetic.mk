@@ -132,4 +132,4 @@ synthetic-seeds: $(SYN_DIR)/summary.txt
 	@cat $<
 $(SYN_DIR)/summary.txt: $(foreach seed,$(SEEDS),$(foreach m,d eq1 ica pcav $(addprefix sae-,$(SAE_LAMBDAS)),\
                         $(SYN_DIR)/seed$(seed)/eval-$(m).h5 $(SYN_DIR)/seed$(seed)/$(m).h5) $(SYN_DIR)/seed$(seed)/head-eval.txt)
-	$(RUN) bin/regress --summary $(foreach f,$^,$(if $(findstring /eval-,$(f)),$(f))) > $@
+	$(RUN) bin/regress --summary $(foreach f,$^,$(if $(or $(findstring /eval-,$(f)),$(findstring head-eval,$(f))),$(f))) > $@

@@ -536,8 +536,37 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
-/* One row per file; then, per file name (eval-d.h5, eval-ica.h5, …, one per
- * seed folder), the mean ± sample sd of each figure. */
+/* The accuracy of a `trainhead --eval` report (NAN if absent). */
+static double head_accuracy_of(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    double accuracy = NAN;
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "accuracy %lf", &accuracy) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return accuracy;
+}
+
+/* Head accuracies from the text files among the inputs: mean ± sd. */
+static void summarise_head_accuracy(const options *opt)
+{
+    double *acc = malloc(opt->n_files * sizeof *acc);
+    int n = 0;
+    for (int k = 0; k < opt->n_files; k++)
+        if (!is_hdf5(opt->files[k]) && !isnan(head_accuracy_of(opt->files[k])))
+            acc[n++] = head_accuracy_of(opt->files[k]);
+    if (n)
+        printf("%-40s  %6.4f±%-6.4f  (%d runs)\n", "head test accuracy", metrics_mean(acc, n),
+               n > 1 ? metrics_std_sample(acc, n) : 0.0, n);
+    free(acc);
+}
+
+/* One row per evaluation file; then, per file name (eval-d.h5, eval-ica.h5,
+ * …, one per seed folder), the mean ± sample sd of each figure; text files
+ * among the inputs are trainhead --eval reports (head accuracy). */
 static int run_summary(const options *opt)
 {
     double *all = malloc((size_t)opt->n_files * FIG_COUNT * sizeof *all);
@@ -549,6 +578,8 @@ static int run_summary(const options *opt)
     int rc = 0;
     for (int k = 0; k < opt->n_files && !rc; k++) {
         evaluation e;
+        if (!is_hdf5(opt->files[k]))
+            continue;
         if ((rc = read_evaluation(opt->files[k], &e)))
             break;
         figures(&e, all + (size_t)k * FIG_COUNT);
@@ -559,7 +590,7 @@ static int run_summary(const options *opt)
         putchar('\n');
     }
     for (int k = 0; k < opt->n_files && !rc; k++) {
-        int first = 1, n = 0;
+        int first = is_hdf5(opt->files[k]), n = 0;
         for (int m = 0; m < k && first; m++)
             first = strcmp(base_name(opt->files[m]), base_name(opt->files[k])) != 0;
         if (!first)
@@ -570,12 +601,14 @@ static int run_summary(const options *opt)
         for (int j = 0; j < FIG_COUNT; j++) {
             n = 0;
             for (int m = k; m < opt->n_files; m++)
-                if (!strcmp(base_name(opt->files[m]), base_name(opt->files[k])))
+                if (is_hdf5(opt->files[m]) && !strcmp(base_name(opt->files[m]), base_name(opt->files[k])))
                     column[n++] = all[(size_t)m * FIG_COUNT + j];
             printf("  %6.3f±%-6.3f", metrics_mean(column, n), n > 1 ? metrics_std_sample(column, n) : 0.0);
         }
         printf("  (%d runs)\n", n);
     }
+    if (!rc)
+        summarise_head_accuracy(opt);
     free(column);
     free(all);
     return rc;
