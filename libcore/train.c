@@ -30,15 +30,24 @@ static void request_stop(int sig)
     stop_requested = 1;
 }
 
-void train_install_signal_handlers(void)
+/* During training a signal asks for a checkpoint at the end of the epoch;
+ * outside it, the handlers the tool installed (h5io's cleanup) apply. */
+static const int stop_signals[3] = {SIGINT, SIGTERM, SIGUSR1};
+
+static void install_stop_handlers(struct sigaction saved[3])
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = request_stop;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
+    for (int k = 0; k < 3; k++)
+        sigaction(stop_signals[k], &sa, &saved[k]);
+}
+
+static void restore_handlers(const struct sigaction saved[3])
+{
+    for (int k = 0; k < 3; k++)
+        sigaction(stop_signals[k], &saved[k], NULL);
 }
 
 /* The gather goes parallel from this many copied values (pixels × channels)
@@ -203,6 +212,9 @@ static int load_checkpoint(const train_config *cfg, run_state *st, double *param
         if (rc)
             rc = error_code();
     }
+    if (!rc && scalars[0] > cfg->epochs)
+        rc = error_set(EX_USAGE, "%s: the checkpoint is at epoch %.0f, past --epochs %ld", cfg->checkpoint,
+                       scalars[0], cfg->epochs);
     if (!rc) {
         st->epoch = (long)scalars[0];
         st->lr = scalars[1];
@@ -426,6 +438,8 @@ int train_run(const train_config *cfg, objective *obj, const train_data *data, d
     long first_epoch = st.epoch;
     time_t start = time(NULL);
     stop_requested = 0;
+    struct sigaction saved[3];
+    install_stop_handlers(saved);
     double epoch_values[TERM_COUNT], objective_mean = 0, cond;
     while (!rc && st.epoch < cfg->epochs) {
         if (st.epoch + 1 == test_hook("EDDP_TEST_STOP_AT_EPOCH"))
@@ -445,12 +459,13 @@ int train_run(const train_config *cfg, objective *obj, const train_data *data, d
         if ((periodic || stop_requested) && cfg->checkpoint && st.epoch < cfg->epochs &&
             (rc = save_checkpoint(cfg, &st, params, n_params, history)))
             break;
-        if (stop_requested) {
+        if (stop_requested && st.epoch < cfg->epochs) {
             rc = error_set(EX_TEMPFAIL, "stopped by a signal after epoch %ld; checkpoint %s written, "
                            "rerun with --resume to continue", st.epoch, cfg->checkpoint);
             break;
         }
     }
+    restore_handlers(saved);
     cli_progress_end(cfg->cli);
     /* Make sure the view matches the final parameters. */
     if (!rc && det_forward(obj->layout, params, &obj->view))

@@ -54,7 +54,8 @@ typedef struct {
 } train_history;
 
 /* Trains params in place. Returns 0; EX_TEMPFAIL (75) after writing a
- * checkpoint on SIGINT/SIGTERM/SIGUSR1; another status with the failure
+ * checkpoint on SIGINT/SIGTERM/SIGUSR1 (caught only while it runs; a signal
+ * in the last epoch just lets the run finish); another status with the failure
  * recorded (error.h) when the objective turns NaN/Inf (the last checkpoint
  * is kept) or a matrix is singular. */
 int train_run(const train_config *cfg, objective *obj, const train_data *data, double *params,
@@ -71,7 +72,5 @@ int train_evaluate(const train_config *cfg, objective *obj, const train_data *da
  * rows [n × n_dim]. */
 void train_gather(const train_data *data, const size_t *order, size_t n, double *X, double *pooled);
 
-/* Installs the handlers that make train_run checkpoint and stop. */
-void train_install_signal_handlers(void);
 
 #endif

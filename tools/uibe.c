@@ -178,7 +178,6 @@ int main(int argc, char **argv)
     parse(&opt, argc, argv);
     cli_apply_threads(&opt.cli);
     h5io_install_signal_cleanup();
-    train_install_signal_handlers();
     learn_set set;
     h5in head_in;
     head_params head = {0};

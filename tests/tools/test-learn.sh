@@ -90,6 +90,13 @@ check "the finished run removed its checkpoint" test ! -e "$TMP/ck/r.ckpt"
 EDDP_TEST_STOP_AT_EPOCH=9 $EDDP --step d "${D[@]}" "$TMP/c.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/rd.h5" 2>/dev/null
 $EDDP --step d "${D[@]}" --resume "$TMP/c.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/rd.h5"
 check "a resumed eddp step (d) is bit-identical too" /usr/bin/python3 -c "$SAME" "$TMP/d.h5" "$TMP/rd.h5"
+desc "a signal in the last epoch lets the run finish"
+EDDP_TEST_STOP_AT_EPOCH=40 expect_ok $UIBE "${A[@]}" --checkpoint "$TMP/ck/last.ckpt" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/run/last.h5"
+check "... with the same result as an uninterrupted run" /usr/bin/python3 -c "$SAME" "$TMP/a.h5" "$TMP/run/last.h5"
+EDDP_TEST_STOP_AT_EPOCH=30 $UIBE "${A[@]}" --checkpoint "$TMP/ck/short.ckpt" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/run/short.h5" 2>/dev/null
+desc "resuming with fewer --epochs than the checkpoint holds is refused"
+expect_fail 64 'short\.ckpt: the checkpoint is at epoch 30, past --epochs 20' \
+    $UIBE "${A[@]}" --epochs 20 --resume --checkpoint "$TMP/ck/short.ckpt" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/run/short.h5"
 desc "a checkpoint of other settings is refused"
 EDDP_TEST_STOP_AT_EPOCH=5 $UIBE "${A[@]}" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/o.h5" 2>/dev/null
 expect_fail 65 'o\.h5\.ckpt: checkpoint of a run with other settings' \
