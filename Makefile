@@ -52,8 +52,10 @@ CU_OBJ := $(patsubst %.cu,build/%.o,$(CU_SRC))
 CUDA_DEFS := -DEDDP_HAVE_CUDA -I$(CUDA_HOME)/include
 CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart
 BACKEND_LINE := backend: CPU (OpenBLAS + OpenMP) and CUDA ($(NVCC))
+else ifeq ($(NVCC),)
+BACKEND_LINE := backend: CPU only (OpenBLAS + OpenMP); nvcc not found, no CUDA backend
 else
-BACKEND_LINE := backend: CPU only (OpenBLAS + OpenMP); CUDA backend not built (nvcc: $(or $(NVCC),not found))
+BACKEND_LINE := backend: CPU only (OpenBLAS + OpenMP); the CUDA backend is not written yet
 endif
 
 .PHONY: all deps test unit-tests asan-tests tool-tests bench clean
