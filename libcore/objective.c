@@ -45,6 +45,10 @@ int objective_init(objective *obj, const det_layout *layout, const objective_con
     int need_ura = cfg->enabled[TERM_UUR] || cfg->enabled[TERM_CUR];
     if (need_ura && ura_workspace_create(&obj->ura_ws, max_img, layout->n_det, layout->n_dim, head->n_cls))
         return error_set(EX_OSERR, "out of memory for the uncertainty-region workspace");
+    if (cfg->enabled[TERM_CNN] && layout->kind != DET_STANDARDISED)
+        return error_set(EX_USAGE, "L^cnn is defined for the standardised detectors of step (a) only");
+    if (cfg->enabled[TERM_CNN] && cbe_workspace_init(&obj->cbe, max_img, layout->n_det, layout->n_dim, head->n_cls))
+        return error_set(EX_OSERR, "out of memory for the L^cnn workspace");
     if (!obj->A || !obj->dA || !obj->pixel_ws || det_view_alloc(&obj->view, layout) ||
         det_grads_alloc(&obj->grads, layout))
         return error_set(EX_OSERR, "out of memory for batches of %zu pixels", max_pix);
@@ -58,6 +62,7 @@ void objective_free(objective *obj)
     loss_pixel_workspace_free(obj->pixel_ws);
     loss_fso_workspace_free(obj->fso_ws);
     ura_workspace_free(obj->ura_ws);
+    cbe_workspace_free(&obj->cbe);
     det_view_free(&obj->view);
     det_grads_free(&obj->grads);
     memset(obj, 0, sizeof *obj);
@@ -180,6 +185,9 @@ static int forward_all(objective *obj, const double *params, const objective_bat
             values[j] = pixel_values[j];
     if (cfg->enabled[TERM_MM])
         values[TERM_MM] = loss_margin_forward(obj->view.M, n_det);
+    if (cfg->enabled[TERM_CNN])
+        values[TERM_CNN] = cbe_forward(&obj->cbe, obj->A, batch->n_img, (int)(batch->n_pix / batch->n_img),
+                                       batch->pooled, obj->view.unit, obj->view.M, layout->scale, obj->head);
     if (cfg->enabled[TERM_FSO] &&
         loss_fso_forward_ws(obj->fso_ws, obj->view.W, obj->view.S, n_det, n_dim, &values[TERM_FSO]))
         return error_set(EX_SOFTWARE, "L^fso: a zero filter or signal vector");
@@ -235,6 +243,10 @@ static int backward_all(objective *obj, const double *params, const objective_ba
     pixel_weights(cfg, weights, &w);
     if (loss_pixel_backward(obj->pixel_ws, obj->A, batch->n_pix, &w, obj->dA))
         return error_set(EX_SOFTWARE, "pixel losses backward out of order");
+    if (cfg->enabled[TERM_CNN] && weights[TERM_CNN] != 0)
+        cbe_backward(&obj->cbe, obj->A, batch->n_img, (int)(batch->n_pix / batch->n_img), obj->view.unit,
+                     obj->view.M, obj->layout->scale, obj->head, weights[TERM_CNN], obj->dA, obj->grads.unit,
+                     obj->grads.M);
     logits_backward(obj, batch);
     if (cfg->enabled[TERM_MM])
         loss_margin_backward(obj->view.M, n_det, weights[TERM_MM], obj->grads.M);

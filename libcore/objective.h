@@ -5,6 +5,7 @@
 #ifndef EDDP_OBJECTIVE_H
 #define EDDP_OBJECTIVE_H
 
+#include "cbe.h"
 #include "detectors.h"
 #include "headfile.h"
 #include "losses.h"
@@ -45,6 +46,7 @@ typedef struct {
     loss_pixel_workspace *pixel_ws;
     loss_fso_workspace *fso_ws; /* NULL unless L^fso is enabled */
     ura_workspace *ura_ws;
+    cbe_workspace cbe;     /* L^cnn (standardised detectors only) */
     double *A, *dA;        /* [max_pix × n_det] logits and their gradient */
     det_view view;
     det_grads grads;

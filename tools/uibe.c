@@ -20,7 +20,8 @@ static const char usage[] =
     "usage: uibe [options] --detectors N FEATURES HEAD -o BASIS\n"
     "       uibe [options] --diagnose BASIS FEATURES HEAD\n"
     "Learn N orthonormal concept detectors in the standardised feature space\n"
-    "(UIBE: --losses s,ma,mm,ic; EDDP step a: s,ma,mm,ic,uur, the default).\n"
+    "(UIBE: --losses s,ma,mm,ic; CBE: s,ma,mm,ic,cnn; EDDP step a: s,ma,mm,ic,uur,\n"
+    "the default).\n"
     "  --detectors N           number of detectors (<= channels)\n"
     "  --init-margin X         initial shared margin (1)\n"
     "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n"
@@ -69,7 +70,7 @@ static void parse(options *opt, int argc, char **argv)
         if (!opt->n_det)
             cli_usage_error(cli, "give the number of detectors with --detectors N");
     }
-    trainopts_finish(&opt->train, cli, "s,ma,mm,ic,uur");
+    trainopts_finish(&opt->train, cli, "s,ma,mm,ic,uur,cnn");
 }
 
 /* The standardised parameters, to continue or diagnose a basis exactly. */

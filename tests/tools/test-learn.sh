@@ -40,6 +40,15 @@ check "uibe --diagnose prints every term as TSV" bash -c "
     head -1 '$TMP/diag.tsv' | grep -qx \$'term\tvalue\tbound\tsatisfied' &&
     [[ \$(cut -f1 '$TMP/diag.tsv' | tail -n +2 | tr '\n' ' ') == 'L_s L_ma L_mm L_ic L_uur ' ]]"
 
+desc "uibe: CBE (L^cnn)"
+expect_ok $UIBE "${A[@]}" --losses s,ma,mm,ic,cnn --weight cnn=0.25 "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/cbe.h5"
+check "CBE history has L_cnn" py <<'EOF'
+import h5py, numpy as np, sys
+f = h5py.File(sys.argv[1] + "/cbe.h5", "r")
+assert f["history/L_cnn"].shape == (40,) and np.all(np.isfinite(f["history/L_cnn"][:]))
+EOF
+expect_fail 64 "--losses: 'cnn' is not a loss of this step" $EDDP --step d "${D[@]}" --losses s,cnn "$TMP/c.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/out.h5"
+
 desc "eddp: step (c)"
 expect_ok $EDDP --step c "$TMP/a.h5" "$TMP/f.h5" -o "$TMP/c.h5"
 check "step (c): Eq. 1 gives ū_iᵀŝ_i = 1" py <<'EOF'

@@ -110,6 +110,8 @@ int main(void)
     objective_config cfg;
     enable(&cfg, "s,ma,mm,ic,uur");
     check_gradient("step (a), weighted sum", &std_layout, &cfg, &head, &batch, params_a, NULL);
+    enable(&cfg, "s,ma,mm,ic,cnn");
+    check_gradient("CBE (L^cnn), weighted sum", &std_layout, &cfg, &head, &batch, params_a, NULL);
 
     /* Steps (b)/(d): free detectors from random raw filters, both spaces. */
     double W[N_DET * N_DIM], b[N_DET], S[N_DET * N_DIM];
