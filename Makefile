@@ -26,8 +26,8 @@ PKG_LIBS = $(shell PKG_CONFIG_PATH=$(OPENBLAS_DIR)/pkgconfig pkg-config --libs $
 CC ?= gcc
 OPT ?= -O2
 WARN := -Wall -Wextra -Werror
-CFLAGS_ALL = -std=c11 $(OPT) -g $(WARN) -fopenmp -D_GNU_SOURCE -DEDDP_DATADIR='"$(CURDIR)/data"' -iquote libcore $(PKG_CFLAGS) $(CFLAGS)
-LDLIBS_ALL = $(PKG_LIBS) -fopenmp -lm $(LDLIBS)
+CFLAGS_ALL = -std=c11 $(OPT) -g $(WARN) -fopenmp -fno-math-errno -D_GNU_SOURCE -DEDDP_DATADIR='"$(CURDIR)/data"' -iquote libcore $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -fopenmp -lmvec -lm $(LDLIBS)
 
 # CUDA backend: built when nvcc exists (PATH or /usr/local/cuda), CPU-only otherwise.
 NVCC ?= $(shell command -v nvcc 2>/dev/null || (test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc))
