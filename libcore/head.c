@@ -83,14 +83,15 @@ static double row_shifted_lse(const double *row, int n_cls, double mx)
  * the term 0, so no log of 0 is ever taken. */
 static double row_entropy_nats(const double *row, int n_cls)
 {
-    double mx = row_max(row, n_cls);
-    double lse = row_shifted_lse(row, n_cls, mx);
-    double h = 0.0;
+    /* H = lse − Σ_k p_k z_k with z = ℓ − max, p = e^z / Σ e^z: one exp per
+     * class (the softmax is a third of a synthetic step otherwise). */
+    double mx = row_max(row, n_cls), sum = 0.0, weighted = 0.0;
     for (int k = 0; k < n_cls; k++) {
-        double lp = row[k] - mx - lse;
-        h -= exp(lp) * lp;
+        double z = row[k] - mx, e = exp(z);
+        sum += e;
+        weighted += e * z;
     }
-    return h;
+    return log(sum) - weighted / sum;
 }
 
 static double row_xent(const double *row, int n_cls, int32_t label)
@@ -185,16 +186,18 @@ void head_entropy_backward(const double *logits, int n_img, int n_cls,
     for (int i = 0; i < n_img; i++) {
         const double *row = logits + (size_t)i * n_cls;
         double *drow = dlogits + (size_t)i * n_cls;
-        double mx = row_max(row, n_cls);
-        double lse = row_shifted_lse(row, n_cls, mx);
-        double h = 0.0;
+        /* drow first holds e^{z_k} (z = ℓ − max): one exp per class. */
+        double mx = row_max(row, n_cls), sum = 0.0;
         for (int k = 0; k < n_cls; k++) {
-            double lp = row[k] - mx - lse;
-            h -= exp(lp) * lp;
+            drow[k] = exp(row[k] - mx);
+            sum += drow[k];
         }
+        double lse = log(sum), h = 0.0;
+        for (int k = 0; k < n_cls; k++)
+            h -= drow[k] / sum * (row[k] - mx - lse);
         for (int k = 0; k < n_cls; k++) {
-            double lp = row[k] - mx - lse;
-            drow[k] = -f * exp(lp) * (lp + h);
+            double p = drow[k] / sum, lp = row[k] - mx - lse;
+            drow[k] = -f * p * (lp + h);
         }
     }
 }
