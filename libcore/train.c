@@ -395,11 +395,12 @@ static int update_multipliers(const train_config *cfg, objective *obj, const tra
 static void progress(const train_config *cfg, const run_state *st, double objective_mean, time_t start,
                      long first_epoch)
 {
-    long done = st->epoch + 1 - first_epoch, left = cfg->epochs - st->epoch - 1;
+    /* Called after an epoch: st->epoch epochs are complete. */
+    long done = st->epoch - first_epoch, left = cfg->epochs - st->epoch;
     double elapsed = difftime(time(NULL), start);
     double eta = done > 0 ? elapsed / done * left : 0;
-    cli_progress(cfg->cli, "epoch %ld/%ld  objective %.5f  lr %.3g  ETA %.0fs", st->epoch + 1,
-                 cfg->epochs, objective_mean, st->lr, eta);
+    cli_progress(cfg->cli, "epoch %ld/%ld  objective %.5f  lr %.3g  ETA %.0fs", st->epoch, cfg->epochs,
+                 objective_mean, st->lr, eta);
 }
 
 static int run_state_init(run_state *st, const train_config *cfg, const objective_config *ocfg,
