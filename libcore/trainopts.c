@@ -171,7 +171,10 @@ void trainopts_finish(train_options *opts, const cli_common *cli, const char *al
         for (int j = 0; j < TERM_COUNT; j++)
             o->constrained[j] = 0;
     if (!opts->checkpoint) {
-        snprintf(opts->checkpoint_buf, sizeof opts->checkpoint_buf, "%s.ckpt", cli->output ? cli->output : "eddp");
+        /* Beside the output; an output on stdout checkpoints in the working folder. */
+        int to_stdout = !cli->output || !strcmp(cli->output, "-");
+        snprintf(opts->checkpoint_buf, sizeof opts->checkpoint_buf, "%s%s.ckpt", to_stdout ? cli->tool : cli->output,
+                 to_stdout ? "-stdout" : "");
         opts->checkpoint = opts->checkpoint_buf;
     }
     t->checkpoint = opts->checkpoint;
