@@ -579,22 +579,32 @@ static int set_root_format(h5out *out, const char *format, int format_version)
     return 0;
 }
 
-static int create_temp_file(h5out *out, const char *path, int overwrite)
+int h5io_create_temp(const char *path, int overwrite, char *temp_path, size_t size, int *fd)
 {
     struct stat st;
+    temp_path[0] = '\0';
     if (!overwrite && stat(path, &st) == 0)
         return error_set(EX_CANTCREAT, "%s: output exists; use --overwrite to replace it", path);
-    char dir_buf[4096], base_buf[4096];
+    char dir_buf[4096], base_buf[4096], candidate[4200];
     snprintf(dir_buf, sizeof dir_buf, "%s", path);
     snprintf(base_buf, sizeof base_buf, "%s", path);
     const char *dir = dirname(dir_buf), *base = basename(base_buf);
-    snprintf(out->temp_path, sizeof out->temp_path, "%s/.%s.%ld.tmp", dir, base, (long)getpid());
-    /* Probe with open() first: HDF5's own failure would not say why. */
-    int fd = open(out->temp_path, O_CREAT | O_EXCL | O_WRONLY, 0644);
-    if (fd < 0)
+    snprintf(candidate, sizeof candidate, "%s/.%s.%ld.tmp", dir, base, (long)getpid());
+    /* Probe with open(): the libraries' own failures would not say why. */
+    *fd = open(candidate, O_CREAT | O_EXCL | O_WRONLY, 0644);
+    if (*fd < 0)
         return error_set(EX_CANTCREAT, "%s: cannot create output in '%s': %s", path, dir, strerror(errno));
+    snprintf(temp_path, size, "%s", candidate);
+    h5io_register_temp(temp_path);
+    return 0;
+}
+
+static int create_temp_file(h5out *out, const char *path, int overwrite)
+{
+    int fd;
+    if (h5io_create_temp(path, overwrite, out->temp_path, sizeof out->temp_path, &fd))
+        return error_code();
     close(fd);
-    h5io_register_temp(out->temp_path);
     out->file = H5Fcreate(out->temp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (out->file < 0) {
         unlink(out->temp_path);

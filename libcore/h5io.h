@@ -123,6 +123,10 @@ void h5out_abort(h5out *out);
 /* The registry of uncommitted temporary outputs (HDF5 and .npy alike):
  * h5out_remove_temps() unlinks them all (async-signal-safe; for handlers). */
 void h5io_register_temp(const char *path);
+/* The temporary file an output is written under before its rename: refuses
+ * an existing path unless overwrite, creates ".NAME.PID.tmp" beside it (O_EXCL),
+ * registers it and returns its descriptor in *fd. */
+int h5io_create_temp(const char *path, int overwrite, char *temp_path, size_t size, int *fd);
 void h5io_unregister_temp(const char *path);
 void h5out_remove_temps(void);
 /* Installs SIGINT/SIGTERM/SIGHUP handlers that remove temporary outputs and

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -600,20 +599,9 @@ static size_t format_header(char *buf, size_t size, npy_dtype dtype, int rank, c
 
 static int create_temp(npy_writer *w, const char *path, int overwrite)
 {
-    struct stat st;
-    if (!overwrite && stat(path, &st) == 0)
-        return error_set(EX_CANTCREAT, "%s: output exists; use --overwrite to replace it", path);
-    char dir_buf[4096], base_buf[4096];
-    snprintf(dir_buf, sizeof dir_buf, "%s", path);
-    snprintf(base_buf, sizeof base_buf, "%s", path);
-    const char *dir = dirname(dir_buf), *base = basename(base_buf);
-    snprintf(w->temp_path, sizeof w->temp_path, "%s/.%s.%ld.tmp", dir, base, (long)getpid());
-    int fd = open(w->temp_path, O_CREAT | O_EXCL | O_WRONLY, 0644);
-    if (fd < 0) {
-        w->temp_path[0] = '\0';
-        return error_set(EX_CANTCREAT, "%s: cannot create output in '%s': %s", path, dir, strerror(errno));
-    }
-    h5io_register_temp(w->temp_path);
+    int fd;
+    if (h5io_create_temp(path, overwrite, w->temp_path, sizeof w->temp_path, &fd))
+        return error_code();
     w->file = fdopen(fd, "wb");
     if (!w->file) {
         close(fd);
