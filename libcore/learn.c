@@ -109,14 +109,21 @@ int learn_diagnose(const train_options *opts, const det_layout *layout, const do
     return rc ? error_code() : 0;
 }
 
-int learn_write(h5out *out, const directions *dirs, const train_history *history,
-                const train_options *opts, const cli_common *cli, h5in **inputs, int n_inputs)
+int learn_finish(int rc, h5out *out, const directions *dirs, const train_history *history,
+                 const train_options *opts, const cli_common *cli, h5in **inputs, int n_inputs)
 {
     h5io_provenance prov = {.tool = cli->tool, .argc = cli->argc, .argv = cli->argv, .seed = cli->seed,
                             .threads = cli_threads(), .device = "cpu", .inputs = inputs,
                             .n_inputs = n_inputs};
-    int rc = dirfile_write(out, dirs) || (history && dirfile_write_history(out, history)) ||
+    if (!rc)
+        rc = dirfile_write(out, dirs) || (history && dirfile_write_history(out, history)) ||
              (opts && trainopts_write_attrs(opts, out)) || h5out_provenance(out, &prov) ||
              h5out_commit(out);
-    return rc ? error_code() : 0;
+    if (rc) {
+        h5out_abort(out);
+        return error_code();
+    }
+    if (opts) /* the run is complete: its checkpoint is no longer needed */
+        remove(opts->checkpoint);
+    return 0;
 }

@@ -30,8 +30,10 @@ int learn_load_head(h5in *in, const char *path, const learn_set *set, head_param
 int learn_diagnose(const train_options *opts, const det_layout *layout, const double *params,
                    const learn_set *set, const head_params *head);
 
-/* Writes dirs, history, settings and provenance, then commits. */
-int learn_write(h5out *out, const directions *dirs, const train_history *history,
-                const train_options *opts, const cli_common *cli, h5in **inputs, int n_inputs);
+/* Finishes an output: when rc is 0, writes dirs, history (may be NULL),
+ * settings (opts, may be NULL) and provenance and commits, then removes the
+ * training checkpoint; on any failure aborts the output. Returns the status. */
+int learn_finish(int rc, h5out *out, const directions *dirs, const train_history *history,
+                 const train_options *opts, const cli_common *cli, h5in **inputs, int n_inputs);
 
 #endif

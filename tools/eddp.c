@@ -217,12 +217,7 @@ static int run_step_c(const options *opt, learn_set *set)
              (filters && h5out_write(&out, "/signal_filter", H5IO_DOUBLE, 2, mat, filters));
     free(filters);
     h5in *inputs[] = {&in, &set->in};
-    if (!rc)
-        rc = learn_write(&out, &dirs, NULL, NULL, &opt->cli, inputs, 2);
-    if (rc) {
-        rc = error_code();
-        h5out_abort(&out);
-    }
+    rc = learn_finish(rc ? error_code() : 0, &out, &dirs, NULL, NULL, &opt->cli, inputs, 2);
     dirs_free(&dirs);
     h5in_close(&in);
     return rc;
@@ -290,14 +285,7 @@ static int run_training(const options *opt, learn_set *set, h5in *head_in, const
         normalise_rows(result.S, dirs.n_det, dirs.n_dim);
     }
     h5in *inputs[] = {&in, &set->in, head_in};
-    if (!rc)
-        rc = learn_write(&out, &result, &history, &opt->train, &opt->cli, inputs, 3);
-    if (rc) {
-        rc = error_code();
-        h5out_abort(&out);
-    } else {
-        remove(opt->train.checkpoint);
-    }
+    rc = learn_finish(rc ? error_code() : 0, &out, &result, &history, &opt->train, &opt->cli, inputs, 3);
     objective_free(&obj);
     train_history_free(&history);
     det_layout_free(&layout);

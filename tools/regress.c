@@ -183,9 +183,7 @@ static int write_ideal(const options *opt, learn_set *set, const truth *t)
         dirs.S = malloc((size_t)t->n_con * n_dim * sizeof(double));
         memcpy(dirs.S, t->S, (size_t)t->n_con * n_dim * sizeof(double));
         h5in *inputs[] = {&set->in};
-        rc = learn_write(&out, &dirs, NULL, NULL, &opt->cli, inputs, 1);
-        if (rc)
-            h5out_abort(&out);
+        rc = learn_finish(0, &out, &dirs, NULL, NULL, &opt->cli, inputs, 1);
     }
     dirs_free(&dirs);
     free(C); free(P); free(W); free(b); free(offset);

@@ -155,16 +155,8 @@ static int learn_basis(options *opt, learn_set *set, h5in *head_in, const head_p
              write_standardised(&out, &layout, params, &obj.view) ||
              h5out_attr_int(&out, "/", "detectors", opt->n_det) ||
              h5out_attr_double(&out, "/", "init_margin", opt->init_margin);
-    if (!rc) {
-        h5in *inputs[] = {&set->in, head_in};
-        rc = learn_write(&out, &dirs, &history, &opt->train, &opt->cli, inputs, 2);
-    }
-    if (rc) {
-        rc = error_code();
-        h5out_abort(&out);
-    } else {
-        remove(opt->train.checkpoint);
-    }
+    h5in *inputs[] = {&set->in, head_in};
+    rc = learn_finish(rc ? error_code() : 0, &out, &dirs, &history, &opt->train, &opt->cli, inputs, 2);
     dirs_free(&dirs);
     train_history_free(&history);
     objective_free(&obj);
