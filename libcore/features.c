@@ -45,19 +45,24 @@ int features_check_finite(const char *path, const char *what, const float *buf, 
                          what, isnan(buf[bad]) ? "NaN" : "Inf", img0 + bad / per_image, bad % per_image);
 }
 
+int features_check_labels(const features_file *ff, const int32_t *labels, int n_cls)
+{
+    for (size_t k = 0; k < ff->n_img; k++)
+        if (labels[k] < 0 || labels[k] >= n_cls)
+            return error_set(EX_DATAERR, "%s: dataset '/labels' holds %d at image %zu, expected a class in [0, %d)",
+                             ff->in->path, labels[k], k, n_cls);
+    return 0;
+}
+
 int features_read_labels(const features_file *ff, int32_t **labels, int n_cls)
 {
     hsize_t dims[H5IO_MAX_RANK], expect[1] = {ff->n_img};
     if (h5in_read(ff->in, "/labels", H5IO_INT32, 1, expect, (void **)labels, dims))
         return error_code();
-    for (size_t k = 0; n_cls > 0 && k < ff->n_img; k++) {
-        if ((*labels)[k] < 0 || (*labels)[k] >= n_cls) {
-            int bad = (*labels)[k];
-            free(*labels);
-            *labels = NULL;
-            return error_set(EX_DATAERR, "%s: dataset '/labels' holds %d at image %zu, expected a class in [0, %d)",
-                             ff->in->path, bad, k, n_cls);
-        }
+    if (n_cls > 0 && features_check_labels(ff, *labels, n_cls)) {
+        free(*labels);
+        *labels = NULL;
+        return error_code();
     }
     return 0;
 }

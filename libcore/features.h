@@ -24,6 +24,7 @@ int features_read_images(const features_file *ff, size_t img0, size_t n, float *
 int features_check_finite(const char *path, const char *what, const float *buf, size_t n_img,
                           size_t per_image, size_t img0);
 /* /labels int32 [N], values in [0, n_cls) when n_cls > 0. */
+int features_check_labels(const features_file *ff, const int32_t *labels, int n_cls);
 int features_read_labels(const features_file *ff, int32_t **labels, int n_cls);
 /* Per-image average over H×W for all images, streamed in batches: pooled
  * [N × C] double. */

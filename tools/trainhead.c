@@ -79,10 +79,8 @@ static void parse(options *opt, int argc, char **argv)
 }
 
 /* Classes: --classes, else the length of /class_names, else max label + 1. */
-static int count_classes(h5in *in, const features_file *ff, int32_t **labels, int given)
+static int count_classes(h5in *in, const features_file *ff, const int32_t *labels, int given)
 {
-    if (features_read_labels(ff, labels, 0))
-        return -1;
     if (given)
         return given;
     if (h5in_exists(in, "/class_names")) {
@@ -95,7 +93,7 @@ static int count_classes(h5in *in, const features_file *ff, int32_t **labels, in
     }
     int max_label = 0;
     for (size_t k = 0; k < ff->n_img; k++)
-        max_label = (*labels)[k] > max_label ? (*labels)[k] : max_label;
+        max_label = labels[k] > max_label ? labels[k] : max_label;
     return max_label + 1;
 }
 
@@ -212,10 +210,9 @@ static int run_training(const options *opt)
     int32_t *labels = NULL;
     if (h5in_open(&in, opt->features, H5IO_FORMAT_FEATURES) || features_open(&ff, &in))
         return error_code();
-    int n_cls = count_classes(&in, &ff, &labels, opt->n_cls);
-    free(labels);
-    labels = NULL;
-    if (n_cls < 0 || features_read_labels(&ff, &labels, n_cls)) {
+    int n_cls = features_read_labels(&ff, &labels, 0) ? -1 : count_classes(&in, &ff, labels, opt->n_cls);
+    if (n_cls < 0 || features_check_labels(&ff, labels, n_cls)) {
+        free(labels);
         h5in_close(&in);
         return error_code();
     }
