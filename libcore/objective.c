@@ -77,24 +77,6 @@ int objective_constraints(const objective_config *cfg, int ids[TERM_COUNT])
     return n;
 }
 
-static int al_slot(const objective_config *cfg, term_id term)
-{
-    int ids[TERM_COUNT], n = objective_constraints(cfg, ids);
-    for (int k = 0; k < n; k++)
-        if (ids[k] == (int)term)
-            return k;
-    return -1;
-}
-
-double objective_weight(const objective_config *cfg, const al_state *al, term_id j, double value)
-{
-    if (!cfg->enabled[j])
-        return 0;
-    if (al && cfg->constrained[j])
-        return al_weight(al, al_slot(cfg, j), value);
-    return cfg->weight[j];
-}
-
 /* Why the parameters could not be mapped to detectors. */
 static int params_failure(const det_layout *layout, const double *params)
 {
@@ -278,19 +260,21 @@ static int eval_step(objective *obj, const double *params, const objective_batch
     const objective_config *cfg = obj->cfg;
     if (forward_all(obj, params, batch, values))
         return error_code();
+    /* Objective terms enter with their λ; constrained terms (under the
+     * augmented Lagrangian) with max(0, μ_k + ρ c_k), k their AL index. */
     double weights[TERM_COUNT] = {0}, constraint_values[AL_MAX_CONSTRAINTS];
-    int ids[TERM_COUNT], n_con = objective_constraints(cfg, ids);
     double sum = 0;
-    for (int j = 0; j < TERM_COUNT; j++) {
-        if (!cfg->enabled[j])
-            continue;
-        weights[j] = objective_weight(cfg, al, j, values[j]);
-        if (!al || !cfg->constrained[j])
+    for (int j = 0; j < TERM_COUNT; j++)
+        if (cfg->enabled[j] && !(al && cfg->constrained[j])) {
+            weights[j] = cfg->weight[j];
             sum += cfg->weight[j] * values[j];
-    }
+        }
     if (al) {
-        for (int k = 0; k < n_con; k++)
+        int ids[TERM_COUNT], n_con = objective_constraints(cfg, ids);
+        for (int k = 0; k < n_con; k++) {
             constraint_values[k] = values[ids[k]];
+            weights[ids[k]] = al_weight(al, k, values[ids[k]]);
+        }
         sum += al_penalty_value(al, constraint_values);
     }
     *total = sum;

@@ -71,7 +71,4 @@ int objective_constraints(const objective_config *cfg, int ids[TERM_COUNT]);
 int objective_eval(objective *obj, const double *params, const objective_batch *batch,
                    const al_state *al, double values[TERM_COUNT], double *total, double *dparams);
 
-/* The weight term j enters with, given its value. */
-double objective_weight(const objective_config *cfg, const al_state *al, term_id j, double value);
-
 #endif
