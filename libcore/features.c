@@ -1,6 +1,7 @@
 /* features — see features.h. */
 #include "features.h"
 #include "error.h"
+#include "head.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -88,14 +89,7 @@ int features_pool_all(const features_file *ff, double *pooled)
         size_t n = ff->n_img - img0 < batch ? ff->n_img - img0 : batch;
         if ((rc = features_read_images(ff, img0, n, buf)))
             break;
-#pragma omp parallel for schedule(static)
-        for (size_t k = 0; k < n * n_dim; k++) {
-            const float *plane = buf + k * hw;
-            double sum = 0;
-            for (size_t p = 0; p < hw; p++)
-                sum += plane[p];
-            pooled[img0 * n_dim + k] = sum / (double)hw;
-        }
+        head_pool(buf, (int)n, (int)n_dim, (int)hw, pooled + img0 * n_dim);
     }
     free(buf);
     return rc;

@@ -1,6 +1,7 @@
 /* learn — see learn.h. */
 #include "learn.h"
 #include "error.h"
+#include "head.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -52,13 +53,7 @@ int learn_load(learn_set *set, const char *path)
         if (features_read_images(&set->ff, img0, n, set->features + img0 * n_dim * hw))
             return error_code();
     }
-#pragma omp parallel for schedule(static)
-    for (size_t k = 0; k < n_img * n_dim; k++) {
-        double sum = 0;
-        for (size_t p = 0; p < hw; p++)
-            sum += set->features[k * hw + p];
-        set->pooled[k] = sum / (double)hw;
-    }
+    head_pool(set->features, (int)n_img, (int)n_dim, (int)hw, set->pooled);
     set->data = (train_data){set->features, set->pooled, n_img, (int)n_dim, (int)hw};
     channel_stats(set);
     return 0;
