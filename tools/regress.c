@@ -5,6 +5,7 @@
  * signals and the distractors. --ideal writes the closed-form ideal
  * detectors of the generator instead (method-spec §13.1). */
 #include "cli.h"
+#include "detectors.h"
 #include "dirfile.h"
 #include "error.h"
 #include "h5io.h"
@@ -12,6 +13,7 @@
 #include "mat.h"
 #include "metrics.h"
 #include "signal.h"
+#include "train.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -202,35 +204,48 @@ typedef struct {
 } report;
 
 /* Pixel-level IoU counts at feature resolution. */
+/* A [n_pix × n_det] = X filtersᵀ − biases (biases NULL: 0) for every pixel
+ * of the set, image by image (pixel n·hw + p). */
+static double *filter_responses(const learn_set *set, const double *filters, const double *biases, int n_det)
+{
+    size_t n_img = set->data.n_img, n_pix = n_img * set->data.hw;
+    size_t *order = malloc(n_img * sizeof *order);
+    double *X = malloc(n_pix * set->data.n_dim * sizeof *X), *pooled = malloc(n_img * set->data.n_dim * sizeof *pooled);
+    double *zero = calloc(n_det, sizeof *zero), *A = malloc(n_pix * n_det * sizeof *A);
+    for (size_t k = 0; k < n_img; k++)
+        order[k] = k;
+    train_gather(&set->data, order, n_img, X, pooled);
+    det_view view = {.W = (double *)filters, .b = biases ? (double *)biases : zero};
+    det_logits(&view, n_det, set->data.n_dim, X, n_pix, A);
+    free(order); free(X); free(pooled); free(zero);
+    return A;
+}
+
 static void count_iou(const learn_set *set, const directions *dirs, const truth *t, double *iou)
 {
-    int n_det = dirs->n_det, n_con = t->n_con, hw = set->data.hw, n_dim = dirs->n_dim;
-    size_t n_img = set->data.n_img;
+    int n_det = dirs->n_det, n_con = t->n_con;
+    size_t n_pix = set->data.n_img * set->data.hw;
+    double *A = filter_responses(set, dirs->W, dirs->b, n_det);
     double *inter = calloc((size_t)n_det * n_con, sizeof *inter), *det = calloc(n_det, sizeof *det);
     double *lab = calloc(n_con, sizeof *lab);
-    for (size_t n = 0; n < n_img; n++)
-        for (int p = 0; p < hw; p++) {
-            const float *image = set->data.features + n * (size_t)n_dim * hw;
-            int concept = t->concept[n * hw + p] - 1;
-            if (concept >= 0 && concept < n_con)
-                lab[concept]++;
-            for (int i = 0; i < n_det; i++) {
-                double a = -dirs->b[i];
-                for (int d = 0; d < n_dim; d++)
-                    a += dirs->W[(size_t)i * n_dim + d] * image[(size_t)d * hw + p];
-                if (a > 0) {
-                    det[i]++;
-                    if (concept >= 0 && concept < n_con)
-                        inter[(size_t)i * n_con + concept]++;
-                }
-            }
+    for (size_t p = 0; p < n_pix; p++) {
+        int concept = t->concept[p] - 1;
+        int labelled = concept >= 0 && concept < n_con;
+        lab[labelled ? concept : 0] += labelled;
+        for (int i = 0; i < n_det; i++) {
+            if (A[p * n_det + i] <= 0)
+                continue;
+            det[i]++;
+            if (labelled)
+                inter[(size_t)i * n_con + concept]++;
         }
+    }
     for (int i = 0; i < n_det; i++)
         for (int k = 0; k < n_con; k++) {
             double in = inter[(size_t)i * n_con + k], uni = det[i] + lab[k] - in;
             iou[(size_t)i * n_con + k] = uni > 0 ? in / uni : 0;
         }
-    free(inter); free(det); free(lab);
+    free(A); free(inter); free(det); free(lab);
 }
 
 static int match_rows(const options *opt, const directions *dirs, const truth *t, report *r)
@@ -264,6 +279,7 @@ static double signal_value_rmse(const learn_set *set, const directions *dirs, co
 {
     int n_det = dirs->n_det, n_dim = dirs->n_dim, hw = set->data.hw;
     size_t n_img = set->data.n_img, n_pix = n_img * hw;
+    double *Z = filter_responses(set, filters, NULL, n_det);
     double *alpha_mean = calloc(t->n_con, sizeof *alpha_mean), sum = 0, count = 0;
     for (size_t n = 0; n < n_img; n++)
         for (int k = 0; k < t->n_con; k++)
@@ -283,16 +299,13 @@ static double signal_value_rmse(const learn_set *set, const directions *dirs, co
         ws /= sqrt(snorm);
         for (size_t n = 0; n < n_img; n++)
             for (int p = 0; p < hw; p++) {
-                const float *image = set->data.features + n * (size_t)n_dim * hw;
-                double z = 0;
-                for (int d = 0; d < n_dim; d++)
-                    z += w[d] * image[(size_t)d * hw + p];
-                double estimate = (z - wmean) / ws;
+                double estimate = (Z[(n * hw + p) * n_det + i] - wmean) / ws;
                 double want = t->alpha[(n * t->n_con + k) * hw + p] - alpha_mean[k];
                 sum += (estimate - want) * (estimate - want);
                 count++;
             }
     }
+    free(Z);
     free(alpha_mean);
     return count ? sqrt(sum / count) : NAN;
 }
