@@ -12,6 +12,7 @@
  *     checks one against the other.
  */
 #include "losses.h"
+#include "vecmath.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -31,14 +32,6 @@
  * it an OpenMP fork/join costs more than the work. Whether a loop runs in
  * parallel never changes its result (sums go by chunks or columns). */
 
-/* glibc's vector variants (libmvec, linked with -lmvec) of the two
- * transcendental functions of the hot loop: with these declarations the
- * vectorised loops of pass 1 call _ZGVbN2v_exp/_log1p. They agree with the
- * scalar functions to within a few ulp; results stay deterministic. */
-#pragma omp declare simd notinbranch
-extern double exp(double);
-#pragma omp declare simd notinbranch
-extern double log1p(double);
 #define LOSS_PARALLEL_MIN 32768
 #define LOSS_PARALLEL(n_pix, n_det) ((n_pix) * (n_det) >= LOSS_PARALLEL_MIN)
 
@@ -714,6 +707,7 @@ static int config_valid(const loss_pixel_config *cfg)
 /* The per-element part of pass 1 over a contiguous run of logits, written
  * branch-free so that the compiler vectorises it and calls glibc's vector
  * exp/log1p (libmvec; see the declarations at the top of this file). */
+VECMATH_CLONES
 static void pass1_elements(const double *a, size_t n, double gamma, double *y, double *omy,
                            double *ln_y, double *y_gamma)
 {
@@ -750,6 +744,8 @@ static void pass1_chunk(loss_pixel_workspace *ws, const double *A, size_t lo,
     double sh = 0.0, sm = 0.0;
     if (col)
         memset(col, 0, n_det * sizeof(double));
+    /* Per pixel S and T (kept in entropy/max_act until the last loop), the
+     * clamped S, then ln S̃ for the whole chunk in one vector loop. */
     for (size_t p = lo; p < hi; p++) {
         size_t row = p * n_det;
         const double *y = ws->y + row, *ln_y = ws->ln_y + row;
@@ -764,14 +760,21 @@ static void pass1_chunk(loss_pixel_workspace *ws, const double *A, size_t lo,
                 col[i] += y_gamma[i];
         }
         int clamped = s < LOSS_S_MIN;
-        double s_cl = clamped ? LOSS_S_MIN : s;
-        double ln_s = log(s_cl);
-        double inv = INV_LN2 / s_cl;
-        double h = -(t - s * ln_s) * inv;
-        double m = -t * inv;
         ws->clamped[p] = (unsigned char)clamped;
-        ws->s_clamped[p] = s_cl;
-        ws->ln_s[p] = ln_s;
+        ws->s_clamped[p] = clamped ? LOSS_S_MIN : s;
+        ws->entropy[p] = s;
+        ws->max_act[p] = t;
+    }
+    double *ln_s = ws->ln_s;
+    const double *s_clamped = ws->s_clamped;
+#pragma omp simd
+    for (size_t p = lo; p < hi; p++)
+        ln_s[p] = log(s_clamped[p]);
+    for (size_t p = lo; p < hi; p++) {
+        double s = ws->entropy[p], t = ws->max_act[p];
+        double inv = INV_LN2 / s_clamped[p];
+        double h = -(t - s * ln_s[p]) * inv;
+        double m = -t * inv;
         ws->entropy[p] = h;
         ws->max_act[p] = m;
         sh += h;

@@ -172,10 +172,38 @@ int mat_chol_factor(mat_chol *c, const double *g, double rcond_min)
     return MAT_OK;
 }
 
+/* Factors up to this order are applied by the substitution loops below, one
+ * right-hand side at a time: LAPACK's dpotrs/dgetrs go through OpenBLAS's
+ * blocked dtrsm, whose set-up dominates a 3 × 3 solve with 1024 right-hand
+ * sides. Same operations as the unblocked LAPACK algorithm. */
+#define MAT_SMALL_ORDER 16
+
+/* x [n] ← (L Lᵀ)⁻¹ x, L column-major lower. */
+static void chol_solve_one(const double *factor, int n, double *x)
+{
+    for (int i = 0; i < n; i++) {
+        double sum = x[i];
+        for (int j = 0; j < i; j++)
+            sum -= factor[i + (size_t)j * n] * x[j];
+        x[i] = sum / factor[i + (size_t)i * n];
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        double sum = x[i];
+        for (int j = i + 1; j < n; j++)
+            sum -= factor[j + (size_t)i * n] * x[j];
+        x[i] = sum / factor[i + (size_t)i * n];
+    }
+}
+
 void mat_chol_solve(const mat_chol *c, double *rhs, int nrhs)
 {
     if (nrhs < 1)
         return;
+    if (c->n <= MAT_SMALL_ORDER) {
+        for (int r = 0; r < nrhs; r++)
+            chol_solve_one(c->factor, c->n, rhs + (size_t)r * c->n);
+        return;
+    }
     LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'L', c->n, nrhs, c->factor, c->n,
                         rhs, c->n);
 }
@@ -251,10 +279,56 @@ int mat_lu_factor(mat_lu *lu, const double *a, double rcond_min)
     return MAT_OK;
 }
 
+/* With F = Aᵀ factored as P F = L U (column-major, unit L, 1-based
+ * pivots): A x = r is Uᵀ Lᵀ P x = r; Aᵀ x = r is L U x = P r. */
+static void lu_solve_one(const mat_lu *lu, int transposed, double *x)
+{
+    int n = lu->n;
+    const double *f = lu->factor;
+    if (!transposed) {
+        for (int i = 0; i < n; i++) { /* Uᵀ y = r */
+            double sum = x[i];
+            for (int j = 0; j < i; j++)
+                sum -= f[j + (size_t)i * n] * x[j];
+            x[i] = sum / f[i + (size_t)i * n];
+        }
+        for (int i = n - 1; i >= 0; i--) /* Lᵀ z = y */
+            for (int j = i + 1; j < n; j++)
+                x[i] -= f[j + (size_t)i * n] * x[j];
+        for (int i = n - 1; i >= 0; i--) { /* x = Pᵀ z */
+            int p = lu->ipiv[i] - 1;
+            double t = x[i];
+            x[i] = x[p];
+            x[p] = t;
+        }
+        return;
+    }
+    for (int i = 0; i < n; i++) { /* P r */
+        int p = lu->ipiv[i] - 1;
+        double t = x[i];
+        x[i] = x[p];
+        x[p] = t;
+    }
+    for (int i = 0; i < n; i++) /* L y = P r */
+        for (int j = 0; j < i; j++)
+            x[i] -= f[i + (size_t)j * n] * x[j];
+    for (int i = n - 1; i >= 0; i--) { /* U x = y */
+        double sum = x[i];
+        for (int j = i + 1; j < n; j++)
+            sum -= f[i + (size_t)j * n] * x[j];
+        x[i] = sum / f[i + (size_t)i * n];
+    }
+}
+
 void mat_lu_solve(const mat_lu *lu, int transposed, double *rhs, int nrhs)
 {
     if (nrhs < 1)
         return;
+    if (lu->n <= MAT_SMALL_ORDER) {
+        for (int r = 0; r < nrhs; r++)
+            lu_solve_one(lu, transposed, rhs + (size_t)r * lu->n);
+        return;
+    }
     /* The factors are those of Aᵀ: A x = r is a transposed solve for LAPACK. */
     char trans = transposed ? 'N' : 'T';
     LAPACKE_dgetrs_work(LAPACK_COL_MAJOR, trans, lu->n, nrhs, lu->factor,

@@ -17,7 +17,19 @@
  *   ∂L/∂W = (b − W z) hᵀ − (W h) zᵀ,  ∂L/∂b = W h.
  *
  * cur, per image: B = W Sᵀ, u = B⁻¹ r, dx = Sᵀu, v = −κ B⁻ᵀ S g:
- *   ∂L/∂W = v (x − dx)ᵀ,  ∂L/∂S = −u (κ g + Wᵀ v)ᵀ,  ∂L/∂b = −v. */
+ *   ∂L/∂W = v (x − dx)ᵀ,  ∂L/∂S = −u (κ g + Wᵀ v)ᵀ,  ∂L/∂b = −v.
+ *
+ * Factorised head term (what the code computes, outside the SVD path). Every
+ * move is dx_j = Pᵀ u_j in raw units, P [n_det × n_dim] = S (cur), W (uur)
+ * or W̃ diag(σ) (std), so the head logits of m'_j are
+ *     ℓ_j = V m_j + c − κ_j Q u_j,   Q = V Pᵀ [n_cls × n_det],
+ * and m' is never formed. With DL = ∂L/∂ℓ [n_img × n_cls]:
+ *   E = ∂L/∂U = −diag(κ) DL Q,   ∂L/∂Q = −DLᵀ diag(κ) U,
+ *   V = ∂L/∂R = E B⁻¹ (rows: Bᵀ v_j = e_j; B = G for uur, symmetric),
+ *   ∂L/∂B = −Vᵀ U,   ∂L/∂W ∋ Vᵀ X,   ∂L/∂b = −Σ_j v_j,
+ * then through B (= W Sᵀ or W Wᵀ) and Q (= V Sᵀ or V_σ W̃ᵀ). These are the
+ * formulas above regrouped (e.g. Σ v dxᵀ = (Vᵀ U) S); per batch the pooled
+ * features enter three products (R = M Wᵀ, M Vᵀ, Vᵀ M) instead of seven. */
 #include "ura.h"
 
 #include "head.h"
@@ -63,7 +75,8 @@ void ura_workspace_free(ura_workspace *ws)
     double *bufs[] = {ws->m_manip, ws->logits, ws->xs,     ws->dx,
                       ws->gm,      ws->scratch, ws->u,     ws->v,
                       ws->ku,      ws->dlogits, ws->square, ws->csym,
-                      ws->w_pinv,  ws->vec_d,   ws->vec_d2, ws->vec_i};
+                      ws->w_pinv,  ws->vec_d,   ws->vec_d2, ws->vec_i,
+                      ws->q,       ws->dq,      ws->head_sigma};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++)
         free(bufs[k]);
     mat_chol_free(&ws->chol);
@@ -112,6 +125,9 @@ int ura_workspace_create(ura_workspace **out, int n_img, int n_det, int n_dim,
     ws->dlogits = alloc_doubles(nk, &failed);
     ws->square = alloc_doubles(ii, &failed);
     ws->csym = alloc_doubles(ii, &failed);
+    ws->q = alloc_doubles((size_t)n_cls * n_det, &failed);
+    ws->dq = alloc_doubles((size_t)n_cls * n_det, &failed);
+    ws->head_sigma = alloc_doubles((size_t)n_cls * n_dim, &failed);
     int st = failed ? URA_ERR_ALLOC : URA_OK;
     if (!st)
         st = from_mat_status(mat_chol_init(&ws->chol, n_det));
@@ -162,6 +178,15 @@ static void scale_rows(const double *x, const double *factor, double scalar,
         for (int c = 0; c < cols; c++)
             y[(size_t)j * cols + c] = f * x[(size_t)j * cols + c];
     }
+}
+
+/* y [n × cols] = x ⊙ factor per column. */
+static void scale_columns(const double *x, const double *factor, int n,
+                          int cols, double *y)
+{
+    for (int j = 0; j < n; j++)
+        for (int c = 0; c < cols; c++)
+            y[(size_t)j * cols + c] = x[(size_t)j * cols + c] * factor[c];
 }
 
 /* out [n_det] += −Σ_j v_j, each column summed by one thread in image order. */
@@ -216,9 +241,37 @@ static void apply_shift(ura_workspace *ws, const double *m,
     }
 }
 
+/* ---- the factorised head term (see the top of this file) --------------- */
+
+/* ws->logits = M Vᵀ + c − diag(κ) U Qᵀ (ws->ku = diag(κ) U), for ws->u and
+ * ws->q set; returns L = −mean entropy. */
+static double factored_head_loss(ura_workspace *ws, const double *m,
+                                 const double *kappa, int n_img,
+                                 const double *head_w, const double *head_b)
+{
+    int n_det = ws->n_det, n_cls = ws->n_cls;
+    head_linear_forward(m, n_img, ws->n_dim, head_w, head_b, n_cls,
+                        ws->logits);
+    scale_rows(ws->u, kappa, 1.0, n_img, n_det, ws->ku);
+    mat_gemm(0, 1, n_img, n_cls, n_det, -1.0, ws->ku, ws->q, 1.0, ws->logits);
+    return -head_entropy_forward(ws->logits, n_img, n_cls);
+}
+
+/* ws->v = E = ∂L/∂U (scaled) and ws->dq = ∂L/∂Q. */
+static void factored_head_backward(ura_workspace *ws, const double *kappa,
+                                   int n_img, double scale)
+{
+    int n_det = ws->n_det, n_cls = ws->n_cls;
+    head_entropy_backward(ws->logits, n_img, n_cls, -scale, ws->dlogits);
+    mat_gemm(0, 0, n_img, n_det, n_cls, 1.0, ws->dlogits, ws->q, 0.0, ws->v);
+    scale_rows(ws->v, kappa, -1.0, n_img, n_det, ws->v);
+    mat_gemm(1, 0, n_cls, n_det, n_img, -1.0, ws->dlogits, ws->ku, 0.0,
+             ws->dq);
+}
+
 /* ---- uur core: projection onto {x : W x = b} in the space of x --------- */
 
-/* ws->u = G⁻¹(x Wᵀ − b) and ws->dx = U W (or, n_det > n_dim, R W⁺ᵀ). */
+/* ws->u = G⁻¹(x Wᵀ − b); on the SVD path (n_det > n_dim) ws->dx = R W⁺ᵀ. */
 static int uur_core_forward(ura_workspace *ws, const double *x, int n_img,
                             const double *w, const double *b)
 {
@@ -248,8 +301,15 @@ static int uur_core_forward(ura_workspace *ws, const double *x, int n_img,
     if (st)
         return from_mat_status(st);
     mat_chol_solve(&ws->chol, ws->u, n_img);
-    mat_gemm(0, 0, n_img, n_dim, n_det, 1.0, ws->u, w, 0.0, ws->dx);
     return URA_OK;
+}
+
+/* ws->dx = U W after a Cholesky-path uur_core_forward (the SVD path set it). */
+static void uur_core_dx(ura_workspace *ws, int n_img, const double *w)
+{
+    if (!ws->pinv)
+        mat_gemm(0, 0, n_img, ws->n_dim, ws->n_det, 1.0, ws->u, w, 0.0,
+                 ws->dx);
 }
 
 /* SVD path backward (rank W = n_dim): see the header comment of this file. */
@@ -280,25 +340,17 @@ static int uur_core_backward_pinv(ura_workspace *ws, const double *kappa,
     return URA_OK;
 }
 
-/* dw += ∂L/∂W, db += ∂L/∂b given gx = ∂L/∂x' (already scaled), using what
- * uur_core_forward left in ws->u / the factorisation. */
-static int uur_core_backward(ura_workspace *ws, const double *x,
-                             const double *kappa, int n_img, const double *w,
-                             const double *b, const double *gx, double *dw,
-                             double *db)
+/* Cholesky-path backward from ws->v = E and ws->dq (factored_head_backward):
+ * dw += Vᵀ X − (Vᵀ U + Uᵀ V) W + ∂L/∂Qᵀ V_d, db −= Σ v, with x the features
+ * W acts on and head_d [n_cls × n_dim] the head in those units (V or V_σ). */
+static void uur_core_backward(ura_workspace *ws, const double *x, int n_img,
+                              const double *w, const double *head_d,
+                              double *dw, double *db)
 {
     int n_det = ws->n_det, n_dim = ws->n_dim;
-    if (ws->pinv)
-        return uur_core_backward_pinv(ws, kappa, n_img, w, b, gx, dw, db);
-    /* V = −diag(κ) Gx Wᵀ G⁻¹ (G symmetric: solve row by row). */
-    mat_gemm(0, 1, n_img, n_det, n_dim, 1.0, gx, w, 0.0, ws->v);
-    scale_rows(ws->v, kappa, -1.0, n_img, n_det, ws->v);
     mat_chol_solve(&ws->chol, ws->v, n_img);
-    /* dW += −(κ⊙U)ᵀ Gx + Vᵀ X */
-    scale_rows(ws->u, kappa, 1.0, n_img, n_det, ws->ku);
-    mat_gemm(1, 0, n_det, n_dim, n_img, -1.0, ws->ku, gx, 1.0, dw);
     mat_gemm(1, 0, n_det, n_dim, n_img, 1.0, ws->v, x, 1.0, dw);
-    /* dW += −(Vᵀ U + Uᵀ V + 2c Σ vᵀu · I) W, the last term only if jittered */
+    /* −(Vᵀ U + Uᵀ V + 2c Σ vᵀu · I) W, the last term only if jittered */
     mat_sym_atb_bta(ws->v, ws->u, n_img, n_det, ws->csym);
     if (ws->jittered) {
         double vu = 0.0;
@@ -309,8 +361,8 @@ static int uur_core_backward(ura_workspace *ws, const double *x,
             ws->csym[(size_t)i * n_det + i] += extra;
     }
     mat_gemm(0, 0, n_det, n_dim, n_det, -1.0, ws->csym, w, 1.0, dw);
+    mat_gemm(1, 0, n_det, n_dim, ws->n_cls, 1.0, ws->dq, head_d, 1.0, dw);
     sub_column_sums(ws->v, n_img, n_det, db);
-    return URA_OK;
 }
 
 /* ---- L^uur ------------------------------------------------------------ */
@@ -322,9 +374,11 @@ int ura_uur_shift(ura_workspace *ws, const double *m, int n_img,
         return URA_ERR_ARG;
     ws->path = URA_PATH_NONE;
     int st = uur_core_forward(ws, m, n_img, w, b);
-    if (!st)
-        memcpy(dx, ws->dx, sizeof(double) * (size_t)n_img * ws->n_dim);
-    return st;
+    if (st)
+        return st;
+    uur_core_dx(ws, n_img, w);
+    memcpy(dx, ws->dx, sizeof(double) * (size_t)n_img * ws->n_dim);
+    return URA_OK;
 }
 
 int ura_uur_forward(ura_workspace *ws, const double *m, const double *kappa,
@@ -338,8 +392,13 @@ int ura_uur_forward(ura_workspace *ws, const double *m, const double *kappa,
     int st = uur_core_forward(ws, m, n_img, w, b);
     if (st)
         return st;
-    apply_shift(ws, m, kappa, n_img, NULL);
-    *loss = head_loss(ws, n_img, head_w, head_b);
+    if (ws->pinv) {
+        apply_shift(ws, m, kappa, n_img, NULL);
+        *loss = head_loss(ws, n_img, head_w, head_b);
+    } else {
+        mat_mul_abt(head_w, w, ws->n_cls, ws->n_det, ws->n_dim, ws->q);
+        *loss = factored_head_loss(ws, m, kappa, n_img, head_w, head_b);
+    }
     ws->path = URA_PATH_UUR;
     ws->batch = n_img;
     return URA_OK;
@@ -356,8 +415,13 @@ int ura_uur_backward(ura_workspace *ws, const double *m, const double *kappa,
         return URA_ERR_ARG;
     if (ws->path != URA_PATH_UUR || ws->batch != n_img)
         return URA_ERR_ORDER;
-    head_loss_grad(ws, n_img, head_w, scale);
-    return uur_core_backward(ws, m, kappa, n_img, w, b, ws->gm, dw, db);
+    if (ws->pinv) {
+        head_loss_grad(ws, n_img, head_w, scale);
+        return uur_core_backward_pinv(ws, kappa, n_img, w, b, ws->gm, dw, db);
+    }
+    factored_head_backward(ws, kappa, n_img, scale);
+    uur_core_backward(ws, m, n_img, w, head_w, dw, db);
+    return URA_OK;
 }
 
 /* ---- step (a): the uur core in the standardised space ------------------ */
@@ -396,6 +460,7 @@ int ura_std_shift(ura_workspace *ws, const double *m, int n_img,
     int st = std_core_forward(ws, m, n_img, wt, t, mu, sigma);
     if (st)
         return st;
+    uur_core_dx(ws, n_img, wt);
     int n_dim = ws->n_dim;
     for (int j = 0; j < n_img; j++)
         for (int d = 0; d < n_dim; d++)
@@ -416,8 +481,14 @@ int ura_std_forward(ura_workspace *ws, const double *m, const double *kappa,
     if (st)
         return st;
     /* m' = μ + σ ⊙ (m̃ − κ dx̃) = m − κ σ ⊙ dx̃ */
-    apply_shift(ws, m, kappa, n_img, sigma);
-    *loss = head_loss(ws, n_img, head_w, head_b);
+    if (ws->pinv) {
+        apply_shift(ws, m, kappa, n_img, sigma);
+        *loss = head_loss(ws, n_img, head_w, head_b);
+    } else {
+        scale_columns(head_w, sigma, ws->n_cls, ws->n_dim, ws->head_sigma);
+        mat_mul_abt(ws->head_sigma, wt, ws->n_cls, ws->n_det, ws->n_dim, ws->q);
+        *loss = factored_head_loss(ws, m, kappa, n_img, head_w, head_b);
+    }
     ws->path = URA_PATH_STD;
     ws->batch = n_img;
     return URA_OK;
@@ -436,19 +507,23 @@ int ura_std_backward(ura_workspace *ws, const double *m, const double *kappa,
         return URA_ERR_ARG;
     if (ws->path != URA_PATH_STD || ws->batch != n_img)
         return URA_ERR_ORDER;
+    if (!ws->pinv) {
+        factored_head_backward(ws, kappa, n_img, scale);
+        uur_core_backward(ws, ws->xs, n_img, wt, ws->head_sigma, dwt, dt);
+        return URA_OK;
+    }
     head_loss_grad(ws, n_img, head_w, scale);
     /* ∂L/∂(m̃ − κ dx̃) = σ ⊙ ∂L/∂m' */
     int n_dim = ws->n_dim;
-    #pragma omp parallel for schedule(static) if ((long long)n_img * n_dim >= URA_PARALLEL_MIN)
     for (int j = 0; j < n_img; j++)
         for (int d = 0; d < n_dim; d++)
             ws->gm[(size_t)j * n_dim + d] *= sigma[d];
-    return uur_core_backward(ws, ws->xs, kappa, n_img, wt, t, ws->gm, dwt, dt);
+    return uur_core_backward_pinv(ws, kappa, n_img, wt, t, ws->gm, dwt, dt);
 }
 
 /* ---- L^cur ------------------------------------------------------------ */
 
-/* ws->u = B⁻¹(m Wᵀ − b), ws->dx = U S, B = W Sᵀ. */
+/* ws->u = B⁻¹(m Wᵀ − b), B = W Sᵀ. */
 static int cur_core_forward(ura_workspace *ws, const double *m, int n_img,
                             const double *w, const double *b, const double *s)
 {
@@ -464,7 +539,6 @@ static int cur_core_forward(ura_workspace *ws, const double *m, int n_img,
         return from_mat_status(st);
     residuals(m, n_img, w, b, n_det, n_dim, ws->u);
     mat_lu_solve(&ws->lu, 0, ws->u, n_img);
-    mat_gemm(0, 0, n_img, n_dim, n_det, 1.0, ws->u, s, 0.0, ws->dx);
     return URA_OK;
 }
 
@@ -476,9 +550,10 @@ int ura_cur_shift(ura_workspace *ws, const double *m, int n_img,
         return URA_ERR_ARG;
     ws->path = URA_PATH_NONE;
     int st = cur_core_forward(ws, m, n_img, w, b, s);
-    if (!st)
-        memcpy(dx, ws->dx, sizeof(double) * (size_t)n_img * ws->n_dim);
-    return st;
+    if (st)
+        return st;
+    mat_gemm(0, 0, n_img, ws->n_dim, ws->n_det, 1.0, ws->u, s, 0.0, dx);
+    return URA_OK;
 }
 
 int ura_cur_forward(ura_workspace *ws, const double *m, const double *kappa,
@@ -493,8 +568,8 @@ int ura_cur_forward(ura_workspace *ws, const double *m, const double *kappa,
     int st = cur_core_forward(ws, m, n_img, w, b, s);
     if (st)
         return st;
-    apply_shift(ws, m, kappa, n_img, NULL);
-    *loss = head_loss(ws, n_img, head_w, head_b);
+    mat_mul_abt(head_w, s, ws->n_cls, ws->n_det, ws->n_dim, ws->q);
+    *loss = factored_head_loss(ws, m, kappa, n_img, head_w, head_b);
     ws->path = URA_PATH_CUR;
     ws->batch = n_img;
     return URA_OK;
@@ -513,25 +588,15 @@ int ura_cur_backward(ura_workspace *ws, const double *m, const double *kappa,
     if (ws->path != URA_PATH_CUR || ws->batch != n_img)
         return URA_ERR_ORDER;
     int n_det = ws->n_det, n_dim = ws->n_dim;
-    size_t nd = (size_t)n_img * n_dim;
-    head_loss_grad(ws, n_img, head_w, scale);
-    /* V = −diag(κ) Gm Sᵀ B⁻¹ : row j solves Bᵀ v_j = −κ_j S g_j. */
-    mat_gemm(0, 1, n_img, n_det, n_dim, 1.0, ws->gm, s, 0.0, ws->v);
-    scale_rows(ws->v, kappa, -1.0, n_img, n_det, ws->v);
-    mat_lu_solve(&ws->lu, 1, ws->v, n_img);
-    /* dW += Vᵀ (M − DX) */
-    #pragma omp parallel for schedule(static) if (nd >= URA_PARALLEL_MIN)
-    for (size_t k = 0; k < nd; k++)
-        ws->scratch[k] = m[k] - ws->dx[k];
-    mat_gemm(1, 0, n_det, n_dim, n_img, 1.0, ws->v, ws->scratch, 1.0, dw);
-    /* dS += −Uᵀ (diag(κ) Gm + V W) */
-    mat_gemm(0, 0, n_img, n_dim, n_det, 1.0, ws->v, w, 0.0, ws->scratch);
-    #pragma omp parallel for schedule(static) if (nd >= URA_PARALLEL_MIN)
-    for (int j = 0; j < n_img; j++)
-        for (int d = 0; d < n_dim; d++)
-            ws->scratch[(size_t)j * n_dim + d] +=
-                kappa[j] * ws->gm[(size_t)j * n_dim + d];
-    mat_gemm(1, 0, n_det, n_dim, n_img, -1.0, ws->u, ws->scratch, 1.0, ds);
+    factored_head_backward(ws, kappa, n_img, scale);
+    mat_lu_solve(&ws->lu, 1, ws->v, n_img); /* rows: Bᵀ v_j = e_j */
+    /* ∂L/∂B = −Vᵀ U */
+    mat_gemm(1, 0, n_det, n_det, n_img, -1.0, ws->v, ws->u, 0.0, ws->csym);
+    /* dW += Vᵀ M + ∂L/∂B S;  dS += ∂L/∂Bᵀ W + ∂L/∂Qᵀ V */
+    mat_gemm(1, 0, n_det, n_dim, n_img, 1.0, ws->v, m, 1.0, dw);
+    mat_gemm(0, 0, n_det, n_dim, n_det, 1.0, ws->csym, s, 1.0, dw);
+    mat_gemm(1, 0, n_det, n_dim, n_det, 1.0, ws->csym, w, 1.0, ds);
+    mat_gemm(1, 0, n_det, n_dim, ws->n_cls, 1.0, ws->dq, head_w, 1.0, ds);
     sub_column_sums(ws->v, n_img, n_det, db);
     return URA_OK;
 }

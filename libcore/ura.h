@@ -78,7 +78,8 @@ typedef struct {
     double jitter;    /* the ε added to G's diagonal */
     int pinv;         /* 1 when the SVD pseudo-inverse was used (uur/std) */
     int rank;         /* rank of W on the SVD path, else n_det */
-    double *m_manip;  /* [n_img × n_dim] manipulated pooled features m' */
+    double *m_manip;  /* [n_img × n_dim] manipulated pooled features m'
+                         (formed on the SVD path only, see ura.c) */
     double *logits;   /* [n_img × n_cls] head logits of m' */
 
     /* internal state */
@@ -93,7 +94,10 @@ typedef struct {
     double *ku;      /* [n_img × n_det] κ-scaled u */
     double *dlogits; /* [n_img × n_cls] */
     double *square;  /* [n_det × n_det] G or B */
-    double *csym;    /* [n_det × n_det] Vᵀ U + Uᵀ V */
+    double *csym;    /* [n_det × n_det] Vᵀ U + Uᵀ V, or ∂L/∂B */
+    double *q;       /* [n_cls × n_det] Q = V_σ Pᵀ: head logits per unit of u */
+    double *dq;      /* [n_cls × n_det] ∂L/∂Q */
+    double *head_sigma; /* [n_cls × n_dim] V diag(σ) (std path) */
     mat_chol chol;
     mat_lu lu;
     /* SVD path (n_det > n_dim) only */

@@ -503,6 +503,15 @@ static void test_special_paths(rng_state *r)
 
 /* ---- §12 item 4: geometry and invariances ------------------------------ */
 
+/* Largest difference between the head logits the last forward left and the
+ * head's logits of the given moved features [n_img × n_dim]. */
+static double head_logits_error(const inst *t, const double *moved, int n_img)
+{
+    double logits[64 * 8];
+    head_linear_forward(moved, n_img, t->n_dim, t->head_w, t->head_b, t->n_cls, logits);
+    return max_abs_diff(logits, t->ws->logits, (size_t)n_img * t->n_cls);
+}
+
 static double hyperplane_residual(const double *w, const double *b,
                                   const double *x, int n_img, int n_det,
                                   int n_dim)
@@ -559,8 +568,8 @@ static void test_geometry(rng_state *r)
     for (int j = 0; j < NI; j++)
         ones[j] = 1.0;
     ura_uur_forward(t.ws, t.m, ones, NI, t.w, t.b, t.head_w, t.head_b, &loss);
-    res = hyperplane_residual(t.w, t.b, t.ws->m_manip, NI, NDET, NDIM);
-    CHECK(res <= 1e-10, "uur forward, kappa = 1: W m' = b (%g)", res);
+    res = head_logits_error(&t, moved, NI);
+    CHECK(res <= 1e-10, "uur forward, kappa = 1: logits are the head's on m - dx (%g)", res);
 
     /* cur */
     CHECK(ura_cur_shift(t.ws, t.m, NI, t.w, t.b, t.s, dx) == URA_OK, "cur shift");
@@ -583,9 +592,12 @@ static void test_geometry(rng_state *r)
     ura_cur_shift(t.ws, t.m, NI, t.w, t.b, s2, dx2);
     inv = max_abs_diff(dx, dx2, NI * NDIM) / max_abs(dx, NI * NDIM);
     CHECK(inv <= 1e-12, "cur dx invariant under S -> diag(c)S (%g)", inv);
+    CHECK(ura_cur_shift(t.ws, t.m, NI, t.w, t.b, t.s, dx) == URA_OK, "cur shift");
+    for (int k = 0; k < NI * NDIM; k++)
+        moved[k] = t.m[k] - dx[k];
     ura_cur_forward(t.ws, t.m, ones, NI, t.w, t.b, t.s, t.head_w, t.head_b, &loss);
-    res = hyperplane_residual(t.w, t.b, t.ws->m_manip, NI, NDET, NDIM);
-    CHECK(res <= 1e-10, "cur forward, kappa = 1: W m' = b (%g)", res);
+    res = head_logits_error(&t, moved, NI);
+    CHECK(res <= 1e-10, "cur forward, kappa = 1: logits are the head's on m - dx (%g)", res);
     free_inst(&t);
 
     /* std: W̃((m − dx − μ) ⊘ σ) = t */
@@ -597,6 +609,11 @@ static void test_geometry(rng_state *r)
             moved[j * NDIM + d] = (t.m[j * NDIM + d] - dx[j * NDIM + d] - t.mu[d]) / t.sigma[d];
     res = hyperplane_residual(t.w, t.b, moved, NI, NDET, NDIM);
     CHECK(res <= 1e-10, "std, kappa = 1: W~((m - dx - mu)/sigma) = t (%g)", res);
+    for (int k = 0; k < NI * NDIM; k++)
+        moved[k] = t.m[k] - dx[k];
+    ura_std_forward(t.ws, t.m, ones, NI, t.w, t.b, t.mu, t.sigma, t.head_w, t.head_b, &loss);
+    res = head_logits_error(&t, moved, NI);
+    CHECK(res <= 1e-10, "std forward, kappa = 1: logits are the head's on m - dx (%g)", res);
     free_inst(&t);
 }
 
