@@ -67,6 +67,85 @@ void mat_sym_atb_bta(const double *a, const double *b, int k, int n,
     mirror_upper(c, n);
 }
 
+/* ---- small factors: explicit inverses (see MAT_SMALL_ORDER) ---------- */
+
+/* inverse [n × n] (row-major) from a solve of each unit vector: column k
+ * of the inverse is the solution for e_k. */
+typedef void (*solve_one_fn)(const void *factors, int n, double *x);
+
+static void form_inverse(solve_one_fn solve, const void *factors, int n, double *inverse)
+{
+    double unit[MAT_SMALL_ORDER];
+    for (int k = 0; k < n; k++) {
+        memset(unit, 0, sizeof(double) * (size_t)n);
+        unit[k] = 1.0;
+        solve(factors, n, unit);
+        for (int i = 0; i < n; i++)
+            inverse[(size_t)i * n + k] = unit[i];
+    }
+}
+
+/* Rows of rhs [nrhs × n] ← inverse · row (or inverseᵀ · row). */
+static void apply_inverse(const double *inverse, int n, int transposed, double *rhs, int nrhs)
+{
+    double row[MAT_SMALL_ORDER];
+    for (int r = 0; r < nrhs; r++) {
+        double *x = rhs + (size_t)r * n;
+        memcpy(row, x, sizeof(double) * (size_t)n);
+        for (int i = 0; i < n; i++) {
+            double sum = 0.0;
+            if (transposed)
+                for (int j = 0; j < n; j++)
+                    sum += inverse[(size_t)j * n + i] * row[j];
+            else
+                for (int j = 0; j < n; j++)
+                    sum += inverse[(size_t)i * n + j] * row[j];
+            x[i] = sum;
+        }
+    }
+}
+
+/* x [n] ← (L Lᵀ)⁻¹ x, L column-major lower. */
+static void chol_solve_one(const void *chol_factor, int n, double *x)
+{
+    const double *factor = chol_factor;
+    for (int i = 0; i < n; i++) {
+        double sum = x[i];
+        for (int j = 0; j < i; j++)
+            sum -= factor[i + (size_t)j * n] * x[j];
+        x[i] = sum / factor[i + (size_t)i * n];
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        double sum = x[i];
+        for (int j = i + 1; j < n; j++)
+            sum -= factor[j + (size_t)i * n] * x[j];
+        x[i] = sum / factor[i + (size_t)i * n];
+    }
+}
+
+/* x [n] ← A⁻¹ x. With F = Aᵀ factored as P F = L U (column-major, unit L,
+ * 1-based pivots), A x = r is Uᵀ Lᵀ P x = r. */
+static void lu_solve_one(const void *factors, int n, double *x)
+{
+    const mat_lu *lu = factors;
+    const double *f = lu->factor;
+    for (int i = 0; i < n; i++) { /* Uᵀ y = r */
+        double sum = x[i];
+        for (int j = 0; j < i; j++)
+            sum -= f[j + (size_t)i * n] * x[j];
+        x[i] = sum / f[i + (size_t)i * n];
+    }
+    for (int i = n - 1; i >= 0; i--) /* Lᵀ z = y */
+        for (int j = i + 1; j < n; j++)
+            x[i] -= f[j + (size_t)i * n] * x[j];
+    for (int i = n - 1; i >= 0; i--) { /* x = Pᵀ z */
+        int p = lu->ipiv[i] - 1;
+        double t = x[i];
+        x[i] = x[p];
+        x[p] = t;
+    }
+}
+
 /* ---- Cholesky --------------------------------------------------------- */
 
 int mat_chol_init(mat_chol *c, int n)
@@ -78,7 +157,9 @@ int mat_chol_init(mat_chol *c, int n)
     c->factor = malloc(sizeof(double) * (size_t)n * n);
     c->work = malloc(sizeof(double) * 3 * (size_t)n);
     c->iwork = malloc(sizeof(int) * (size_t)n);
-    if (!c->factor || !c->work || !c->iwork) {
+    if (n <= MAT_SMALL_ORDER)
+        c->inverse = malloc(sizeof(double) * (size_t)n * n);
+    if (!c->factor || !c->work || !c->iwork || (n <= MAT_SMALL_ORDER && !c->inverse)) {
         mat_chol_free(c);
         return MAT_ERR_ALLOC;
     }
@@ -88,6 +169,7 @@ int mat_chol_init(mat_chol *c, int n)
 void mat_chol_free(mat_chol *c)
 {
     free(c->factor);
+    free(c->inverse);
     free(c->work);
     free(c->iwork);
     memset(c, 0, sizeof *c);
@@ -144,6 +226,14 @@ static int chol_try(mat_chol *c, const double *g, double shift)
     return info;
 }
 
+/* A successful factorisation: the inverse too, for small orders. */
+static int chol_done(mat_chol *c)
+{
+    if (c->inverse)
+        form_inverse(chol_solve_one, c->factor, c->n, c->inverse);
+    return MAT_OK;
+}
+
 int mat_chol_factor(mat_chol *c, const double *g, double rcond_min)
 {
     int n = c->n;
@@ -154,7 +244,7 @@ int mat_chol_factor(mat_chol *c, const double *g, double rcond_min)
     if (info < 0)
         return MAT_ERR_LAPACK;
     if (info == 0 && c->rcond >= rcond_min)
-        return MAT_OK;
+        return chol_done(c);
 
     double trace = 0.0;
     for (int i = 0; i < n; i++)
@@ -169,39 +259,15 @@ int mat_chol_factor(mat_chol *c, const double *g, double rcond_min)
         return MAT_ERR_LAPACK;
     if (info > 0 || !(c->rcond > 0.0))
         return MAT_ERR_SINGULAR;
-    return MAT_OK;
-}
-
-/* Factors up to this order are applied by the substitution loops below, one
- * right-hand side at a time: LAPACK's dpotrs/dgetrs go through OpenBLAS's
- * blocked dtrsm, whose set-up dominates a 3 × 3 solve with 1024 right-hand
- * sides. Same operations as the unblocked LAPACK algorithm. */
-#define MAT_SMALL_ORDER 16
-
-/* x [n] ← (L Lᵀ)⁻¹ x, L column-major lower. */
-static void chol_solve_one(const double *factor, int n, double *x)
-{
-    for (int i = 0; i < n; i++) {
-        double sum = x[i];
-        for (int j = 0; j < i; j++)
-            sum -= factor[i + (size_t)j * n] * x[j];
-        x[i] = sum / factor[i + (size_t)i * n];
-    }
-    for (int i = n - 1; i >= 0; i--) {
-        double sum = x[i];
-        for (int j = i + 1; j < n; j++)
-            sum -= factor[j + (size_t)i * n] * x[j];
-        x[i] = sum / factor[i + (size_t)i * n];
-    }
+    return chol_done(c);
 }
 
 void mat_chol_solve(const mat_chol *c, double *rhs, int nrhs)
 {
     if (nrhs < 1)
         return;
-    if (c->n <= MAT_SMALL_ORDER) {
-        for (int r = 0; r < nrhs; r++)
-            chol_solve_one(c->factor, c->n, rhs + (size_t)r * c->n);
+    if (c->inverse) {
+        apply_inverse(c->inverse, c->n, 0, rhs, nrhs);
         return;
     }
     LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'L', c->n, nrhs, c->factor, c->n,
@@ -239,7 +305,10 @@ int mat_lu_init(mat_lu *lu, int n)
     lu->ipiv = malloc(sizeof(int) * (size_t)n);
     lu->work = malloc(sizeof(double) * 4 * (size_t)n);
     lu->iwork = malloc(sizeof(int) * (size_t)n);
-    if (!lu->factor || !lu->ipiv || !lu->work || !lu->iwork) {
+    if (n <= MAT_SMALL_ORDER)
+        lu->inverse = malloc(sizeof(double) * (size_t)n * n);
+    if (!lu->factor || !lu->ipiv || !lu->work || !lu->iwork ||
+        (n <= MAT_SMALL_ORDER && !lu->inverse)) {
         mat_lu_free(lu);
         return MAT_ERR_ALLOC;
     }
@@ -249,6 +318,7 @@ int mat_lu_init(mat_lu *lu, int n)
 void mat_lu_free(mat_lu *lu)
 {
     free(lu->factor);
+    free(lu->inverse);
     free(lu->ipiv);
     free(lu->work);
     free(lu->iwork);
@@ -268,6 +338,8 @@ int mat_lu_factor(mat_lu *lu, const double *a, double rcond_min)
         return MAT_ERR_LAPACK;
     if (info > 0)
         return MAT_ERR_SINGULAR;
+    if (lu->inverse)
+        form_inverse(lu_solve_one, lu, n, lu->inverse);
     double rcond = 0.0;
     info = LAPACKE_dgecon_work(LAPACK_COL_MAJOR, '1', n, lu->factor, n, anorm,
                                &rcond, lu->work, lu->iwork);
@@ -279,54 +351,12 @@ int mat_lu_factor(mat_lu *lu, const double *a, double rcond_min)
     return MAT_OK;
 }
 
-/* With F = Aᵀ factored as P F = L U (column-major, unit L, 1-based
- * pivots): A x = r is Uᵀ Lᵀ P x = r; Aᵀ x = r is L U x = P r. */
-static void lu_solve_one(const mat_lu *lu, int transposed, double *x)
-{
-    int n = lu->n;
-    const double *f = lu->factor;
-    if (!transposed) {
-        for (int i = 0; i < n; i++) { /* Uᵀ y = r */
-            double sum = x[i];
-            for (int j = 0; j < i; j++)
-                sum -= f[j + (size_t)i * n] * x[j];
-            x[i] = sum / f[i + (size_t)i * n];
-        }
-        for (int i = n - 1; i >= 0; i--) /* Lᵀ z = y */
-            for (int j = i + 1; j < n; j++)
-                x[i] -= f[j + (size_t)i * n] * x[j];
-        for (int i = n - 1; i >= 0; i--) { /* x = Pᵀ z */
-            int p = lu->ipiv[i] - 1;
-            double t = x[i];
-            x[i] = x[p];
-            x[p] = t;
-        }
-        return;
-    }
-    for (int i = 0; i < n; i++) { /* P r */
-        int p = lu->ipiv[i] - 1;
-        double t = x[i];
-        x[i] = x[p];
-        x[p] = t;
-    }
-    for (int i = 0; i < n; i++) /* L y = P r */
-        for (int j = 0; j < i; j++)
-            x[i] -= f[i + (size_t)j * n] * x[j];
-    for (int i = n - 1; i >= 0; i--) { /* U x = y */
-        double sum = x[i];
-        for (int j = i + 1; j < n; j++)
-            sum -= f[i + (size_t)j * n] * x[j];
-        x[i] = sum / f[i + (size_t)i * n];
-    }
-}
-
 void mat_lu_solve(const mat_lu *lu, int transposed, double *rhs, int nrhs)
 {
     if (nrhs < 1)
         return;
-    if (lu->n <= MAT_SMALL_ORDER) {
-        for (int r = 0; r < nrhs; r++)
-            lu_solve_one(lu, transposed, rhs + (size_t)r * lu->n);
+    if (lu->inverse) {
+        apply_inverse(lu->inverse, lu->n, transposed, rhs, nrhs);
         return;
     }
     /* The factors are those of Aᵀ: A x = r is a transposed solve for LAPACK. */

@@ -24,6 +24,14 @@ enum {
     MAT_ERR_LAPACK = 4,   /* LAPACK reported an illegal argument or SVD failure */
 };
 
+/* Factors up to this order also keep their explicit inverse, and solves
+ * multiply by it: LAPACK's dpotrs/dgetrs go through OpenBLAS's blocked
+ * dtrsm, and even plain substitution loops spend more on loop control and
+ * divisions than on arithmetic for a 3 × 3 system with 1024 right-hand
+ * sides. The inverse is formed from the factors by substitution, so its
+ * accuracy is that of a solve; the rcond checks are unchanged. */
+#define MAT_SMALL_ORDER 16
+
 /* Default bounds. MAT_RCOND_MIN: an LU factor with a smaller reciprocal
  * condition number is reported singular, and a Cholesky factor triggers the
  * Tikhonov jitter (spec §5, §9 #31: cond > 1e12 is treated as singular). */
@@ -58,6 +66,7 @@ void mat_sym_atb_bta(const double *a, const double *b, int k, int n,
 typedef struct {
     int n;
     double *factor; /* [n × n] Cholesky factor (LAPACK 'L', column-major) */
+    double *inverse; /* [n × n] row-major inverse, for n ≤ MAT_SMALL_ORDER only */
     double *work;   /* [3n] for dpocon */
     int *iwork;     /* [n] */
     double rcond;   /* reciprocal 1-norm condition estimate of what was factored */
@@ -95,6 +104,7 @@ int mat_spd_solve(const double *g, int n, double *rhs, int nrhs,
 typedef struct {
     int n;
     double *factor; /* [n × n] LU factors of Aᵀ (column-major view of A) */
+    double *inverse; /* [n × n] row-major A⁻¹, for n ≤ MAT_SMALL_ORDER only */
     int *ipiv;      /* [n] */
     double *work;   /* [4n] for dgecon */
     int *iwork;     /* [n] */

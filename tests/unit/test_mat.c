@@ -325,6 +325,36 @@ static void test_pinv(rng_state *r)
     mat_svd_free(&svd);
 }
 
+/* Orders at and beyond MAT_SMALL_ORDER take different solve paths (an
+ * explicit inverse, LAPACK): both must solve A x = r, Aᵀ x = r and the SPD
+ * system to the same accuracy. */
+static void test_solve_orders(rng_state *r)
+{
+    enum { NMAX = MAT_SMALL_ORDER + 4, NRHS = 3 };
+    int orders[] = {1, 3, MAT_SMALL_ORDER, MAT_SMALL_ORDER + 1, NMAX};
+    for (size_t o = 0; o < sizeof orders / sizeof orders[0]; o++) {
+        int n = orders[o];
+        double a[NMAX * NMAX], at[NMAX * NMAX], g[NMAX * NMAX], x[NRHS * NMAX];
+        double rhs[NRHS * NMAX], rhs_t[NRHS * NMAX], rhs_g[NRHS * NMAX];
+        fill_normal(r, a, n * n);
+        for (int i = 0; i < n; i++)
+            a[i * n + i] += 3.0; /* well conditioned */
+        transpose(a, n, n, at);
+        naive_mul(a, at, n, n, n, g); /* A Aᵀ: SPD */
+        fill_normal(r, x, NRHS * n);
+        naive_mul(x, at, NRHS, n, n, rhs);
+        naive_mul(x, a, NRHS, n, n, rhs_t);
+        naive_mul(x, g, NRHS, n, n, rhs_g);
+        int st = mat_solve(a, n, 0, rhs, NRHS, MAT_RCOND_MIN, NULL) |
+                 mat_solve(a, n, 1, rhs_t, NRHS, MAT_RCOND_MIN, NULL) |
+                 mat_spd_solve(g, n, rhs_g, NRHS, MAT_RCOND_MIN, NULL);
+        CHECK(st == MAT_OK, "order %d: solves succeed", n);
+        CHECK(max_abs_diff(rhs, x, NRHS * n) < 1e-10, "order %d: A x = r", n);
+        CHECK(max_abs_diff(rhs_t, x, NRHS * n) < 1e-10, "order %d: Aᵀ x = r", n);
+        CHECK(max_abs_diff(rhs_g, x, NRHS * n) < 1e-10, "order %d: SPD solve", n);
+    }
+}
+
 int main(void)
 {
     rng_state r;
@@ -332,6 +362,7 @@ int main(void)
     test_products(&r);
     test_spd(&r);
     test_lu(&r);
+    test_solve_orders(&r);
     test_lstsq_reg(&r);
     test_pinv(&r);
     CHECK(strcmp(mat_strerror(MAT_ERR_SINGULAR), "ok") != 0, "strerror");
