@@ -85,23 +85,37 @@ static void form_inverse(solve_one_fn solve, const void *factors, int n, double 
     }
 }
 
-/* Rows of rhs [nrhs × n] ← inverse · row (or inverseᵀ · row). */
-static void apply_inverse(const double *inverse, int n, int transposed, double *rhs, int nrhs)
+/* Rows of rhs [nrhs × n] ← op · row, op [n × n] row-major. Inlined with a
+ * literal n for the common orders, so the loops unroll. */
+static inline void multiply_rows(const double *op, int n, double *rhs, int nrhs)
 {
     double row[MAT_SMALL_ORDER];
     for (int r = 0; r < nrhs; r++) {
         double *x = rhs + (size_t)r * n;
-        memcpy(row, x, sizeof(double) * (size_t)n);
+        for (int j = 0; j < n; j++)
+            row[j] = x[j];
         for (int i = 0; i < n; i++) {
             double sum = 0.0;
-            if (transposed)
-                for (int j = 0; j < n; j++)
-                    sum += inverse[(size_t)j * n + i] * row[j];
-            else
-                for (int j = 0; j < n; j++)
-                    sum += inverse[(size_t)i * n + j] * row[j];
+            for (int j = 0; j < n; j++)
+                sum += op[i * n + j] * row[j];
             x[i] = sum;
         }
+    }
+}
+
+/* Rows of rhs ← inverse · row (or inverseᵀ · row). */
+static void apply_inverse(const double *inverse, int n, int transposed, double *rhs, int nrhs)
+{
+    double op[MAT_SMALL_ORDER * MAT_SMALL_ORDER];
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            op[i * n + j] = transposed ? inverse[j * n + i] : inverse[i * n + j];
+    switch (n) {
+    case 1: multiply_rows(op, 1, rhs, nrhs); break;
+    case 2: multiply_rows(op, 2, rhs, nrhs); break;
+    case 3: multiply_rows(op, 3, rhs, nrhs); break;
+    case 4: multiply_rows(op, 4, rhs, nrhs); break;
+    default: multiply_rows(op, n, rhs, nrhs); break;
     }
 }
 

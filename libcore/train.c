@@ -69,6 +69,23 @@ static void prefetch_bytes(const void *start, size_t bytes)
         __builtin_prefetch(p + off);
 }
 
+/* pixels [hw × n_dim] (doubles) = the transpose of image [n_dim × hw]. The
+ * loop over the longer side runs innermost, so that either the reads
+ * (large images: hw contiguous floats of a channel) or the writes (few
+ * pixels: a pixel's n_dim channels) are contiguous. */
+static void transpose_image(const float *image, int n_dim, int hw, double *pixels)
+{
+    if (hw < n_dim) {
+        for (int p = 0; p < hw; p++)
+            for (int d = 0; d < n_dim; d++)
+                pixels[(size_t)p * n_dim + d] = image[(size_t)d * hw + p];
+    } else {
+        for (int d = 0; d < n_dim; d++)
+            for (int p = 0; p < hw; p++)
+                pixels[(size_t)p * n_dim + d] = image[(size_t)d * hw + p];
+    }
+}
+
 void train_gather(const train_data *data, const size_t *order, size_t n, double *X, double *pooled)
 {
     int n_dim = data->n_dim, hw = data->hw;
@@ -80,11 +97,7 @@ void train_gather(const train_data *data, const size_t *order, size_t n, double 
             prefetch_bytes(data->features + next * image_values, image_values * sizeof(float));
             prefetch_bytes(data->pooled + next * n_dim, n_dim * sizeof(double));
         }
-        const float *image = data->features + order[k] * image_values;
-        double *pixels = X + k * image_values;
-        for (int d = 0; d < n_dim; d++)
-            for (int p = 0; p < hw; p++)
-                pixels[(size_t)p * n_dim + d] = image[(size_t)d * hw + p];
+        transpose_image(data->features + order[k] * image_values, n_dim, hw, X + k * image_values);
         memcpy(pooled + k * n_dim, data->pooled + order[k] * n_dim, n_dim * sizeof(double));
     }
 }
