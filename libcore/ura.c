@@ -76,7 +76,7 @@ void ura_workspace_free(ura_workspace *ws)
                       ws->gm,      ws->scratch, ws->u,     ws->v,
                       ws->ku,      ws->dlogits, ws->square, ws->csym,
                       ws->w_pinv,  ws->vec_d,   ws->vec_d2, ws->vec_i,
-                      ws->q,       ws->dq,      ws->head_sigma};
+                      ws->q,       ws->dq,      ws->head_sigma, ws->inv_sigma};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++)
         free(bufs[k]);
     mat_chol_free(&ws->chol);
@@ -128,6 +128,7 @@ int ura_workspace_create(ura_workspace **out, int n_img, int n_det, int n_dim,
     ws->q = alloc_doubles((size_t)n_cls * n_det, &failed);
     ws->dq = alloc_doubles((size_t)n_cls * n_det, &failed);
     ws->head_sigma = alloc_doubles((size_t)n_cls * n_dim, &failed);
+    ws->inv_sigma = alloc_doubles(n_dim, &failed);
     int st = failed ? URA_ERR_ALLOC : URA_OK;
     if (!st)
         st = from_mat_status(mat_chol_init(&ws->chol, n_det));
@@ -440,11 +441,13 @@ static int std_core_forward(ura_workspace *ws, const double *m, int n_img,
                             const double *mu, const double *sigma)
 {
     int n_dim = ws->n_dim;
-    #pragma omp parallel for schedule(static) if ((long long)n_img * n_dim >= URA_PARALLEL_MIN)
+    double *inv_sigma = ws->inv_sigma;
+    for (int d = 0; d < n_dim; d++)
+        inv_sigma[d] = 1.0 / sigma[d];
     for (int j = 0; j < n_img; j++)
         for (int d = 0; d < n_dim; d++) {
             size_t k = (size_t)j * n_dim + d;
-            ws->xs[k] = (m[k] - mu[d]) / sigma[d];
+            ws->xs[k] = (m[k] - mu[d]) * inv_sigma[d];
         }
     return uur_core_forward(ws, ws->xs, n_img, wt, t);
 }

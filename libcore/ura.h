@@ -98,6 +98,7 @@ typedef struct {
     double *q;       /* [n_cls × n_det] Q = V_σ Pᵀ: head logits per unit of u */
     double *dq;      /* [n_cls × n_det] ∂L/∂Q */
     double *head_sigma; /* [n_cls × n_dim] V diag(σ) (std path) */
+    double *inv_sigma;  /* [n_dim] 1/σ (std path) */
     mat_chol chol;
     mat_lu lu;
     /* SVD path (n_det > n_dim) only */
