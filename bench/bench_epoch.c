@@ -1,0 +1,207 @@
+/* bench_epoch — one EDDP step-(d) training epoch against the two GEMMs that
+ * bound it from below (issue #3's figure).
+ *
+ * The epoch: train_run for one epoch (gather, forward, backward, Adam) at
+ * n_dim 512, n_det 500 over N_IMG random images of 7×7 pixels in batches of
+ * BATCH images (the paper's reference batch, 4096), free layout with
+ * signals and the step-(d) objective: s, sb, cur as weighted terms, ma, mm,
+ * ic, eac, fso as augmented-Lagrangian constraints. The reference: for the
+ * same batches, X·Wᵀ [n_pix × n_det] and dAᵀ·X [n_det × n_dim] in OpenBLAS
+ * alone, summed. Prints both times and their ratio (target ≤ 1.5); a ratio,
+ * never pass/fail. One epoch is a minute or two on 2 cores, so each side is
+ * measured once; the two are measured in the same run on the same data.
+ *
+ *   build/bench/bench_epoch [N_IMG [BATCH]]     (64000, 4096)
+ * Threads: OMP_NUM_THREADS (default: all cores). Memory: the set in float
+ * (N_IMG · 512 · 49 · 4 bytes, 6.4 GB at 64000) plus batch buffers. */
+#include "detectors.h"
+#include "error.h"
+#include "head.h"
+#include "headfile.h"
+#include "objective.h"
+#include "rng.h"
+#include "train.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+enum { N_DIM = 512, N_DET = 500, HW = 49, N_CLS = 10 };
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void fill_normal(rng_state *r, double *x, size_t n, double sd)
+{
+    for (size_t k = 0; k < n; k++)
+        x[k] = sd * rng_normal(r);
+}
+
+/* Uniform features of unit variance, one stream per image (parallel). */
+static void fill_features(float *features, size_t n_img, uint64_t seed)
+{
+    size_t per_image = (size_t)N_DIM * HW;
+#pragma omp parallel for schedule(static)
+    for (size_t j = 0; j < n_img; j++) {
+        rng_state r;
+        rng_init(&r, seed, j);
+        for (size_t k = 0; k < per_image; k++)
+            features[j * per_image + k] = (float)rng_uniform_range(&r, -1.7320508, 1.7320508);
+    }
+}
+
+static void step_d_objective(objective_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    const term_id weighted[] = {TERM_S, TERM_SB, TERM_CUR};
+    const double weights[] = {0.85, 2.6, 0.25};
+    const term_id bounded[] = {TERM_MA, TERM_MM, TERM_IC, TERM_EAC, TERM_FSO};
+    const double bounds[] = {0.8, 8, 0.01, 0.1, 0.1};
+    for (int k = 0; k < 3; k++) {
+        cfg->enabled[weighted[k]] = 1;
+        cfg->weight[weighted[k]] = weights[k];
+    }
+    for (int k = 0; k < 5; k++) {
+        cfg->enabled[bounded[k]] = cfg->constrained[bounded[k]] = 1;
+        cfg->bound[bounded[k]] = bounds[k];
+    }
+    cfg->pixel = (loss_pixel_config){.gamma = 1.1, .tau = 1.0, .rho = 0.5, .nu = 4.0};
+    cfg->kappa_lo = 0.5;
+    cfg->kappa_hi = 0.9;
+}
+
+/* Seconds of X·Wᵀ and dAᵀ·X on the gathered batch of images order[0..n). */
+static double gemm_batch(const train_data *data, const size_t *order, size_t n, const double *W, double *X,
+                         double *pooled, double *A, const double *dA, double *dW)
+{
+    int n_pix = (int)(n * HW);
+    train_gather(data, order, n, X, pooled);
+    double t0 = now();
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_pix, N_DET, N_DIM, 1.0, X, N_DIM, W, N_DIM, 0.0, A,
+                N_DET);
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N_DET, N_DIM, n_pix, 1.0, dA, N_DET, X, N_DIM, 0.0, dW,
+                N_DIM);
+    return now() - t0;
+}
+
+/* Seconds of the two GEMMs over the batches of one epoch (gathers not
+ * timed), after one untimed batch that touches the buffers. */
+static double gemm_epoch(const train_data *data, size_t batch, const double *W, double *X, double *pooled,
+                         double *A, const double *dA, double *dW)
+{
+    size_t *order = malloc(data->n_img * sizeof *order);
+    for (size_t k = 0; k < data->n_img; k++)
+        order[k] = k;
+    gemm_batch(data, order, batch, W, X, pooled, A, dA, dW);
+    double seconds = 0;
+    for (size_t b0 = 0; b0 < data->n_img; b0 += batch) {
+        size_t n = data->n_img - b0 < batch ? data->n_img - b0 : batch;
+        seconds += gemm_batch(data, order + b0, n, W, X, pooled, A, dA, dW);
+    }
+    free(order);
+    return seconds;
+}
+
+int main(int argc, char **argv)
+{
+    size_t n_img = argc > 1 ? strtoul(argv[1], NULL, 10) : 64000;
+    size_t batch = argc > 2 ? strtoul(argv[2], NULL, 10) : 4096;
+    if (n_img < 1 || batch < 1) {
+        fprintf(stderr, "usage: bench_epoch [N_IMG [BATCH]]\n");
+        return 2;
+    }
+    batch = batch < n_img ? batch : n_img;
+    size_t nd = (size_t)N_DET * N_DIM, max_pix = batch * HW;
+    float *features = malloc(n_img * N_DIM * HW * sizeof *features);
+    double *pooled_all = malloc(n_img * N_DIM * sizeof *pooled_all);
+    double *W = malloc(nd * sizeof *W), *S = malloc(nd * sizeof *S), *b = malloc(N_DET * sizeof *b);
+    double *center = calloc(N_DIM, sizeof *center);
+    head_params head = {N_CLS, N_DIM, malloc(N_CLS * N_DIM * sizeof(double)), malloc(N_CLS * sizeof(double))};
+    if (!features || !pooled_all || !W || !S || !b || !center || !head.weight || !head.bias) {
+        fprintf(stderr, "bench_epoch: out of memory for %zu images\n", n_img);
+        return 1;
+    }
+    double t_data = now();
+    fill_features(features, n_img, 7);
+    head_pool(features, (int)n_img, N_DIM, HW, pooled_all);
+    t_data = now() - t_data;
+    rng_state r;
+    rng_init(&r, 42, 0);
+    fill_normal(&r, W, nd, 1.0 / sqrt((double)N_DIM)); /* logits O(1) */
+    fill_normal(&r, S, nd, 1.0);
+    fill_normal(&r, b, N_DET, 1.0);
+    fill_normal(&r, head.weight, N_CLS * N_DIM, 0.1);
+    fill_normal(&r, head.bias, N_CLS, 0.1);
+    train_data data = {features, pooled_all, n_img, N_DIM, HW};
+
+    det_layout layout;
+    objective_config ocfg;
+    step_d_objective(&ocfg);
+    objective obj;
+    double *params = NULL;
+    if (det_layout_init(&layout, DET_FREE, N_DET, N_DIM, 1, center, NULL) ||
+        !(params = malloc(layout.n_params * sizeof *params)) ||
+        det_init_from_effective(&layout, W, b, S, 1.0, params) ||
+        objective_init(&obj, &layout, &ocfg, &head, (int)batch, max_pix)) {
+        fprintf(stderr, "bench_epoch: setup failed: %s\n", error_message());
+        return 1;
+    }
+    cli_common cli = {.tool = "bench_epoch", .quiet = 1};
+    train_config tcfg = {.epochs = 1, .batch_images = batch, .lr = 5e-5, .plateau_factor = 1,
+                         .constrained = 1, .al_every = 50, .al_full_data = 1, .al_penalty = 1,
+                         .al_growth = 10, .al_penalty_max = 1e4, .seed = 1, .cli = &cli};
+    /* Warm-up: one epoch over the first batch touches every buffer of the
+     * step (first-touch page faults are no part of a long run's epochs). */
+    train_history history;
+    train_data first_batch = data;
+    first_batch.n_img = batch;
+    if (train_run(&tcfg, &obj, &first_batch, params, &history)) {
+        fprintf(stderr, "bench_epoch: training failed: %s\n", error_message());
+        return 1;
+    }
+    train_history_free(&history);
+    double t_epoch = now();
+    if (train_run(&tcfg, &obj, &data, params, &history)) {
+        fprintf(stderr, "bench_epoch: training failed: %s\n", error_message());
+        return 1;
+    }
+    t_epoch = now() - t_epoch;
+    objective_free(&obj); /* its batch buffers go before the reference allocates its own */
+
+    double *X = malloc(max_pix * N_DIM * sizeof *X), *pooled = malloc(batch * N_DIM * sizeof *pooled);
+    double *A = malloc(max_pix * N_DET * sizeof *A), *dA = malloc(max_pix * N_DET * sizeof *dA);
+    double *dW = malloc(nd * sizeof *dW);
+    if (!X || !pooled || !A || !dA || !dW) {
+        fprintf(stderr, "bench_epoch: out of memory for the reference batches\n");
+        return 1;
+    }
+    fill_normal(&r, dA, max_pix * N_DET, 1.0);
+    double t_gemm = gemm_epoch(&data, batch, W, X, pooled, A, dA, dW);
+
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("bench_epoch: EDDP step (d) epoch, n_dim %d, n_det %d, %zu images x %d pixels, batches of %zu "
+           "images; losses s,sb,cur + AL on ma,mm,ic,eac,fso; %d threads\n",
+           N_DIM, N_DET, n_img, HW, batch, omp_get_max_threads());
+    printf("  data generation (not timed below)      %8.2f s\n", t_data);
+    printf("  epoch (train_run, 1 epoch)            %8.2f s\n", t_epoch);
+    printf("  X*W^T + dA^T*X over the same batches  %8.2f s\n", t_gemm);
+    printf("  ratio epoch / GEMMs                   %8.3f   (target <= 1.5)\n", t_epoch / t_gemm);
+    printf("  objective after the epoch %.6g; peak RSS %.2f GB\n", history.rows[0], ru.ru_maxrss / 1048576.0);
+
+    train_history_free(&history);
+    det_layout_free(&layout);
+    free(features); free(pooled_all); free(W); free(S); free(b); free(center);
+    free(head.weight); free(head.bias); free(params);
+    free(X); free(pooled); free(A); free(dA); free(dW);
+    return 0;
+}
