@@ -94,3 +94,44 @@ int features_pool_all(const features_file *ff, double *pooled)
     free(buf);
     return rc;
 }
+
+void features_channel_sums(const float *feat, size_t n_img, int n_dim, size_t hw, double *sum)
+{
+#pragma omp parallel for schedule(static)
+    for (int d = 0; d < n_dim; d++) {
+        double acc = sum[d];
+        for (size_t n = 0; n < n_img; n++) {
+            const float *plane = feat + (n * n_dim + d) * hw;
+            for (size_t p = 0; p < hw; p++)
+                acc += plane[p];
+        }
+        sum[d] = acc;
+    }
+}
+
+void features_channel_sqdev(const float *feat, size_t n_img, int n_dim, size_t hw, const double *mean,
+                            double *sumsq)
+{
+#pragma omp parallel for schedule(static)
+    for (int d = 0; d < n_dim; d++) {
+        double acc = sumsq[d], mu = mean[d];
+        for (size_t n = 0; n < n_img; n++) {
+            const float *plane = feat + (n * n_dim + d) * hw;
+            for (size_t p = 0; p < hw; p++)
+                acc += (plane[p] - mu) * (plane[p] - mu);
+        }
+        sumsq[d] = acc;
+    }
+}
+
+void features_channel_mean(const double *sum, int n_dim, size_t count, double *mean)
+{
+    for (int d = 0; d < n_dim; d++)
+        mean[d] = sum[d] / (double)count;
+}
+
+void features_channel_std(const double *sumsq, int n_dim, size_t count, double *std)
+{
+    for (int d = 0; d < n_dim; d++)
+        std[d] = sqrt(sumsq[d] / (double)count);
+}

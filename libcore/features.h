@@ -29,6 +29,22 @@ int features_read_labels(const features_file *ff, int32_t **labels, int n_cls);
 /* Per-image average over H×W for all images, streamed in batches: pooled
  * [N × C] double. */
 int features_pool_all(const features_file *ff, double *pooled);
+/* Per-channel statistics over every pixel of a set, for the standardisation
+ * of uibe (and of eddp's standardised space). Two passes over the images:
+ * the sums, then the squared deviations from the mean (divisor n). Each
+ * channel is accumulated in double, image after image and pixel after pixel,
+ * so that a set streamed in batches of whole images gives the same bits as
+ * the whole set in one call. feat is NCHW float32 [n_img × n_dim × hw];
+ * both ACCUMULATE into their [n_dim] outputs (zero them first).
+ * OpenMP over channels. */
+void features_channel_sums(const float *feat, size_t n_img, int n_dim, size_t hw, double *sum);
+void features_channel_sqdev(const float *feat, size_t n_img, int n_dim, size_t hw, const double *mean,
+                            double *sumsq);
+/* mean[d] = sum[d] / count and std[d] = sqrt(sumsq[d] / count), count the
+ * number of pixels (N·H·W); mean may alias sum, std may alias sumsq. */
+void features_channel_mean(const double *sum, int n_dim, size_t count, double *mean);
+void features_channel_std(const double *sumsq, int n_dim, size_t count, double *std);
+
 /* Images per read batch that keeps a batch near target_bytes. */
 size_t features_batch_images(const features_file *ff, size_t target_bytes);
 

@@ -42,6 +42,18 @@ static void quiet_hdf5(void)
     }
 }
 
+static hid_t half_type(void);
+
+/* The memory type of H5IO_HALF_BITS: the file's binary16 type itself, so
+ * that HDF5 copies the bits. Made once, held for the life of the process. */
+static hid_t half_bits_type(void)
+{
+    static hid_t type = H5I_INVALID_HID;
+    if (type < 0)
+        type = half_type();
+    return type;
+}
+
 static hid_t native_type(h5io_type type)
 {
     switch (type) {
@@ -49,6 +61,7 @@ static hid_t native_type(h5io_type type)
     case H5IO_DOUBLE: return H5T_NATIVE_DOUBLE;
     case H5IO_INT32: return H5T_NATIVE_INT32;
     case H5IO_HALF: return H5T_NATIVE_FLOAT; /* stored half, read as float */
+    case H5IO_HALF_BITS: return half_bits_type();
     }
     return H5T_NATIVE_FLOAT;
 }
@@ -118,21 +131,50 @@ static int open_path(h5in *in, const char *path)
     return 0;
 }
 
-static int check_format(h5in *in, const char *expected)
+/* "a, b or c" lists of the accepted formats (quote: each in single
+ * quotes) and of the tools that make them. */
+static void describe_formats(const char *const *formats, int n, int quote, char *names, size_t names_size,
+                             char *tools, size_t tools_size)
 {
+    size_t used_names = 0, used_tools = 0;
+    names[0] = tools[0] = '\0';
+    const char *q = quote ? "'" : "";
+    for (int k = 0; k < n; k++) {
+        const char *sep = k == 0 ? "" : (k + 1 == n ? " or " : ", ");
+        const char *tool_sep = k == 0 ? "" : (k + 1 == n ? ", or " : ", ");
+        if (used_names < names_size)
+            used_names += (size_t)snprintf(names + used_names, names_size - used_names, "%s%s%s%s", sep, q,
+                                           formats[k], q);
+        if (used_tools < tools_size)
+            used_tools += (size_t)snprintf(tools + used_tools, tools_size - used_tools, "%s%s", tool_sep,
+                                           producer_of(formats[k]));
+    }
+}
+
+/* Checks the format attribute against formats[0..n) (n = 0: any toolkit
+ * format) and the version; *which = the index of the one found. */
+static int check_format(h5in *in, const char *const *formats, int n, int *which)
+{
+    char names[256], quoted[256], tools[256];
+    describe_formats(formats, n, 0, names, sizeof names, tools, sizeof tools);
+    describe_formats(formats, n, 1, quoted, sizeof quoted, tools, sizeof tools);
     char *format = NULL;
     if (H5Aexists(in->file, "format") <= 0) {
-        if (expected)
+        if (n)
             return error_set(EX_DATAERR, "%s: not an %s file (no 'format' attribute); make one with %s",
-                             in->path, expected, producer_of(expected));
+                             in->path, names, tools);
         return error_set(EX_DATAERR, "%s: not an eddp toolkit file (no 'format' attribute)", in->path);
     }
     if (h5in_attr_string(in, "/", "format", &format))
         return error_code();
+    int found = n ? -1 : 0;
+    for (int k = 0; k < n; k++)
+        if (!strcmp(format, formats[k]))
+            found = k;
     int rc = 0;
-    if (expected && strcmp(format, expected)) {
-        rc = error_set(EX_DATAERR, "%s: format is '%s', expected '%s' (made by %s)", in->path,
-                       format, expected, producer_of(expected));
+    if (found < 0) {
+        rc = error_set(EX_DATAERR, "%s: format is '%s', expected %s (made by %s)", in->path, format,
+                       quoted, tools);
     } else {
         long long version = 0;
         if (h5in_attr_int(in, "/", "format_version", &version))
@@ -143,11 +185,13 @@ static int check_format(h5in *in, const char *expected)
                            "version 1); regenerate it with %s",
                            in->path, format, version, producer_of(format));
     }
+    if (which)
+        *which = found;
     free(format);
     return rc;
 }
 
-int h5in_open(h5in *in, const char *path, const char *expected_format)
+int h5in_open_formats(h5in *in, const char *path, const char *const *formats, int n, int *which)
 {
     quiet_hdf5();
     memset(in, 0, sizeof *in);
@@ -155,12 +199,18 @@ int h5in_open(h5in *in, const char *path, const char *expected_format)
     snprintf(in->path, sizeof in->path, "%s", path);
     int rc = strcmp(path, "-") ? open_path(in, path) : (read_stdin_image(in) || open_image(in));
     if (!rc)
-        rc = check_format(in, expected_format);
+        rc = check_format(in, formats, n, which);
     if (rc) {
         rc = error_code();
         h5in_close(in);
     }
     return rc;
+}
+
+int h5in_open(h5in *in, const char *path, const char *expected_format)
+{
+    const char *formats[1] = {expected_format};
+    return h5in_open_formats(in, path, formats, expected_format ? 1 : 0, NULL);
 }
 
 void h5in_close(h5in *in)
@@ -254,7 +304,7 @@ int h5in_check(h5in *in, const char *name, h5io_type type, int rank,
 
 static size_t element_size(h5io_type type)
 {
-    return type == H5IO_DOUBLE ? 8 : 4;
+    return type == H5IO_DOUBLE ? 8 : type == H5IO_HALF_BITS ? 2 : 4;
 }
 
 int h5in_read(h5in *in, const char *name, h5io_type type, int rank,
@@ -664,7 +714,8 @@ static hid_t file_type(h5io_type type)
     case H5IO_FLOAT: return H5Tcopy(H5T_IEEE_F32LE);
     case H5IO_DOUBLE: return H5Tcopy(H5T_IEEE_F64LE);
     case H5IO_INT32: return H5Tcopy(H5T_STD_I32LE);
-    case H5IO_HALF: return half_type();
+    case H5IO_HALF:
+    case H5IO_HALF_BITS: return half_type();
     }
     return H5Tcopy(H5T_IEEE_F32LE);
 }

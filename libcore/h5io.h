@@ -17,7 +17,11 @@
 
 #define H5IO_MAX_RANK 8
 
-typedef enum { H5IO_FLOAT, H5IO_DOUBLE, H5IO_INT32, H5IO_HALF } h5io_type;
+/* H5IO_HALF is stored as IEEE binary16 and held in memory as float (HDF5
+ * converts, slowly: ~10^7 values/s); H5IO_HALF_BITS is stored the same way
+ * and held in memory as the uint16_t bit patterns, copied unconverted
+ * (half.h converts them). */
+typedef enum { H5IO_FLOAT, H5IO_DOUBLE, H5IO_INT32, H5IO_HALF, H5IO_HALF_BITS } h5io_type;
 
 /* Format names of the file contracts (man/man5/eddp-files.5). */
 #define H5IO_FORMAT_FEATURES "eddp-features"
@@ -38,6 +42,9 @@ typedef struct {
 /* Opens path (or "-") and checks its format; expected_format NULL = any
  * toolkit file. */
 int h5in_open(h5in *in, const char *path, const char *expected_format);
+/* Opens path accepting any of the n formats; *which (may be NULL) is the
+ * index of the file's format in formats. */
+int h5in_open_formats(h5in *in, const char *path, const char *const *formats, int n, int *which);
 void h5in_close(h5in *in);
 int h5in_exists(h5in *in, const char *name);
 /* Rank and dimensions of a dataset; EX_DATAERR naming file and dataset when

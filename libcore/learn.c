@@ -1,5 +1,6 @@
 /* learn — see learn.h. */
 #include "learn.h"
+#include "cache.h"
 #include "error.h"
 #include "head.h"
 
@@ -8,45 +9,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Per-channel mean and std over every pixel, accumulated in double. */
+/* Per-channel mean and std over every pixel, accumulated in double (the
+ * same functions cachegpu streams its source through). */
 static void channel_stats(const learn_set *set)
 {
     size_t n_img = set->ff.n_img, hw = set->data.hw;
     int n_dim = set->data.n_dim;
-#pragma omp parallel for schedule(static)
-    for (int d = 0; d < n_dim; d++) {
-        double sum = 0, sumsq = 0;
-        for (size_t n = 0; n < n_img; n++) {
-            const float *plane = set->features + (n * n_dim + d) * hw;
-            for (size_t p = 0; p < hw; p++)
-                sum += plane[p];
-        }
-        double mean = sum / (double)(n_img * hw);
-        for (size_t n = 0; n < n_img; n++) {
-            const float *plane = set->features + (n * n_dim + d) * hw;
-            for (size_t p = 0; p < hw; p++)
-                sumsq += (plane[p] - mean) * (plane[p] - mean);
-        }
-        set->mean[d] = mean;
-        set->std[d] = sqrt(sumsq / (double)(n_img * hw));
-    }
+    memset(set->mean, 0, n_dim * sizeof(double));
+    memset(set->std, 0, n_dim * sizeof(double));
+    features_channel_sums(set->features, n_img, n_dim, hw, set->mean);
+    features_channel_mean(set->mean, n_dim, n_img * hw, set->mean);
+    features_channel_sqdev(set->features, n_img, n_dim, hw, set->mean, set->std);
+    features_channel_std(set->std, n_dim, n_img * hw, set->std);
 }
 
-int learn_load(learn_set *set, const char *path)
+static int alloc_set(learn_set *set)
 {
-    memset(set, 0, sizeof *set);
-    if (h5in_open(&set->in, path, H5IO_FORMAT_FEATURES))
-        return error_code();
-    if (features_open(&set->ff, &set->in))
-        return error_code();
     size_t n_img = set->ff.n_img, n_dim = set->ff.n_dim, hw = set->ff.height * set->ff.width;
     set->features = malloc(n_img * n_dim * hw * sizeof(float));
     set->pooled = malloc(n_img * n_dim * sizeof(double));
     set->mean = malloc(n_dim * sizeof(double));
     set->std = malloc(n_dim * sizeof(double));
     if (!set->features || !set->pooled || !set->mean || !set->std)
-        return error_set(EX_OSERR, "%s: out of memory holding %zu images of %zu×%zu features", path,
+        return error_set(EX_OSERR, "%s: out of memory holding %zu images of %zu×%zu features", set->in.path,
                          n_img, n_dim, hw);
+    set->data = (train_data){set->features, set->pooled, n_img, (int)n_dim, (int)hw};
+    return 0;
+}
+
+static int load_features(learn_set *set)
+{
+    if (features_open(&set->ff, &set->in) || alloc_set(set))
+        return error_code();
+    size_t n_img = set->ff.n_img, n_dim = set->ff.n_dim, hw = set->ff.height * set->ff.width;
     size_t batch = features_batch_images(&set->ff, 64u << 20);
     for (size_t img0 = 0; img0 < n_img; img0 += batch) {
         size_t n = n_img - img0 < batch ? n_img - img0 : batch;
@@ -54,9 +49,49 @@ int learn_load(learn_set *set, const char *path)
             return error_code();
     }
     head_pool(set->features, (int)n_img, (int)n_dim, (int)hw, set->pooled);
-    set->data = (train_data){set->features, set->pooled, n_img, (int)n_dim, (int)hw};
     channel_stats(set);
+    set->value_bytes = 4;
     return 0;
+}
+
+/* A cache holds the pixels pixel-major: read them in batches and lay them
+ * out NCHW as a features file gives them; pooled, mean and std come from the
+ * file (computed there from the float32 source). */
+static int load_cache(learn_set *set)
+{
+    cache_file cf;
+    if (cache_open(&cf, &set->in))
+        return error_code();
+    set->ff = (features_file){&set->in, cf.n_img, cf.n_dim, cf.height, cf.width};
+    set->value_bytes = cf.value_bytes;
+    if (alloc_set(set))
+        return error_code();
+    size_t n_img = cf.n_img, per_image = cf.n_dim * cf.height * cf.width;
+    size_t batch = features_batch_images(&set->ff, 64u << 20);
+    float *rows = malloc(batch * per_image * sizeof(float));
+    if (!rows)
+        return error_set(EX_OSERR, "%s: out of memory for batches of %zu images", set->in.path, batch);
+    int rc = 0;
+    for (size_t img0 = 0; img0 < n_img && !rc; img0 += batch) {
+        size_t n = n_img - img0 < batch ? n_img - img0 : batch;
+        rc = cache_read_pixels(&cf, img0, n, rows);
+        if (!rc)
+            cache_pixels_to_nchw(rows, n, cf.n_dim, cf.height * cf.width, set->features + img0 * per_image);
+    }
+    free(rows);
+    if (!rc)
+        rc = cache_read_stats(&cf, set->pooled, set->mean, set->std);
+    return rc ? error_code() : 0;
+}
+
+int learn_load(learn_set *set, const char *path)
+{
+    static const char *const formats[] = {H5IO_FORMAT_FEATURES, H5IO_FORMAT_CACHE};
+    int which;
+    memset(set, 0, sizeof *set);
+    if (h5in_open_formats(&set->in, path, formats, 2, &which))
+        return error_code();
+    return which == 0 ? load_features(set) : load_cache(set);
 }
 
 void learn_free(learn_set *set)
@@ -67,6 +102,14 @@ void learn_free(learn_set *set)
     free(set->std);
     h5in_close(&set->in);
     memset(set, 0, sizeof *set);
+}
+
+void learn_note_half(const learn_set *set, const cli_common *cli)
+{
+    if (set->value_bytes == 2 && !cli->quiet)
+        fprintf(stderr, "%s: %s stores its features at half precision (float16): training uses the rounded "
+                        "pixel values (pooled features, mean and std come from the float32 source)\n",
+                cli->tool, set->in.path);
 }
 
 int learn_load_head(h5in *in, const char *path, const learn_set *set, head_params *head)
@@ -104,6 +147,25 @@ int learn_diagnose(const train_options *opts, const det_layout *layout, const do
     return rc ? error_code() : 0;
 }
 
+/* An output learned from a cache records how the cache stored its pixels:
+ * features_storage "float32" or "float16" (eddp-files(5)). */
+static int note_cache_storage(h5out *out, h5in **inputs, int n_inputs)
+{
+    for (int k = 0; k < n_inputs; k++) {
+        char *format = NULL;
+        if (inputs[k]->file < 0 || H5Aexists(inputs[k]->file, "format") <= 0 ||
+            h5in_attr_string(inputs[k], "/", "format", &format))
+            continue;
+        int is_cache = !strcmp(format, H5IO_FORMAT_CACHE);
+        free(format);
+        cache_file cf;
+        if (is_cache && (cache_open(&cf, inputs[k]) ||
+                         h5out_attr_string(out, "/", "features_storage", cf.value_bytes == 2 ? "float16" : "float32")))
+            return error_code();
+    }
+    return 0;
+}
+
 int learn_finish(int rc, h5out *out, const directions *dirs, const train_history *history,
                  const train_options *opts, const cli_common *cli, h5in **inputs, int n_inputs)
 {
@@ -112,7 +174,8 @@ int learn_finish(int rc, h5out *out, const directions *dirs, const train_history
                             .n_inputs = n_inputs};
     if (!rc)
         rc = dirfile_write(out, dirs) || (history && dirfile_write_history(out, history)) ||
-             (opts && trainopts_write_attrs(opts, out)) || h5out_provenance(out, &prov) ||
+             (opts && trainopts_write_attrs(opts, out)) || note_cache_storage(out, inputs, n_inputs) ||
+             h5out_provenance(out, &prov) ||
              h5out_commit(out);
     if (rc) {
         h5out_abort(out);

@@ -16,12 +16,20 @@ typedef struct {
     float *features;    /* [N × C × H·W] */
     double *pooled;     /* [N × C] */
     double *mean, *std; /* [C] over all pixels */
+    int value_bytes;    /* 4; 2 for a cache storing its pixels at half precision */
     train_data data;
 } learn_set;
 
-/* Reads a whole features file into memory (checking NaN/Inf). */
+/* Reads a whole features file or cache (eddp-cache, written by cachegpu)
+ * into memory, checking NaN/Inf. Either gives the same set: a float32 cache
+ * gives bit-identical features, pooled features, mean and std; a half cache
+ * gives its rounded pixels (value_bytes 2) with the pooled features, mean
+ * and std of its float32 source. */
 int learn_load(learn_set *set, const char *path);
 void learn_free(learn_set *set);
+/* Says on stderr (unless --quiet) that the set came from a half-precision
+ * cache: training sees the rounded pixel values. */
+void learn_note_half(const learn_set *set, const cli_common *cli);
 int learn_load_head(h5in *in, const char *path, const learn_set *set, head_params *head);
 
 /* --diagnose: evaluates every enabled term of the detectors params describe

@@ -1,5 +1,6 @@
 /* npy — see npy.h. Format: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html */
 #include "npy.h"
+#include "half.h"
 #include "h5io.h"
 #include "error.h"
 
@@ -52,26 +53,7 @@ void npy_format_shape(char *buf, size_t size, int rank, const uint64_t *shape)
 
 float npy_half_to_float(uint16_t half)
 {
-    uint32_t sign = (uint32_t)(half & 0x8000u) << 16;
-    uint32_t exponent = (half >> 10) & 0x1fu, mantissa = half & 0x3ffu, bits;
-    if (exponent == 0x1f) {
-        bits = sign | 0x7f800000u | (mantissa << 13); /* Inf, NaN (payload kept) */
-    } else if (exponent != 0) {
-        bits = sign | ((exponent + 112) << 23) | (mantissa << 13); /* rebias 15 → 127 */
-    } else if (mantissa == 0) {
-        bits = sign; /* ±0 */
-    } else {
-        /* Subnormal mantissa·2^-24: shift until the implicit bit appears. */
-        uint32_t e = 113;
-        while (!(mantissa & 0x400u)) {
-            mantissa <<= 1;
-            e--;
-        }
-        bits = sign | (e << 23) | ((mantissa & 0x3ffu) << 13);
-    }
-    float value;
-    memcpy(&value, &bits, sizeof value);
-    return value;
+    return half_to_float(half);
 }
 
 /* ---------------------------------------------------------- header parsing */

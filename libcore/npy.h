@@ -50,7 +50,8 @@ uint64_t npy_count(const npy_header *hdr);
 /* "(3000, 16, 1, 2)" into buf. */
 void npy_format_shape(char *buf, size_t size, int rank, const uint64_t *shape);
 
-/* IEEE binary16 bits → float32 (exact: subnormals, ±0, ±Inf, NaN kept). */
+/* IEEE binary16 bits → float32 (exact: subnormals, ±0, ±Inf, NaN kept);
+ * half_to_float of half.h. */
 float npy_half_to_float(uint16_t half);
 
 /* Parses the preamble and header dict of a .npy held in buf (len bytes, at

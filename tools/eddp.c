@@ -326,6 +326,7 @@ int main(int argc, char **argv)
     head_params head = {0};
     if (learn_load(&set, opt.features) || (opt.head && learn_load_head(&head_in, opt.head, &set, &head)))
         cli_fail(&opt.cli);
+    learn_note_half(&set, &opt.cli);
     int rc = opt.step == 'c'        ? run_step_c(&opt, &set)
              : opt.train.diagnose ? diagnose(&opt, &set, &head)
                                   : run_training(&opt, &set, &head_in, &head);

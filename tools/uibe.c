@@ -176,6 +176,7 @@ int main(int argc, char **argv)
     head_params head = {0};
     if (learn_load(&set, opt.features) || learn_load_head(&head_in, opt.head, &set, &head))
         cli_fail(&opt.cli);
+    learn_note_half(&set, &opt.cli);
     int rc = opt.train.diagnose ? diagnose(&opt, &set, &head) : learn_basis(&opt, &set, &head_in, &head);
     headfile_free(&head);
     h5in_close(&head_in);
