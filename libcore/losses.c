@@ -868,7 +868,7 @@ static int column_coefficients(loss_pixel_workspace *ws,
  *   k0 = (c_H ((ln S̃ − 1)/ln 2 + κ(1/ln 2 − H)) − c_m (1/ln 2 + κ ℓ)) / S̃.
  * y, 1 − y, ln y and y^γ come from pass 1's cache. */
 static void pass2_pixel(const loss_pixel_workspace *ws, size_t p, double c_h,
-                        double c_m, int columns, double *da)
+                        double c_m, int columns, int store, double *da)
 {
     size_t n_det = ws->n_det, row = p * n_det;
     double kappa = ws->clamped[p] ? 0.0 : 1.0;
@@ -886,17 +886,37 @@ static void pass2_pixel(const loss_pixel_workspace *ws, size_t p, double c_h,
             double d = y[i] * (k1 * ln_y[i] + k0);
             if (col_coef[i] != 0.0)
                 d += col_coef[i] * y_gamma[i];
-            da[i] += omy[i] * d;
+            da[i] = (store ? 0.0 : da[i]) + omy[i] * d;
         }
     } else {
         for (size_t i = 0; i < n_det; i++)
-            da[i] += omy[i] * (y[i] * (k1 * ln_y[i] + k0));
+            da[i] = (store ? 0.0 : da[i]) + omy[i] * (y[i] * (k1 * ln_y[i] + k0));
     }
 }
 
-int loss_pixel_backward(loss_pixel_workspace *ws, const double *A,
-                        size_t n_pix, const loss_pixel_weights *w,
-                        double *dA)
+/* Pass 2 over pixels [lo, hi); with col, also col [n_det] = Σ_p of the
+ * rows written (pixel order). */
+static void pass2_chunk(const loss_pixel_workspace *ws, size_t lo, size_t hi, double c_s, double c_m,
+                        int with_sb, int columns, int store, double *dA, double *col)
+{
+    size_t n_det = ws->n_det;
+    if (col)
+        memset(col, 0, n_det * sizeof(double));
+    for (size_t p = lo; p < hi; p++) {
+        double c_h = c_s + (with_sb ? ws->d_entropy[p] : 0.0);
+        double *da = dA + p * n_det;
+        pass2_pixel(ws, p, c_h, c_m, columns, store, da);
+        if (col)
+            for (size_t i = 0; i < n_det; i++)
+                col[i] += da[i];
+    }
+}
+
+/* Pass 2 into dA (accumulating, or storing), with the column sums of dA
+ * when colsum is not NULL (only with store: they are sums of what pass 2
+ * wrote). */
+static int pass2(loss_pixel_workspace *ws, const double *A, size_t n_pix, const loss_pixel_weights *w,
+                 int store, double *dA, double *colsum)
 {
     if (ws->A == NULL || A != ws->A || n_pix != ws->n_pix)
         return -1;
@@ -905,23 +925,47 @@ int loss_pixel_backward(loss_pixel_workspace *ws, const double *A,
         return -1;
     int columns = want_columns && column_coefficients(ws, w);
     int pixels = w->s != 0.0 || w->sb != 0.0 || w->ma != 0.0;
-    if (!columns && !pixels)
+    size_t n_det = ws->n_det;
+    if (!columns && !pixels) {
+        if (store)
+            memset(dA, 0, n_pix * n_det * sizeof(double));
+        if (colsum)
+            memset(colsum, 0, n_det * sizeof(double));
         return 0;
-
+    }
     if (w->sb != 0.0) {
         memset(ws->d_entropy, 0, n_pix * sizeof(double));
         loss_rsw_backward(ws->entropy, n_pix, ws->cfg.nu, w->sb,
                           ws->d_entropy);
     }
-    size_t n_det = ws->n_det;
     double c_s = w->s / (double)n_pix, c_m = w->ma / (double)n_pix;
     int with_sb = w->sb != 0.0;
+    size_t n_chunks = chunk_count(n_pix);
 #pragma omp parallel for schedule(static) if (LOSS_PARALLEL(n_pix, n_det))
-    for (size_t p = 0; p < n_pix; p++) {
-        double c_h = c_s + (with_sb ? ws->d_entropy[p] : 0.0);
-        pass2_pixel(ws, p, c_h, c_m, columns, dA + p * n_det);
-    }
+    for (size_t c = 0; c < n_chunks; c++)
+        pass2_chunk(ws, chunk_start(c, n_chunks, n_pix), chunk_start(c + 1, n_chunks, n_pix), c_s, c_m,
+                    with_sb, columns, store, dA, colsum ? ws->col_part + c * n_det : NULL);
+    if (colsum)
+        for (size_t i = 0; i < n_det; i++) {
+            double sum = 0.0;
+            for (size_t c = 0; c < n_chunks; c++)
+                sum += ws->col_part[c * n_det + i];
+            colsum[i] = sum;
+        }
     return 0;
+}
+
+int loss_pixel_backward(loss_pixel_workspace *ws, const double *A,
+                        size_t n_pix, const loss_pixel_weights *w,
+                        double *dA)
+{
+    return pass2(ws, A, n_pix, w, 0, dA, NULL);
+}
+
+int loss_pixel_backward_store(loss_pixel_workspace *ws, const double *A, size_t n_pix,
+                              const loss_pixel_weights *w, double *dA, double *colsum)
+{
+    return pass2(ws, A, n_pix, w, 1, dA, colsum);
 }
 
 int loss_pixel_fused(loss_pixel_workspace *ws, const double *A, size_t n_pix,

@@ -180,6 +180,12 @@ int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
 int loss_pixel_backward(loss_pixel_workspace *ws, const double *A,
                         size_t n_pix, const loss_pixel_weights *w,
                         double *dA);
+/* Pass 2 that OVERWRITES dA [n_pix × n_det] with Σ w·∂L/∂A (no zeroing
+ * pass before it), and, when colsum is not NULL, writes colsum [n_det] =
+ * Σ_p dA[p,·] of what it wrote, summed in chunk order (deterministic): the
+ * bias gradient of a = Wx − b without another pass over dA. */
+int loss_pixel_backward_store(loss_pixel_workspace *ws, const double *A, size_t n_pix,
+                              const loss_pixel_weights *w, double *dA, double *colsum);
 /* Forward, then backward when dA is not NULL. */
 int loss_pixel_fused(loss_pixel_workspace *ws, const double *A, size_t n_pix,
                      size_t n_det, const loss_pixel_config *cfg,

@@ -38,6 +38,7 @@ int objective_init(objective *obj, const det_layout *layout, const objective_con
     size_t cells = max_pix * layout->n_det;
     obj->A = malloc(cells * sizeof(double));
     obj->dA = malloc(cells * sizeof(double));
+    obj->colsum = malloc(layout->n_det * sizeof(double));
     obj->pixel_ws = loss_pixel_workspace_create(max_pix, layout->n_det);
     if (cfg->enabled[TERM_FSO] &&
         !(obj->fso_ws = loss_fso_workspace_create(layout->n_det, layout->n_dim)))
@@ -49,7 +50,7 @@ int objective_init(objective *obj, const det_layout *layout, const objective_con
         return error_set(EX_USAGE, "L^cnn is defined for the standardised detectors of step (a) only");
     if (cfg->enabled[TERM_CNN] && cbe_workspace_init(&obj->cbe, max_img, layout->n_det, layout->n_dim, head->n_cls))
         return error_set(EX_OSERR, "out of memory for the L^cnn workspace");
-    if (!obj->A || !obj->dA || !obj->pixel_ws || det_view_alloc(&obj->view, layout) ||
+    if (!obj->A || !obj->dA || !obj->colsum || !obj->pixel_ws || det_view_alloc(&obj->view, layout) ||
         det_grads_alloc(&obj->grads, layout))
         return error_set(EX_OSERR, "out of memory for batches of %zu pixels", max_pix);
     return 0;
@@ -59,6 +60,7 @@ void objective_free(objective *obj)
 {
     free(obj->A);
     free(obj->dA);
+    free(obj->colsum);
     loss_pixel_workspace_free(obj->pixel_ws);
     loss_fso_workspace_free(obj->fso_ws);
     ura_workspace_free(obj->ura_ws);
@@ -205,13 +207,19 @@ static void sub_column_sums(const double *dA, size_t n_pix, int n_det, double *d
     }
 }
 
-/* dW += dAᵀ X, db −= Σ_p dA (because a = W x − b). */
-static void logits_backward(objective *obj, const objective_batch *batch)
+/* dW += dAᵀ X, db −= Σ_p dA (because a = W x − b); colsum holds Σ_p dA
+ * already, or is NULL. */
+static void logits_backward(objective *obj, const objective_batch *batch, const double *colsum)
 {
     int n_det = obj->layout->n_det, n_dim = obj->layout->n_dim;
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_det, n_dim, (int)batch->n_pix, 1.0, obj->dA,
                 n_det, batch->X, n_dim, 1.0, obj->grads.W, n_dim);
-    sub_column_sums(obj->dA, batch->n_pix, n_det, obj->grads.b);
+    if (!colsum) {
+        sub_column_sums(obj->dA, batch->n_pix, n_det, obj->grads.b);
+        return;
+    }
+    for (int i = 0; i < n_det; i++)
+        obj->grads.b[i] -= colsum[i];
 }
 
 static int backward_all(objective *obj, const double *params, const objective_batch *batch,
@@ -220,16 +228,18 @@ static int backward_all(objective *obj, const double *params, const objective_ba
     const objective_config *cfg = obj->cfg;
     int n_det = obj->layout->n_det;
     det_grads_zero(&obj->grads, obj->layout);
-    memset(obj->dA, 0, batch->n_pix * n_det * sizeof(double));
     loss_pixel_weights w;
     pixel_weights(cfg, weights, &w);
-    if (loss_pixel_backward(obj->pixel_ws, obj->A, batch->n_pix, &w, obj->dA))
+    /* dA is written by pass 2 with its column sums; L^cnn adds to it after,
+     * and then the sums are taken again. */
+    int cnn = cfg->enabled[TERM_CNN] && weights[TERM_CNN] != 0;
+    if (loss_pixel_backward_store(obj->pixel_ws, obj->A, batch->n_pix, &w, obj->dA, obj->colsum))
         return error_set(EX_SOFTWARE, "pixel losses backward out of order");
-    if (cfg->enabled[TERM_CNN] && weights[TERM_CNN] != 0)
+    if (cnn)
         cbe_backward(&obj->cbe, obj->A, batch->n_img, (int)(batch->n_pix / batch->n_img), obj->view.unit,
                      obj->view.M, obj->layout->scale, obj->head, weights[TERM_CNN], obj->dA, obj->grads.unit,
                      obj->grads.M);
-    logits_backward(obj, batch);
+    logits_backward(obj, batch, cnn ? NULL : obj->colsum);
     if (cfg->enabled[TERM_MM])
         loss_margin_backward(obj->view.M, n_det, weights[TERM_MM], obj->grads.M);
     if (cfg->enabled[TERM_FSO] &&

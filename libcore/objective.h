@@ -48,6 +48,7 @@ typedef struct {
     ura_workspace *ura_ws;
     cbe_workspace cbe;     /* L^cnn (standardised detectors only) */
     double *A, *dA;        /* [max_pix × n_det] logits and their gradient */
+    double *colsum;        /* [n_det] Σ_p dA, from the pixel losses' pass 2 */
     det_view view;
     det_grads grads;
     double ura_cond;       /* condition number of the last URA solve */

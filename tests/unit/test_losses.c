@@ -596,6 +596,14 @@ static double f_fused(const double *A, void *c)
     return v.total;
 }
 
+static int all_zero(const double *x, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (x[k] != 0.0)
+            return 0;
+    return 1;
+}
+
 static void test_fused_fd(void)
 {
     rng_state r;
@@ -621,6 +629,25 @@ static void test_fused_fd(void)
     loss_pixel_fused(f.ws, A, f.n_pix, f.n_det, &f.cfg, &w2, &v, g3);
     CHECK(memcmp(g2, g3, n * sizeof(double)) == 0,
           "split forward/backward equals fused");
+
+    /* The storing pass 2: the same gradient over whatever dA held, and the
+     * column sums of what it wrote; no weights store zeros. */
+    double *g4 = malloc(n * sizeof(double)), colsum[7], worst = 0;
+    for (size_t k = 0; k < n; k++)
+        g4[k] = 1e3;
+    CHECK(loss_pixel_backward_store(f.ws, A, f.n_pix, &w2, g4, colsum) == 0, "storing backward");
+    CHECK(memcmp(g2, g4, n * sizeof(double)) == 0, "storing backward equals accumulating into zeros");
+    for (size_t i = 0; i < f.n_det; i++) {
+        double sum = 0;
+        for (size_t p = 0; p < f.n_pix; p++)
+            sum += g4[p * f.n_det + i];
+        worst = fmax(worst, fabs(sum - colsum[i]));
+    }
+    CHECK(worst < 1e-12, "storing backward: column sums (%g)", worst);
+    loss_pixel_weights none = {0, 0, 0, 0, 0};
+    loss_pixel_backward_store(f.ws, A, f.n_pix, &none, g4, colsum);
+    CHECK(all_zero(g4, n) && all_zero(colsum, f.n_det), "storing backward with no weights stores zeros");
+    free(g4);
 
     /* Misuse is refused. */
     loss_pixel_weights no_cols = {1.0, 0, 0, 0, 0};
