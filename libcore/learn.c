@@ -166,11 +166,28 @@ static int note_cache_storage(h5out *out, h5in **inputs, int n_inputs)
     return 0;
 }
 
+int learn_device_step(device_choice *dev, const det_layout *layout, const train_options *opts,
+                      const head_params *head, const learn_set *set, device_step **out)
+{
+    *out = NULL;
+    if (dev->kind != DEVICE_CUDA)
+        return 0;
+    if (!device_step_create(out, dev, layout, &opts->obj, head, &set->data, opts->train.batch_images))
+        return 0;
+    if (!dev->automatic || error_code() != EX_UNAVAILABLE)
+        return error_code();
+    error_clear();
+    memset(dev, 0, sizeof *dev);
+    snprintf(dev->name, sizeof dev->name, "cpu");
+    return 0;
+}
+
 int learn_finish(int rc, h5out *out, const directions *dirs, const train_history *history,
                  const train_options *opts, const cli_common *cli, h5in **inputs, int n_inputs)
 {
     h5io_provenance prov = {.tool = cli->tool, .argc = cli->argc, .argv = cli->argv, .seed = cli->seed,
-                            .threads = cli_threads(), .device = "cpu", .inputs = inputs,
+                            .threads = cli_threads(),
+                            .device = opts && opts->train.device_name ? opts->train.device_name : "cpu", .inputs = inputs,
                             .n_inputs = n_inputs};
     if (!rc)
         rc = dirfile_write(out, dirs) || (history && dirfile_write_history(out, history)) ||

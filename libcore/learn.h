@@ -4,6 +4,7 @@
 #ifndef EDDP_LEARN_H
 #define EDDP_LEARN_H
 
+#include "device.h"
 #include "dirfile.h"
 #include "features.h"
 #include "headfile.h"
@@ -37,6 +38,12 @@ int learn_load_head(h5in *in, const char *path, const learn_set *set, head_param
  * rows as TSV. */
 int learn_diagnose(const train_options *opts, const det_layout *layout, const double *params,
                    const learn_set *set, const head_params *head);
+
+/* The device step of a training run: NULL (*out) when dev is the CPU. With
+ * --device auto, an objective the device refuses (EX_UNAVAILABLE: L^cnn,
+ * ...) falls back to the CPU, and dev then says "cpu". */
+int learn_device_step(device_choice *dev, const det_layout *layout, const train_options *opts,
+                      const head_params *head, const learn_set *set, device_step **out);
 
 /* Finishes an output: when rc is 0, writes dirs, history (may be NULL),
  * settings (opts, may be NULL) and provenance and commits, then removes the

@@ -1,5 +1,6 @@
 /* train — see train.h. */
 #include "train.h"
+#include "device.h"
 #include "error.h"
 #include "h5io.h"
 #include "rng.h"
@@ -321,9 +322,13 @@ int train_evaluate(const train_config *cfg, objective *obj, const train_data *da
         b.kappa[k] = 0.5 * (obj->cfg->kappa_lo + obj->cfg->kappa_hi);
     for (size_t b0 = 0; b0 < data->n_img && !rc; b0 += batch) {
         size_t n = data->n_img - b0 < batch ? data->n_img - b0 : batch;
-        train_gather(data, b.order + b0, n, b.X, b.pooled);
-        objective_batch ob = {b.X, b.pooled, b.kappa, (int)n, n * data->hw};
-        rc = objective_eval(obj, params, &ob, NULL, batch_values, &total, NULL);
+        if (cfg->device) {
+            rc = device_step_eval(cfg->device, params, b.order + b0, n, b.kappa, NULL, batch_values, &total, NULL);
+        } else {
+            train_gather(data, b.order + b0, n, b.X, b.pooled);
+            objective_batch ob = {b.X, b.pooled, b.kappa, (int)n, n * data->hw};
+            rc = objective_eval(obj, params, &ob, NULL, batch_values, &total, NULL);
+        }
         for (int j = 0; j < TERM_COUNT; j++)
             sums[j] += batch_values[j] * (double)n;
     }
@@ -333,7 +338,7 @@ int train_evaluate(const train_config *cfg, objective *obj, const train_data *da
     return rc;
 }
 
-static void record_epoch(train_history *h, const columns *c, const run_state *st, const objective *obj,
+static void record_epoch(train_history *h, const columns *c, const run_state *st, const det_view *view,
                          const double *epoch_values, double objective_mean, double violation, double cond)
 {
     double *row = h->rows + st->epoch * h->n_cols;
@@ -350,8 +355,8 @@ static void record_epoch(train_history *h, const columns *c, const run_state *st
     row[c->col_lr] = st->lr;
     row[c->col_violation] = violation;
     row[c->col_cond] = cond;
-    memcpy(h->margins + st->epoch * h->n_det, obj->view.M, h->n_det * sizeof(double));
-    memcpy(h->thresholds + st->epoch * h->n_det, obj->view.t, h->n_det * sizeof(double));
+    memcpy(h->margins + st->epoch * h->n_det, view->M, h->n_det * sizeof(double));
+    memcpy(h->thresholds + st->epoch * h->n_det, view->t, h->n_det * sizeof(double));
     h->epochs_done = st->epoch + 1;
 }
 
@@ -367,10 +372,17 @@ static int run_epoch(const train_config *cfg, objective *obj, const train_data *
     size_t batch_index = 0;
     for (size_t b0 = 0; b0 < data->n_img; b0 += b->batch, batch_index++) {
         size_t n = data->n_img - b0 < b->batch ? data->n_img - b0 : b->batch;
-        train_gather(data, b->order + b0, n, b->X, b->pooled);
         draw_kappa(obj->cfg, cfg->seed, st->epoch, batch_index, b->kappa, n);
-        objective_batch ob = {b->X, b->pooled, b->kappa, (int)n, n * data->hw};
-        if (objective_eval(obj, params, &ob, cfg->constrained ? &st->al : NULL, values, &total, b->grads))
+        const al_state *al = cfg->constrained ? &st->al : NULL;
+        int rc;
+        if (cfg->device) {
+            rc = device_step_eval(cfg->device, params, b->order + b0, n, b->kappa, al, values, &total, b->grads);
+        } else {
+            train_gather(data, b->order + b0, n, b->X, b->pooled);
+            objective_batch ob = {b->X, b->pooled, b->kappa, (int)n, n * data->hw};
+            rc = objective_eval(obj, params, &ob, al, values, &total, b->grads);
+        }
+        if (rc)
             return error_prefix("epoch %ld, batch %zu: ", st->epoch + 1, batch_index);
         if (check_finite(st->epoch, batch_index, values, total, b->grads, obj->layout->n_params))
             return error_code();
@@ -378,7 +390,7 @@ static int run_epoch(const train_config *cfg, objective *obj, const train_data *
         for (int j = 0; j < TERM_COUNT; j++)
             sums[j] += values[j] * (double)n;
         total_sum += total * (double)n;
-        *cond = fmax(*cond, obj->ura_cond);
+        *cond = fmax(*cond, cfg->device ? device_step_ura_cond(cfg->device) : obj->ura_cond);
     }
     for (int j = 0; j < TERM_COUNT; j++)
         epoch_values[j] = sums[j] / (double)data->n_img;
@@ -465,7 +477,8 @@ int train_run(const train_config *cfg, objective *obj, const train_data *data, d
         if (cfg->constrained && c.n_con && (st.epoch + 1) % cfg->al_every == 0 &&
             (rc = update_multipliers(cfg, obj, data, params, &c, &st, epoch_values, &st.violation)))
             break;
-        record_epoch(history, &c, &st, obj, epoch_values, objective_mean, st.violation, cond);
+        record_epoch(history, &c, &st, cfg->device ? device_step_view(cfg->device) : &obj->view, epoch_values,
+                     objective_mean, st.violation, cond);
         st.lr = plateau_step(&st.plateau, objective_mean, st.lr);
         st.epoch++;
         progress(cfg, &st, objective_mean, start, first_epoch);

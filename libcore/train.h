@@ -40,6 +40,8 @@ typedef struct {
     uint64_t fingerprint;      /* settings hash: a checkpoint of other settings is refused */
     int resume;
     const cli_common *cli;     /* progress and provenance */
+    struct device_step *device; /* NULL: the CPU objective; else device.h's step */
+    const char *device_name;   /* provenance: "cpu" when NULL */
 } train_config;
 
 /* Per-epoch record: one row per epoch of n_cols named columns, and the

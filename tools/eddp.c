@@ -4,6 +4,7 @@
  * joint learning of detectors and signal vectors. */
 #include "cli.h"
 #include "detectors.h"
+#include "device.h"
 #include "dirfile.h"
 #include "error.h"
 #include "ica.h"
@@ -46,6 +47,7 @@ typedef struct {
     double init_scale;
     int raw_space, ica;
     const char *directions, *features, *head;
+    device_choice dev;
 } options;
 
 static void parse(options *opt, int argc, char **argv)
@@ -255,7 +257,7 @@ static int layout_from(const options *opt, const learn_set *set, directions *dir
     return 0;
 }
 
-static int run_training(const options *opt, learn_set *set, h5in *head_in, const head_params *head)
+static int run_training(options *opt, learn_set *set, h5in *head_in, const head_params *head)
 {
     h5in in;
     directions dirs, result = {0};
@@ -272,9 +274,15 @@ static int run_training(const options *opt, learn_set *set, h5in *head_in, const
     train_history history = {0};
     size_t batch = opt->train.train.batch_images;
     char step[2] = {opt->step, 0};
+    train_config tc = opt->train.train;
+    device_step *dev_step = NULL;
     int rc = layout_from(opt, set, &dirs, &layout, &params) ||
-             objective_init(&obj, &layout, &opt->train.obj, head, (int)batch, batch * set->data.hw) ||
-             train_run(&opt->train.train, &obj, &set->data, params, &history) ||
+             learn_device_step(&opt->dev, &layout, &opt->train, head, set, &dev_step);
+    /* On the device the CPU objective only maps parameters: one image. */
+    size_t cpu_batch = dev_step ? 1 : batch;
+    rc = rc || objective_init(&obj, &layout, &opt->train.obj, head, (int)cpu_batch, cpu_batch * set->data.hw);
+    tc.device = dev_step;
+    rc = rc || train_run(&tc, &obj, &set->data, params, &history) ||
              dirs_from_effective(&result, dirs.n_det, dirs.n_dim, obj.view.W, obj.view.b, set->mean, step);
     if (!rc)
         rc = h5out_attr_string(&out, "/", "space", opt->raw_space ? "raw" : "standardised") ||
@@ -287,6 +295,7 @@ static int run_training(const options *opt, learn_set *set, h5in *head_in, const
     h5in *inputs[] = {&in, &set->in, head_in};
     rc = learn_finish(rc ? error_code() : 0, &out, &result, &history, &opt->train, &opt->cli, inputs, 3);
     objective_free(&obj);
+    device_step_free(dev_step);
     train_history_free(&history);
     det_layout_free(&layout);
     free(params);
@@ -319,6 +328,9 @@ int main(int argc, char **argv)
 {
     options opt = {0};
     parse(&opt, argc, argv);
+    if (opt.step != 'c' && !opt.train.diagnose && device_choose(opt.cli.device, &opt.dev))
+        cli_fail(&opt.cli);
+    opt.train.train.device_name = opt.dev.name[0] ? opt.dev.name : NULL;
     cli_apply_threads(&opt.cli);
     h5io_install_signal_cleanup();
     learn_set set;

@@ -3,6 +3,7 @@
  * standardised feature space and written in the raw space. */
 #include "cli.h"
 #include "detectors.h"
+#include "device.h"
 #include "dirfile.h"
 #include "error.h"
 #include "learn.h"
@@ -35,6 +36,7 @@ typedef struct {
     int n_det;
     double init_margin;
     const char *features, *head;
+    device_choice dev;
 } options;
 
 static void parse(options *opt, int argc, char **argv)
@@ -144,13 +146,18 @@ static int learn_basis(options *opt, learn_set *set, h5in *head_in, const head_p
     double *params = malloc(layout.n_params * sizeof(double));
     rng_state rng;
     rng_init(&rng, opt->cli.seed, RNG_STREAM_INIT);
-    objective obj;
+    objective obj = {0};
     train_history history = {0};
     directions dirs = {0};
     size_t batch = opt->train.train.batch_images;
+    device_step *dev_step = NULL;
     int rc = det_init_standardised(&layout, &rng, opt->init_margin, 0.0, params) ||
-             objective_init(&obj, &layout, &opt->train.obj, head, (int)batch, batch * set->data.hw) ||
-             train_run(&opt->train.train, &obj, &set->data, params, &history) ||
+             learn_device_step(&opt->dev, &layout, &opt->train, head, set, &dev_step);
+    /* On the device the CPU objective only maps parameters: one image. */
+    size_t cpu_batch = dev_step ? 1 : batch;
+    rc = rc || objective_init(&obj, &layout, &opt->train.obj, head, (int)cpu_batch, cpu_batch * set->data.hw);
+    opt->train.train.device = dev_step;
+    rc = rc || train_run(&opt->train.train, &obj, &set->data, params, &history) ||
              dirs_from_effective(&dirs, opt->n_det, n_dim, obj.view.W, obj.view.b, set->mean, "a") ||
              write_standardised(&out, &layout, params, &obj.view) ||
              h5out_attr_int(&out, "/", "detectors", opt->n_det) ||
@@ -160,6 +167,8 @@ static int learn_basis(options *opt, learn_set *set, h5in *head_in, const head_p
     dirs_free(&dirs);
     train_history_free(&history);
     objective_free(&obj);
+    device_step_free(dev_step);
+    opt->train.train.device = NULL;
     det_layout_free(&layout);
     free(params);
     return rc;
@@ -169,6 +178,9 @@ int main(int argc, char **argv)
 {
     options opt = {0};
     parse(&opt, argc, argv);
+    if (!opt.train.diagnose && device_choose(opt.cli.device, &opt.dev))
+        cli_fail(&opt.cli);
+    opt.train.train.device_name = opt.dev.name[0] ? opt.dev.name : NULL;
     cli_apply_threads(&opt.cli);
     h5io_install_signal_cleanup();
     learn_set set;

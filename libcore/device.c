@@ -1,0 +1,584 @@
+/* device — see device.h. The host half of the CUDA backend: the
+ * parametrisation, the small n_det-sized terms and the factorisations run
+ * here in double, the rest through libcore/cuda/backend.h. */
+#include "device.h"
+#include "error.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NO_CUDA_BUILD "this build has no CUDA backend (nvcc was not found at build time)"
+
+/* "cuda" or "cuda:N" → N (0 for "cuda"); −1 for anything else. */
+static int cuda_index_of(const char *spec)
+{
+    if (!strcmp(spec, "cuda"))
+        return 0;
+    if (strncmp(spec, "cuda:", 5) || !spec[5])
+        return -1;
+    char *end;
+    long n = strtol(spec + 5, &end, 10);
+    return *end || n < 0 || n > 1024 ? -1 : (int)n;
+}
+
+#ifndef EDDP_HAVE_CUDA
+
+int device_have_cuda(void) { return 0; }
+
+int device_choose(const char *spec, device_choice *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "cpu");
+    if (!spec || !strcmp(spec, "auto") || !strcmp(spec, "cpu"))
+        return 0;
+    if (cuda_index_of(spec) >= 0)
+        return error_set(EX_UNAVAILABLE, "--device %s: " NO_CUDA_BUILD, spec);
+    return error_set(EX_USAGE, "--device: expected auto, cpu or cuda[:N], got '%s'", spec);
+}
+
+int device_step_create(device_step **out, const device_choice *dev, const det_layout *layout,
+                       const objective_config *cfg, const head_params *head, const train_data *data,
+                       size_t max_img)
+{
+    (void)dev; (void)layout; (void)cfg; (void)head; (void)data; (void)max_img;
+    *out = NULL;
+    return error_set(EX_UNAVAILABLE, NO_CUDA_BUILD);
+}
+
+int device_step_eval(device_step *s, const double *params, const size_t *order, size_t n_img,
+                     const double *kappa, const al_state *al, double values[TERM_COUNT], double *total,
+                     double *dparams)
+{
+    (void)s; (void)params; (void)order; (void)n_img; (void)kappa; (void)al; (void)values; (void)total;
+    (void)dparams;
+    return error_set(EX_UNAVAILABLE, NO_CUDA_BUILD);
+}
+
+const det_view *device_step_view(const device_step *s) { (void)s; return NULL; }
+double device_step_ura_cond(const device_step *s) { (void)s; return 0; }
+int device_step_resident(const device_step *s) { (void)s; return 0; }
+size_t device_step_bytes(const device_step *s) { (void)s; return 0; }
+void device_step_free(device_step *s) { (void)s; }
+
+#else /* EDDP_HAVE_CUDA */
+
+#include "cuda/backend.h"
+#include "mat.h"
+#include "param.h"
+#include "param_wy.h"
+#include "ura.h"
+
+int device_have_cuda(void) { return 1; }
+
+int device_choose(const char *spec, device_choice *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "cpu");
+    if (!spec)
+        spec = "auto";
+    if (!strcmp(spec, "cpu"))
+        return 0;
+    int automatic = !strcmp(spec, "auto"), index = automatic ? 0 : cuda_index_of(spec);
+    if (index < 0)
+        return error_set(EX_USAGE, "--device: expected auto, cpu or cuda[:N], got '%s'", spec);
+    char name[128];
+    if (cuda_device_query(index, name, sizeof name)) {
+        if (automatic) { /* auto falls back to the CPU silently */
+            error_clear();
+            return 0;
+        }
+        return error_prefix("--device %s: ", spec);
+    }
+    out->kind = DEVICE_CUDA;
+    out->index = index;
+    out->automatic = automatic;
+    snprintf(out->name, sizeof out->name, "cuda:%d %s", index, name);
+    return 0;
+}
+
+struct device_step {
+    const det_layout *layout;
+    const objective_config *cfg;
+    const head_params *head;
+    const train_data *data;
+    cuda_step *gpu;
+    int ura_kind;              /* enum cuda_ura_kind of the enabled URA term */
+    det_view view;
+    det_grads grads;
+    param_wy *wy;              /* standardised layouts: the basis in compact-WY form */
+    double *dunit;             /* [n_det × n_dim] the fold's ∂L/∂W̃ (standardised layouts) */
+    loss_fso_workspace *fso_ws;
+    mat_chol chol;
+    mat_lu lu;
+    double *square;            /* [n_det × n_det] G or B */
+    float *Wf, *bf, *dWf;      /* float32 staging of W, b, dW */
+    double *db;                /* [n_det] */
+    double *col_mean, *col_coef; /* [n_det] */
+    double *uW, *ub, *uS;      /* URA gradients [n_det × n_dim], [n_det], [n_det × n_dim] */
+    cuda_pixel_sums sums;      /* of the last forward */
+    int pixel_pending;         /* a pixel backward is enqueued and not collected */
+    size_t n_pix;
+    double ura_cond;
+};
+
+static int is_pixel_term(int j)
+{
+    return j == TERM_S || j == TERM_SB || j == TERM_MA || j == TERM_IC || j == TERM_EAC;
+}
+
+int device_step_create(device_step **out, const device_choice *dev, const det_layout *layout,
+                       const objective_config *cfg, const head_params *head, const train_data *data,
+                       size_t max_img)
+{
+    *out = NULL;
+    if (!dev || dev->kind != DEVICE_CUDA)
+        return error_set(EX_SOFTWARE, "device_step_create: not a CUDA device");
+    if (cfg->enabled[TERM_CNN])
+        return error_set(EX_UNAVAILABLE, "L^cnn (--losses ...,cnn) is not implemented on the CUDA device; "
+                         "use --device cpu");
+    int n_det = layout->n_det, n_dim = layout->n_dim;
+    int uur = cfg->enabled[TERM_UUR], cur = cfg->enabled[TERM_CUR];
+    if (uur && n_det > n_dim)
+        return error_set(EX_UNAVAILABLE, "L^uur with more detectors (%d) than dimensions (%d) needs the "
+                         "pseudo-inverse path, which is not on the CUDA device; use --device cpu", n_det, n_dim);
+    if (uur && cur)
+        return error_set(EX_USAGE, "L^uur and L^cur exclude each other");
+    if (cur && !layout->has_signals)
+        return error_set(EX_USAGE, "L^cur needs signal vectors (step d)");
+    if (n_dim != data->n_dim || (head && head->n_dim != n_dim))
+        return error_set(EX_SOFTWARE, "device_step_create: %d channels in the layout, %d in the data", n_dim,
+                         data->n_dim);
+    device_step *s = calloc(1, sizeof *s);
+    if (!s)
+        return error_set(EX_OSERR, "out of memory for the device step");
+    s->layout = layout;
+    s->cfg = cfg;
+    s->head = head;
+    s->data = data;
+    s->ura_kind = cur ? CUDA_URA_CUR : uur ? (layout->scale ? CUDA_URA_STD : CUDA_URA_UUR) : CUDA_URA_NONE;
+    size_t nd = (size_t)n_det * n_dim;
+    int rc = det_view_alloc(&s->view, layout) || det_grads_alloc(&s->grads, layout);
+    s->square = malloc((size_t)n_det * n_det * sizeof(double));
+    s->Wf = malloc(nd * sizeof(float));
+    s->bf = malloc(n_det * sizeof(float));
+    s->dWf = malloc(nd * sizeof(float));
+    s->db = malloc(n_det * sizeof(double));
+    s->col_mean = malloc(n_det * sizeof(double));
+    s->col_coef = malloc(n_det * sizeof(double));
+    s->uW = malloc(nd * sizeof(double));
+    s->ub = malloc(n_det * sizeof(double));
+    s->uS = malloc(nd * sizeof(double));
+    s->dunit = malloc(nd * sizeof(double));
+    if (layout->kind == DET_STANDARDISED && !(s->wy = param_wy_create(n_det, n_dim)))
+        rc = 1;
+    rc = rc || !s->dunit || !s->square || !s->Wf || !s->bf || !s->dWf || !s->db || !s->col_mean ||
+         !s->col_coef || !s->uW || !s->ub || !s->uS || mat_chol_init(&s->chol, n_det) ||
+         mat_lu_init(&s->lu, n_det);
+    if (!rc && cfg->enabled[TERM_FSO] && !(s->fso_ws = loss_fso_workspace_create(n_det, n_dim)))
+        rc = 1;
+    if (rc) {
+        device_step_free(s);
+        return error_set(EX_OSERR, "out of memory for the device step");
+    }
+    if (s->ura_kind && !head) {
+        device_step_free(s);
+        return error_set(EX_SOFTWARE, "device_step_create: the URA terms need the head");
+    }
+    const char *stream = getenv("EDDP_DEVICE_STREAM");
+    cuda_step_sizes sz = {.device = dev->index, .n_det = n_det, .n_dim = n_dim, .hw = data->hw,
+                          .n_cls = head ? head->n_cls : 1, .n_img_total = data->n_img,
+                          .max_img = max_img < data->n_img ? max_img : data->n_img, .ura_kind = s->ura_kind,
+                          .force_stream = stream && !strcmp(stream, "1")};
+    if (cuda_step_create(&s->gpu, &sz, data->features, data->pooled, head ? head->weight : NULL,
+                         head ? head->bias : NULL, layout->center, layout->scale)) {
+        device_step_free(s);
+        return error_prefix("%s: ", dev->name);
+    }
+    *out = s;
+    return 0;
+}
+
+void device_step_free(device_step *s)
+{
+    if (!s)
+        return;
+    cuda_step_free(s->gpu);
+    det_view_free(&s->view);
+    det_grads_free(&s->grads);
+    param_wy_free(s->wy);
+    free(s->dunit);
+    loss_fso_workspace_free(s->fso_ws);
+    mat_chol_free(&s->chol);
+    mat_lu_free(&s->lu);
+    free(s->square); free(s->Wf); free(s->bf); free(s->dWf); free(s->db);
+    free(s->col_mean); free(s->col_coef); free(s->uW); free(s->ub); free(s->uS);
+    free(s);
+}
+
+const det_view *device_step_view(const device_step *s) { return &s->view; }
+double device_step_ura_cond(const device_step *s) { return s->ura_cond; }
+int device_step_resident(const device_step *s) { return cuda_step_resident(s->gpu); }
+size_t device_step_bytes(const device_step *s) { return cuda_step_bytes(s->gpu); }
+
+/* ---- the column terms' statistics (losses.c, in double on the host) ---- */
+
+typedef struct {
+    double max, r_ratio, b_sum;
+} rsw_stats;
+
+/* r^ν as losses.c computes it (multiplication for ν = 1..4). */
+static double rsw_power(double r, double nu)
+{
+    if (nu == 4.0) {
+        double r2 = r * r;
+        return r2 * r2;
+    }
+    return nu == 3.0 ? r * r * r : nu == 2.0 ? r * r : nu == 1.0 ? r : pow(r, nu);
+}
+
+/* R_SW statistics of v_k = gain·max(x_k − shift, 0) (hinge) or x_k. */
+static rsw_stats rsw_of(const double *x, size_t n, int hinge, double shift, double gain, double nu)
+{
+    rsw_stats st = {0, 0, 0};
+    for (size_t k = 0; k < n; k++) {
+        double v = !hinge ? x[k] : x[k] > shift ? gain * (x[k] - shift) : 0.0;
+        if (v > st.max)
+            st.max = v;
+    }
+    if (st.max == 0.0)
+        return st;
+    double inv = 1.0 / st.max, a = 0.0;
+    for (size_t k = 0; k < n; k++) {
+        double v = !hinge ? x[k] : x[k] > shift ? gain * (x[k] - shift) : 0.0, r = v * inv;
+        if (r > 0.0) {
+            double rn = rsw_power(r, nu);
+            a += rn * r;
+            st.b_sum += rn;
+        }
+    }
+    st.r_ratio = a / st.b_sum;
+    return st;
+}
+
+static double rsw_grad_hinge(rsw_stats st, double shift, double gain, double nu, double x)
+{
+    if (st.max == 0.0 || !(x > shift))
+        return 0.0;
+    double r = gain * (x - shift) / st.max;
+    return gain * rsw_power(r, nu - 1.0) * ((nu + 1.0) * r - nu * st.r_ratio) / st.b_sum;
+}
+
+static double inactive_of_means(const double *g, int n_det, double tau)
+{
+    double nu_ic = tau / n_det, sum = 0.0;
+    for (int i = 0; i < n_det; i++)
+        if (g[i] < nu_ic)
+            sum += (nu_ic - g[i]) / nu_ic;
+    return sum / n_det;
+}
+
+/* ---- one step -------------------------------------------------------------- */
+
+static void pixel_weights(const objective_config *cfg, const double *weights, loss_pixel_weights *w)
+{
+    w->s = cfg->enabled[TERM_S] ? weights[TERM_S] : 0;
+    w->sb = cfg->enabled[TERM_SB] ? weights[TERM_SB] : 0;
+    w->ma = cfg->enabled[TERM_MA] ? weights[TERM_MA] : 0;
+    w->ic = cfg->enabled[TERM_IC] ? weights[TERM_IC] : 0;
+    w->eac = cfg->enabled[TERM_EAC] ? weights[TERM_EAC] : 0;
+}
+
+static int any_pixel_term(const objective_config *cfg)
+{
+    for (int j = 0; j < TERM_COUNT; j++)
+        if (cfg->enabled[j] && is_pixel_term(j))
+            return 1;
+    return 0;
+}
+
+/* Enqueues the pixel forward on the device; pixel_values collects it. */
+static int pixel_forward(device_step *s)
+{
+    const objective_config *cfg = s->cfg;
+    int n_det = s->layout->n_det;
+    size_t nd = (size_t)n_det * s->layout->n_dim;
+    for (size_t k = 0; k < nd; k++)
+        s->Wf[k] = (float)s->view.W[k];
+    for (int i = 0; i < n_det; i++)
+        s->bf[i] = (float)s->view.b[i];
+    int with_sb = cfg->enabled[TERM_SB], columns = cfg->enabled[TERM_IC] || cfg->enabled[TERM_EAC];
+    return cuda_pixel_forward(s->gpu, s->Wf, s->bf, cfg->pixel.gamma, cfg->pixel.nu, with_sb, columns);
+}
+
+static int pixel_values(device_step *s, double values[TERM_COUNT])
+{
+    const objective_config *cfg = s->cfg;
+    int n_det = s->layout->n_det;
+    int with_sb = cfg->enabled[TERM_SB], columns = cfg->enabled[TERM_IC] || cfg->enabled[TERM_EAC];
+    if (cuda_pixel_forward_collect(s->gpu, &s->sums, s->col_mean))
+        return error_code();
+    double inv_n = 1.0 / (double)s->n_pix;
+    double px[TERM_COUNT];
+    px[TERM_S] = s->sums.sum_h * inv_n;
+    px[TERM_MA] = s->sums.sum_m * inv_n;
+    px[TERM_SB] = with_sb ? (s->sums.sb_max == 0.0 ? 0.0 : s->sums.sb_max * (s->sums.sb_a / s->sums.sb_b)) : NAN;
+    px[TERM_IC] = px[TERM_EAC] = NAN;
+    if (columns) {
+        double rho = cfg->pixel.rho;
+        px[TERM_IC] = inactive_of_means(s->col_mean, n_det, cfg->pixel.tau);
+        rsw_stats st = rsw_of(s->col_mean, n_det, 1, rho, 1.0 / (1.0 - rho), cfg->pixel.nu);
+        px[TERM_EAC] = st.max * st.r_ratio;
+    }
+    for (int j = 0; j < TERM_COUNT; j++)
+        if (cfg->enabled[j] && is_pixel_term(j))
+            values[j] = px[j];
+    return 0;
+}
+
+/* Host factor of G = W Wᵀ (uur, std) or B = W Sᵀ (cur), then the device forward. */
+static int ura_forward(device_step *s, int term, double *value)
+{
+    const det_layout *layout = s->layout;
+    const det_view *view = &s->view;
+    int n_det = layout->n_det, n_dim = layout->n_dim, kind = s->ura_kind, st;
+    const double *W = kind == CUDA_URA_STD ? view->unit : view->W;
+    const double *b = kind == CUDA_URA_STD ? view->t : view->b;
+    if (kind == CUDA_URA_CUR) {
+        mat_mul_abt(view->W, view->S, n_det, n_det, n_dim, s->square);
+        st = mat_lu_factor(&s->lu, s->square, MAT_RCOND_MIN);
+        s->ura_cond = s->lu.rcond > 0.0 ? 1.0 / s->lu.rcond : INFINITY;
+    } else {
+        mat_gram_rows(W, n_det, n_dim, s->square);
+        st = mat_chol_factor(&s->chol, s->square, MAT_RCOND_MIN);
+        s->ura_cond = s->chol.rcond_input > 0.0 ? 1.0 / s->chol.rcond_input : INFINITY;
+    }
+    if (st) {
+        int ura_status = st == MAT_ERR_SINGULAR ? URA_ERR_SINGULAR : st == MAT_ERR_ALLOC ? URA_ERR_ALLOC
+                                                                                        : URA_ERR_LAPACK;
+        return error_set(EX_DATAERR, "L^%s: %s (condition number %.3g)", term_names[term],
+                         ura_strerror(ura_status), s->ura_cond);
+    }
+    const double *factor = kind == CUDA_URA_CUR ? s->lu.factor : s->chol.factor;
+    return cuda_ura_forward(s->gpu, kind, W, b, view->S, factor, kind == CUDA_URA_CUR ? s->lu.ipiv : NULL, value);
+}
+
+/* ---- the parametrisation ---------------------------------------------------
+ * detectors.c's det_forward / det_backward, except that the orthonormal
+ * basis of a standardised layout goes through param_wy (level-3 BLAS; the
+ * reflection loop of param.c costs seconds at n_det = 500). The effective
+ * map and its fold are detectors.c's (static there), repeated here. */
+
+/* W_i = (ū_i ⊘ s)/M_i,  b_i = (ū_iᵀ(c ⊘ s) + t_i)/M_i */
+static void effective(const det_layout *layout, det_view *view)
+{
+    int n_dim = layout->n_dim;
+    for (int i = 0; i < layout->n_det; i++) {
+        const double *u = view->unit + (size_t)i * n_dim;
+        double *w = view->W + (size_t)i * n_dim, offset = 0;
+        for (int d = 0; d < n_dim; d++) {
+            double sc = layout->scale ? layout->scale[d] : 1.0;
+            w[d] = u[d] / (sc * view->M[i]);
+            offset += u[d] * layout->center[d] / sc;
+        }
+        view->b[i] = (offset + view->t[i]) / view->M[i];
+    }
+}
+
+static int params_forward(device_step *s, const double *params)
+{
+    const det_layout *layout = s->layout;
+    if (layout->kind != DET_STANDARDISED)
+        return det_forward(layout, params, &s->view);
+    det_view *view = &s->view;
+    if (param_wy_forward(s->wy, params + layout->off_dir, view->unit))
+        return -1;
+    for (int i = 0; i < layout->n_det; i++) {
+        view->M[i] = exp(params[layout->off_margin]);
+        view->t[i] = params[layout->off_threshold];
+    }
+    view->S = NULL;
+    effective(layout, view);
+    return 0;
+}
+
+static int params_backward(device_step *s, const double *params, double *dparams)
+{
+    const det_layout *layout = s->layout;
+    if (layout->kind != DET_STANDARDISED)
+        return det_backward(layout, params, &s->view, &s->grads, dparams);
+    const det_view *view = &s->view;
+    const det_grads *g = &s->grads;
+    int n_det = layout->n_det, n_dim = layout->n_dim;
+    memset(dparams, 0, layout->n_params * sizeof *dparams);
+    double dM_shared = 0, dt_shared = 0;
+    for (int i = 0; i < n_det; i++) {
+        const double *dW = g->W + (size_t)i * n_dim, *W = view->W + (size_t)i * n_dim;
+        double *du = s->dunit + (size_t)i * n_dim, M = view->M[i], db = g->b[i], dot = 0;
+        for (int d = 0; d < n_dim; d++) {
+            double sc = layout->scale ? layout->scale[d] : 1.0;
+            du[d] = g->unit[(size_t)i * n_dim + d] + (dW[d] + db * layout->center[d]) / (sc * M);
+            dot += dW[d] * W[d];
+        }
+        dt_shared += g->t[i] + db / M;
+        dM_shared += g->M[i] - (dot + db * view->b[i]) / M;
+    }
+    if (param_wy_backward(s->wy, params + layout->off_dir, s->dunit, dparams + layout->off_dir))
+        return -1;
+    dparams[layout->off_margin] = view->M[0] * dM_shared; /* M = exp(m) */
+    dparams[layout->off_threshold] = dt_shared;
+    return 0;
+}
+
+static int forward_all(device_step *s, const double *params, double values[TERM_COUNT])
+{
+    const objective_config *cfg = s->cfg;
+    const det_layout *layout = s->layout;
+    int n_det = layout->n_det, n_dim = layout->n_dim;
+    if (params_forward(s, params)) {
+        for (size_t k = 0; k < layout->n_params; k++)
+            if (!isfinite(params[k]))
+                return error_set(EX_SOFTWARE, "the parameters became NaN/Inf; stopped (the last checkpoint is kept)");
+        return error_set(EX_SOFTWARE, "a detector direction became zero");
+    }
+    /* The device's pixel work runs while the host does L^mm, L^fso and the
+     * URA factorisation; the URA forward follows it on the same stream. */
+    int pixels = any_pixel_term(cfg);
+    if (pixels && pixel_forward(s))
+        return error_code();
+    if (cfg->enabled[TERM_MM])
+        values[TERM_MM] = loss_margin_forward(s->view.M, n_det);
+    if (cfg->enabled[TERM_FSO] &&
+        loss_fso_forward_ws(s->fso_ws, s->view.W, s->view.S, n_det, n_dim, &values[TERM_FSO]))
+        return error_set(EX_SOFTWARE, "L^fso: a zero filter or signal vector");
+    for (int j = TERM_UUR; j <= TERM_CUR; j++)
+        if (cfg->enabled[j] && ura_forward(s, j, &values[j]))
+            return error_code();
+    return pixels ? pixel_values(s, values) : 0;
+}
+
+/* Enqueues pass 2 on the device with the weights of this step
+ * (pixel_gradients collects it). */
+static int pixel_backward(device_step *s, const double weights[TERM_COUNT])
+{
+    const objective_config *cfg = s->cfg;
+    int n_det = s->layout->n_det;
+    loss_pixel_weights w;
+    pixel_weights(cfg, weights, &w);
+    int columns = 0;
+    if (w.ic != 0.0 || w.eac != 0.0) {
+        double rho = cfg->pixel.rho, gain = 1.0 / (1.0 - rho), f = cfg->pixel.gamma / (double)s->n_pix;
+        rsw_stats st = {0, 0, 0};
+        if (w.eac != 0.0)
+            st = rsw_of(s->col_mean, n_det, 1, rho, gain, cfg->pixel.nu);
+        for (int i = 0; i < n_det; i++) {
+            double g = s->col_mean[i], d = 0.0;
+            if (w.ic != 0.0)
+                d += w.ic * (g < cfg->pixel.tau / n_det ? -1.0 / cfg->pixel.tau : 0.0);
+            if (w.eac != 0.0)
+                d += w.eac * rsw_grad_hinge(st, rho, gain, cfg->pixel.nu, g);
+            s->col_coef[i] = d * f;
+            columns |= d != 0.0;
+        }
+    }
+    int pixels = w.s != 0.0 || w.sb != 0.0 || w.ma != 0.0;
+    if (!columns && !pixels)
+        return 0;
+    double ratio = s->sums.sb_b > 0.0 ? s->sums.sb_a / s->sums.sb_b : 0.0;
+    cuda_pixel_coefs c = {.c_s = w.s / (double)s->n_pix, .c_m = w.ma / (double)s->n_pix, .w_sb = w.sb,
+                          .nu = cfg->pixel.nu, .sb_max = s->sums.sb_max, .sb_ratio = ratio, .sb_b = s->sums.sb_b,
+                          .gamma = cfg->pixel.gamma, .col_coef = columns ? s->col_coef : NULL};
+    s->pixel_pending = 1;
+    return cuda_pixel_backward(s->gpu, &c);
+}
+
+/* Waits for the pixel backward: grads.W += dAᵀX, grads.b −= Σ dA. */
+static int pixel_gradients(device_step *s)
+{
+    if (!s->pixel_pending)
+        return 0;
+    s->pixel_pending = 0;
+    int n_det = s->layout->n_det;
+    if (cuda_pixel_backward_collect(s->gpu, s->dWf, s->db))
+        return error_code();
+    size_t nd = (size_t)n_det * s->layout->n_dim;
+    for (size_t k = 0; k < nd; k++)
+        s->grads.W[k] += (double)s->dWf[k];
+    for (int i = 0; i < n_det; i++)
+        s->grads.b[i] += s->db[i];
+    return 0;
+}
+
+static int ura_backward(device_step *s, double scale)
+{
+    int n_det = s->layout->n_det, kind = s->ura_kind;
+    size_t nd = (size_t)n_det * s->layout->n_dim;
+    double extra = kind != CUDA_URA_CUR && s->chol.jittered ? 2.0 * MAT_JITTER_REL / n_det : 0.0;
+    if (cuda_ura_backward(s->gpu, scale, extra, s->uW, s->ub, kind == CUDA_URA_CUR ? s->uS : NULL))
+        return error_code();
+    det_grads *g = &s->grads;
+    double *dW = kind == CUDA_URA_STD ? g->unit : g->W, *db = kind == CUDA_URA_STD ? g->t : g->b;
+    for (size_t k = 0; k < nd; k++)
+        dW[k] += s->uW[k];
+    for (int i = 0; i < n_det; i++)
+        db[i] += s->ub[i];
+    if (kind == CUDA_URA_CUR)
+        for (size_t k = 0; k < nd; k++)
+            g->S[k] += s->uS[k];
+    return 0;
+}
+
+static int backward_all(device_step *s, const double *params, const double weights[TERM_COUNT], double *dparams)
+{
+    const objective_config *cfg = s->cfg;
+    int n_det = s->layout->n_det;
+    det_grads_zero(&s->grads, s->layout);
+    if (any_pixel_term(cfg) && pixel_backward(s, weights))
+        return error_code();
+    if (cfg->enabled[TERM_MM])
+        loss_margin_backward(s->view.M, n_det, weights[TERM_MM], s->grads.M);
+    if (cfg->enabled[TERM_FSO] &&
+        loss_fso_backward_ws(s->fso_ws, s->view.W, s->view.S, weights[TERM_FSO], s->grads.W, s->grads.S))
+        return error_set(EX_SOFTWARE, "L^fso backward: a zero filter or signal vector");
+    for (int j = TERM_UUR; j <= TERM_CUR; j++)
+        if (cfg->enabled[j] && weights[j] != 0 && ura_backward(s, weights[j]))
+            return error_prefix("L^%s backward: ", term_names[j]);
+    if (pixel_gradients(s))
+        return error_code();
+    if (params_backward(s, params, dparams))
+        return error_set(EX_SOFTWARE, "a detector direction became zero");
+    return 0;
+}
+
+int device_step_eval(device_step *s, const double *params, const size_t *order, size_t n_img,
+                     const double *kappa, const al_state *al, double values[TERM_COUNT], double *total,
+                     double *dparams)
+{
+    const objective_config *cfg = s->cfg;
+    for (int j = 0; j < TERM_COUNT; j++)
+        values[j] = NAN;
+    s->n_pix = n_img * (size_t)s->data->hw;
+    s->pixel_pending = 0;
+    if (cuda_load_batch(s->gpu, order, n_img, kappa) || forward_all(s, params, values))
+        return error_code();
+    /* The weights as objective.c's eval_step forms them. */
+    double weights[TERM_COUNT] = {0}, constraint_values[AL_MAX_CONSTRAINTS], sum = 0;
+    for (int j = 0; j < TERM_COUNT; j++)
+        if (cfg->enabled[j] && !(al && cfg->constrained[j])) {
+            weights[j] = cfg->weight[j];
+            sum += cfg->weight[j] * values[j];
+        }
+    if (al) {
+        int ids[TERM_COUNT], n_con = objective_constraints(cfg, ids);
+        for (int k = 0; k < n_con; k++) {
+            constraint_values[k] = values[ids[k]];
+            weights[ids[k]] = al_weight(al, k, values[ids[k]]);
+        }
+        sum += al_penalty_value(al, constraint_values);
+    }
+    *total = sum;
+    return dparams ? backward_all(s, params, weights, dparams) : 0;
+}
+
+#endif /* EDDP_HAVE_CUDA */

@@ -1,0 +1,82 @@
+/* device — which backend runs the batch step (--device auto|cpu|cuda[:N])
+ * and the CUDA backend's batch step behind a C interface.
+ *
+ * device_step_eval has objective_eval's contract on the images
+ * order[0..n_img) of a training set uploaded once by device_step_create:
+ * the values of every enabled term (NAN for the others), the total with λ
+ * or the augmented-Lagrangian weights, and the gradient w.r.t. the flat
+ * parameters. So train.c calls one or the other, and the tests compare them.
+ *
+ * Where the work runs (first version):
+ *   device, float32 with float64 sums: the gather of the batch, the logits
+ *     GEMM, both passes of the pixel losses (s, sb, ma, ic, eac) and their
+ *     reductions, dW = dAᵀX, db;
+ *   device, float64: the URA terms (uur, std, cur) on pooled features with
+ *     the frozen head, and their gradients (cuBLAS, cuSOLVER potrs/getrs);
+ *   host, float64: the parametrisation (det_forward / det_backward), L^mm,
+ *     L^fso, the n_det × n_det factorisations (Cholesky with jitter, LU), the
+ *     column terms' n_det-sized statistics, Adam (train.c).
+ * Per step the host uploads W, b (float32) and the URA matrices (float64),
+ * and downloads dW (float32), db and the URA gradients (float64).
+ * L^cnn is refused on the device.
+ *
+ * Without CUDA in the build (nvcc absent at build time, or the ASan build)
+ * every function fails with "this build has no CUDA backend (nvcc was not
+ * found at build time)". */
+#ifndef EDDP_DEVICE_H
+#define EDDP_DEVICE_H
+
+#include "detectors.h"
+#include "headfile.h"
+#include "objective.h"
+#include "train.h"
+
+#include <stddef.h>
+
+typedef enum { DEVICE_CPU = 0, DEVICE_CUDA = 1 } device_kind;
+
+typedef struct {
+    device_kind kind;
+    int index;        /* CUDA device index */
+    char name[160];   /* "cpu" or "cuda:0 NVIDIA H200": the provenance attribute */
+    int automatic;    /* chosen by auto: a run the device cannot do falls back to the CPU */
+} device_choice;
+
+/* 1 when this build has the CUDA backend. */
+int device_have_cuda(void);
+
+/* spec: auto (CUDA device 0 when usable, else the CPU, silently), cpu, cuda
+ * (= cuda:0) or cuda:N. Returns 0, or EX_UNAVAILABLE when cuda was asked
+ * for and is not usable ("--device cuda:0: no CUDA device: <reason>"),
+ * EX_USAGE for another spelling. */
+int device_choose(const char *spec, device_choice *out);
+
+typedef struct device_step device_step;
+
+/* Uploads the training set (resident in device memory when it fits, else
+ * batches stream from pinned host memory; EDDP_DEVICE_STREAM=1 forces
+ * streaming) for batches of up to max_img images. layout, cfg, head and
+ * data must outlive the step. Refuses L^cnn, and L^uur with more detectors
+ * than dimensions, naming --device cpu. */
+int device_step_create(device_step **out, const device_choice *dev, const det_layout *layout,
+                       const objective_config *cfg, const head_params *head, const train_data *data,
+                       size_t max_img);
+
+/* objective_eval on images order[0..n_img) with κ [n_img] (see above).
+ * dparams NULL: values and total only. */
+int device_step_eval(device_step *s, const double *params, const size_t *order, size_t n_img,
+                     const double *kappa, const al_state *al, double values[TERM_COUNT], double *total,
+                     double *dparams);
+
+/* The detectors of the last evaluation (as objective.view after objective_eval). */
+const det_view *device_step_view(const device_step *s);
+/* Condition number of the last URA solve (objective.ura_cond). */
+double device_step_ura_cond(const device_step *s);
+/* 1 when the set is resident, 0 when streamed. */
+int device_step_resident(const device_step *s);
+/* Device memory held by the step, in bytes. */
+size_t device_step_bytes(const device_step *s);
+
+void device_step_free(device_step *s);
+
+#endif
