@@ -42,6 +42,7 @@ typedef struct {
     double *M;     /* [n_det] margins (all equal when shared) */
     double *t;     /* [n_det] thresholds (all equal when shared) */
     const double *S; /* [n_det × n_dim] signal vectors (free with signals), else NULL */
+    struct param_wy *wy; /* compact-WY workspace of the orthonormal basis, or NULL */
 } det_view;
 
 /* Gradients the losses accumulate; det_backward turns them into the

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NO_CUDA_BUILD "this build has no CUDA backend (nvcc was not found at build time)"
+#define NO_CUDA_BUILD "this build has no CUDA backend (nvcc was not found at build time, or a sanitizer build)"
 
 /* "cuda" or "cuda:N" → N (0 for "cuda"); −1 for anything else. */
 static int cuda_index_of(const char *spec)

@@ -4,6 +4,7 @@
 #include "gradcheck.h"
 #include "harness.h"
 #include "objective.h"
+#include "param.h"
 #include "rng.h"
 
 enum { N_DIM = 6, N_DET = 3, N_CLS = 3, HW = 2, N_IMG = 8, N_PIX = N_IMG * HW };
@@ -86,6 +87,82 @@ static void check_gradient(const char *what, const det_layout *layout, const obj
     free(grad);
     free(fd);
     objective_free(&obj);
+}
+
+/* f(params) = ⟨G_W, W⟩ + ⟨g_b, b⟩ of the effective detectors: its gradient
+ * through det_backward, for a check of the parametrisation alone. */
+typedef struct {
+    const det_layout *layout;
+    det_view *view;
+    const double *G_W, *g_b;
+} probe_ctx;
+
+static double probe_of(const double *params, void *c)
+{
+    probe_ctx *ctx = c;
+    det_forward(ctx->layout, params, ctx->view);
+    size_t dir = (size_t)ctx->layout->n_det * ctx->layout->n_dim;
+    double f = 0;
+    for (size_t k = 0; k < dir; k++)
+        f += ctx->G_W[k] * ctx->view->W[k];
+    for (int i = 0; i < ctx->layout->n_det; i++)
+        f += ctx->g_b[i] * ctx->view->b[i];
+    return f;
+}
+
+/* Step (a) with many detectors forms its basis in compact-WY form
+ * (detectors.c): the same basis as the reflection loop, and a gradient that
+ * passes central differences on sampled coordinates. */
+static void test_wy_basis(rng_state *rng)
+{
+    enum { ND = 40, NDIM = 48 };
+    double mean[NDIM], std[NDIM];
+    for (int d = 0; d < NDIM; d++) {
+        mean[d] = rng_normal(rng);
+        std[d] = 0.5 + rng_uniform(rng);
+    }
+    det_layout layout;
+    det_layout_init(&layout, DET_STANDARDISED, ND, NDIM, 0, mean, std);
+    double *params = malloc(layout.n_params * sizeof(double)), *dparams = malloc(layout.n_params * sizeof(double));
+    double *loop_unit = malloc(ND * NDIM * sizeof(double)), *G_W = malloc(ND * NDIM * sizeof(double)), g_b[ND];
+    det_init_standardised(&layout, rng, 0.7, 0.2, params);
+    for (int k = 0; k < ND * NDIM; k++)
+        G_W[k] = rng_normal(rng);
+    for (int i = 0; i < ND; i++)
+        g_b[i] = rng_normal(rng);
+    det_view view;
+    det_grads grads;
+    det_view_alloc(&view, &layout);
+    det_grads_alloc(&grads, &layout);
+    CHECK(view.wy != NULL, "40 detectors: the compact-WY basis is used");
+    det_forward(&layout, params, &view);
+    param_householder_forward(params + layout.off_dir, ND, NDIM, loop_unit);
+    double worst = 0;
+    for (int k = 0; k < ND * NDIM; k++)
+        worst = fmax(worst, fabs(view.unit[k] - loop_unit[k]));
+    CHECK(worst < 1e-12, "compact-WY basis equals the reflection loop's (%.3g)", worst);
+
+    det_grads_zero(&grads, &layout);
+    memcpy(grads.W, G_W, ND * NDIM * sizeof(double));
+    memcpy(grads.b, g_b, sizeof g_b);
+    det_backward(&layout, params, &view, &grads, dparams);
+    probe_ctx ctx = {&layout, &view, G_W, g_b};
+    double err = 0;
+    for (int trial = 0; trial < 40; trial++) {
+        size_t k = (size_t)(rng_uniform(rng) * (double)layout.n_params) % layout.n_params;
+        double keep = params[k], h = 1e-6;
+        params[k] = keep + h;
+        double up = probe_of(params, &ctx);
+        params[k] = keep - h;
+        double down = probe_of(params, &ctx);
+        params[k] = keep;
+        err = fmax(err, fabs((up - down) / (2 * h) - dparams[k]) / fmax(1.0, fabs(dparams[k])));
+    }
+    CHECK(err < 1e-6, "compact-WY basis: det_backward against central differences (%.3g)", err);
+    det_view_free(&view);
+    det_grads_free(&grads);
+    det_layout_free(&layout);
+    free(params); free(dparams); free(loop_unit); free(G_W);
 }
 
 int main(void)
@@ -172,5 +249,6 @@ int main(void)
     free(p);
     det_layout_free(&std_layout);
     free(params_a);
+    test_wy_basis(&rng);
     return harness_report("objective");
 }
