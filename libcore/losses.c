@@ -12,6 +12,7 @@
  *     checks one against the other.
  */
 #include "losses.h"
+#include "mat.h"
 #include "vecmath.h"
 
 #include <cblas.h>
@@ -528,9 +529,8 @@ int loss_fso_forward_ws(loss_fso_workspace *ws, const double *W,
         unit_rows(W, n_det, n_dim, ws->w_unit, ws->w_norm) ||
         unit_rows(S, n_det, n_dim, ws->s_unit, ws->s_norm))
         return -1;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_det,
-                (int)n_det, (int)n_dim, 1.0, ws->w_unit, (int)n_dim,
-                ws->s_unit, (int)n_dim, 0.0, ws->cos, (int)n_det);
+    mat_gemm(0, 1, (int)n_det, (int)n_det, (int)n_dim, 1.0, ws->w_unit,
+             ws->s_unit, 0.0, ws->cos);
     double sq = 0.0;
     for (size_t i = 0; i < n_det; i++)
         for (size_t j = 0; j < n_det; j++)
@@ -579,14 +579,12 @@ int loss_fso_backward_ws(loss_fso_workspace *ws, const double *W,
             row_gc[i] += gij * c;
             col_gc[j] += gij * c;
         }
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n_det,
-                (int)n_dim, (int)n_det, 1.0, cos, (int)n_det, ws->s_unit,
-                (int)n_dim, 0.0, ws->P, (int)n_dim);
+    mat_gemm(0, 0, (int)n_det, (int)n_dim, (int)n_det, 1.0, cos, ws->s_unit,
+             0.0, ws->P);
     fso_accumulate(ws->P, ws->w_unit, ws->w_norm, row_gc, n_det, n_dim, scale,
                    dW);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n_det,
-                (int)n_dim, (int)n_det, 1.0, cos, (int)n_det, ws->w_unit,
-                (int)n_dim, 0.0, ws->P, (int)n_dim);
+    mat_gemm(1, 0, (int)n_det, (int)n_dim, (int)n_det, 1.0, cos, ws->w_unit,
+             0.0, ws->P);
     fso_accumulate(ws->P, ws->s_unit, ws->s_norm, col_gc, n_det, n_dim, scale,
                    dS);
     return 0;

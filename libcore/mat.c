@@ -28,9 +28,34 @@ const char *mat_strerror(int status)
 
 /* ---- products --------------------------------------------------------- */
 
+/* Products of at most this many multiply-adds are done by the loops below:
+ * OpenBLAS's fixed cost per call (argument checks, packing, scaling C) is a
+ * few microseconds, more than such a product takes — and a synthetic step
+ * makes a dozen of them (W Sᵀ of 3 × 3 × 16, the cosines of L^fso, ...).
+ * Larger products are OpenBLAS's: its kernels win from ~1e4 on. */
+#define MAT_TINY_WORK 4096
+
+static void gemm_tiny(int trans_a, int trans_b, int m, int n, int k, double alpha,
+                      const double *a, const double *b, double beta, double *c)
+{
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double sum = 0.0;
+            for (int l = 0; l < k; l++)
+                sum += (trans_a ? a[(size_t)l * m + i] : a[(size_t)i * k + l]) *
+                       (trans_b ? b[(size_t)j * k + l] : b[(size_t)l * n + j]);
+            double *cij = c + (size_t)i * n + j;
+            *cij = beta == 0.0 ? alpha * sum : beta * *cij + alpha * sum;
+        }
+}
+
 void mat_gemm(int trans_a, int trans_b, int m, int n, int k, double alpha,
               const double *a, const double *b, double beta, double *c)
 {
+    if ((long long)m * n * k <= MAT_TINY_WORK) {
+        gemm_tiny(trans_a, trans_b, m, n, k, alpha, a, b, beta, c);
+        return;
+    }
     int lda = trans_a ? m : k;
     int ldb = trans_b ? k : n;
     cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,

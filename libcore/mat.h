@@ -44,7 +44,8 @@ const char *mat_strerror(int status);
 /* ---- products --------------------------------------------------------- */
 
 /* C = alpha · op(A) op(B) + beta · C, row-major; op(X) = Xᵀ when trans_x.
- * op(A) [m × k], op(B) [k × n], C [m × n]. Thin cblas_dgemm wrapper. */
+ * op(A) [m × k], op(B) [k × n], C [m × n]. cblas_dgemm, or a plain loop
+ * for products of a few thousand multiply-adds (see mat.c). */
 void mat_gemm(int trans_a, int trans_b, int m, int n, int k, double alpha,
               const double *a, const double *b, double beta, double *c);
 

@@ -355,11 +355,42 @@ static void test_solve_orders(rng_state *r)
     }
 }
 
+/* mat_gemm does products of a few thousand multiply-adds itself and larger
+ * ones through OpenBLAS: every transpose combination, with alpha and beta,
+ * on both sides of the switch, against the naive product. */
+static void test_gemm_paths(rng_state *r)
+{
+    enum { CAP = 40 * 40 };
+    int sizes[][3] = {{3, 3, 16}, {2, 5, 7}, {40, 30, 35}, {17, 3, 90}};
+    double a[CAP], b[CAP], at[CAP], bt[CAP], c[CAP], want[CAP], op_a[CAP], op_b[CAP];
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+        int m = sizes[z][0], n = sizes[z][1], k = sizes[z][2];
+        fill_normal(r, op_a, m * k); /* op(A) [m × k] */
+        fill_normal(r, op_b, k * n); /* op(B) [k × n] */
+        naive_mul(op_a, op_b, m, n, k, want);
+        transpose(op_a, m, k, at);   /* A stored transposed: [k × m] */
+        transpose(op_b, k, n, bt);   /* B stored transposed: [n × k] */
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                memcpy(a, ta ? at : op_a, sizeof(double) * m * k);
+                memcpy(b, tb ? bt : op_b, sizeof(double) * k * n);
+                for (int q = 0; q < m * n; q++)
+                    c[q] = 1.0;
+                mat_gemm(ta, tb, m, n, k, -2.0, a, b, 0.5, c);
+                double worst = 0;
+                for (int q = 0; q < m * n; q++)
+                    worst = fmax(worst, fabs(c[q] - (-2.0 * want[q] + 0.5)));
+                CHECK(worst < 1e-12, "mat_gemm %dx%dx%d trans %d%d (%g)", m, n, k, ta, tb, worst);
+            }
+    }
+}
+
 int main(void)
 {
     rng_state r;
     rng_init(&r, 1234, RNG_STREAM_INIT);
     test_products(&r);
+    test_gemm_paths(&r);
     test_spd(&r);
     test_lu(&r);
     test_solve_orders(&r);
