@@ -19,9 +19,27 @@ DEB_PACKAGES := build-essential pkg-config libhdf5-dev hdf5-tools libopenblas-op
 # DT_RPATH (not RUNPATH) makes liblapacke's LAPACK resolve there too.
 OPENBLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
 PKGS := hdf5-serial openblas lapacke
+ifndef DEPS_PREFIX
 PKG_CFLAGS = $(shell PKG_CONFIG_PATH=$(OPENBLAS_DIR)/pkgconfig pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell PKG_CONFIG_PATH=$(OPENBLAS_DIR)/pkgconfig pkg-config --libs $(PKGS) 2>/dev/null) \
            -Wl,--disable-new-dtags -Wl,-rpath,$(OPENBLAS_DIR)
+else
+# DEPS_PREFIX=/tmp/eddp-deps: the same packages unpacked there with dpkg -x
+# (bench/gpu-prepare.sh downloads them, bench/gpu-check.sh unpacks them on a
+# machine without apt): headers and libraries from the prefix, no pkg-config
+# (its .pc files name /usr), and an RPATH into the prefix, OpenBLAS's dir
+# first, so that liblapacke's libblas.so.3/liblapack.so.3 (alternatives
+# links on a system install, absent in the prefix) resolve to OpenBLAS there.
+# Some Debian 12 packages (libcom-err2, libkeyutils1) still ship in /lib.
+DEPS_LIBDIRS := $(DEPS_PREFIX)$(OPENBLAS_DIR) $(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu/hdf5/serial \
+                $(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu $(DEPS_PREFIX)/lib/x86_64-linux-gnu
+DEPS_HEADERS := $(DEPS_PREFIX)/usr/include/hdf5/serial/hdf5.h \
+                $(DEPS_PREFIX)/usr/include/x86_64-linux-gnu/openblas-openmp/cblas.h $(DEPS_PREFIX)/usr/include/lapacke.h
+PKG_CFLAGS = -I$(DEPS_PREFIX)/usr/include/hdf5/serial -I$(DEPS_PREFIX)/usr/include/x86_64-linux-gnu/openblas-openmp \
+             -I$(DEPS_PREFIX)/usr/include
+PKG_LIBS = $(addprefix -L,$(DEPS_LIBDIRS)) -lhdf5 -lopenblas -llapacke \
+           -Wl,--disable-new-dtags -Wl,-rpath,$(subst $(eval) ,:,$(strip $(DEPS_LIBDIRS)))
+endif
 
 CC ?= gcc
 OPT ?= -O2
@@ -67,6 +85,17 @@ all: build/.deps-ok $(TOOLS)
 
 # Installs what is missing; a stamp keeps later builds from asking dpkg again.
 deps: build/.deps-ok
+ifdef DEPS_PREFIX
+# With a prefix: no dpkg/apt, a check (every time) that it holds the headers.
+.PHONY: build/.deps-ok
+build/.deps-ok:
+	@missing=$$(for h in $(DEPS_HEADERS); do test -f $$h || echo $$h; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: DEPS_PREFIX=$(DEPS_PREFIX) lacks" $$missing >&2; \
+	  echo "deps: unpack bench/gpu-prepare.sh's .gpu-debs/*.deb there (dpkg -x)" >&2; exit 1; \
+	fi
+	@mkdir -p build && touch $@
+else
 build/.deps-ok:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -80,6 +109,7 @@ build/.deps-ok:
 	  fi; \
 	fi
 	@mkdir -p build && touch $@
+endif
 
 build/%.o: %.c $(wildcard libcore/*.h) | build/.deps-ok
 	@mkdir -p $(dir $@)
