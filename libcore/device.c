@@ -67,7 +67,6 @@ void device_step_free(device_step *s) { (void)s; }
 #include "cuda/backend.h"
 #include "mat.h"
 #include "param.h"
-#include "param_wy.h"
 #include "ura.h"
 
 int device_have_cuda(void) { return 1; }
@@ -107,8 +106,6 @@ struct device_step {
     int ura_kind;              /* enum cuda_ura_kind of the enabled URA term */
     det_view view;
     det_grads grads;
-    param_wy *wy;              /* standardised layouts: the basis in compact-WY form */
-    double *dunit;             /* [n_det × n_dim] the fold's ∂L/∂W̃ (standardised layouts) */
     loss_fso_workspace *fso_ws;
     mat_chol chol;
     mat_lu lu;
@@ -170,10 +167,7 @@ int device_step_create(device_step **out, const device_choice *dev, const det_la
     s->uW = malloc(nd * sizeof(double));
     s->ub = malloc(n_det * sizeof(double));
     s->uS = malloc(nd * sizeof(double));
-    s->dunit = malloc(nd * sizeof(double));
-    if (layout->kind == DET_STANDARDISED && !(s->wy = param_wy_create(n_det, n_dim)))
-        rc = 1;
-    rc = rc || !s->dunit || !s->square || !s->Wf || !s->bf || !s->dWf || !s->db || !s->col_mean ||
+    rc = rc || !s->square || !s->Wf || !s->bf || !s->dWf || !s->db || !s->col_mean ||
          !s->col_coef || !s->uW || !s->ub || !s->uS || mat_chol_init(&s->chol, n_det) ||
          mat_lu_init(&s->lu, n_det);
     if (!rc && cfg->enabled[TERM_FSO] && !(s->fso_ws = loss_fso_workspace_create(n_det, n_dim)))
@@ -207,8 +201,6 @@ void device_step_free(device_step *s)
     cuda_step_free(s->gpu);
     det_view_free(&s->view);
     det_grads_free(&s->grads);
-    param_wy_free(s->wy);
-    free(s->dunit);
     loss_fso_workspace_free(s->fso_ws);
     mat_chol_free(&s->chol);
     mat_lu_free(&s->lu);
@@ -364,79 +356,12 @@ static int ura_forward(device_step *s, int term, double *value)
     return cuda_ura_forward(s->gpu, kind, W, b, view->S, factor, kind == CUDA_URA_CUR ? s->lu.ipiv : NULL, value);
 }
 
-/* ---- the parametrisation ---------------------------------------------------
- * detectors.c's det_forward / det_backward, except that the orthonormal
- * basis of a standardised layout goes through param_wy (level-3 BLAS; the
- * reflection loop of param.c costs seconds at n_det = 500). The effective
- * map and its fold are detectors.c's (static there), repeated here. */
-
-/* W_i = (ū_i ⊘ s)/M_i,  b_i = (ū_iᵀ(c ⊘ s) + t_i)/M_i */
-static void effective(const det_layout *layout, det_view *view)
-{
-    int n_dim = layout->n_dim;
-    for (int i = 0; i < layout->n_det; i++) {
-        const double *u = view->unit + (size_t)i * n_dim;
-        double *w = view->W + (size_t)i * n_dim, offset = 0;
-        for (int d = 0; d < n_dim; d++) {
-            double sc = layout->scale ? layout->scale[d] : 1.0;
-            w[d] = u[d] / (sc * view->M[i]);
-            offset += u[d] * layout->center[d] / sc;
-        }
-        view->b[i] = (offset + view->t[i]) / view->M[i];
-    }
-}
-
-static int params_forward(device_step *s, const double *params)
-{
-    const det_layout *layout = s->layout;
-    if (layout->kind != DET_STANDARDISED)
-        return det_forward(layout, params, &s->view);
-    det_view *view = &s->view;
-    if (param_wy_forward(s->wy, params + layout->off_dir, view->unit))
-        return -1;
-    for (int i = 0; i < layout->n_det; i++) {
-        view->M[i] = exp(params[layout->off_margin]);
-        view->t[i] = params[layout->off_threshold];
-    }
-    view->S = NULL;
-    effective(layout, view);
-    return 0;
-}
-
-static int params_backward(device_step *s, const double *params, double *dparams)
-{
-    const det_layout *layout = s->layout;
-    if (layout->kind != DET_STANDARDISED)
-        return det_backward(layout, params, &s->view, &s->grads, dparams);
-    const det_view *view = &s->view;
-    const det_grads *g = &s->grads;
-    int n_det = layout->n_det, n_dim = layout->n_dim;
-    memset(dparams, 0, layout->n_params * sizeof *dparams);
-    double dM_shared = 0, dt_shared = 0;
-    for (int i = 0; i < n_det; i++) {
-        const double *dW = g->W + (size_t)i * n_dim, *W = view->W + (size_t)i * n_dim;
-        double *du = s->dunit + (size_t)i * n_dim, M = view->M[i], db = g->b[i], dot = 0;
-        for (int d = 0; d < n_dim; d++) {
-            double sc = layout->scale ? layout->scale[d] : 1.0;
-            du[d] = g->unit[(size_t)i * n_dim + d] + (dW[d] + db * layout->center[d]) / (sc * M);
-            dot += dW[d] * W[d];
-        }
-        dt_shared += g->t[i] + db / M;
-        dM_shared += g->M[i] - (dot + db * view->b[i]) / M;
-    }
-    if (param_wy_backward(s->wy, params + layout->off_dir, s->dunit, dparams + layout->off_dir))
-        return -1;
-    dparams[layout->off_margin] = view->M[0] * dM_shared; /* M = exp(m) */
-    dparams[layout->off_threshold] = dt_shared;
-    return 0;
-}
-
 static int forward_all(device_step *s, const double *params, double values[TERM_COUNT])
 {
     const objective_config *cfg = s->cfg;
     const det_layout *layout = s->layout;
     int n_det = layout->n_det, n_dim = layout->n_dim;
-    if (params_forward(s, params)) {
+    if (det_forward(layout, params, &s->view)) {
         for (size_t k = 0; k < layout->n_params; k++)
             if (!isfinite(params[k]))
                 return error_set(EX_SOFTWARE, "the parameters became NaN/Inf; stopped (the last checkpoint is kept)");
@@ -546,7 +471,7 @@ static int backward_all(device_step *s, const double *params, const double weigh
             return error_prefix("L^%s backward: ", term_names[j]);
     if (pixel_gradients(s))
         return error_code();
-    if (params_backward(s, params, dparams))
+    if (det_backward(s->layout, params, &s->view, &s->grads, dparams))
         return error_set(EX_SOFTWARE, "a detector direction became zero");
     return 0;
 }
@@ -555,29 +480,14 @@ int device_step_eval(device_step *s, const double *params, const size_t *order, 
                      const double *kappa, const al_state *al, double values[TERM_COUNT], double *total,
                      double *dparams)
 {
-    const objective_config *cfg = s->cfg;
     for (int j = 0; j < TERM_COUNT; j++)
         values[j] = NAN;
     s->n_pix = n_img * (size_t)s->data->hw;
     s->pixel_pending = 0;
     if (cuda_load_batch(s->gpu, order, n_img, kappa) || forward_all(s, params, values))
         return error_code();
-    /* The weights as objective.c's eval_step forms them. */
-    double weights[TERM_COUNT] = {0}, constraint_values[AL_MAX_CONSTRAINTS], sum = 0;
-    for (int j = 0; j < TERM_COUNT; j++)
-        if (cfg->enabled[j] && !(al && cfg->constrained[j])) {
-            weights[j] = cfg->weight[j];
-            sum += cfg->weight[j] * values[j];
-        }
-    if (al) {
-        int ids[TERM_COUNT], n_con = objective_constraints(cfg, ids);
-        for (int k = 0; k < n_con; k++) {
-            constraint_values[k] = values[ids[k]];
-            weights[ids[k]] = al_weight(al, k, values[ids[k]]);
-        }
-        sum += al_penalty_value(al, constraint_values);
-    }
-    *total = sum;
+    double weights[TERM_COUNT];
+    *total = objective_weights(s->cfg, al, values, weights);
     return dparams ? backward_all(s, params, weights, dparams) : 0;
 }
 

@@ -79,6 +79,30 @@ int objective_constraints(const objective_config *cfg, int ids[TERM_COUNT])
     return n;
 }
 
+double objective_weights(const objective_config *cfg, const al_state *al, const double values[TERM_COUNT],
+                         double weights[TERM_COUNT])
+{
+    /* Objective terms enter with their λ; constrained terms (under the
+     * augmented Lagrangian) with max(0, μ_k + ρ c_k), k their AL index. */
+    double constraint_values[AL_MAX_CONSTRAINTS], sum = 0;
+    for (int j = 0; j < TERM_COUNT; j++) {
+        weights[j] = 0;
+        if (cfg->enabled[j] && !(al && cfg->constrained[j])) {
+            weights[j] = cfg->weight[j];
+            sum += cfg->weight[j] * values[j];
+        }
+    }
+    if (al) {
+        int ids[TERM_COUNT], n_con = objective_constraints(cfg, ids);
+        for (int k = 0; k < n_con; k++) {
+            constraint_values[k] = values[ids[k]];
+            weights[ids[k]] = al_weight(al, k, values[ids[k]]);
+        }
+        sum += al_penalty_value(al, constraint_values);
+    }
+    return sum;
+}
+
 /* Why the parameters could not be mapped to detectors. */
 static int params_failure(const det_layout *layout, const double *params)
 {
@@ -270,24 +294,8 @@ static int eval_step(objective *obj, const double *params, const objective_batch
     const objective_config *cfg = obj->cfg;
     if (forward_all(obj, params, batch, values))
         return error_code();
-    /* Objective terms enter with their λ; constrained terms (under the
-     * augmented Lagrangian) with max(0, μ_k + ρ c_k), k their AL index. */
-    double weights[TERM_COUNT] = {0}, constraint_values[AL_MAX_CONSTRAINTS];
-    double sum = 0;
-    for (int j = 0; j < TERM_COUNT; j++)
-        if (cfg->enabled[j] && !(al && cfg->constrained[j])) {
-            weights[j] = cfg->weight[j];
-            sum += cfg->weight[j] * values[j];
-        }
-    if (al) {
-        int ids[TERM_COUNT], n_con = objective_constraints(cfg, ids);
-        for (int k = 0; k < n_con; k++) {
-            constraint_values[k] = values[ids[k]];
-            weights[ids[k]] = al_weight(al, k, values[ids[k]]);
-        }
-        sum += al_penalty_value(al, constraint_values);
-    }
-    *total = sum;
+    double weights[TERM_COUNT];
+    *total = objective_weights(cfg, al, values, weights);
     return dparams ? backward_all(obj, params, batch, weights, dparams) : 0;
 }
 

@@ -61,6 +61,13 @@ void objective_free(objective *obj);
 /* Number of constrained terms, and their ids in order (the AL indices). */
 int objective_constraints(const objective_config *cfg, int ids[TERM_COUNT]);
 
+/* The weight each term's gradient enters with — λ for objective terms,
+ * max(0, μ_k + ρ c_k) for constrained ones under the augmented Lagrangian
+ * (al != NULL) — into weights[TERM_COUNT] (0 for disabled terms), given the
+ * terms' values; returns the total objective value. */
+double objective_weights(const objective_config *cfg, const al_state *al, const double values[TERM_COUNT],
+                         double weights[TERM_COUNT]);
+
 /* Evaluates every enabled term on the batch into values[TERM_COUNT] (NAN for
  * disabled ones). With dparams, also the gradient of
  *   total = Σ_objective λ_j L_j + AL penalty (al != NULL)  or  Σ_enabled λ_j L_j
