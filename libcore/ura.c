@@ -73,7 +73,7 @@ void ura_workspace_free(ura_workspace *ws)
     if (!ws)
         return;
     double *bufs[] = {ws->m_manip, ws->logits, ws->xs,     ws->dx,
-                      ws->gm,      ws->scratch, ws->u,     ws->v,
+                      ws->gm,      ws->u,       ws->v,
                       ws->ku,      ws->dlogits, ws->square, ws->csym,
                       ws->w_pinv,  ws->vec_d,   ws->vec_d2, ws->vec_i,
                       ws->q,       ws->dq,      ws->head_sigma, ws->inv_sigma};
@@ -118,7 +118,6 @@ int ura_workspace_create(ura_workspace **out, int n_img, int n_det, int n_dim,
     ws->xs = alloc_doubles(nd, &failed);
     ws->dx = alloc_doubles(nd, &failed);
     ws->gm = alloc_doubles(nd, &failed);
-    ws->scratch = alloc_doubles(nd, &failed);
     ws->u = alloc_doubles(ni, &failed);
     ws->v = alloc_doubles(ni, &failed);
     ws->ku = alloc_doubles(ni, &failed);

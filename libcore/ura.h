@@ -86,9 +86,9 @@ typedef struct {
     enum ura_path path; /* kind of the last successful forward */
     int batch;          /* its n_img */
     double *xs;      /* [n_img × n_dim] features in the space W acts on */
-    double *dx;      /* [n_img × n_dim] shift (in that space) */
-    double *gm;      /* [n_img × n_dim] ∂L/∂m' (scaled) */
-    double *scratch; /* [n_img × n_dim] */
+    double *dx;      /* [n_img × n_dim] shift (in that space): *_shift and
+                        the SVD path only */
+    double *gm;      /* [n_img × n_dim] ∂L/∂m' (scaled; SVD path only) */
     double *u;       /* [n_img × n_det] residuals r, then u = G⁻¹r / B⁻¹r */
     double *v;       /* [n_img × n_det] */
     double *ku;      /* [n_img × n_det] κ-scaled u */
