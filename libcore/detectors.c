@@ -70,6 +70,9 @@ int det_view_alloc(det_view *view, const det_layout *layout)
     view->t = malloc(layout->n_det * sizeof(double));
     view->S = NULL;
     view->wy = NULL;
+    view->fold = malloc((size_t)layout->n_det * (layout->n_dim + 2) * sizeof(double));
+    if (!view->fold)
+        return -1;
     if (layout->kind == DET_STANDARDISED && layout->n_det >= DET_WY_MIN_DET &&
         !(view->wy = param_wy_create(layout->n_det, layout->n_dim)))
         return -1;
@@ -84,6 +87,7 @@ void det_view_free(det_view *view)
     free(view->M);
     free(view->t);
     param_wy_free(view->wy);
+    free(view->fold);
     memset(view, 0, sizeof *view);
 }
 
@@ -198,12 +202,8 @@ int det_backward(const det_layout *layout, const double *params, const det_view 
 {
     int n_det = layout->n_det, n_dim = layout->n_dim;
     size_t dir = (size_t)n_det * n_dim;
-    double *dunit = calloc(dir, sizeof *dunit), *dM = malloc(n_det * sizeof *dM);
-    double *dt = malloc(n_det * sizeof *dt);
-    if (!dunit || !dM || !dt) {
-        free(dunit); free(dM); free(dt);
-        return -1;
-    }
+    double *dunit = view->fold, *dM = dunit + dir, *dt = dM + n_det;
+    memset(dunit, 0, dir * sizeof *dunit);
     memset(dparams, 0, layout->n_params * sizeof *dparams);
     fold_effective(layout, view, grads, dunit, dM, dt);
     int rc = 0;
@@ -226,9 +226,6 @@ int det_backward(const det_layout *layout, const double *params, const det_view 
         if (layout->has_signals)
             memcpy(dparams + layout->off_signal, grads->S, dir * sizeof(double));
     }
-    free(dunit);
-    free(dM);
-    free(dt);
     return rc;
 }
 

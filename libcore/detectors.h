@@ -43,6 +43,7 @@ typedef struct {
     double *t;     /* [n_det] thresholds (all equal when shared) */
     const double *S; /* [n_det × n_dim] signal vectors (free with signals), else NULL */
     struct param_wy *wy; /* compact-WY workspace of the orthonormal basis, or NULL */
+    double *fold;    /* [n_det × (n_dim + 2)] det_backward's scratch (∂L/∂ū, ∂L/∂M, ∂L/∂t) */
 } det_view;
 
 /* Gradients the losses accumulate; det_backward turns them into the
