@@ -132,6 +132,9 @@ int device_step_create(device_step **out, const device_choice *dev, const det_la
     *out = NULL;
     if (!dev || dev->kind != DEVICE_CUDA)
         return error_set(EX_SOFTWARE, "device_step_create: not a CUDA device");
+    if (!loss_pixel_config_valid(&cfg->pixel))
+        return error_set(EX_USAGE, "pixel-loss settings out of range (need gamma > 0, tau > 0, 0 <= rho < 1, "
+                         "nu >= 1)");
     if (cfg->enabled[TERM_CNN])
         return error_set(EX_UNAVAILABLE, "L^cnn (--losses ...,cnn) is not implemented on the CUDA device; "
                          "use --device cpu");

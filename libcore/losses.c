@@ -701,7 +701,7 @@ void loss_pixel_workspace_free(loss_pixel_workspace *ws)
     free(ws);
 }
 
-static int config_valid(const loss_pixel_config *cfg)
+int loss_pixel_config_valid(const loss_pixel_config *cfg)
 {
     return cfg->gamma > 0.0 && cfg->tau > 0.0 && cfg->rho >= 0.0 &&
            cfg->rho < 1.0 && cfg->nu >= 1.0;
@@ -816,7 +816,7 @@ int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
 {
     ws->A = NULL;
     if (n_pix == 0 || n_pix > ws->max_pix || n_det != ws->n_det ||
-        !config_valid(cfg))
+        !loss_pixel_config_valid(cfg))
         return -1;
     int columns = w->ic != 0.0 || w->eac != 0.0;
     size_t n_chunks = chunk_count(n_pix);

@@ -155,6 +155,10 @@ typedef struct {
     double s, sb, ma, ic, eac, total;
 } loss_pixel_values;
 
+/* 1 when γ > 0, τ > 0, 0 ≤ ρ < 1 and ν ≥ 1, the settings the pixel losses
+ * are defined for. */
+int loss_pixel_config_valid(const loss_pixel_config *cfg);
+
 typedef struct loss_pixel_workspace loss_pixel_workspace;
 
 /* For batches of up to max_pix pixels of n_det detectors; NULL on failure.

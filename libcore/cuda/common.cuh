@@ -43,8 +43,10 @@ extern "C" {
                              (int)e_, __FILE__, __LINE__);                                    \
     } while (0)
 
-/* After a kernel launch: launch errors (bad configuration) at once. */
-#define KERNEL_TRY(name) CUDA_TRY(cudaPeekAtLastError())
+/* After a kernel launch: launch errors (bad configuration) at once; Get,
+ * not Peek, so that one failed launch is not reported again by every later
+ * check. */
+#define KERNEL_TRY(name) CUDA_TRY(cudaGetLastError())
 
 /* Threads per block of the reduction kernels; the reductions' results
  * depend on it (fixed shapes), never on the device. */

@@ -217,6 +217,15 @@ static int alloc_batch_buffers(cuda_step *s)
     return 0;
 }
 
+/* A cudaMemcpy from pageable memory may return before its DMA has finished,
+ * and it runs on the legacy stream, which the step's non-blocking streams do
+ * not wait for: the set-up copies are complete before any kernel reads them. */
+static int upload_done(void)
+{
+    CUDA_TRY(cudaDeviceSynchronize());
+    return 0;
+}
+
 static int upload_small(cuda_step *s, const double *pooled, const double *head_w, const double *head_b,
                         const double *center, const double *scale)
 {
@@ -225,7 +234,7 @@ static int upload_small(cuda_step *s, const double *pooled, const double *head_w
     CUDA_TRY(dev_alloc(s, &s->set_pooled, n_pooled));
     CUDA_TRY(cudaMemcpy(s->set_pooled, pooled, n_pooled * sizeof(double), cudaMemcpyHostToDevice));
     if (z->ura_kind == CUDA_URA_NONE)
-        return 0;
+        return upload_done();
     size_t kd = (size_t)z->n_cls * z->n_dim;
     CUDA_TRY(dev_alloc(s, &s->head_w, kd));
     CUDA_TRY(dev_alloc(s, &s->head_b, (size_t)z->n_cls));
@@ -237,7 +246,7 @@ static int upload_small(cuda_step *s, const double *pooled, const double *head_w
         CUDA_TRY(dev_alloc(s, &s->scale, (size_t)z->n_dim));
         CUDA_TRY(cudaMemcpy(s->scale, scale, z->n_dim * sizeof(double), cudaMemcpyHostToDevice));
     }
-    return 0;
+    return upload_done();
 }
 
 static int create_staging(cuda_step *s)

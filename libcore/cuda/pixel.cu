@@ -307,6 +307,8 @@ static int gemm_reference(cublasHandle_t h, cudaEvent_t ev[2], float *X, float *
 {
     const float one = 1.0f, zero = 0.0f;
     double best[64];
+    if (reps < 1)
+        reps = 1;
     if (reps > 64)
         reps = 64;
     for (int r = -1; r < reps; r++) { /* r = −1: warm-up */
