@@ -16,8 +16,8 @@ static inline double max_abs(const double *x, size_t n)
 {
     double m = 0.0;
     for (size_t k = 0; k < n; k++)
-        if (fabs(x[k]) > m)
-            m = fabs(x[k]);
+        if (!(fabs(x[k]) <= m))
+            m = fabs(x[k]); /* NaN propagates */
     return m;
 }
 
@@ -55,5 +55,51 @@ static inline void fd_gradient(scalar_fn f, void *ctx, const double *x, size_t n
     }
     free(xp);
 }
+
+/* ---- the in-place form: f reads its parameters through ctx ------------
+ * theta [n] is the array f reads; each entry is moved and restored. */
+typedef double (*loss_fn)(void *ctx);
+
+/* max_k |fd_k − grad_k| / max(1, max_k |grad_k|), central differences. */
+static inline double fd_rel_error(loss_fn f, void *ctx, double *theta, size_t n,
+                                  const double *grad)
+{
+    double worst = 0.0, gmax = 0.0;
+    for (size_t k = 0; k < n; k++) {
+        double keep = theta[k];
+        theta[k] = keep + FD_STEP;
+        double fp = f(ctx);
+        theta[k] = keep - FD_STEP;
+        double fm = f(ctx);
+        theta[k] = keep;
+        double d = fabs((fp - fm) / (2 * FD_STEP) - grad[k]);
+        if (!(d <= worst))
+            worst = d;
+        if (fabs(grad[k]) > gmax)
+            gmax = fabs(grad[k]);
+    }
+    return worst / (gmax > 1.0 ? gmax : 1.0);
+}
+
+/* fd_rel_error of grad with one entry off by 1e-4·max(1, max|g|): what a
+ * check must flag (> FD_TOL) to be able to fail at all. */
+static inline double fd_rel_error_perturbed(loss_fn f, void *ctx, double *theta, size_t n,
+                                            double *grad)
+{
+    size_t k = n / 2;
+    double keep = grad[k], gmax = 1.0;
+    for (size_t j = 0; j < n; j++)
+        gmax = fmax(gmax, fabs(grad[j]));
+    grad[k] += 1e-4 * gmax;
+    double err = fd_rel_error(f, ctx, theta, n, grad);
+    grad[k] = keep;
+    return err;
+}
+
+#define CHECK_FD_SENSITIVE(f, ctx, theta, n, grad, what)                          \
+    do {                                                                          \
+        double err_ = fd_rel_error_perturbed(f, ctx, theta, n, grad);            \
+        CHECK(err_ > FD_TOL, "%s: a wrong gradient goes unnoticed (err %g)", what, err_); \
+    } while (0)
 
 #endif

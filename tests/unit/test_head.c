@@ -1,6 +1,7 @@
 /* test_head — pooling, linear layer, cross-entropy and entropy of f+:
  * forward against naive formulas, backward against central finite
  * differences (double), stability for huge logits, accuracy/confusion. */
+#include "gradcheck.h"
 #include "harness.h"
 #include "head.h"
 #include "rng.h"
@@ -11,55 +12,11 @@
 
 enum { N_IMG = 6, N_DIM = 5, N_CLS = 4, HW = 7 };
 
-#define FD_STEP 1e-6
-#define FD_TOL 1e-6
 
 static void fill_normal(rng_state *r, double *a, size_t n, double scale)
 {
     for (size_t k = 0; k < n; k++)
         a[k] = scale * rng_normal(r);
-}
-
-/* ---- finite differences ----------------------------------------------- */
-
-typedef double (*loss_fn)(void *ctx);
-
-/* max_k |fd_k − grad_k| / max(1, max_k |grad_k|) over the n entries of theta. */
-static double fd_rel_error(loss_fn f, void *ctx, double *theta, size_t n,
-                           const double *grad)
-{
-    double worst = 0.0, gmax = 0.0;
-    for (size_t k = 0; k < n; k++) {
-        double keep = theta[k];
-        theta[k] = keep + FD_STEP;
-        double fp = f(ctx);
-        theta[k] = keep - FD_STEP;
-        double fm = f(ctx);
-        theta[k] = keep;
-        double fd = (fp - fm) / (2 * FD_STEP);
-        double d = fabs(fd - grad[k]);
-        if (!(d <= worst))
-            worst = d;
-        if (fabs(grad[k]) > gmax)
-            gmax = fabs(grad[k]);
-    }
-    return worst / (gmax > 1.0 ? gmax : 1.0);
-}
-
-/* The check must be able to fail: a gradient off by 1e-4 (relative) in one
- * entry has to be flagged. */
-static void check_fd_sensitive(loss_fn f, void *ctx, double *theta, size_t n,
-                               double *grad, const char *what)
-{
-    size_t k = n / 2;
-    double keep = grad[k];
-    double gmax = 1.0;
-    for (size_t j = 0; j < n; j++)
-        gmax = fmax(gmax, fabs(grad[j]));
-    grad[k] += 1e-4 * gmax;
-    double err = fd_rel_error(f, ctx, theta, n, grad);
-    grad[k] = keep;
-    CHECK(err > FD_TOL, "%s: a wrong gradient goes unnoticed (err %g)", what, err);
 }
 
 /* ---- the pieces under test, wrapped as scalar losses ------------------- */
@@ -155,7 +112,7 @@ static void test_linear(rng_state *r)
     CHECK(e <= FD_TOL, "linear dc (rel err %g)", e);
     e = fd_rel_error(probe_loss, &c, c.pooled, N_IMG * N_DIM, dp);
     CHECK(e <= FD_TOL, "linear dpooled (rel err %g)", e);
-    check_fd_sensitive(probe_loss, &c, c.weight, N_CLS * N_DIM, dw, "linear dV");
+    CHECK_FD_SENSITIVE(probe_loss, &c, c.weight, N_CLS * N_DIM, dw, "linear dV");
 
     /* NULL outputs are skipped. */
     double dp2[N_IMG * N_DIM] = {0};
@@ -190,7 +147,7 @@ static void test_xent(rng_state *r)
     head_xent_backward(c.logits, c.labels, N_IMG, N_CLS, 1.0, d);
     double e = fd_rel_error(xent_loss, &c, c.logits, N_IMG * N_CLS, d);
     CHECK(e <= FD_TOL, "cross-entropy dlogits (rel err %g)", e);
-    check_fd_sensitive(xent_loss, &c, c.logits, N_IMG * N_CLS, d, "xent");
+    CHECK_FD_SENSITIVE(xent_loss, &c, c.logits, N_IMG * N_CLS, d, "xent");
     double d3[N_IMG * N_CLS];
     head_xent_backward(c.logits, c.labels, N_IMG, N_CLS, -3.0, d3);
     CHECK(fabs(d3[5] + 3.0 * d[5]) < 1e-15, "cross-entropy backward scale");
@@ -273,7 +230,7 @@ static void test_entropy(rng_state *r)
     head_entropy_backward(c.logits, N_IMG, N_CLS, 1.0, d);
     double e = fd_rel_error(entropy_loss, &c, c.logits, N_IMG * N_CLS, d);
     CHECK(e <= FD_TOL, "entropy dlogits (rel err %g)", e);
-    check_fd_sensitive(entropy_loss, &c, c.logits, N_IMG * N_CLS, d, "entropy");
+    CHECK_FD_SENSITIVE(entropy_loss, &c, c.logits, N_IMG * N_CLS, d, "entropy");
 
     /* Known values: uniform → log2 K; two equal maxima far above the rest → 1. */
     double uni[3] = {7, 7, 7};

@@ -10,6 +10,7 @@
  *    softmax entropy and the §5 per-pixel gradient formulas) gives the same
  *    loss and gradients as the pooled path;
  *  - error statuses (singular B, rank-deficient SVD path, call order). */
+#include "gradcheck.h"
 #include "harness.h"
 #include "head.h"
 #include "mat.h"
@@ -20,8 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FD_STEP 1e-6
-#define FD_TOL 1e-6
 
 /* ---- a random instance ------------------------------------------------- */
 
@@ -148,28 +147,6 @@ static int inst_grad(inst *t, double scale, double *dw, double *db, double *ds)
 
 /* ---- finite differences ----------------------------------------------- */
 
-typedef double (*loss_fn)(void *ctx);
-
-static double fd_rel_error(loss_fn f, void *ctx, double *theta, size_t n,
-                           const double *grad)
-{
-    double worst = 0.0, gmax = 0.0;
-    for (size_t k = 0; k < n; k++) {
-        double keep = theta[k];
-        theta[k] = keep + FD_STEP;
-        double fp = f(ctx);
-        theta[k] = keep - FD_STEP;
-        double fm = f(ctx);
-        theta[k] = keep;
-        double d = fabs((fp - fm) / (2 * FD_STEP) - grad[k]);
-        if (!(d <= worst))
-            worst = d;
-        if (fabs(grad[k]) > gmax)
-            gmax = fabs(grad[k]);
-    }
-    return worst / (gmax > 1.0 ? gmax : 1.0);
-}
-
 /* Like fd_rel_error with the fourth-order stencil
  * (−f(+2h) + 8f(+h) − 8f(−h) + f(−2h)) / 12h, h = 1e-3: error ~1e-12. */
 static double fd5_rel_error(loss_fn f, void *ctx, double *theta, size_t n,
@@ -192,29 +169,6 @@ static double fd5_rel_error(loss_fn f, void *ctx, double *theta, size_t n,
             gmax = fabs(grad[k]);
     }
     return worst / (gmax > 1.0 ? gmax : 1.0);
-}
-
-/* The comparison must be able to fail: one entry off by 1e-4·max|g|. */
-static void check_fd_sensitive(loss_fn f, void *ctx, double *theta, size_t n,
-                               double *grad, const char *what)
-{
-    size_t k = n / 2;
-    double keep = grad[k], gmax = 1.0;
-    for (size_t j = 0; j < n; j++)
-        gmax = fmax(gmax, fabs(grad[j]));
-    grad[k] += 1e-4 * gmax;
-    double err = fd_rel_error(f, ctx, theta, n, grad);
-    grad[k] = keep;
-    CHECK(err > FD_TOL, "%s: a wrong gradient goes unnoticed (err %g)", what, err);
-}
-
-static double max_abs(const double *a, size_t n)
-{
-    double worst = 0.0;
-    for (size_t k = 0; k < n; k++)
-        if (!(fabs(a[k]) <= worst))
-            worst = fabs(a[k]);
-    return worst;
 }
 
 static double max_abs_diff(const double *a, const double *b, size_t n)
@@ -244,12 +198,12 @@ static double check_gradients(inst *t, double tol, const char *label)
     double e_b = fd_rel_error(inst_loss, t, t->b, t->n_det, db);
     CHECK(e_w <= tol, "%s %s dW rel err %g", label, path_name(t->path), e_w);
     CHECK(e_b <= tol, "%s %s db rel err %g", label, path_name(t->path), e_b);
-    check_fd_sensitive(inst_loss, t, t->w, nw, dw, "dW");
+    CHECK_FD_SENSITIVE(inst_loss, t, t->w, nw, dw, "dW");
     double worst = fmax(e_w, e_b);
     if (t->path == URA_PATH_CUR) {
         double e_s = fd_rel_error(inst_loss, t, t->s, nw, ds);
         CHECK(e_s <= tol, "%s cur dS rel err %g", label, e_s);
-        check_fd_sensitive(inst_loss, t, t->s, nw, ds, "dS");
+        CHECK_FD_SENSITIVE(inst_loss, t, t->s, nw, ds, "dS");
         worst = fmax(worst, e_s);
     }
     if (t->path == URA_PATH_STD) {
