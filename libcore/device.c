@@ -120,11 +120,6 @@ struct device_step {
     double ura_cond;
 };
 
-static int is_pixel_term(int j)
-{
-    return j == TERM_S || j == TERM_SB || j == TERM_MA || j == TERM_IC || j == TERM_EAC;
-}
-
 int device_step_create(device_step **out, const device_choice *dev, const det_layout *layout,
                        const objective_config *cfg, const head_params *head, const train_data *data,
                        size_t max_img)
@@ -217,78 +212,12 @@ double device_step_ura_cond(const device_step *s) { return s->ura_cond; }
 int device_step_resident(const device_step *s) { return cuda_step_resident(s->gpu); }
 size_t device_step_bytes(const device_step *s) { return cuda_step_bytes(s->gpu); }
 
-/* ---- the column terms' statistics (losses.c, in double on the host) ---- */
-
-typedef struct {
-    double max, r_ratio, b_sum;
-} rsw_stats;
-
-/* r^ν as losses.c computes it (multiplication for ν = 1..4). */
-static double rsw_power(double r, double nu)
-{
-    if (nu == 4.0) {
-        double r2 = r * r;
-        return r2 * r2;
-    }
-    return nu == 3.0 ? r * r * r : nu == 2.0 ? r * r : nu == 1.0 ? r : pow(r, nu);
-}
-
-/* R_SW statistics of v_k = gain·max(x_k − shift, 0) (hinge) or x_k. */
-static rsw_stats rsw_of(const double *x, size_t n, int hinge, double shift, double gain, double nu)
-{
-    rsw_stats st = {0, 0, 0};
-    for (size_t k = 0; k < n; k++) {
-        double v = !hinge ? x[k] : x[k] > shift ? gain * (x[k] - shift) : 0.0;
-        if (v > st.max)
-            st.max = v;
-    }
-    if (st.max == 0.0)
-        return st;
-    double inv = 1.0 / st.max, a = 0.0;
-    for (size_t k = 0; k < n; k++) {
-        double v = !hinge ? x[k] : x[k] > shift ? gain * (x[k] - shift) : 0.0, r = v * inv;
-        if (r > 0.0) {
-            double rn = rsw_power(r, nu);
-            a += rn * r;
-            st.b_sum += rn;
-        }
-    }
-    st.r_ratio = a / st.b_sum;
-    return st;
-}
-
-static double rsw_grad_hinge(rsw_stats st, double shift, double gain, double nu, double x)
-{
-    if (st.max == 0.0 || !(x > shift))
-        return 0.0;
-    double r = gain * (x - shift) / st.max;
-    return gain * rsw_power(r, nu - 1.0) * ((nu + 1.0) * r - nu * st.r_ratio) / st.b_sum;
-}
-
-static double inactive_of_means(const double *g, int n_det, double tau)
-{
-    double nu_ic = tau / n_det, sum = 0.0;
-    for (int i = 0; i < n_det; i++)
-        if (g[i] < nu_ic)
-            sum += (nu_ic - g[i]) / nu_ic;
-    return sum / n_det;
-}
-
 /* ---- one step -------------------------------------------------------------- */
-
-static void pixel_weights(const objective_config *cfg, const double *weights, loss_pixel_weights *w)
-{
-    w->s = cfg->enabled[TERM_S] ? weights[TERM_S] : 0;
-    w->sb = cfg->enabled[TERM_SB] ? weights[TERM_SB] : 0;
-    w->ma = cfg->enabled[TERM_MA] ? weights[TERM_MA] : 0;
-    w->ic = cfg->enabled[TERM_IC] ? weights[TERM_IC] : 0;
-    w->eac = cfg->enabled[TERM_EAC] ? weights[TERM_EAC] : 0;
-}
 
 static int any_pixel_term(const objective_config *cfg)
 {
     for (int j = 0; j < TERM_COUNT; j++)
-        if (cfg->enabled[j] && is_pixel_term(j))
+        if (cfg->enabled[j] && objective_is_pixel_term(j))
             return 1;
     return 0;
 }
@@ -320,14 +249,10 @@ static int pixel_values(device_step *s, double values[TERM_COUNT])
     px[TERM_MA] = s->sums.sum_m * inv_n;
     px[TERM_SB] = with_sb ? (s->sums.sb_max == 0.0 ? 0.0 : s->sums.sb_max * (s->sums.sb_a / s->sums.sb_b)) : NAN;
     px[TERM_IC] = px[TERM_EAC] = NAN;
-    if (columns) {
-        double rho = cfg->pixel.rho;
-        px[TERM_IC] = inactive_of_means(s->col_mean, n_det, cfg->pixel.tau);
-        rsw_stats st = rsw_of(s->col_mean, n_det, 1, rho, 1.0 / (1.0 - rho), cfg->pixel.nu);
-        px[TERM_EAC] = st.max * st.r_ratio;
-    }
+    if (columns)
+        loss_column_values(s->col_mean, (size_t)n_det, &cfg->pixel, &px[TERM_IC], &px[TERM_EAC]);
     for (int j = 0; j < TERM_COUNT; j++)
-        if (cfg->enabled[j] && is_pixel_term(j))
+        if (cfg->enabled[j] && objective_is_pixel_term(j))
             values[j] = px[j];
     return 0;
 }
@@ -393,23 +318,9 @@ static int pixel_backward(device_step *s, const double weights[TERM_COUNT])
     const objective_config *cfg = s->cfg;
     int n_det = s->layout->n_det;
     loss_pixel_weights w;
-    pixel_weights(cfg, weights, &w);
-    int columns = 0;
-    if (w.ic != 0.0 || w.eac != 0.0) {
-        double rho = cfg->pixel.rho, gain = 1.0 / (1.0 - rho), f = cfg->pixel.gamma / (double)s->n_pix;
-        rsw_stats st = {0, 0, 0};
-        if (w.eac != 0.0)
-            st = rsw_of(s->col_mean, n_det, 1, rho, gain, cfg->pixel.nu);
-        for (int i = 0; i < n_det; i++) {
-            double g = s->col_mean[i], d = 0.0;
-            if (w.ic != 0.0)
-                d += w.ic * (g < cfg->pixel.tau / n_det ? -1.0 / cfg->pixel.tau : 0.0);
-            if (w.eac != 0.0)
-                d += w.eac * rsw_grad_hinge(st, rho, gain, cfg->pixel.nu, g);
-            s->col_coef[i] = d * f;
-            columns |= d != 0.0;
-        }
-    }
+    objective_pixel_weights(cfg, weights, &w);
+    int columns = (w.ic != 0.0 || w.eac != 0.0) &&
+                  loss_column_coefficients(s->col_mean, (size_t)n_det, s->n_pix, &cfg->pixel, &w, s->col_coef);
     int pixels = w.s != 0.0 || w.sb != 0.0 || w.ma != 0.0;
     if (!columns && !pixels)
         return 0;

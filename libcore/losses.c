@@ -844,8 +844,7 @@ int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
                 sum += ws->col_part[c * n_det + i];
             ws->col_mean[i] = sum * inv_n;
         }
-        out->ic = inactive_of_means(ws->col_mean, n_det, cfg->tau);
-        out->eac = excessive_of_means(ws->col_mean, n_det, cfg->rho, cfg->nu);
+        loss_column_values(ws->col_mean, n_det, cfg, &out->ic, &out->eac);
     }
     out->total = w->s * out->s + (w->sb != 0.0 ? w->sb * out->sb : 0.0) +
                  w->ma * out->ma;
@@ -863,27 +862,32 @@ int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
 
 /* col_coef_i = γ/N · (w_ic ∂L^ic/∂g_i + w_eac ∂L^eac/∂g_i); returns whether
  * any is non-zero (else pass 2 skips y^γ entirely). */
-static int column_coefficients(loss_pixel_workspace *ws,
-                               const loss_pixel_weights *w)
+int loss_column_coefficients(const double *col_mean, size_t n_det, size_t n_pix,
+                             const loss_pixel_config *cfg, const loss_pixel_weights *w, double *col_coef)
 {
-    size_t n_det = ws->n_det;
-    const loss_pixel_config *cfg = &ws->cfg;
-    double f = cfg->gamma / (double)ws->n_pix;
+    double f = cfg->gamma / (double)n_pix;
     rsw_map mp = excessive_map(cfg->rho);
     rsw_stats st = {0.0, 0.0, 0.0};
     if (w->eac != 0.0)
-        st = rsw_compute(ws->col_mean, n_det, mp, cfg->nu);
+        st = rsw_compute(col_mean, n_det, mp, cfg->nu);
     int any = 0;
     for (size_t i = 0; i < n_det; i++) {
-        double g = ws->col_mean[i], d = 0.0;
+        double g = col_mean[i], d = 0.0;
         if (w->ic != 0.0)
             d += w->ic * inactive_grad_of_mean(g, n_det, cfg->tau);
         if (w->eac != 0.0)
             d += w->eac * rsw_grad_of(st, mp, cfg->nu, g);
-        ws->col_coef[i] = d * f;
+        col_coef[i] = d * f;
         any |= d != 0.0;
     }
     return any;
+}
+
+void loss_column_values(const double *col_mean, size_t n_det, const loss_pixel_config *cfg, double *ic,
+                        double *eac)
+{
+    *ic = inactive_of_means(col_mean, n_det, cfg->tau);
+    *eac = excessive_of_means(col_mean, n_det, cfg->rho, cfg->nu);
 }
 
 /* Pass 2 for one pixel. With c_H = ∂L/∂H_p and c_m = ∂L/∂ℓ_p, κ = 1 unless
@@ -948,7 +952,7 @@ static int pass2(loss_pixel_workspace *ws, const double *A, size_t n_pix, const 
     int want_columns = w->ic != 0.0 || w->eac != 0.0;
     if (want_columns && !ws->have_columns)
         return -1;
-    int columns = want_columns && column_coefficients(ws, w);
+    int columns = want_columns && loss_column_coefficients(ws->col_mean, ws->n_det, ws->n_pix, &ws->cfg, w, ws->col_coef);
     int pixels = w->s != 0.0 || w->sb != 0.0 || w->ma != 0.0;
     size_t n_det = ws->n_det;
     if (!columns && !pixels) {

@@ -190,6 +190,16 @@ int loss_pixel_backward(loss_pixel_workspace *ws, const double *A,
  * bias gradient of a = Wx − b without another pass over dA. */
 int loss_pixel_backward_store(loss_pixel_workspace *ws, const double *A, size_t n_pix,
                               const loss_pixel_weights *w, double *dA, double *colsum);
+/* The column terms from their statistic g [n_det] (column means of y^γ),
+ * for a backend that reduces the pixels elsewhere (the CUDA step):
+ * L^ic and L^eac, and col_coef [n_det] = γ/n_pix · (w_ic ∂L^ic/∂g_i +
+ * w_eac ∂L^eac/∂g_i), the factor of y^γ(1 − y) in pass 2; returns whether
+ * any col_coef is non-zero. */
+void loss_column_values(const double *col_mean, size_t n_det, const loss_pixel_config *cfg, double *ic,
+                        double *eac);
+int loss_column_coefficients(const double *col_mean, size_t n_det, size_t n_pix,
+                             const loss_pixel_config *cfg, const loss_pixel_weights *w, double *col_coef);
+
 /* Forward, then backward when dA is not NULL. */
 int loss_pixel_fused(loss_pixel_workspace *ws, const double *A, size_t n_pix,
                      size_t n_det, const loss_pixel_config *cfg,

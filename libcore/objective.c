@@ -23,7 +23,7 @@
 
 const char *const term_names[TERM_COUNT] = {"s", "sb", "ma", "mm", "ic", "eac", "uur", "cur", "fso", "cnn"};
 
-static int is_pixel_term(term_id j)
+int objective_is_pixel_term(term_id j)
 {
     return j == TERM_S || j == TERM_SB || j == TERM_MA || j == TERM_IC || j == TERM_EAC;
 }
@@ -157,7 +157,7 @@ static int ura_backward(objective *obj, const objective_batch *batch, term_id te
     return 0;
 }
 
-static void pixel_weights(const objective_config *cfg, const double *weights, loss_pixel_weights *w)
+void objective_pixel_weights(const objective_config *cfg, const double *weights, loss_pixel_weights *w)
 {
     w->s = cfg->enabled[TERM_S] ? weights[TERM_S] : 0;
     w->sb = cfg->enabled[TERM_SB] ? weights[TERM_SB] : 0;
@@ -183,13 +183,13 @@ static int forward_all(objective *obj, const double *params, const objective_bat
         ones[j] = 1;
     loss_pixel_weights w;
     loss_pixel_values pv;
-    pixel_weights(cfg, ones, &w);
+    objective_pixel_weights(cfg, ones, &w);
     if (loss_pixel_forward(obj->pixel_ws, obj->A, batch->n_pix, n_det, &cfg->pixel, &w, &pv))
         return error_set(EX_SOFTWARE, "pixel losses: batch larger than the workspace or bad settings");
     double pixel_values[TERM_COUNT] = {[TERM_S] = pv.s, [TERM_SB] = pv.sb, [TERM_MA] = pv.ma,
                                        [TERM_IC] = pv.ic, [TERM_EAC] = pv.eac};
     for (int j = 0; j < TERM_COUNT; j++)
-        if (cfg->enabled[j] && is_pixel_term(j))
+        if (cfg->enabled[j] && objective_is_pixel_term(j))
             values[j] = pixel_values[j];
     if (cfg->enabled[TERM_MM])
         values[TERM_MM] = loss_margin_forward(obj->view.M, n_det);
@@ -253,7 +253,7 @@ static int backward_all(objective *obj, const double *params, const objective_ba
     int n_det = obj->layout->n_det;
     det_grads_zero(&obj->grads, obj->layout);
     loss_pixel_weights w;
-    pixel_weights(cfg, weights, &w);
+    objective_pixel_weights(cfg, weights, &w);
     /* dA is written by pass 2 with its column sums; L^cnn adds to it after,
      * and then the sums are taken again. */
     int cnn = cfg->enabled[TERM_CNN] && weights[TERM_CNN] != 0;

@@ -61,6 +61,11 @@ void objective_free(objective *obj);
 /* Number of constrained terms, and their ids in order (the AL indices). */
 int objective_constraints(const objective_config *cfg, int ids[TERM_COUNT]);
 
+/* 1 for the terms the fused pixel passes compute (s, sb, ma, ic, eac). */
+int objective_is_pixel_term(term_id j);
+/* The pixel terms' weights (0 for disabled ones) out of weights[TERM_COUNT]. */
+void objective_pixel_weights(const objective_config *cfg, const double *weights, loss_pixel_weights *w);
+
 /* The weight each term's gradient enters with — λ for objective terms,
  * max(0, μ_k + ρ c_k) for constrained ones under the augmented Lagrangian
  * (al != NULL) — into weights[TERM_COUNT] (0 for disabled terms), given the

@@ -20,20 +20,10 @@ static void fill_normal(rng_state *r, double *x, size_t n)
 static void check_fd(const char *what, scalar_fn f, void *ctx,
                      const double *x, size_t n, const double *g)
 {
-    double *xp = malloc(n * sizeof(double)), *g_fd = calloc(n, sizeof(double));
-    memcpy(xp, x, n * sizeof(double));
-    for (size_t k = 0; k < n; k++) {
-        double x0 = xp[k];
-        xp[k] = x0 + FD_STEP;
-        double fp = f(xp, ctx);
-        xp[k] = x0 - FD_STEP;
-        double fm = f(xp, ctx);
-        xp[k] = x0;
-        g_fd[k] = (fp - fm) / (2.0 * FD_STEP);
-    }
+    double *g_fd = calloc(n, sizeof(double));
+    fd_gradient(f, ctx, x, n, g_fd);
     double err = rel_diff(g, g_fd, n);
     CHECK(err <= FD_TOL, "%s: finite differences, rel err %.3g", what, err);
-    free(xp);
     free(g_fd);
 }
 
