@@ -98,12 +98,8 @@ static void enable(objective_config *cfg, const char *terms)
     cfg->pixel = (loss_pixel_config){.gamma = 1.1, .tau = 1.0, .rho = 0.5, .nu = 4.0};
     cfg->kappa_lo = 0.5;
     cfg->kappa_hi = 0.9;
-    char list[96];
-    snprintf(list, sizeof list, ",%s,", terms);
     for (int j = 0; j < TERM_COUNT; j++) {
-        char needle[16];
-        snprintf(needle, sizeof needle, ",%s,", term_names[j]);
-        cfg->enabled[j] = strstr(list, needle) != NULL;
+        cfg->enabled[j] = objective_term_listed(terms, j);
         cfg->weight[j] = 1.0;
     }
 }

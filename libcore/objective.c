@@ -23,6 +23,19 @@
 
 const char *const term_names[TERM_COUNT] = {"s", "sb", "ma", "mm", "ic", "eac", "uur", "cur", "fso", "cnn"};
 
+int objective_term_listed(const char *list, term_id j)
+{
+    size_t len = strlen(term_names[j]);
+    for (const char *p = list;; p++) {
+        size_t n = strcspn(p, ",");
+        if (n == len && !strncmp(p, term_names[j], len))
+            return 1;
+        p += n;
+        if (!*p)
+            return 0;
+    }
+}
+
 int objective_is_pixel_term(term_id j)
 {
     return j == TERM_S || j == TERM_SB || j == TERM_MA || j == TERM_IC || j == TERM_EAC;

@@ -61,6 +61,9 @@ void objective_free(objective *obj);
 /* Number of constrained terms, and their ids in order (the AL indices). */
 int objective_constraints(const objective_config *cfg, int ids[TERM_COUNT]);
 
+/* 1 when the comma-separated list of term names ("s,ma,uur") names term j. */
+int objective_term_listed(const char *list, term_id j);
+
 /* 1 for the terms the fused pixel passes compute (s, sb, ma, ic, eac). */
 int objective_is_pixel_term(term_id j);
 /* The pixel terms' weights (0 for disabled ones) out of weights[TERM_COUNT]. */

@@ -118,11 +118,7 @@ static void enable_losses(train_options *opts, const cli_common *cli, const char
     while (*p) {
         size_t len = strcspn(p, ",");
         term_id j = parse_term(cli, "--losses", p, len);
-        char needle[16];
-        snprintf(needle, sizeof needle, ",%s,", term_names[j]);
-        char allowed_list[128];
-        snprintf(allowed_list, sizeof allowed_list, ",%s,", allowed);
-        if (!strstr(allowed_list, needle))
+        if (!objective_term_listed(allowed, j))
             cli_usage_error(cli, "--losses: '%s' is not a loss of this step (allowed: %s)", term_names[j], allowed);
         opts->obj.enabled[j] = 1;
         p += len + (p[len] == ',');

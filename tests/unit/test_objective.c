@@ -50,18 +50,13 @@ static void make_batch(rng_state *rng, double *X, double *pooled, double *kappa,
 
 static void enable(objective_config *cfg, const char *terms)
 {
-    static const char *const names[TERM_COUNT] = {"s", "sb", "ma", "mm", "ic", "eac", "uur", "cur", "fso", "cnn"};
     memset(cfg, 0, sizeof *cfg);
     /* Gates clearly open: ν_ic = τ/I above every column mean, ρ below. */
     cfg->pixel = (loss_pixel_config){.gamma = 1.1, .tau = 2.7, .rho = 0.02, .nu = 4};
     cfg->kappa_lo = 0.5;
     cfg->kappa_hi = 0.9;
     for (int j = 0; j < TERM_COUNT; j++) {
-        char needle[8];
-        snprintf(needle, sizeof needle, ",%s,", names[j]);
-        char list[64];
-        snprintf(list, sizeof list, ",%s,", terms);
-        cfg->enabled[j] = strstr(list, needle) != NULL;
+        cfg->enabled[j] = objective_term_listed(terms, j);
         cfg->weight[j] = 0.3 + 0.2 * j;
     }
 }
