@@ -269,3 +269,32 @@ void signal_cosine_matrix(const double *P, size_t n_p, const double *Q,
         for (size_t b = 0; b < n_q; b++)
             C[a * n_q + b] = cosine(P + a * n_dim, Q + b * n_dim, n_dim);
 }
+
+static double abs_dot(const double *a, const double *b, size_t n_dim)
+{
+    double dot = 0;
+    for (size_t d = 0; d < n_dim; d++)
+        dot += a[d] * b[d];
+    return fabs(dot);
+}
+
+void signal_leakage(const double *W, size_t n_det, const double *signals,
+                    size_t n_con, const double *distractors, size_t n_dis,
+                    size_t n_dim, const int *match, double *leak_signal,
+                    double *leak_distractor)
+{
+    for (size_t i = 0; i < n_det; i++) {
+        const double *w = W + i * n_dim;
+        if (match[i] < 0 || (size_t)match[i] >= n_con) {
+            leak_signal[i] = leak_distractor[i] = NAN;
+            continue;
+        }
+        double own = abs_dot(w, signals + (size_t)match[i] * n_dim, n_dim);
+        leak_signal[i] = leak_distractor[i] = 0;
+        for (size_t k = 0; k < n_con; k++)
+            if ((int)k != match[i])
+                leak_signal[i] = fmax(leak_signal[i], abs_dot(w, signals + k * n_dim, n_dim) / own);
+        for (size_t f = 0; f < n_dis; f++)
+            leak_distractor[i] = fmax(leak_distractor[i], abs_dot(w, distractors + f * n_dim, n_dim) / own);
+    }
+}

@@ -95,4 +95,16 @@ void signal_cosine_rows(const double *P, const double *Q, size_t n_rows,
 void signal_cosine_matrix(const double *P, size_t n_p, const double *Q,
                           size_t n_q, size_t n_dim, double *C);
 
+/* Filter leakage against a known truth (synthetic sets): how much of the
+ * other signals and of the distractors reaches a filter's output, relative
+ * to its own concept's. W [n_det × n_dim] filters; signals [n_con × n_dim],
+ * distractors [n_dis × n_dim] the true directions; match [n_det] each
+ * filter's concept (−1: none). leak_signal[i] = max_{k≠match} |w_i·s_k| /
+ * |w_i·s_match|, leak_distractor[i] = max_f |w_i·d_f| / |w_i·s_match|: 0 for
+ * the ideal filter; NAN for an unmatched filter. */
+void signal_leakage(const double *W, size_t n_det, const double *signals,
+                    size_t n_con, const double *distractors, size_t n_dis,
+                    size_t n_dim, const int *match, double *leak_signal,
+                    double *leak_distractor);
+
 #endif

@@ -15,6 +15,7 @@
 #include "signal.h"
 #include "train.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,31 +222,33 @@ static double *filter_responses(const learn_set *set, const double *filters, con
     return A;
 }
 
-static void count_iou(const learn_set *set, const directions *dirs, const truth *t, double *iou)
+/* Table 1's IoU of every detector with every concept at feature resolution:
+ * metrics' NetDissect counts with the concept map as the one annotation
+ * layer of every image (concept ids 1..n_con, 0 = no concept). */
+static int count_iou(const learn_set *set, const directions *dirs, const truth *t, double *iou)
 {
-    int n_det = dirs->n_det, n_con = t->n_con;
-    size_t n_pix = set->data.n_img * set->data.hw;
+    size_t n_det = dirs->n_det, n_con = t->n_con + 1, n_img = set->data.n_img;
     double *A = filter_responses(set, dirs->W, dirs->b, n_det);
-    double *inter = calloc((size_t)n_det * n_con, sizeof *inter), *det = calloc(n_det, sizeof *det);
-    double *lab = calloc(n_con, sizeof *lab);
-    for (size_t p = 0; p < n_pix; p++) {
-        int concept = t->concept[p] - 1;
-        int labelled = concept >= 0 && concept < n_con;
-        lab[labelled ? concept : 0] += labelled;
-        for (int i = 0; i < n_det; i++) {
-            if (A[p * n_det + i] <= 0)
-                continue;
-            det[i]++;
-            if (labelled)
-                inter[(size_t)i * n_con + concept]++;
-        }
+    double *all = malloc(n_det * n_con * sizeof *all);
+    int *con_cat = calloc(n_con, sizeof *con_cat), map_cat = 0;
+    metrics_units units = {0};
+    metrics_iou_counts counts = {0};
+    metrics_annotations ann = {.hm = set->ff.height, .wm = set->ff.width, .n_map = 1,
+                               .map_cat = &map_cat, .maps = t->concept};
+    int rc = !A || !all || !con_cat || metrics_units_identity(&units, n_det) ||
+             metrics_iou_init(&counts, &units, n_con, 1, con_cat) ? -1
+             : metrics_iou_add(&counts, A, n_img, set->ff.height, set->ff.width, &ann);
+    if (!rc) {
+        metrics_iou_compute(&counts, all);
+        for (size_t i = 0; i < n_det; i++)
+            memcpy(iou + i * t->n_con, all + i * n_con + 1, t->n_con * sizeof *iou);
     }
-    for (int i = 0; i < n_det; i++)
-        for (int k = 0; k < n_con; k++) {
-            double in = inter[(size_t)i * n_con + k], uni = det[i] + lab[k] - in;
-            iou[(size_t)i * n_con + k] = uni > 0 ? in / uni : 0;
-        }
-    free(A); free(inter); free(det); free(lab);
+    metrics_iou_free(&counts);
+    metrics_units_free(&units);
+    free(A); free(all); free(con_cat);
+    if (rc == -2)
+        return error_set(EX_DATAERR, "%s: '/concepts/concept' holds a value outside 0..%d", set->in.path, t->n_con);
+    return rc ? error_set(EX_OSERR, "out of memory counting IoU") : 0;
 }
 
 static int match_rows(const options *opt, const directions *dirs, const truth *t, report *r)
@@ -271,68 +274,54 @@ static int match_rows(const options *opt, const directions *dirs, const truth *t
     return rc ? error_set(EX_SOFTWARE, "matching failed (non-finite scores)") : 0;
 }
 
-/* Eq. 17: â_{p,i} = (w_i·x_p − w_i·E[x]) / (w_i·ŝ_i), against α_{p,π(i)} − mean,
- * with ŝ_i of unit norm: the generator's s_i have unit norm, and only then is
- * â on α's scale (method-spec §13, App. C). */
+/* Eq. 17 (signal_value_estimate) against α_{p,π(i)} − mean α, with ŝ_i of
+ * unit norm: the generator's s_i have unit norm, and only then is â on α's
+ * scale (eddp(7), App. C). NAN when no detector is matched. */
 static double signal_value_rmse(const learn_set *set, const directions *dirs, const double *filters,
                                 const truth *t, const int *match)
 {
-    int n_det = dirs->n_det, n_dim = dirs->n_dim, hw = set->data.hw;
-    size_t n_img = set->data.n_img, n_pix = n_img * hw;
-    double *Z = filter_responses(set, filters, NULL, n_det);
+    size_t n_det = dirs->n_det, n_dim = dirs->n_dim, hw = set->data.hw, n_img = set->data.n_img;
+    size_t n_pix = n_img * hw;
+    size_t *order = malloc(n_img * sizeof *order);
+    double *X = malloc(n_pix * n_dim * sizeof *X), *pooled = malloc(n_img * n_dim * sizeof *pooled);
+    double *unit_S = malloc(n_det * n_dim * sizeof *unit_S), *estimate = malloc(n_pix * n_det * sizeof *estimate);
     double *alpha_mean = calloc(t->n_con, sizeof *alpha_mean), sum = 0, count = 0;
+    if (!order || !X || !pooled || !unit_S || !estimate || !alpha_mean) {
+        sum = NAN;
+        goto done;
+    }
+    for (size_t n = 0; n < n_img; n++)
+        order[n] = n;
+    train_gather(&set->data, order, n_img, X, pooled);
+    for (size_t i = 0; i < n_det; i++) {
+        const double *s = dirs->S + i * n_dim;
+        double norm = sqrt(cblas_ddot((int)n_dim, s, 1, s, 1));
+        for (size_t d = 0; d < n_dim; d++)
+            unit_S[i * n_dim + d] = s[d] / norm;
+    }
+    if (signal_value_estimate(filters, unit_S, set->mean, X, n_pix, n_det, n_dim, estimate)) {
+        sum = NAN;    /* some w_i·ŝ_i is 0: Eq. 17 is undefined */
+        goto done;
+    }
     for (size_t n = 0; n < n_img; n++)
         for (int k = 0; k < t->n_con; k++)
-            for (int p = 0; p < hw; p++)
+            for (size_t p = 0; p < hw; p++)
                 alpha_mean[k] += t->alpha[(n * t->n_con + k) * hw + p] / (double)n_pix;
-    for (int i = 0; i < n_det; i++) {
+    for (size_t i = 0; i < n_det; i++) {
         int k = match[i];
         if (k < 0)
             continue;
-        const double *w = filters + (size_t)i * n_dim, *s = dirs->S + (size_t)i * n_dim;
-        double ws = 0, wmean = 0, snorm = 0;
-        for (int d = 0; d < n_dim; d++) {
-            ws += w[d] * s[d];
-            snorm += s[d] * s[d];
-            wmean += w[d] * set->mean[d];
-        }
-        ws /= sqrt(snorm);
         for (size_t n = 0; n < n_img; n++)
-            for (int p = 0; p < hw; p++) {
-                double estimate = (Z[(n * hw + p) * n_det + i] - wmean) / ws;
-                double want = t->alpha[(n * t->n_con + k) * hw + p] - alpha_mean[k];
-                sum += (estimate - want) * (estimate - want);
+            for (size_t p = 0; p < hw; p++) {
+                double error = estimate[(n * hw + p) * n_det + i] -
+                               (t->alpha[(n * t->n_con + k) * hw + p] - alpha_mean[k]);
+                sum += error * error;
                 count++;
             }
     }
-    free(Z);
-    free(alpha_mean);
+done:
+    free(order); free(X); free(pooled); free(unit_S); free(estimate); free(alpha_mean);
     return count ? sqrt(sum / count) : NAN;
-}
-
-/* How much of the other signals and of the distractors reaches a filter's
- * output, relative to its own concept: 0 for the ideal filter. */
-static double response(const double *w, const double *v, int n_dim)
-{
-    double dot = 0;
-    for (int d = 0; d < n_dim; d++)
-        dot += w[d] * v[d];
-    return fabs(dot);
-}
-
-static void leakage(const directions *dirs, const truth *t, report *r)
-{
-    int n_dim = dirs->n_dim;
-    for (int i = 0; i < r->n_det; i++) {
-        const double *w = dirs->W + (size_t)i * n_dim;
-        double own = r->match[i] >= 0 ? response(w, t->S + (size_t)r->match[i] * n_dim, n_dim) : NAN;
-        r->leak_signal[i] = r->leak_distract[i] = 0;
-        for (int k = 0; k < t->n_con; k++)
-            if (k != r->match[i])
-                r->leak_signal[i] = fmax(r->leak_signal[i], response(w, t->S + (size_t)k * n_dim, n_dim) / own);
-        for (int f = 0; f < t->n_dis; f++)
-            r->leak_distract[i] = fmax(r->leak_distract[i], response(w, t->Dm + (size_t)f * n_dim, n_dim) / own);
-    }
 }
 
 static void print_report(const report *r, const directions *dirs)
@@ -397,8 +386,9 @@ static int evaluate(const options *opt, learn_set *set, const truth *t)
     r.cosine = malloc(r.n_det * sizeof(double));
     r.leak_signal = malloc(r.n_det * sizeof(double));
     r.leak_distract = malloc(r.n_det * sizeof(double));
-    count_iou(set, &dirs, t, r.iou);
-    int rc = match_rows(opt, &dirs, t, &r);
+    int rc = count_iou(set, &dirs, t, r.iou);
+    if (!rc)
+        rc = match_rows(opt, &dirs, t, &r);
     if (!rc) {
         for (int i = 0; i < r.n_det; i++) {
             r.cosine[i] = NAN;
@@ -420,7 +410,8 @@ static int evaluate(const options *opt, learn_set *set, const truth *t)
                 r.rmse_refined = signal_value_rmse(set, &dirs, filters, t, r.match);
             free(filters);
         }
-        leakage(&dirs, t, &r);
+        signal_leakage(dirs.W, dirs.n_det, t->S, t->n_con, t->Dm, t->n_dis, dirs.n_dim, r.match,
+                       r.leak_signal, r.leak_distract);
         if (!rc)
             print_report(&r, &dirs);
         h5in *inputs[] = {&in, &set->in};

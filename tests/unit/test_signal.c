@@ -459,6 +459,40 @@ static void test_cosine(void)
     CHECK(M[1 * 3 + 2] == 0, "matrix zero row");
 }
 
+/* Leakage: 0 for the ideal filters; for a hand-made filter the ratios of
+ * the written-out dot products; NAN for an unmatched filter. */
+static void test_leakage(void)
+{
+    rng_state r;
+    rng_init(&r, 9, RNG_STREAM_TRUTH);
+    double S[N_CON * DIM], Dm[N_DIS * DIM], W[(N_CON + 1) * DIM], ls[N_CON + 1], ld[N_CON + 1];
+    random_unit_rows(&r, S, N_CON);
+    random_unit_rows(&r, Dm, N_DIS);
+    CHECK(ideal_filters(S, Dm, W) == 0, "pinv([S|D]) solve");
+    int match[N_CON + 1];
+    for (int i = 0; i < N_CON; i++)
+        match[i] = i;
+    signal_leakage(W, N_CON, S, N_CON, Dm, N_DIS, DIM, match, ls, ld);
+    for (int i = 0; i < N_CON; i++)
+        CHECK(ls[i] < 1e-10 && ld[i] < 1e-10, "ideal filter %d leaks %.3g / %.3g", i, ls[i], ld[i]);
+    /* filter 0 = s_1 + 0.5 s_0 − 0.25 d_0, matched to concept 1; a 4th row unmatched */
+    for (int d = 0; d < DIM; d++)
+        W[d] = S[DIM + d] + 0.5 * S[d] - 0.25 * Dm[d];
+    match[0] = 1;
+    match[N_CON] = -1;
+    signal_leakage(W, N_CON + 1, S, N_CON, Dm, N_DIS, DIM, match, ls, ld);
+    double own = fabs(dot(W, S + DIM, DIM)), other = 0, dis = 0;
+    for (int k = 0; k < N_CON; k++)
+        if (k != 1)
+            other = fmax(other, fabs(dot(W, S + k * DIM, DIM)));
+    for (int f = 0; f < N_DIS; f++)
+        dis = fmax(dis, fabs(dot(W, Dm + f * DIM, DIM)));
+    CHECK_CLOSE(ls[0], other / own, 1e-14, "signal leakage of a mixed filter");
+    CHECK_CLOSE(ld[0], dis / own, 1e-14, "distractor leakage of a mixed filter");
+    CHECK(ls[0] > 0.1 && ld[0] > 0.01, "a mixed filter leaks (%.3g, %.3g)", ls[0], ld[0]);
+    CHECK(isnan(ls[N_CON]) && isnan(ld[N_CON]), "an unmatched filter has no leakage (NAN)");
+}
+
 int main(void)
 {
     test_identity_and_streaming();
@@ -468,5 +502,6 @@ int main(void)
     test_pcav_table6();
     test_pcav_hand();
     test_cosine();
+    test_leakage();
     return harness_report("signal");
 }
