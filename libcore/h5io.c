@@ -465,30 +465,46 @@ int h5in_strings(h5in *in, const char *name, char ***strings, size_t *n)
     return 0;
 }
 
-static int read_numeric_attr(h5in *in, const char *object, const char *name, hid_t mem, void *value)
+static int read_numeric_attr(h5in *in, const char *object, const char *name, hid_t mem, void *value,
+                             hssize_t count)
 {
     hid_t attr = open_attribute(in, object, name);
     if (attr < 0)
         return error_set(EX_DATAERR, "%s: missing attribute '%s' on '%s'", in->path, name, object);
     hid_t space = H5Aget_space(attr);
     hid_t stored = H5Aget_type(attr);
-    int ok = H5Sget_simple_extent_npoints(space) == 1 &&
+    int ok = H5Sget_simple_extent_npoints(space) == count &&
              (H5Tget_class(stored) == H5T_INTEGER || H5Tget_class(stored) == H5T_FLOAT) &&
              H5Aread(attr, mem, value) >= 0;
     H5Tclose(stored);
     H5Sclose(space);
     H5Aclose(attr);
-    return ok ? 0 : error_set(EX_DATAERR, "%s: attribute '%s' on '%s' should be one number", in->path, name, object);
+    if (ok)
+        return 0;
+    if (count == 1)
+        return error_set(EX_DATAERR, "%s: attribute '%s' on '%s' should be one number", in->path, name, object);
+    return error_set(EX_DATAERR, "%s: attribute '%s' on '%s' should be %lld numbers", in->path, name, object,
+                     (long long)count);
+}
+
+int h5in_attr_exists(h5in *in, const char *object, const char *name)
+{
+    return h5in_exists(in, object) && H5Aexists_by_name(in->file, object, name, H5P_DEFAULT) > 0;
 }
 
 int h5in_attr_double(h5in *in, const char *object, const char *name, double *value)
 {
-    return read_numeric_attr(in, object, name, H5T_NATIVE_DOUBLE, value);
+    return read_numeric_attr(in, object, name, H5T_NATIVE_DOUBLE, value, 1);
+}
+
+int h5in_attr_doubles(h5in *in, const char *object, const char *name, double *values, size_t n)
+{
+    return read_numeric_attr(in, object, name, H5T_NATIVE_DOUBLE, values, (hssize_t)n);
 }
 
 int h5in_attr_int(h5in *in, const char *object, const char *name, long long *value)
 {
-    return read_numeric_attr(in, object, name, H5T_NATIVE_LLONG, value);
+    return read_numeric_attr(in, object, name, H5T_NATIVE_LLONG, value, 1);
 }
 
 typedef struct {

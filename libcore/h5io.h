@@ -63,6 +63,10 @@ int h5in_read_rows(h5in *in, const char *name, h5io_type type, hsize_t row0,
 /* String attribute (new buffer, free()); EX_DATAERR if missing. */
 int h5in_attr_string(h5in *in, const char *object, const char *name, char **value);
 int h5in_attr_double(h5in *in, const char *object, const char *name, double *value);
+/* A numeric attribute of exactly n values, as doubles. */
+int h5in_attr_doubles(h5in *in, const char *object, const char *name, double *values, size_t n);
+/* 1 when object exists and carries attribute name, else 0. */
+int h5in_attr_exists(h5in *in, const char *object, const char *name);
 int h5in_attr_int(h5in *in, const char *object, const char *name, long long *value);
 /* A 1-D string dataset or string-array attribute (object/name), as an array
  * of n new strings (free with h5io_free_strings). */

@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "signal.h"
 #include "train.h"
+#include "truth.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -97,54 +98,6 @@ static void parse(options *opt, int argc, char **argv)
     opt->features = argv[argc - 1];
     if (opt->ideal && !cli->output)
         cli_usage_error(cli, "no output file: give -o FILE");
-}
-
-/* The synthetic truth: S [n_con × D], D [n_dis × D], α [N × n_con × hw],
- * concept maps [N × hw] (concept + 1). */
-typedef struct {
-    int n_con, n_dis;
-    double *S, *Dm;
-    float *alpha;
-    int32_t *concept;
-    double on_lo, off_hi;
-} truth;
-
-static int read_truth(h5in *in, const features_file *ff, truth *t)
-{
-    hsize_t dims[H5IO_MAX_RANK], hw = ff->height * ff->width;
-    hsize_t sdims[2] = {0, ff->n_dim}, cdims[3] = {ff->n_img, ff->height, ff->width};
-    memset(t, 0, sizeof *t);
-    if (h5in_read(in, "/truth/S", H5IO_DOUBLE, 2, sdims, (void **)&t->S, dims))
-        return error_code();
-    t->n_con = (int)dims[0];
-    hsize_t adims[4] = {ff->n_img, (hsize_t)t->n_con, ff->height, ff->width};
-    double range[2];
-    hid_t attr_ok = H5Aexists(in->file, "alpha_on") > 0 && H5Aexists(in->file, "alpha_off") > 0;
-    if (h5in_read(in, "/truth/D", H5IO_DOUBLE, 2, sdims, (void **)&t->Dm, dims))
-        return error_code();
-    t->n_dis = (int)dims[0];
-    if (h5in_read(in, "/truth/alpha", H5IO_FLOAT, 4, adims, (void **)&t->alpha, dims) ||
-        h5in_read(in, "/concepts/concept", H5IO_INT32, 3, cdims, (void **)&t->concept, dims))
-        return error_code();
-    (void)hw;
-    t->on_lo = 2.5;
-    t->off_hi = 2.5;
-    if (attr_ok) {
-        hid_t a = H5Aopen(in->file, "alpha_on", H5P_DEFAULT);
-        H5Aread(a, H5T_NATIVE_DOUBLE, range);
-        H5Aclose(a);
-        t->on_lo = range[0];
-        a = H5Aopen(in->file, "alpha_off", H5P_DEFAULT);
-        H5Aread(a, H5T_NATIVE_DOUBLE, range);
-        H5Aclose(a);
-        t->off_hi = range[1];
-    }
-    return 0;
-}
-
-static void truth_free(truth *t)
-{
-    free(t->S); free(t->Dm); free(t->alpha); free(t->concept);
 }
 
 /* Ideal filters: rows of pinv of the columns [s_0 … s_{I−1} d_0 … d_{F−1}],
@@ -654,7 +607,7 @@ int main(int argc, char **argv)
     h5io_install_signal_cleanup();
     learn_set set;
     truth t;
-    if (learn_load(&set, opt.features) || read_truth(&set.in, &set.ff, &t))
+    if (learn_load(&set, opt.features) || truth_read(&set.in, &set.ff, &t))
         cli_fail(&opt.cli);
     int rc = opt.ideal ? write_ideal(&opt, &set, &t) : evaluate(&opt, &set, &t);
     truth_free(&t);
