@@ -98,22 +98,18 @@ done
 # ------------------------------------------------------------------ failures
 desc "directions of another dimension"
 expect_fail 65 'noisy-r\.h5|r\.h5|f\.h5' $RG --quiet "$TMP/noisy-r.h5" "$TMP/f.h5" -o "$TMP/x.h5"
-check "a features file without /truth" py <<'EOF'
-import h5py, shutil, sys
-t = sys.argv[1]
-shutil.copy(t + "/f.h5", t + "/notruth.h5")
-with h5py.File(t + "/notruth.h5", "r+") as f:
-    del f["truth"]
+# copy_without SRC DST DATASET: a copy of SRC lacking DATASET.
+copy_without() {
+    cp "$1" "$2" && py "$2" "$3" <<'EOF'
+import h5py, sys
+with h5py.File(sys.argv[2], "r+") as f:
+    del f[sys.argv[3]]
 EOF
+}
+copy_without "$TMP/f.h5" "$TMP/notruth.h5" truth
 desc "features without /truth"
 expect_fail 65 'notruth\.h5.*truth' $RG --quiet "$TMP/ideal.h5" "$TMP/notruth.h5" -o "$TMP/x.h5"
-check "directions without /S" py <<'EOF'
-import h5py, shutil, sys
-t = sys.argv[1]
-shutil.copy(t + "/noisy-f.h5", t + "/noS.h5")
-with h5py.File(t + "/noS.h5", "r+") as f:
-    del f["S"]
-EOF
+copy_without "$TMP/noisy-f.h5" "$TMP/noS.h5" S
 desc "--match cosine without /S"
 expect_fail 65 'noS\.h5.*/S' $RG --quiet --match cosine "$TMP/noS.h5" "$TMP/f.h5" -o "$TMP/x.h5"
 desc "--ideal without -o"
