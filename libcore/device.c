@@ -88,8 +88,8 @@ static int backend_load(void)
 {
     if (backend_forced || backend_ops)
         return 0;
-    /* Without the driver there is no point mapping the CUDA libraries. The
-     * driver stays loaded: the plugin's runtime needs it. */
+    /* Without the driver there is no point mapping the CUDA libraries.
+     * With the plugin loaded the driver stays open (its runtime needs it). */
     const char *driver_lib = getenv(DRIVER_ENV);
     if (!driver_lib || !*driver_lib)
         driver_lib = DRIVER_LIB;
@@ -100,8 +100,10 @@ static int backend_load(void)
     }
     char paths[2][PATH_MAX];
     int n = plugin_paths(paths);
-    if (n == 0)
+    if (n == 0) {
+        dlclose(driver);
         return error_set(EX_UNAVAILABLE, "no CUDA backend: cannot locate the executable to find " PLUGIN_NAME);
+    }
     void *handle = NULL;
     char why[3200] = "";
     for (int k = 0; k < n && !handle; k++) {
@@ -117,12 +119,15 @@ static int backend_load(void)
         if (!handle)
             snprintf(why, sizeof why, "%.3000s", dlerror());
     }
-    if (!handle)
+    if (!handle) {
+        dlclose(driver);
         return error_set(EX_UNAVAILABLE, "no CUDA backend: %s", why);
+    }
     cuda_backend_entry entry = (cuda_backend_entry)dlsym(handle, CUDA_BACKEND_SYMBOL);
     const cuda_backend_ops *ops = entry ? entry() : NULL;
     if (!ops || ops->abi != CUDA_BACKEND_ABI || ops->size != sizeof *ops) {
         dlclose(handle);
+        dlclose(driver);
         return error_set(EX_UNAVAILABLE, "no CUDA backend: " PLUGIN_NAME " is of another version (ABI %d, want %d)",
                          ops ? ops->abi : -1, CUDA_BACKEND_ABI);
     }
