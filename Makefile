@@ -150,7 +150,7 @@ build/pic/libcore/error.o: libcore/error.c libcore/error.h build/.settings | bui
 $(CUDA_PLUGIN): $(CU_OBJ) build/pic/libcore/error.o build/.settings
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	@$(NVCC) -shared -Xlinker -z,defs $(CU_OBJ) build/pic/libcore/error.o $(CUDA_LIBS) -o $@
+	@$(NVCC) -shared -cudart shared -Xlinker -z,defs $(CU_OBJ) build/pic/libcore/error.o $(CUDA_LIBS) -o $@
 
 build/libcore/device.o: libcore/cuda/backend.h
 
