@@ -45,11 +45,14 @@ CC ?= gcc
 OPT ?= -O2
 WARN := -Wall -Wextra -Werror
 CFLAGS_ALL = -std=c11 $(OPT) -g $(WARN) -fopenmp -fno-math-errno -D_GNU_SOURCE -DEDDP_DATADIR='"$(CURDIR)/data"' -iquote libcore $(PKG_CFLAGS) $(CFLAGS)
-LDLIBS_ALL = $(PKG_LIBS) -fopenmp -lmvec -lm $(LDLIBS)
+LDLIBS_ALL = $(PKG_LIBS) -fopenmp -lmvec -lm -ldl $(LDLIBS)
 
 # CUDA backend: built when nvcc exists (PATH or /usr/local/cuda), CPU-only otherwise.
 NVCC ?= $(shell command -v nvcc 2>/dev/null || (test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc))
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+# H200 = sm_90 (SASS) plus compute_90 PTX; one architecture keeps CI's
+# compile short.
+NVCC_ARCH ?= -gencode 'arch=compute_90,code=[sm_90,compute_90]'
 
 LIB_SRC := $(wildcard libcore/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
@@ -65,11 +68,15 @@ ASAN_BIN := $(patsubst tests/unit/%.c,build-asan/tests/%,$(UNIT_SRC))
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 CU_SRC := $(wildcard libcore/cuda/*.cu)
+# The CUDA backend is a plugin, build/lib/eddp-cuda.so, the only binary that
+# links the CUDA libraries; uibe/eddp dlopen it on demand (libcore/device.c),
+# so every tool starts without them and runs where they are absent.
+CUDA_PLUGIN := build/lib/eddp-cuda.so
 ifneq ($(and $(NVCC),$(CU_SRC)),)
 CU_OBJ := $(patsubst %.cu,build/%.o,$(CU_SRC))
-CUDA_DEFS := -DEDDP_HAVE_CUDA -I$(CUDA_HOME)/include
-CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcusolver -lcublas -lcudart -lstdc++
-BACKEND_LINE := backend: CPU (OpenBLAS + OpenMP) and CUDA ($(NVCC), sm_90)
+PLUGIN_TARGET := $(CUDA_PLUGIN)
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Xlinker -rpath,$(CUDA_HOME)/lib64 -lcusolver -lcublas -lcudart
+BACKEND_LINE := backend: CPU (OpenBLAS + OpenMP) and CUDA ($(NVCC), sm_90) as the plugin $(CUDA_PLUGIN)
 else ifeq ($(NVCC),)
 BACKEND_LINE := backend: CPU only (OpenBLAS + OpenMP); nvcc not found, no CUDA backend
 else
@@ -80,8 +87,19 @@ endif
 # Tool objects are made by a pattern rule: keep them between builds.
 .SECONDARY: $(patsubst tools/%.c,build/tools/%.o,$(TOOL_SRC))
 
-all: build/.deps-ok $(TOOLS)
+all: build/.deps-ok $(TOOLS) $(PLUGIN_TARGET)
 	@echo "$(BACKEND_LINE)"
+
+# Build settings are tracked like sources: build/.settings holds them, and
+# is rewritten (so everything depending on it rebuilds) when they change;
+# a plugin from other settings is removed at once (`make NVCC=` after a CUDA
+# build leaves none behind for the tools to load).
+BUILD_SETTINGS := CC=$(CC) OPT=$(OPT) CFLAGS=$(CFLAGS) LDLIBS=$(LDLIBS) NVCC=$(NVCC) CUDA_HOME=$(CUDA_HOME) \
+                  NVCC_ARCH=$(NVCC_ARCH) DEPS_PREFIX=$(DEPS_PREFIX)
+ifneq ($(strip $(file <build/.settings)),$(strip $(BUILD_SETTINGS)))
+$(shell mkdir -p build && rm -f $(CUDA_PLUGIN))
+$(file >build/.settings,$(BUILD_SETTINGS))
+endif
 
 # Installs what is missing; a stamp keeps later builds from asking dpkg again.
 deps: build/.deps-ok
@@ -111,46 +129,60 @@ build/.deps-ok:
 	@mkdir -p build && touch $@
 endif
 
-build/%.o: %.c $(wildcard libcore/*.h) | build/.deps-ok
+build/%.o: %.c $(wildcard libcore/*.h) build/.settings | build/.deps-ok
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	@$(CC) $(CFLAGS_ALL) $(CUDA_DEFS) -c $< -o $@
+	@$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-# H200 = sm_90 (SASS) plus compute_90 PTX; one architecture keeps CI's
-# compile short. nvcc has no -iquote of its own: the host compiler gets it.
-NVCC_ARCH ?= -gencode 'arch=compute_90,code=[sm_90,compute_90]'
-build/libcore/cuda/%.o: libcore/cuda/%.cu $(wildcard libcore/*.h libcore/cuda/*.h libcore/cuda/*.cuh) | build/.deps-ok
+# nvcc has no -iquote of its own: the host compiler gets it.
+build/libcore/cuda/%.o: libcore/cuda/%.cu $(wildcard libcore/*.h libcore/cuda/*.h libcore/cuda/*.cuh) build/.settings | build/.deps-ok
 	@mkdir -p $(dir $@)
 	@echo "  NVCC    $<"
-	@$(NVCC) -O2 -std=c++17 $(NVCC_ARCH) -Xcompiler -iquote,libcore -Xcompiler -Wall,-Wextra,-Werror -c $< -o $@
+	@$(NVCC) -O2 -std=c++17 $(NVCC_ARCH) -DEDDP_CUDA_BUILD_LINE='"CUDA ($(notdir $(NVCC)), sm_90)"' \
+	  -Xcompiler -iquote,libcore -Xcompiler -fPIC,-fvisibility=hidden -Xcompiler -Wall,-Wextra,-Werror -c $< -o $@
+
+# The plugin's own error.c (position-independent, hidden): its status and
+# message are read back through the table (backend.h).
+build/pic/libcore/error.o: libcore/error.c libcore/error.h build/.settings | build/.deps-ok
+	@mkdir -p $(dir $@)
+	@$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(CUDA_PLUGIN): $(CU_OBJ) build/pic/libcore/error.o build/.settings
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(NVCC) -shared -cudart shared -Xlinker -z,defs $(CU_OBJ) build/pic/libcore/error.o $(CUDA_LIBS) -o $@
 
 build/libcore/device.o: libcore/cuda/backend.h
 
-build/libcore.a: $(LIB_OBJ) $(CU_OBJ)
-	@ar rcs $@ $^
+build/libcore.a: $(LIB_OBJ) build/.settings
+	@rm -f $@
+	@ar rcs $@ $(LIB_OBJ)
 
 bin/%: build/tools/%.o build/libcore.a
 	@mkdir -p bin
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS_ALL) $< build/libcore.a $(LDLIBS_ALL) $(CUDA_LIBS) -o $@
+	@$(CC) $(CFLAGS_ALL) $< build/libcore.a $(LDLIBS_ALL) -o $@
 
-build/tests/%: tests/unit/%.c build/libcore.a tests/harness.h tests/gradcheck.h
+# test_device and bench_gpu load the plugin like the tools (their ../lib is
+# build/lib); they need it built.
+build/tests/%: tests/unit/%.c build/libcore.a tests/harness.h tests/gradcheck.h | $(PLUGIN_TARGET)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS_ALL) $(CUDA_DEFS) -Itests $< build/libcore.a $(LDLIBS_ALL) $(CUDA_LIBS) -o $@
+	@$(CC) $(CFLAGS_ALL) -Itests $< build/libcore.a $(LDLIBS_ALL) -o $@
 
-build/bench/%: bench/%.c build/libcore.a
+build/bench/%: bench/%.c build/libcore.a | $(PLUGIN_TARGET)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS_ALL) $(CUDA_DEFS) $< build/libcore.a $(LDLIBS_ALL) $(CUDA_LIBS) -o $@
+	@$(CC) $(CFLAGS_ALL) $< build/libcore.a $(LDLIBS_ALL) -o $@
 
 # Sanitizer build of libcore and the unit tests (CPU code only).
-build-asan/%.o: %.c $(wildcard libcore/*.h) | build/.deps-ok
+build-asan/%.o: %.c $(wildcard libcore/*.h) build/.settings | build/.deps-ok
 	@mkdir -p $(dir $@)
 	@echo "  CC asan $<"
 	@$(CC) $(CFLAGS_ALL) -O1 $(ASAN_FLAGS) -c $< -o $@
 
 build-asan/libcore.a: $(ASAN_OBJ)
+	@rm -f $@
 	@ar rcs $@ $^
 
 build-asan/tests/%: tests/unit/%.c build-asan/libcore.a tests/harness.h tests/gradcheck.h

@@ -25,9 +25,6 @@
 #include "optim.h"
 #include "rng.h"
 #include "train.h"
-#ifdef EDDP_HAVE_CUDA
-#include "cuda/backend.h"
-#endif
 
 #include <math.h>
 #include <omp.h>
@@ -36,7 +33,6 @@
 #include <string.h>
 #include <time.h>
 
-#ifdef EDDP_HAVE_CUDA
 static double now(void)
 {
     struct timespec ts;
@@ -148,18 +144,8 @@ static int time_epochs(const char *label, const bench_args *a, const device_choi
     return rc;
 }
 
-#endif
-
 int main(int argc, char **argv)
 {
-#ifndef EDDP_HAVE_CUDA
-    (void)argc;
-    (void)argv;
-    device_choice dev;
-    device_choose("cuda", &dev);
-    printf("bench_gpu: skipped: %s\n", error_message());
-    return 0;
-#else
     bench_args a;
     parse(argc, argv, &a);
     device_choice dev;
@@ -172,7 +158,7 @@ int main(int argc, char **argv)
     printf("bench_gpu: %s; %zu images x %d channels x %d pixels, I = %d, batch %zu, %d host threads\n", dev.name,
            a.n_img, a.n_dim, a.hw, a.n_det, a.batch, omp_get_max_threads());
     size_t free0 = 0, total0 = 0;
-    cuda_memory_info(dev.index, &free0, &total0);
+    device_memory_info(dev.index, &free0, &total0);
     double t0 = now();
     float *features = malloc(a.n_img * a.n_dim * a.hw * sizeof(float));
     double *pooled = malloc(a.n_img * a.n_dim * sizeof(double));
@@ -227,15 +213,15 @@ int main(int argc, char **argv)
     /* The reference: the two GEMMs of every batch of an epoch. */
     size_t full = a.n_img / a.batch, rest = a.n_img % a.batch;
     double t_full = 0, t_rest = 0;
-    rc = rc || cuda_gemm_reference(dev.index, a.batch * a.hw, a.n_det, a.n_dim, 5, &t_full) ||
-         (rest && cuda_gemm_reference(dev.index, rest * a.hw, a.n_det, a.n_dim, 5, &t_rest));
+    rc = rc || device_gemm_reference(&dev, a.batch * a.hw, a.n_det, a.n_dim, 5, &t_full) ||
+         (rest && device_gemm_reference(&dev, rest * a.hw, a.n_det, a.n_dim, 5, &t_rest));
     if (rc) {
         fprintf(stderr, "bench_gpu: %s\n", error_message());
         return 1;
     }
     gemm = full * t_full + t_rest;
     size_t free1 = 0, total1 = 0;
-    cuda_memory_info(dev.index, &free1, &total1);
+    device_memory_info(dev.index, &free1, &total1);
     double projection = 800 * epoch_a + 2000 * epoch_d + 2000 * epoch_d;
     printf("bench_gpu results (median of %d epochs):\n", a.epochs);
     printf("  epoch, step (a)                      %9.3f s   ratio to GEMMs %6.2f\n", epoch_a, epoch_a / gemm);
@@ -252,5 +238,4 @@ int main(int argc, char **argv)
     free(features); free(pooled); free(mean); free(std); free(head.weight); free(head.bias);
     free(pa); free(pd); free(W); free(S); free(b);
     return 0;
-#endif
 }

@@ -9,7 +9,44 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NO_CUDA_BUILD "this build has no CUDA backend (nvcc was not found at build time, or a sanitizer build)"
+#include "cuda/backend.h"
+#include "mat.h"
+#include "param.h"
+#include "ura.h"
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <unistd.h>
+
+/* The plugin's file name; where it is looked for: $EDDP_CUDA_PLUGIN, else
+ * relative to the executable's directory: <exe dir>/../lib (an
+ * installation's bin/ and lib/ side by side; build/tests/ → build/lib/),
+ * then <exe dir>/../build/lib (bin/ of a source tree). */
+#define PLUGIN_NAME "eddp-cuda.so"
+#define PLUGIN_ENV "EDDP_CUDA_PLUGIN"
+/* The driver: the plugin is not even opened where it is absent. */
+#define DRIVER_LIB "libcuda.so.1"
+/* Another library to stand for the driver (tests: the plugin's failure
+ * paths on a machine without one). */
+#define DRIVER_ENV "EDDP_CUDA_DRIVER"
+
+static const cuda_backend_ops *backend_ops;     /* the loaded plugin's table */
+static const cuda_backend_ops *backend_forced;  /* device_backend_override */
+
+void device_backend_override(const cuda_backend_ops *ops) { backend_forced = ops; }
+
+static const cuda_backend_ops *ops_now(void) { return backend_forced ? backend_forced : backend_ops; }
+
+/* A failed backend call: its status and message become ours. */
+static int plugin_failed(const cuda_backend_ops *ops, int rc)
+{
+    if (!rc)
+        return 0;
+    int code = ops->error_code();
+    int st = error_set(code ? code : rc, "%s", ops->error_message());
+    ops->error_clear();
+    return st;
+}
 
 /* "cuda" or "cuda:N" → N (0 for "cuda"); −1 for anything else. */
 static int cuda_index_of(const char *spec)
@@ -23,53 +60,92 @@ static int cuda_index_of(const char *spec)
     return *end || n < 0 || n > 1024 ? -1 : (int)n;
 }
 
-#ifndef EDDP_HAVE_CUDA
-
-int device_have_cuda(void) { return 0; }
-
-int device_choose(const char *spec, device_choice *out)
+/* The candidate paths of the plugin, in order; returns how many (≤ 2). */
+static int plugin_paths(char paths[2][PATH_MAX])
 {
-    memset(out, 0, sizeof *out);
-    snprintf(out->name, sizeof out->name, "cpu");
-    if (!spec || !strcmp(spec, "auto") || !strcmp(spec, "cpu"))
+    const char *env = getenv(PLUGIN_ENV);
+    if (env && *env) {
+        snprintf(paths[0], PATH_MAX, "%s", env);
+        return 1;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
         return 0;
-    if (cuda_index_of(spec) >= 0)
-        return error_set(EX_UNAVAILABLE, "--device %s: " NO_CUDA_BUILD, spec);
-    return error_set(EX_USAGE, "--device: expected auto, cpu or cuda[:N], got '%s'", spec);
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = 0;
+    snprintf(paths[0], PATH_MAX, "%.*s/../lib/" PLUGIN_NAME, PATH_MAX - 32, exe);
+    snprintf(paths[1], PATH_MAX, "%.*s/../build/lib/" PLUGIN_NAME, PATH_MAX - 32, exe);
+    return 2;
 }
 
-int device_step_create(device_step **out, const device_choice *dev, const det_layout *layout,
-                       const objective_config *cfg, const head_params *head, const train_data *data,
-                       size_t max_img)
+/* Loads the plugin once, after checking for the driver. Returns 0, or
+ * EX_UNAVAILABLE saying what is missing: the driver, the plugin, or a
+ * library the plugin needs (dlerror names it). */
+static int backend_load(void)
 {
-    (void)dev; (void)layout; (void)cfg; (void)head; (void)data; (void)max_img;
-    *out = NULL;
-    return error_set(EX_UNAVAILABLE, NO_CUDA_BUILD);
+    if (backend_forced || backend_ops)
+        return 0;
+    /* Without the driver there is no point mapping the CUDA libraries.
+     * With the plugin loaded the driver stays open (its runtime needs it). */
+    const char *driver_lib = getenv(DRIVER_ENV);
+    if (!driver_lib || !*driver_lib)
+        driver_lib = DRIVER_LIB;
+    void *driver = dlopen(driver_lib, RTLD_LAZY | RTLD_LOCAL);
+    if (!driver) {
+        const char *why = dlerror();
+        return error_set(EX_UNAVAILABLE, "no CUDA device: no driver (%s)", why ? why : "dlopen failed");
+    }
+    char paths[2][PATH_MAX];
+    int n = plugin_paths(paths);
+    if (n == 0) {
+        dlclose(driver);
+        return error_set(EX_UNAVAILABLE, "no CUDA backend: cannot locate the executable to find " PLUGIN_NAME);
+    }
+    void *handle = NULL;
+    char why[3200] = "";
+    for (int k = 0; k < n && !handle; k++) {
+        if (access(paths[k], F_OK)) {
+            if (n == 1)
+                snprintf(why, sizeof why, "%.1500s ($" PLUGIN_ENV ") not found", paths[0]);
+            else if (k == 1 && !why[0])
+                snprintf(why, sizeof why, PLUGIN_NAME " not found at %.1500s nor %.1500s (a build without nvcc "
+                         "has none)", paths[0], paths[1]);
+            continue;
+        }
+        handle = dlopen(paths[k], RTLD_NOW | RTLD_LOCAL);
+        if (!handle)
+            snprintf(why, sizeof why, "%.3000s", dlerror());
+    }
+    if (!handle) {
+        dlclose(driver);
+        return error_set(EX_UNAVAILABLE, "no CUDA backend: %s", why);
+    }
+    cuda_backend_entry entry = (cuda_backend_entry)dlsym(handle, CUDA_BACKEND_SYMBOL);
+    const cuda_backend_ops *ops = entry ? entry() : NULL;
+    if (!ops || ops->abi != CUDA_BACKEND_ABI || ops->size != sizeof *ops) {
+        dlclose(handle);
+        dlclose(driver);
+        return error_set(EX_UNAVAILABLE, "no CUDA backend: " PLUGIN_NAME " is of another version (ABI %d, want %d)",
+                         ops ? ops->abi : -1, CUDA_BACKEND_ABI);
+    }
+    backend_ops = ops; /* open for the process's life */
+    return 0;
 }
 
-int device_step_eval(device_step *s, const double *params, const size_t *order, size_t n_img,
-                     const double *kappa, const al_state *al, double values[TERM_COUNT], double *total,
-                     double *dparams)
+int device_have_cuda(void)
 {
-    (void)s; (void)params; (void)order; (void)n_img; (void)kappa; (void)al; (void)values; (void)total;
-    (void)dparams;
-    return error_set(EX_UNAVAILABLE, NO_CUDA_BUILD);
+    if (backend_forced || backend_ops)
+        return 1;
+    char paths[2][PATH_MAX];
+    int n = plugin_paths(paths);
+    for (int k = 0; k < n; k++)
+        if (!access(paths[k], F_OK))
+            return 1;
+    return 0;
 }
-
-const det_view *device_step_view(const device_step *s) { (void)s; return NULL; }
-double device_step_ura_cond(const device_step *s) { (void)s; return 0; }
-int device_step_resident(const device_step *s) { (void)s; return 0; }
-size_t device_step_bytes(const device_step *s) { (void)s; return 0; }
-void device_step_free(device_step *s) { (void)s; }
-
-#else /* EDDP_HAVE_CUDA */
-
-#include "cuda/backend.h"
-#include "mat.h"
-#include "param.h"
-#include "ura.h"
-
-int device_have_cuda(void) { return 1; }
 
 int device_choose(const char *spec, device_choice *out)
 {
@@ -83,7 +159,12 @@ int device_choose(const char *spec, device_choice *out)
     if (index < 0)
         return error_set(EX_USAGE, "--device: expected auto, cpu or cuda[:N], got '%s'", spec);
     char name[128];
-    if (cuda_device_query(index, name, sizeof name)) {
+    int rc = backend_load();
+    if (!rc) {
+        const cuda_backend_ops *ops = ops_now();
+        rc = plugin_failed(ops, ops->device_query(index, name, sizeof name));
+    }
+    if (rc) {
         if (automatic) { /* auto falls back to the CPU silently */
             error_clear();
             return 0;
@@ -97,11 +178,31 @@ int device_choose(const char *spec, device_choice *out)
     return 0;
 }
 
+int device_memory_info(int index, size_t *free_bytes, size_t *total_bytes)
+{
+    *free_bytes = *total_bytes = 0;
+    if (backend_load())
+        return error_code();
+    const cuda_backend_ops *ops = ops_now();
+    return plugin_failed(ops, ops->memory_info(index, free_bytes, total_bytes));
+}
+
+int device_gemm_reference(const device_choice *dev, size_t n_pix, int n_det, int n_dim, int reps, double *seconds)
+{
+    if (!dev || dev->kind != DEVICE_CUDA)
+        return error_set(EX_SOFTWARE, "device_gemm_reference: not a CUDA device");
+    if (backend_load())
+        return error_code();
+    const cuda_backend_ops *ops = ops_now();
+    return plugin_failed(ops, ops->gemm_reference(dev->index, n_pix, n_det, n_dim, reps, seconds));
+}
+
 struct device_step {
     const det_layout *layout;
     const objective_config *cfg;
     const head_params *head;
     const train_data *data;
+    const cuda_backend_ops *ops;
     cuda_step *gpu;
     int ura_kind;              /* enum cuda_ura_kind of the enabled URA term */
     det_view view;
@@ -110,7 +211,8 @@ struct device_step {
     mat_chol chol;
     mat_lu lu;
     double *square;            /* [n_det × n_det] G or B */
-    float *Wf, *bf, *dWf;      /* float32 staging of W, b, dW */
+    float *Wf, *bf;            /* float32 staging of W and of the centred pixels' bias b − W c */
+    double *dWc;               /* [n_det × n_dim] dW̃ = dAᵀX̃ of the centred pixels */
     double *db;                /* [n_det] */
     double *col_mean, *col_coef; /* [n_det] */
     double *uW, *ub, *uS;      /* URA gradients [n_det × n_dim], [n_det], [n_det × n_dim] */
@@ -158,14 +260,14 @@ int device_step_create(device_step **out, const device_choice *dev, const det_la
     s->square = malloc((size_t)n_det * n_det * sizeof(double));
     s->Wf = malloc(nd * sizeof(float));
     s->bf = malloc(n_det * sizeof(float));
-    s->dWf = malloc(nd * sizeof(float));
+    s->dWc = malloc(nd * sizeof(double));
     s->db = malloc(n_det * sizeof(double));
     s->col_mean = malloc(n_det * sizeof(double));
     s->col_coef = malloc(n_det * sizeof(double));
     s->uW = malloc(nd * sizeof(double));
     s->ub = malloc(n_det * sizeof(double));
     s->uS = malloc(nd * sizeof(double));
-    rc = rc || !s->square || !s->Wf || !s->bf || !s->dWf || !s->db || !s->col_mean ||
+    rc = rc || !s->square || !s->Wf || !s->bf || !s->dWc || !s->db || !s->col_mean ||
          !s->col_coef || !s->uW || !s->ub || !s->uS || mat_chol_init(&s->chol, n_det) ||
          mat_lu_init(&s->lu, n_det);
     if (!rc && cfg->enabled[TERM_FSO] && !(s->fso_ws = loss_fso_workspace_create(n_det, n_dim)))
@@ -183,8 +285,14 @@ int device_step_create(device_step **out, const device_choice *dev, const det_la
                           .n_cls = head ? head->n_cls : 1, .n_img_total = data->n_img,
                           .max_img = max_img < data->n_img ? max_img : data->n_img, .ura_kind = s->ura_kind,
                           .force_stream = stream && !strcmp(stream, "1")};
-    if (cuda_step_create(&s->gpu, &sz, data->features, data->pooled, head ? head->weight : NULL,
-                         head ? head->bias : NULL, layout->center, layout->scale)) {
+    s->ops = ops_now();
+    if (!s->ops) {
+        device_step_free(s);
+        return error_set(EX_SOFTWARE, "device_step_create: no CUDA backend loaded (device_choose first)");
+    }
+    if (plugin_failed(s->ops, s->ops->step_create(&s->gpu, &sz, data->features, data->pooled,
+                                                  head ? head->weight : NULL, head ? head->bias : NULL,
+                                                  layout->center, layout->scale))) {
         device_step_free(s);
         return error_prefix("%s: ", dev->name);
     }
@@ -196,21 +304,22 @@ void device_step_free(device_step *s)
 {
     if (!s)
         return;
-    cuda_step_free(s->gpu);
+    if (s->ops && s->gpu)
+        s->ops->step_free(s->gpu);
     det_view_free(&s->view);
     det_grads_free(&s->grads);
     loss_fso_workspace_free(s->fso_ws);
     mat_chol_free(&s->chol);
     mat_lu_free(&s->lu);
-    free(s->square); free(s->Wf); free(s->bf); free(s->dWf); free(s->db);
+    free(s->square); free(s->Wf); free(s->bf); free(s->dWc); free(s->db);
     free(s->col_mean); free(s->col_coef); free(s->uW); free(s->ub); free(s->uS);
     free(s);
 }
 
 const det_view *device_step_view(const device_step *s) { return &s->view; }
 double device_step_ura_cond(const device_step *s) { return s->ura_cond; }
-int device_step_resident(const device_step *s) { return cuda_step_resident(s->gpu); }
-size_t device_step_bytes(const device_step *s) { return cuda_step_bytes(s->gpu); }
+int device_step_resident(const device_step *s) { return s->ops->step_resident(s->gpu); }
+size_t device_step_bytes(const device_step *s) { return s->ops->step_bytes(s->gpu); }
 
 /* ---- one step -------------------------------------------------------------- */
 
@@ -222,18 +331,27 @@ static int any_pixel_term(const objective_config *cfg)
     return 0;
 }
 
-/* Enqueues the pixel forward on the device; pixel_values collects it. */
+/* Enqueues the pixel forward on the device; pixel_values collects it.
+ * The device holds centred pixels x̃ = x − c: a = W x − b = W x̃ − (b − W c).
+ * The bias of the centred pixels is formed here in float64 (it is t/M, of
+ * order 1, where b itself reaches 1e5 on the synthetic preset). */
 static int pixel_forward(device_step *s)
 {
     const objective_config *cfg = s->cfg;
-    int n_det = s->layout->n_det;
-    size_t nd = (size_t)n_det * s->layout->n_dim;
-    for (size_t k = 0; k < nd; k++)
-        s->Wf[k] = (float)s->view.W[k];
-    for (int i = 0; i < n_det; i++)
-        s->bf[i] = (float)s->view.b[i];
+    int n_det = s->layout->n_det, n_dim = s->layout->n_dim;
+    const double *c = s->layout->center;
+    for (int i = 0; i < n_det; i++) {
+        const double *w = s->view.W + (size_t)i * n_dim;
+        double wc = 0.0;
+        for (int d = 0; d < n_dim; d++) {
+            s->Wf[(size_t)i * n_dim + d] = (float)w[d];
+            wc += w[d] * c[d];
+        }
+        s->bf[i] = (float)(s->view.b[i] - wc);
+    }
     int with_sb = cfg->enabled[TERM_SB], columns = cfg->enabled[TERM_IC] || cfg->enabled[TERM_EAC];
-    return cuda_pixel_forward(s->gpu, s->Wf, s->bf, cfg->pixel.gamma, cfg->pixel.nu, with_sb, columns);
+    return plugin_failed(s->ops, s->ops->pixel_forward(s->gpu, s->Wf, s->bf, cfg->pixel.gamma, cfg->pixel.nu,
+                                                       with_sb, columns));
 }
 
 static int pixel_values(device_step *s, double values[TERM_COUNT])
@@ -241,7 +359,7 @@ static int pixel_values(device_step *s, double values[TERM_COUNT])
     const objective_config *cfg = s->cfg;
     int n_det = s->layout->n_det;
     int with_sb = cfg->enabled[TERM_SB], columns = cfg->enabled[TERM_IC] || cfg->enabled[TERM_EAC];
-    if (cuda_pixel_forward_collect(s->gpu, &s->sums, s->col_mean))
+    if (plugin_failed(s->ops, s->ops->pixel_forward_collect(s->gpu, &s->sums, s->col_mean)))
         return error_code();
     double inv_n = 1.0 / (double)s->n_pix;
     double px[TERM_COUNT];
@@ -281,7 +399,8 @@ static int ura_forward(device_step *s, int term, double *value)
                          ura_strerror(ura_status), s->ura_cond);
     }
     const double *factor = kind == CUDA_URA_CUR ? s->lu.factor : s->chol.factor;
-    return cuda_ura_forward(s->gpu, kind, W, b, view->S, factor, kind == CUDA_URA_CUR ? s->lu.ipiv : NULL, value);
+    return plugin_failed(s->ops, s->ops->ura_forward(s->gpu, kind, W, b, view->S, factor,
+                                                     kind == CUDA_URA_CUR ? s->lu.ipiv : NULL, value));
 }
 
 static int forward_all(device_step *s, const double *params, double values[TERM_COUNT])
@@ -329,23 +448,26 @@ static int pixel_backward(device_step *s, const double weights[TERM_COUNT])
                           .nu = cfg->pixel.nu, .sb_max = s->sums.sb_max, .sb_ratio = ratio, .sb_b = s->sums.sb_b,
                           .gamma = cfg->pixel.gamma, .col_coef = columns ? s->col_coef : NULL};
     s->pixel_pending = 1;
-    return cuda_pixel_backward(s->gpu, &c);
+    return plugin_failed(s->ops, s->ops->pixel_backward(s->gpu, &c));
 }
 
-/* Waits for the pixel backward: grads.W += dAᵀX, grads.b −= Σ dA. */
+/* Waits for the pixel backward: grads.W += dAᵀX = dAᵀX̃ + (Σ_p dA) cᵀ =
+ * dW̃ − db cᵀ (the centring's share, in float64), grads.b += db = −Σ dA. */
 static int pixel_gradients(device_step *s)
 {
     if (!s->pixel_pending)
         return 0;
     s->pixel_pending = 0;
     int n_det = s->layout->n_det;
-    if (cuda_pixel_backward_collect(s->gpu, s->dWf, s->db))
+    if (plugin_failed(s->ops, s->ops->pixel_backward_collect(s->gpu, s->dWc, s->db)))
         return error_code();
-    size_t nd = (size_t)n_det * s->layout->n_dim;
-    for (size_t k = 0; k < nd; k++)
-        s->grads.W[k] += (double)s->dWf[k];
-    for (int i = 0; i < n_det; i++)
+    int n_dim = s->layout->n_dim;
+    const double *c = s->layout->center;
+    for (int i = 0; i < n_det; i++) {
+        for (int d = 0; d < n_dim; d++)
+            s->grads.W[(size_t)i * n_dim + d] += s->dWc[(size_t)i * n_dim + d] - s->db[i] * c[d];
         s->grads.b[i] += s->db[i];
+    }
     return 0;
 }
 
@@ -354,7 +476,8 @@ static int ura_backward(device_step *s, double scale)
     int n_det = s->layout->n_det, kind = s->ura_kind;
     size_t nd = (size_t)n_det * s->layout->n_dim;
     double extra = kind != CUDA_URA_CUR && s->chol.jittered ? 2.0 * MAT_JITTER_REL / n_det : 0.0;
-    if (cuda_ura_backward(s->gpu, scale, extra, s->uW, s->ub, kind == CUDA_URA_CUR ? s->uS : NULL))
+    if (plugin_failed(s->ops, s->ops->ura_backward(s->gpu, scale, extra, s->uW, s->ub,
+                                                   kind == CUDA_URA_CUR ? s->uS : NULL)))
         return error_code();
     det_grads *g = &s->grads;
     double *dW = kind == CUDA_URA_STD ? g->unit : g->W, *db = kind == CUDA_URA_STD ? g->t : g->b;
@@ -398,11 +521,10 @@ int device_step_eval(device_step *s, const double *params, const size_t *order, 
         values[j] = NAN;
     s->n_pix = n_img * (size_t)s->data->hw;
     s->pixel_pending = 0;
-    if (cuda_load_batch(s->gpu, order, n_img, kappa) || forward_all(s, params, values))
+    if (plugin_failed(s->ops, s->ops->load_batch(s->gpu, order, n_img, kappa)) || forward_all(s, params, values))
         return error_code();
     double weights[TERM_COUNT];
     *total = objective_weights(s->cfg, al, values, weights);
     return dparams ? backward_all(s, params, weights, dparams) : 0;
 }
 
-#endif /* EDDP_HAVE_CUDA */

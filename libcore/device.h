@@ -20,9 +20,18 @@
  * and downloads dW (float32), db and the URA gradients (float64).
  * L^cnn is refused on the device.
  *
- * Without CUDA in the build (nvcc absent at build time, or the ASan build)
- * every function fails with "this build has no CUDA backend (nvcc was not
- * found at build time)". */
+ * The CUDA backend is a plugin (build/lib/eddp-cuda.so, see
+ * cuda/backend.h), the only binary linking the CUDA libraries, loaded by
+ * device_choose only when --device asks for cuda, or auto finds the driver
+ * (libcuda.so.1; $EDDP_CUDA_DRIVER names another library, for tests). It is
+ * looked for at $EDDP_CUDA_PLUGIN, else <executable's dir>/../lib/, else
+ * <executable's dir>/../build/lib/. Without it (a build without nvcc),
+ * without the driver, or without a library it needs, cuda fails with
+ * EX_UNAVAILABLE naming what is missing and auto chooses the CPU.
+ *
+ * The pixel path runs on centred pixels x̃ = x − c (c = layout->center):
+ * the host forms the bias b − W c and adds the centring's share of the
+ * filter gradient in float64 (cuda/backend.h). */
 #ifndef EDDP_DEVICE_H
 #define EDDP_DEVICE_H
 
@@ -42,7 +51,7 @@ typedef struct {
     int automatic;    /* chosen by auto: a run the device cannot do falls back to the CPU */
 } device_choice;
 
-/* 1 when this build has the CUDA backend. */
+/* 1 when the CUDA plugin is there (it may still fail to load). */
 int device_have_cuda(void);
 
 /* spec: auto (CUDA device 0 when usable, else the CPU, silently), cpu, cuda
@@ -50,6 +59,13 @@ int device_have_cuda(void);
  * for and is not usable ("--device cuda:0: no CUDA device: <reason>"),
  * EX_USAGE for another spelling. */
 int device_choose(const char *spec, device_choice *out);
+
+/* Free and total memory of CUDA device index (loads the plugin). */
+int device_memory_info(int index, size_t *free_bytes, size_t *total_bytes);
+
+/* The benchmark's reference: median seconds of the step's two SGEMMs alone
+ * (cuda/backend.h cuda_gemm_reference) on dev. */
+int device_gemm_reference(const device_choice *dev, size_t n_pix, int n_det, int n_dim, int reps, double *seconds);
 
 typedef struct device_step device_step;
 

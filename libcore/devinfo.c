@@ -1,54 +1,17 @@
 /* devinfo — see devinfo.h. */
 #include "devinfo.h"
+#include "device.h"
 #include "error.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef EDDP_HAVE_CUDA
-#include <cuda_runtime_api.h>
-
+/* The query runs in the CUDA plugin (device.c loads it on demand): no tool
+ * calls the CUDA runtime itself. */
 int device_free_memory(int ordinal, size_t *free_bytes, size_t *total_bytes)
 {
-    *free_bytes = *total_bytes = 0;
-    int count = 0;
-    cudaError_t status = cudaGetDeviceCount(&count);
-    if (status != cudaSuccess) {
-        /* No driver, no device or a driver older than the runtime: the
-         * runtime says which; nothing else is initialised on this path. */
-        const char *why = cudaGetErrorString(status);
-        cudaGetLastError(); /* clear the sticky status for later callers */
-        return error_set(EX_UNAVAILABLE, "no CUDA device: %s", why);
-    }
-    if (count == 0)
-        return error_set(EX_UNAVAILABLE, "no CUDA device: the runtime reports 0 devices");
-    if (ordinal < 0 || ordinal >= count)
-        return error_set(EX_UNAVAILABLE, "CUDA device %d does not exist (%d device%s)", ordinal, count,
-                         count == 1 ? "" : "s");
-    int previous = 0;
-    cudaGetDevice(&previous);
-    status = cudaSetDevice(ordinal);
-    if (status == cudaSuccess)
-        status = cudaMemGetInfo(free_bytes, total_bytes);
-    cudaSetDevice(previous);
-    if (status != cudaSuccess) {
-        const char *why = cudaGetErrorString(status);
-        cudaGetLastError();
-        return error_set(EX_UNAVAILABLE, "CUDA device %d: cannot query its memory: %s", ordinal, why);
-    }
-    return 0;
+    return device_memory_info(ordinal, free_bytes, total_bytes);
 }
-
-#else
-
-int device_free_memory(int ordinal, size_t *free_bytes, size_t *total_bytes)
-{
-    (void)ordinal;
-    *free_bytes = *total_bytes = 0;
-    return error_set(EX_UNAVAILABLE, "no CUDA backend (built without nvcc)");
-}
-
-#endif
 
 int device_cuda_ordinal(const char *device)
 {

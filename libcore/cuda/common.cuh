@@ -86,7 +86,8 @@ struct cuda_step {
     /* pixel path */
     float *W, *b;                 /* [n_det × n_dim], [n_det] */
     float *A;                     /* [max_pix × n_det] logits, then dA */
-    float *dW;                    /* [n_det × n_dim] */
+    double *dW;                   /* [n_det × n_dim] dW̃ = dAᵀX̃ */
+    float *dW_part;               /* [dw_chunks(max_pix) × n_det × n_dim] per-chunk dAᵀX̃ */
     double *px_scl, *px_lns, *px_h, *px_m; /* [max_pix] S̃, ln S̃, H, ℓ */
     unsigned char *px_clamped;    /* [max_pix] */
     double *px_k1, *px_k0;        /* [max_pix] pass-2 coefficients */
@@ -96,7 +97,7 @@ struct cuda_step {
     double *col_coef;             /* [n_det] */
     double *scalars;              /* [8] reduction results */
     double *host_scalars;         /* pinned [8] */
-    float *host_dW;               /* pinned [n_det × n_dim] */
+    double *host_dW;              /* pinned [n_det × n_dim] */
     double *host_col;             /* pinned [n_det]: column means, then db */
     int px_columns;               /* the last pixel forward had the column sums */
     int px_sb;                    /* ... and the R_SW statistics */
@@ -205,6 +206,13 @@ __host__ __device__ inline double rsw_power(double r, double nu)
     if (nu == 1.0)
         return r;
     return pow(r, nu);
+}
+
+/* Chunks of the dW̃ GEMMs for n_pix pixels (backend.h, DW_CHUNK_MAX_PIX). */
+static inline size_t dw_chunks(size_t n_pix)
+{
+    size_t c = (n_pix + DW_CHUNK_MAX_PIX - 1) / DW_CHUNK_MAX_PIX;
+    return c ? c : 1;
 }
 
 /* Grid size of a grid-stride loop over n elements. */

@@ -39,19 +39,48 @@ extern "C" int cuda_device_query(int index, char *name, size_t name_len)
     return 0;
 }
 
+/* devinfo's query (moved here from devinfo.c so that no tool calls the
+ * CUDA runtime): the device must exist; the current device is restored. */
 extern "C" int cuda_memory_info(int index, size_t *free_bytes, size_t *total_bytes)
 {
-    CUDA_TRY(cudaSetDevice(index));
-    CUDA_TRY(cudaMemGetInfo(free_bytes, total_bytes));
+    *free_bytes = *total_bytes = 0;
+    int count = 0;
+    cudaError_t status = cudaGetDeviceCount(&count);
+    if (status != cudaSuccess) {
+        /* No driver, no device or a driver older than the runtime: the
+         * runtime says which; nothing else is initialised on this path. */
+        const char *why = cudaGetErrorString(status);
+        cudaGetLastError(); /* clear the sticky status for later callers */
+        return error_set(EX_UNAVAILABLE, "no CUDA device: %s", why);
+    }
+    if (count == 0)
+        return error_set(EX_UNAVAILABLE, "no CUDA device: the runtime reports 0 devices");
+    if (index < 0 || index >= count)
+        return error_set(EX_UNAVAILABLE, "CUDA device %d does not exist (%d device%s)", index, count,
+                         count == 1 ? "" : "s");
+    int previous = 0;
+    cudaGetDevice(&previous);
+    status = cudaSetDevice(index);
+    if (status == cudaSuccess)
+        status = cudaMemGetInfo(free_bytes, total_bytes);
+    cudaSetDevice(previous);
+    if (status != cudaSuccess) {
+        const char *why = cudaGetErrorString(status);
+        cudaGetLastError();
+        return error_set(EX_UNAVAILABLE, "CUDA device %d: cannot query its memory: %s", index, why);
+    }
     return 0;
 }
 
 /* ---- layout change on the device: NCHW chunk → pixel-major ------------ */
 
-/* out[(k·hw + p)·n_dim + d] = in[(k·n_dim + d)·hw + p] for k < n_img. A
- * 32×32 tile through shared memory per (image, pixel tile, channel tile),
- * so reads and writes are both coalesced. */
-__global__ void k_nchw_to_pixels(const float *in, size_t n_img, int n_dim, int hw, float *out)
+/* out[(k·hw + p)·n_dim + d] = in[(k·n_dim + d)·hw + p] − center[d] for
+ * k < n_img, the difference formed in float64 and rounded once (the pixel
+ * path works on centred pixels, see backend.h). A 32×32 tile through shared
+ * memory per (image, pixel tile, channel tile), so reads and writes are
+ * both coalesced. */
+__global__ void k_nchw_to_pixels(const float *in, size_t n_img, int n_dim, int hw, const double *center,
+                                 float *out)
 {
     __shared__ float tile[32][33];
     size_t k = blockIdx.z;
@@ -67,7 +96,7 @@ __global__ void k_nchw_to_pixels(const float *in, size_t n_img, int n_dim, int h
     for (int r = threadIdx.y; r < 32; r += blockDim.y) {
         int p = p0 + r, d = d0 + threadIdx.x;
         if (d < n_dim && p < hw)
-            dst[(size_t)p * n_dim + d] = tile[threadIdx.x][r];
+            dst[(size_t)p * n_dim + d] = (float)((double)tile[threadIdx.x][r] - center[d]);
     }
 }
 
@@ -79,7 +108,8 @@ static int launch_transpose(cuda_step *s, const float *in, size_t n_img, float *
         size_t n = n_img - done < 65535 ? n_img - done : 65535;
         dim3 grid((unsigned)((z->hw + 31) / 32), (unsigned)((z->n_dim + 31) / 32), (unsigned)n);
         size_t off = done * (size_t)z->n_dim * z->hw;
-        k_nchw_to_pixels<<<grid, dim3(32, 8), 0, s->stream>>>(in + off, n, z->n_dim, z->hw, out + off);
+        k_nchw_to_pixels<<<grid, dim3(32, 8), 0, s->stream>>>(in + off, n, z->n_dim, z->hw, s->center,
+                                                                 out + off);
         KERNEL_TRY("k_nchw_to_pixels");
         done += n;
     }
@@ -125,7 +155,7 @@ extern "C" void cuda_step_free(cuda_step *s)
     if (s->stream)
         cudaStreamSynchronize(s->stream);
     void *bufs[] = {s->set_pixels, s->set_pooled, s->stage[0], s->stage[1], s->order, s->kappa,
-                    s->pooled, s->X, s->W, s->b, s->A, s->dW, s->px_scl, s->px_lns, s->px_h,
+                    s->pooled, s->X, s->W, s->b, s->A, s->dW, s->dW_part, s->px_scl, s->px_lns, s->px_h,
                     s->px_m, s->px_clamped, s->px_k1, s->px_k0, s->part, s->col_part, s->col_out,
                     s->col_coef, s->scalars, s->head_w, s->head_b, s->center, s->scale, s->uW,
                     s->ub, s->uS, s->factor, s->ipiv, s->info, s->xs, s->dx, s->mp, s->gm,
@@ -175,6 +205,7 @@ static int alloc_batch_buffers(cuda_step *s)
     CUDA_TRY(dev_alloc(s, &s->b, (size_t)z->n_det));
     CUDA_TRY(dev_alloc(s, &s->A, max_pix * z->n_det));
     CUDA_TRY(dev_alloc(s, &s->dW, nd));
+    CUDA_TRY(dev_alloc(s, &s->dW_part, dw_chunks(max_pix) * nd));
     CUDA_TRY(dev_alloc(s, &s->px_scl, max_pix));
     CUDA_TRY(dev_alloc(s, &s->px_lns, max_pix));
     CUDA_TRY(dev_alloc(s, &s->px_h, max_pix));
@@ -188,7 +219,7 @@ static int alloc_batch_buffers(cuda_step *s)
     CUDA_TRY(dev_alloc(s, &s->col_coef, (size_t)z->n_det));
     CUDA_TRY(dev_alloc(s, &s->scalars, 8));
     CUDA_TRY(cudaMallocHost((void **)&s->host_scalars, 8 * sizeof(double)));
-    CUDA_TRY(cudaMallocHost((void **)&s->host_dW, nd * sizeof(float)));
+    CUDA_TRY(cudaMallocHost((void **)&s->host_dW, nd * sizeof(double)));
     CUDA_TRY(cudaMallocHost((void **)&s->host_col, (size_t)z->n_det * sizeof(double)));
     if (z->ura_kind == CUDA_URA_NONE)
         return 0;
@@ -233,15 +264,16 @@ static int upload_small(cuda_step *s, const double *pooled, const double *head_w
     size_t n_pooled = z->n_img_total * z->n_dim;
     CUDA_TRY(dev_alloc(s, &s->set_pooled, n_pooled));
     CUDA_TRY(cudaMemcpy(s->set_pooled, pooled, n_pooled * sizeof(double), cudaMemcpyHostToDevice));
+    /* the pixels' centre (every run) and the URA's */
+    CUDA_TRY(dev_alloc(s, &s->center, (size_t)z->n_dim));
+    CUDA_TRY(cudaMemcpy(s->center, center, z->n_dim * sizeof(double), cudaMemcpyHostToDevice));
     if (z->ura_kind == CUDA_URA_NONE)
         return upload_done();
     size_t kd = (size_t)z->n_cls * z->n_dim;
     CUDA_TRY(dev_alloc(s, &s->head_w, kd));
     CUDA_TRY(dev_alloc(s, &s->head_b, (size_t)z->n_cls));
-    CUDA_TRY(dev_alloc(s, &s->center, (size_t)z->n_dim));
     CUDA_TRY(cudaMemcpy(s->head_w, head_w, kd * sizeof(double), cudaMemcpyHostToDevice));
     CUDA_TRY(cudaMemcpy(s->head_b, head_b, z->n_cls * sizeof(double), cudaMemcpyHostToDevice));
-    CUDA_TRY(cudaMemcpy(s->center, center, z->n_dim * sizeof(double), cudaMemcpyHostToDevice));
     if (scale) {
         CUDA_TRY(dev_alloc(s, &s->scale, (size_t)z->n_dim));
         CUDA_TRY(cudaMemcpy(s->scale, scale, z->n_dim * sizeof(double), cudaMemcpyHostToDevice));
@@ -303,6 +335,8 @@ extern "C" int cuda_step_create(cuda_step **out, const cuda_step_sizes *sz, cons
                                 const double *center, const double *scale)
 {
     *out = NULL;
+    if (!center)
+        return error_set(EX_SOFTWARE, "cuda_step_create: the pixels' center is required");
     cuda_step *s = (cuda_step *)calloc(1, sizeof *s);
     if (!s)
         return error_set(EX_OSERR, "out of memory for the CUDA context");

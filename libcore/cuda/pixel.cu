@@ -1,7 +1,11 @@
 /* cuda/pixel.cu — the pixel losses on the device (see losses.h for the
- * math; this mirrors its fused pass 1 / pass 2): logits by cuBLAS SGEMM,
- * per-logit sigmoid pieces in float32 (expf/log1pf, IEEE division), every
- * per-pixel and per-column sum in float64, reductions of fixed shape. */
+ * math; this mirrors its fused pass 1 / pass 2): logits of the centred
+ * pixels by cuBLAS SGEMM, per-logit sigmoid pieces in float32
+ * (expf/log1pf, IEEE division), every per-pixel and per-column sum in
+ * float64, reductions of fixed shape; dW̃ by SGEMMs over pixel chunks
+ * summed in float64. tests/unit/test_device_f32.c is the executable
+ * specification of this arithmetic (a float32 re-implementation on the
+ * CPU, compared with the float64 CPU backend). */
 #include "common.cuh"
 
 #include <string.h>
@@ -239,6 +243,43 @@ __global__ void k_pixel_coefs(size_t n_pix, const double *scl, const double *lns
     }
 }
 
+/* out[k] = Σ_c part[c · n + k] over c < n_chunks, in chunk order, float64. */
+__global__ void k_chunk_sum(const float *part, size_t n_chunks, size_t n, double *out)
+{
+    for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < n; k += (size_t)gridDim.x * blockDim.x) {
+        double v = 0.0;
+        for (size_t c = 0; c < n_chunks; c++)
+            v += (double)part[c * n + k];
+        out[k] = v;
+    }
+}
+
+/* dW̃ [n_det × n_dim] = dAᵀ X̃: chunk c of DW_CHUNK_MAX_PIX pixels (the
+ * last one shorter) by one SGEMM into dW_part[c] (float32 sums over at most
+ * that many pixels), then the chunks summed in float64. Row-major
+ * dW_part[c] = dA_cᵀ X_c is column-major dW_part[c]ᵀ = X_cᵀ dA_c:
+ * X_cm = Xᵀ (N), dA_cm = dAᵀ, so op = T. */
+static int filter_gradient(cuda_step *s)
+{
+    const cuda_step_sizes *z = &s->sz;
+    int n_det = z->n_det, n_dim = z->n_dim;
+    size_t nd = (size_t)n_det * n_dim, chunk = DW_CHUNK_MAX_PIX;
+    size_t full = s->n_pix / chunk, rest = s->n_pix - full * chunk, n_chunks = dw_chunks(s->n_pix);
+    const float one = 1.0f, zero = 0.0f;
+    if (full > 0)
+        CUBLAS_TRY(cublasSgemmStridedBatched(s->blas, CUBLAS_OP_N, CUBLAS_OP_T, n_dim, n_det, (int)chunk, &one, s->X,
+                                             n_dim, (long long)(chunk * n_dim), s->A, n_det,
+                                             (long long)(chunk * n_det), &zero, s->dW_part, n_dim, (long long)nd,
+                                             (int)full));
+    if (rest > 0)
+        CUBLAS_TRY(cublasSgemm(s->blas, CUBLAS_OP_N, CUBLAS_OP_T, n_dim, n_det, (int)rest, &one,
+                               s->X + full * chunk * n_dim, n_dim, s->A + full * chunk * n_det, n_det, &zero,
+                               s->dW_part + full * nd, n_dim));
+    k_chunk_sum<<<grid_for(nd, 256), 256, 0, s->stream>>>(s->dW_part, n_chunks, nd, s->dW);
+    KERNEL_TRY("k_chunk_sum");
+    return 0;
+}
+
 /* dA = (1 − y)[y(k1 ln y + k0) + col_coef_i y^γ], in place of A. */
 __global__ void k_pass2(float *A, const float *b, size_t n_pix, int n_det, const double *k1, const double *k0,
                         const double *col_coef, float gamma)
@@ -271,25 +312,20 @@ extern "C" int cuda_pixel_backward(cuda_step *s, const cuda_pixel_coefs *c)
     k_pass2<<<grid_for(s->n_pix * n_det, 256), 256, 0, s->stream>>>(
         s->A, s->b, s->n_pix, n_det, s->px_k1, s->px_k0, c->col_coef ? s->col_coef : NULL, (float)c->gamma);
     KERNEL_TRY("k_pass2");
-    /* Row-major dW [n_det × n_dim] = dAᵀ X is column-major dWᵀ = Xᵀ dA:
-     * X_cm = Xᵀ (N), dA_cm = dAᵀ, so op = T. */
-    const float one = 1.0f, zero = 0.0f;
-    CUBLAS_TRY(cublasSgemm(s->blas, CUBLAS_OP_N, CUBLAS_OP_T, n_dim, n_det, (int)s->n_pix, &one, s->X, n_dim,
-                           s->A, n_det, &zero, s->dW, n_dim));
-    if (column_sums(s, 0, 0.0f, -1.0, s->col_out))
+    if (filter_gradient(s) || column_sums(s, 0, 0.0f, -1.0, s->col_out))
         return error_code();
-    CUDA_TRY(cudaMemcpyAsync(s->host_dW, s->dW, (size_t)n_det * n_dim * sizeof(float), cudaMemcpyDeviceToHost,
+    CUDA_TRY(cudaMemcpyAsync(s->host_dW, s->dW, (size_t)n_det * n_dim * sizeof(double), cudaMemcpyDeviceToHost,
                              s->stream));
     CUDA_TRY(cudaMemcpyAsync(s->host_col, s->col_out, n_det * sizeof(double), cudaMemcpyDeviceToHost, s->stream));
     return 0;
 }
 
-extern "C" int cuda_pixel_backward_collect(cuda_step *s, float *dW, double *db)
+extern "C" int cuda_pixel_backward_collect(cuda_step *s, double *dW, double *db)
 {
     const cuda_step_sizes *z = &s->sz;
     CUDA_TRY(cudaSetDevice(z->device));
     CUDA_TRY(cudaStreamSynchronize(s->stream));
-    memcpy(dW, s->host_dW, (size_t)z->n_det * z->n_dim * sizeof(float));
+    memcpy(dW, s->host_dW, (size_t)z->n_det * z->n_dim * sizeof(double));
     memcpy(db, s->host_col, z->n_det * sizeof(double));
     return 0;
 }

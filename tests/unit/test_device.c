@@ -17,6 +17,7 @@
 #include "head.h"
 #include "objective.h"
 #include "rng.h"
+#include "synth.h"
 #include "train.h"
 
 #include <math.h>
@@ -36,15 +37,14 @@ typedef struct {
     train_data data;
 } test_set;
 
+static void set_statistics(test_set *t, size_t n_img, int n_dim, int hw);
+
 /* Pixels with per-channel offsets and scales, plus a few strong directions
  * so that detectors have something to find. */
 static void set_make(test_set *t, rng_state *rng, size_t n_img, int n_dim, int hw)
 {
     size_t n = n_img * n_dim * hw;
     t->features = malloc(n * sizeof(float));
-    t->pooled = malloc(n_img * n_dim * sizeof(double));
-    t->mean = calloc(n_dim, sizeof(double));
-    t->std = calloc(n_dim, sizeof(double));
     for (size_t k = 0; k < n_img; k++) {
         int concept = (int)(k % 3);
         for (int d = 0; d < n_dim; d++)
@@ -55,6 +55,15 @@ static void set_make(test_set *t, rng_state *rng, size_t n_img, int n_dim, int h
                 t->features[(k * n_dim + d) * hw + p] = (float)v;
             }
     }
+    set_statistics(t, n_img, n_dim, hw);
+}
+
+/* Pooled features, per-channel mean and standard deviation of t->features. */
+static void set_statistics(test_set *t, size_t n_img, int n_dim, int hw)
+{
+    t->pooled = malloc(n_img * n_dim * sizeof(double));
+    t->mean = calloc(n_dim, sizeof(double));
+    t->std = calloc(n_dim, sizeof(double));
     head_pool(t->features, (int)n_img, n_dim, hw, t->pooled);
     size_t n_pix = n_img * hw;
     for (int d = 0; d < n_dim; d++) {
@@ -72,6 +81,54 @@ static void set_make(test_set *t, rng_state *rng, size_t n_img, int n_dim, int h
         t->std[d] = sqrt(sq / n_pix);
     }
     t->data = (train_data){t->features, t->pooled, n_img, n_dim, hw};
+}
+
+/* The synthetic preset's data (synthgen's defaults: Table 6, offset 10,
+ * 1×2 pixels, 1000 images per class): channels with σ ~ 1e-4 on an offset
+ * of 10, so that raw filters reach ~1e4 and biases ~1e5 (issue #16).
+ * Returns non-zero when Table 6 cannot be read. */
+static int set_synthetic(test_set *t)
+{
+    synth_config cfg = {.height = 1, .width = 2, .n_classes = 3, .on_lo = 2.5, .on_hi = 5, .off_lo = 0,
+                        .off_hi = 2.5, .beta_lo = 0, .beta_hi = 5, .offset = 10, .per_class = 1000};
+    if (synth_read_table(EDDP_DATADIR "/table6.tsv", &cfg.signals, &cfg.n_concepts, &cfg.distractors,
+                         &cfg.n_distract, &cfg.n_dim))
+        return 1;
+    int concepts[6] = {0, 1, 0, 2, 1, 2};
+    cfg.class_concepts = concepts;
+    size_t n_img = cfg.per_class * cfg.n_classes;
+    int hw = 2, n_dim = cfg.n_dim;
+    t->features = malloc(n_img * n_dim * hw * sizeof(float));
+    int32_t map[2];
+    float alpha[3 * 2], beta[2 * 2];
+    for (size_t k = 0; k < n_img; k++)
+        synth_image(&cfg, 1, 0, k, t->features + k * n_dim * hw, map, alpha, beta);
+    free(cfg.signals);
+    free(cfg.distractors);
+    set_statistics(t, n_img, n_dim, hw);
+    return 0;
+}
+
+/* Broden-like: channel d has an offset in [−50, 50] and scale
+ * 10^(−2 + 4d/(D−1)) (four orders of magnitude), Gaussian noise plus a
+ * concept blob on a third of the pixels. */
+static void set_broden_like(test_set *t, rng_state *rng, size_t n_img, int n_dim, int hw)
+{
+    t->features = malloc(n_img * n_dim * hw * sizeof(float));
+    double *offset = malloc(n_dim * sizeof(double)), *sigma = malloc(n_dim * sizeof(double));
+    for (int d = 0; d < n_dim; d++) {
+        offset[d] = rng_uniform_range(rng, -50, 50);
+        sigma[d] = pow(10.0, -2.0 + 4.0 * d / (n_dim - 1));
+    }
+    for (size_t k = 0; k < n_img; k++)
+        for (int d = 0; d < n_dim; d++)
+            for (int p = 0; p < hw; p++) {
+                double z = rng_normal(rng) + ((p + (int)k) % 3 == d % 3 ? 2.0 : 0.0);
+                t->features[(k * n_dim + d) * hw + p] = (float)(offset[d] + sigma[d] * z);
+            }
+    free(offset);
+    free(sigma);
+    set_statistics(t, n_img, n_dim, hw);
 }
 
 static void set_free(test_set *t)
@@ -378,6 +435,70 @@ int main(void)
         compare_step("D=512, I=500, step (a)", &dev, &t, &la, &cfg, &head, pa, order, 64, kappa, NULL);
         config_make(&cfg, "s,sb,ma,mm,ic,eac,cur,fso");
         compare_step("D=512, I=500, step (d)", &dev, &t, &ld, &cfg, &head, pd, order, 64, kappa, NULL);
+        free(pa); free(pd);
+        det_layout_free(&la); det_layout_free(&ld);
+        free(head.weight); free(head.bias);
+        set_free(&t);
+    }
+    /* (4) issue #16: the synthetic preset's scaling (raw |W| ~ 1e4, |b| ~
+     * 1e5) and a Broden-like set (offsets, σ over four orders of
+     * magnitude), where logits on raw float32 pixels lose ~1e-2. The CPU
+     * emulation of this arithmetic is test_device_f32. */
+    {
+        test_set t;
+        if (set_synthetic(&t)) {
+            CHECK(0, "reading Table 6 (%s)", error_message());
+        } else {
+            head_params head;
+            head_make(&head, &rng, 3, 16);
+            size_t order[3000];
+            double kappa[3000];
+            objective_config cfg;
+            det_layout la, ld;
+            det_layout_init(&la, DET_STANDARDISED, 3, 16, 0, t.mean, t.std);
+            det_layout_init(&ld, DET_FREE, 3, 16, 1, t.mean, NULL);
+            double *pa = malloc(la.n_params * sizeof(double)), *pd = malloc(ld.n_params * sizeof(double));
+            det_init_standardised(&la, &rng, 0.2, 0.3, pa); /* margin 0.2: |W| up to ~1e4 */
+            det_view view;
+            det_view_alloc(&view, &la);
+            det_forward(&la, pa, &view);
+            double *S = malloc(3 * 16 * sizeof(double));
+            for (int k = 0; k < 3 * 16; k++)
+                S[k] = rng_normal(&rng);
+            det_init_from_effective(&ld, view.W, view.b, S, 1.0, pd); /* the same detectors in raw space */
+            det_view_free(&view);
+            first_batch(&rng, 3000, order, kappa, 3000);
+            config_make(&cfg, "s,ma,mm,ic,uur");
+            compare_step("preset scaling, step (a), 3000 images", &dev, &t, &la, &cfg, &head, pa, order, 3000, kappa,
+                         NULL);
+            config_make(&cfg, "s,sb,ma,mm,ic,eac,cur,fso");
+            compare_step("preset scaling, step (d) raw space, 3000 images", &dev, &t, &ld, &cfg, &head, pd, order,
+                         3000, kappa, NULL);
+            free(pa); free(pd); free(S);
+            det_layout_free(&la); det_layout_free(&ld);
+            free(head.weight); free(head.bias);
+            set_free(&t);
+        }
+    }
+    {
+        test_set t;
+        set_broden_like(&t, &rng, 256, 512, 49);
+        head_params head;
+        head_make(&head, &rng, 10, 512);
+        size_t order[256];
+        double kappa[256];
+        first_batch(&rng, 256, order, kappa, 256);
+        objective_config cfg;
+        det_layout la, ld;
+        det_layout_init(&la, DET_STANDARDISED, 500, 512, 0, t.mean, t.std);
+        det_layout_init(&ld, DET_FREE, 500, 512, 1, t.mean, t.std);
+        double *pa = malloc(la.n_params * sizeof(double)), *pd = malloc(ld.n_params * sizeof(double));
+        det_init_standardised(&la, &rng, 1.0, 0.5, pa);
+        free_params(&rng, &ld, t.mean, pd);
+        config_make(&cfg, "s,ma,mm,ic,uur");
+        compare_step("Broden-like, D=512, I=500, step (a)", &dev, &t, &la, &cfg, &head, pa, order, 256, kappa, NULL);
+        config_make(&cfg, "s,sb,ma,mm,ic,eac,cur,fso");
+        compare_step("Broden-like, D=512, I=500, step (d)", &dev, &t, &ld, &cfg, &head, pd, order, 256, kappa, NULL);
         free(pa); free(pd);
         det_layout_free(&la); det_layout_free(&ld);
         free(head.weight); free(head.bias);
