@@ -21,7 +21,8 @@
  *       10-class head, for the Broden-scale comparison.
  *
  * Options: --step a|d (d); --detectors N (step a; 3); --init-margin X
- * (step a; 1); --directions FILE (step d: detectors and signals from a
+ * (step a; 1); --init-threshold X (step a; 0, uibe's start; a positive
+ * one makes detectors rarely active, so that L^ic is not 0); --directions FILE (step d: detectors and signals from a
  * directions file, as eddp --step d; without it random ones, seeded);
  * --check-images N (images of the checked batch; the batch size);
  * --seed, --threads, --overwrite, --quiet; every training option of uibe(1).
@@ -69,20 +70,22 @@ static const char usage[] =
     "  --step a|d              which step's objective (d)\n"
     "  --detectors N           step (a): number of detectors (3)\n"
     "  --init-margin X         step (a): initial shared margin (1)\n"
+    "  --init-threshold X      step (a): initial shared threshold (0, as uibe)\n"
     "  --directions FILE       step (d): detectors and signals from FILE (random)\n"
     "  --check-images N        images in the checked batch (the batch size)\n"
     "  --time-epochs E         then train E epochs and print c_seconds\n"
     "  --make-broden N         write a random Broden-sized set and head\n"
     "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n" TRAINOPTS_USAGE;
 
-enum { OPT_STEP = CLI_OPT_TOOL, OPT_DETECTORS, OPT_INIT_MARGIN, OPT_DIRECTIONS, OPT_CHECK, OPT_TIME, OPT_BRODEN };
+enum { OPT_STEP = CLI_OPT_TOOL, OPT_DETECTORS, OPT_INIT_MARGIN, OPT_INIT_THRESHOLD, OPT_DIRECTIONS, OPT_CHECK,
+       OPT_TIME, OPT_BRODEN };
 
 typedef struct {
     cli_common cli;
     train_options train;
     char step;
     int n_det;
-    double init_margin;
+    double init_margin, init_threshold;
     const char *directions, *features, *head;
     size_t check_images;
     long time_epochs, broden_images;
@@ -95,6 +98,7 @@ static void parse(options *opt, int argc, char **argv)
         {"step", required_argument, 0, OPT_STEP},
         {"detectors", required_argument, 0, OPT_DETECTORS},
         {"init-margin", required_argument, 0, OPT_INIT_MARGIN},
+        {"init-threshold", required_argument, 0, OPT_INIT_THRESHOLD},
         {"directions", required_argument, 0, OPT_DIRECTIONS},
         {"check-images", required_argument, 0, OPT_CHECK},
         {"time-epochs", required_argument, 0, OPT_TIME},
@@ -120,6 +124,9 @@ static void parse(options *opt, int argc, char **argv)
         case OPT_STEP: break;
         case OPT_DETECTORS: opt->n_det = (int)cli_parse_long(cli, "--detectors", optarg, 1, 1 << 20); break;
         case OPT_INIT_MARGIN: opt->init_margin = cli_parse_double(cli, "--init-margin", optarg, 1e-9, 1e9); break;
+        case OPT_INIT_THRESHOLD:
+            opt->init_threshold = cli_parse_double(cli, "--init-threshold", optarg, -1e9, 1e9);
+            break;
         case OPT_DIRECTIONS: opt->directions = optarg; break;
         case OPT_CHECK: opt->check_images = (size_t)cli_parse_long(cli, "--check-images", optarg, 1, 1L << 30); break;
         case OPT_TIME: opt->time_epochs = cli_parse_long(cli, "--time-epochs", optarg, 0, 1L << 30); break;
@@ -224,7 +231,7 @@ static int make_problem(const options *opt, const learn_set *set, det_layout *la
         *params = malloc(layout->n_params * sizeof(double));
         rng_state rng;
         rng_init(&rng, opt->cli.seed, RNG_STREAM_INIT);
-        if (!*params || det_init_standardised(layout, &rng, opt->init_margin, 0.0, *params))
+        if (!*params || det_init_standardised(layout, &rng, opt->init_margin, opt->init_threshold, *params))
             return error_set(EX_SOFTWARE, "the initial orthonormal basis failed");
         return 0;
     }
