@@ -324,16 +324,19 @@ static int write_settings(h5out *out, const options *opt, const det_layout *layo
     const objective_config *o = &opt->train.obj;
     const train_config *t = &opt->train.train;
     char step[2] = {opt->step, 0};
-    struct { const char *name; double value; } attrs[] = {
+    struct { const char *name; long long value; } ints[] = {
         {"kind", layout->kind}, {"n_det", layout->n_det}, {"n_dim", layout->n_dim}, {"hw", hw},
-        {"has_signals", layout->has_signals}, {"gamma", o->pixel.gamma}, {"tau", o->pixel.tau},
-        {"rho", o->pixel.rho}, {"nu", o->pixel.nu}, {"kappa_lo", o->kappa_lo}, {"kappa_hi", o->kappa_hi},
-        {"lr", t->lr}, {"batch", (double)t->batch_images}, {"al_every", t->al_every},
-        {"al_penalty", t->al_penalty}, {"al_growth", t->al_growth}, {"al_penalty_max", t->al_penalty_max},
-        {"al_full_data", t->al_full_data}, {"constrained", t->constrained}, {"seed", (double)opt->cli.seed}};
+        {"has_signals", layout->has_signals}, {"batch", (long long)t->batch_images}, {"al_every", t->al_every},
+        {"al_full_data", t->al_full_data}, {"constrained", t->constrained}, {"seed", (long long)opt->cli.seed}};
+    struct { const char *name; double value; } reals[] = {
+        {"gamma", o->pixel.gamma}, {"tau", o->pixel.tau}, {"rho", o->pixel.rho}, {"nu", o->pixel.nu},
+        {"kappa_lo", o->kappa_lo}, {"kappa_hi", o->kappa_hi}, {"lr", t->lr}, {"al_penalty", t->al_penalty},
+        {"al_growth", t->al_growth}, {"al_penalty_max", t->al_penalty_max}};
     int rc = h5out_attr_string(out, "/", "step", step);
-    for (size_t k = 0; k < sizeof attrs / sizeof attrs[0] && !rc; k++)
-        rc = h5out_attr_double(out, "/", attrs[k].name, attrs[k].value);
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0] && !rc; k++)
+        rc = h5out_attr_int(out, "/", ints[k].name, ints[k].value);
+    for (size_t k = 0; k < sizeof reals / sizeof reals[0] && !rc; k++)
+        rc = h5out_attr_double(out, "/", reals[k].name, reals[k].value);
     int enabled[TERM_COUNT], constrained[TERM_COUNT];
     for (int j = 0; j < TERM_COUNT; j++) {
         enabled[j] = o->enabled[j];
