@@ -278,11 +278,11 @@ class AugmentedLagrangian:
         self.last = violation
 
 
-def evaluate(P, params, feats, pooled, gen, dtype):
-    """train_evaluate: batch values averaged over all images, one fixed
-    shuffled order, κ at the middle of its range."""
+def evaluate(P, params, feats, pooled, dtype):
+    """train_evaluate: batch values averaged over all images, in one fixed
+    shuffled order (the same at every call), κ at the middle of its range."""
     n = feats.shape[0]
-    order = torch.randperm(n, generator=gen)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(P.seed + 7))
     sums = {}
     with torch.no_grad():
         for b0 in range(0, n, P.batch):
@@ -318,7 +318,7 @@ def train(args):
             adam.step()
             objective_sum += float(total) * len(idx)
         if al and (epoch + 1) % P.al_every == 0:
-            al.update(evaluate(P, params.detach(), feats, pooled, gen, dtype))
+            al.update(evaluate(P, params.detach(), feats, pooled, dtype))
     seconds = time.perf_counter() - start
     print(f"torch_seconds {seconds:.6f}")
     print(f"torch_objective {objective_sum / n:.10g}")
