@@ -4,6 +4,7 @@
 #   make test       unit tests (+ ASan/UBSan build), tool tests; "N passed, N failed"
 #   make synthetic  the paper's synthetic experiment (pipelines/synthetic.mk)
 #   make bench      benchmarks (ratios, never pass/fail)
+#   make bench-torch the CPU backend side by side with PyTorch (bench/bench_torch.sh)
 #   make deps       install missing Debian packages (as root)
 
 SHELL := bash
@@ -83,7 +84,7 @@ else
 BACKEND_LINE := backend: CPU only (OpenBLAS + OpenMP); no CUDA sources in libcore/cuda
 endif
 
-.PHONY: all deps test unit-tests asan-tests tool-tests bench bench-gpu clean
+.PHONY: all deps test unit-tests asan-tests tool-tests bench bench-gpu bench-torch clean
 # Tool objects are made by a pattern rule: keep them between builds.
 .SECONDARY: $(patsubst tools/%.c,build/tools/%.o,$(TOOL_SRC))
 
@@ -196,16 +197,31 @@ unit-tests: $(UNIT_BIN)
 asan-tests: $(ASAN_BIN)
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run-suites build-asan/tests $(ASAN_BIN)
 
-tool-tests: all
+tool-tests: all build/bench/torch_ref
 	@tests/run-suites tests/tools $(wildcard tests/tools/test-*.sh)
 
 # The README's test command: every suite, then one closing "N passed, N failed".
-test: all $(UNIT_BIN) $(ASAN_BIN)
+test: all $(UNIT_BIN) $(ASAN_BIN) build/bench/torch_ref
 	@tests/run-suites all $(UNIT_BIN) $(ASAN_BIN) $(wildcard tests/tools/test-*.sh)
 
+# torch_ref is bench_torch.sh's helper (it takes arguments); bench_torch.sh
+# has its own target below.
 bench: all $(BENCH_BIN)
-	@for b in $(BENCH_BIN); do echo "== $$b"; $$b; done
-	@for s in $(filter-out bench/gpu-check.sh,$(wildcard bench/*.sh)); do echo "== $$s"; bash $$s; done
+	@for b in $(filter-out build/bench/torch_ref,$(BENCH_BIN)); do echo "== $$b"; $$b; done
+	@for s in $(filter-out bench/gpu-check.sh bench/bench_torch.sh,$(wildcard bench/*.sh)); do echo "== $$s"; bash $$s; done
+
+# The CPU backend side by side with PyTorch (bench/bench_torch.sh, which
+# says "skipped" without PyTorch). Optional packages: installed here when
+# missing and run as root, never required by the build or the tests.
+BENCH_TORCH_PACKAGES := python3-torch
+bench-torch: all build/bench/torch_ref
+	@missing=$$(for p in $(BENCH_TORCH_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+	  echo "bench-torch: installing $$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || echo "bench-torch: could not install $$missing" >&2; \
+	fi
+	@bash bench/bench_torch.sh
 
 # The GPU benchmark (bench/bench_gpu.c): a Broden-scale synthetic set by
 # default; BENCH_GPU_ARGS passes options (e.g. --images 8192).

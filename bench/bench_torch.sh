@@ -1,0 +1,131 @@
+#!/bin/bash
+# bench_torch — the toolkit's CPU backend side by side with a plain PyTorch
+# implementation of the same training step (bench/torch_eddp.py: the same
+# losses and augmented Lagrangian, autograd for the gradient), on the same
+# data, shapes, settings and starting parameters (build/bench/torch_ref
+# writes them), timed in the same run with the same thread count. Ratios,
+# never pass/fail; on a loaded machine both sides slow down (the load
+# average is printed). Every comparison starts with the numerical
+# cross-check of that problem (torch_eddp.py check: each term and the AL
+# total to 1e-6 relative, the gradient to 1e-8).
+#
+#   1. The synthetic experiment on a short schedule (EPOCHS_A = EPOCHS_D =
+#      2000, SAEs 200 epochs): `make synthetic` in a temporary SYN_DIR, each
+#      stage timed; PyTorch runs steps (a) and (d), the bulk of it, from the
+#      same starting parameters (uibe's seeded basis, eddp's c.h5) with the
+#      pipeline's own flag files. The rest of the experiment (data, head,
+#      step c, baselines, evaluation) has no PyTorch counterpart here.
+#   2. One step-(d) epoch at the synthetic preset: the mean of EPOCHS_PRESET
+#      epochs (multiplier updates included, as in a run) on both sides.
+#   3. One step-(d) epoch at Broden scale: 512 channels, 500 detectors, 7×7
+#      pixels, batches of 4096 images, over BRODEN_IMAGES random images,
+#      random detectors and signals (the float64 path on both sides; PyTorch
+#      float32 too with TORCH_FLOAT32=1). Memory: C ~7 GB, PyTorch float64
+#      ~10 GB at batches of 4096.
+#
+#   make bench-torch            # or: bash bench/bench_torch.sh after make and
+#                               # make build/bench/torch_ref
+#   THREADS=1 (synthetic parts, the pipeline's default)  BRODEN_THREADS=$(nproc)
+#   BRODEN_IMAGES=8192  EPOCHS_PRESET=100  PARTS="1 2 3"  SEED=0
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3
+if ! "$PY" -c 'import torch' 2>/dev/null; then
+    echo "bench_torch: skipped: python3-torch is not installed (sudo make bench-torch installs it, or sudo apt-get install python3-torch)"
+    exit 0
+fi
+for f in build/bench/torch_ref bin/uibe bin/eddp; do
+    [[ -x $f ]] || { echo "bench_torch: $f is missing; run make and make build/bench/torch_ref first" >&2; exit 1; }
+done
+THREADS=${THREADS:-1}
+BRODEN_THREADS=${BRODEN_THREADS:-$(nproc)}
+BRODEN_IMAGES=${BRODEN_IMAGES:-8192}
+EPOCHS_PRESET=${EPOCHS_PRESET:-100}
+PARTS=${PARTS:-1 2 3}
+SEED=${SEED:-0}
+dir=$(mktemp -d "${TMPDIR:-/tmp}/bench_torch.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+s=$dir/seed$SEED
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+field() { awk -v k="$1" '$1 == k {print $2}' "$2"; }
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+crosscheck() { # DUMP LABEL
+    echo "  cross-check ($2): C and PyTorch on the same parameters and batch"
+    "$PY" bench/torch_eddp.py check "$1" | sed 's/^/    /'
+}
+mk() { make --no-print-directory -s SYN_DIR="$dir" SEED="$SEED" THREADS="$THREADS" EPOCHS_A=2000 EPOCHS_D=2000 \
+            SAE_FLAGS="--hidden 3 --epochs 200 --batch 1024 --lr 1e-3" "$@" >/dev/null; }
+
+echo "bench_torch: the CPU backend vs PyTorch $("$PY" -c 'import torch; print(torch.__version__)') (CPU, float64), $(nproc) cores, load $(load)"
+
+# The short-schedule pipeline: needed by parts 1 and 2 (train.h5, head.h5, c.h5).
+if [[ " $PARTS " == *" 1 "* || " $PARTS " == *" 2 "* ]]; then
+    t=$(now); mk "$s/train.h5" "$s/test.h5" "$s/head.h5" "$s/head-eval.txt"; t_data=$(since "$t")
+    t=$(now); mk "$s/a.h5"; t_a=$(since "$t")
+    t=$(now); mk "$s/c.h5"; t_c=$(since "$t")
+    t=$(now); mk "$s/d.h5"; t_d=$(since "$t")
+    t=$(now); mk synthetic; t_rest=$(since "$t")
+    build/bench/torch_ref --quiet --step a --seed "$SEED" $(cat "$s/a.flags") "$s/train.h5" "$s/head.h5" -o "$dir/dump-a.h5"
+    build/bench/torch_ref --quiet --step d --seed "$SEED" $(cat "$s/d.flags") --directions "$s/c.h5" \
+        "$s/train.h5" "$s/head.h5" -o "$dir/dump-d.h5"
+fi
+
+if [[ " $PARTS " == *" 1 "* ]]; then
+    echo "== 1. synthetic experiment, short schedule (2,000 + 2,000 epochs, SAEs 200), seed $SEED, THREADS=$THREADS"
+    crosscheck "$dir/dump-a.h5" "step (a), uibe's starting basis"
+    crosscheck "$dir/dump-d.h5" "step (d), eddp's start from c.h5"
+    t=$(now); "$PY" bench/torch_eddp.py time "$dir/dump-a.h5" "$s/train.h5" --epochs 2000 --threads "$THREADS" > "$dir/pa.txt"
+    p_a=$(since "$t")
+    t=$(now); "$PY" bench/torch_eddp.py time "$dir/dump-d.h5" "$s/train.h5" --epochs 2000 --threads "$THREADS" > "$dir/pd.txt"
+    p_d=$(since "$t")
+    total=$(awk -v a="$t_data" -v b="$t_a" -v c="$t_c" -v d="$t_d" -v e="$t_rest" 'BEGIN {printf "%.2f", a + b + c + d + e}')
+    echo "  make synthetic (wall, s): data+head $t_data  step a $t_a  step c $t_c  step d $t_d  the rest $t_rest  whole $total"
+    echo "  PyTorch (wall, s, python start and data loading included): step a $p_a  step d $p_d"
+    echo "  ratio PyTorch / C   step a $(ratio "$p_a" "$t_a")   step d $(ratio "$p_d" "$t_d")   steps a+d $(ratio \
+        "$(awk -v a="$p_a" -v b="$p_d" 'BEGIN {print a + b}')" "$(awk -v a="$t_a" -v b="$t_d" 'BEGIN {print a + b}')")"
+    last() { "$PY" -c 'import h5py, sys; print("%.6g" % h5py.File(sys.argv[1], "r")["history/objective"][-1])' "$1"; }
+    echo "  last epoch's mean objective: step a C $(last "$s/a.h5") PyTorch $(field torch_objective "$dir/pa.txt")," \
+         "step d C $(last "$s/d.h5") PyTorch $(field torch_objective "$dir/pd.txt") (other κ draws and batch orders)"
+    echo "  load at the end: $(load)"
+fi
+
+if [[ " $PARTS " == *" 2 "* ]]; then
+    echo "== 2. one step-(d) epoch at the synthetic preset (mean of $EPOCHS_PRESET epochs, THREADS=$THREADS)"
+    build/bench/torch_ref --quiet --overwrite --step d --seed "$SEED" $(cat "$s/d.flags") --threads "$THREADS" \
+        --directions "$s/c.h5" --time-epochs "$EPOCHS_PRESET" "$s/train.h5" "$s/head.h5" -o "$dir/dump-d.h5" > "$dir/c2.txt"
+    "$PY" bench/torch_eddp.py time "$dir/dump-d.h5" "$s/train.h5" --epochs "$EPOCHS_PRESET" --threads "$THREADS" > "$dir/p2.txt"
+    c2=$(field c_seconds "$dir/c2.txt") p2=$(field torch_seconds "$dir/p2.txt")
+    awk -v c="$c2" -v p="$p2" -v e="$EPOCHS_PRESET" 'BEGIN {
+        printf "  C %.3f ms/epoch   PyTorch %.3f ms/epoch   ratio PyTorch / C %.2f\n", 1e3 * c / e, 1e3 * p / e, p / c }'
+    echo "  load at the end: $(load)"
+fi
+
+if [[ " $PARTS " == *" 3 "* ]]; then
+    echo "== 3. one step-(d) epoch at Broden scale: 512 channels, 500 detectors, 7x7, batches of 4096, $BRODEN_IMAGES images, $BRODEN_THREADS threads"
+    build/bench/torch_ref --make-broden "$BRODEN_IMAGES" --seed 7 --threads "$BRODEN_THREADS" "$dir/broden.h5" "$dir/broden-head.h5"
+    flags=(--step d --detectors 500 --seed 7 --threads "$BRODEN_THREADS" --batch 4096 --lr 5e-5
+           --objective constrained --al-every 50 --al-penalty 1 --al-growth 10 --al-penalty-max 1e4
+           --gamma 1.1 --tau 1 --rho 0.5 --nu 4 --kappa 0.5:0.9
+           --losses s,sb,ma,mm,ic,eac,cur,fso --weight s=0.85 --weight sb=2.6 --weight cur=0.25
+           --bound ma=0.8 --bound mm=8 --bound ic=0.01 --bound eac=0.1 --bound fso=0.1)
+    /usr/bin/time -f "peak_rss_kb %M" -o "$dir/c3.mem" build/bench/torch_ref --quiet "${flags[@]}" --check-images 8 \
+        --time-epochs 1 "$dir/broden.h5" "$dir/broden-head.h5" -o "$dir/dump-b.h5" > "$dir/c3.txt"
+    crosscheck "$dir/dump-b.h5" "8 images, random detectors and signals"
+    /usr/bin/time -f "peak_rss_kb %M" -o "$dir/p3.mem" "$PY" bench/torch_eddp.py time "$dir/dump-b.h5" "$dir/broden.h5" \
+        --epochs 1 --threads "$BRODEN_THREADS" > "$dir/p3.txt"
+    c3=$(field c_seconds "$dir/c3.txt") p3=$(field torch_seconds "$dir/p3.txt")
+    mc=$(field peak_rss_kb "$dir/c3.mem") mp=$(field peak_rss_kb "$dir/p3.mem")
+    awk -v c="$c3" -v p="$p3" -v mc="$mc" -v mp="$mp" 'BEGIN {
+        printf "  C %.2f s   PyTorch float64 %.2f s   ratio PyTorch / C %.2f   (peak RSS C %.1f GB, PyTorch %.1f GB)\n",
+               c, p, p / c, mc / 1048576, mp / 1048576 }'
+    if [[ ${TORCH_FLOAT32:-0} == 1 ]]; then
+        "$PY" bench/torch_eddp.py time "$dir/dump-b.h5" "$dir/broden.h5" --epochs 1 --threads "$BRODEN_THREADS" \
+            --dtype float32 > "$dir/p3f.txt"
+        p3f=$(field torch_seconds "$dir/p3f.txt")
+        echo "  PyTorch float32 $p3f s   ratio PyTorch float32 / C float64 $(ratio "$p3f" "$c3")"
+    fi
+    echo "  load at the end: $(load)"
+fi
