@@ -38,6 +38,11 @@ int split_stratified(const int32_t *labels, size_t n, int n_cls, uint64_t seed, 
     int rc = 0;
     for (int c = 0; c < n_cls && !rc; c++) {
         size_t m = members_of(labels, n, c, members);
+        if (m == 0) {   /* a class not drawn from (not selected) */
+            if (counts)
+                counts[2 * c] = counts[2 * c + 1] = 0;
+            continue;
+        }
         size_t n_train = spec->train_count >= 0 ? (size_t)spec->train_count : split_round(spec->train_fraction, m);
         size_t n_test = spec->test_count >= 0 ? (size_t)spec->test_count : m - (n_train < m ? n_train : m);
         if (n_train + n_test > m) {

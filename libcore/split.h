@@ -21,8 +21,9 @@ typedef struct {
 } split_spec;
 
 /* role[i] ∈ {SPLIT_NONE, SPLIT_TRAIN, SPLIT_TEST} for labels[i] in
- * [0, n_cls) (labels < 0 are not drawn: SPLIT_NONE). EX_DATAERR naming the
- * class when a class has fewer images than train_count + test_count.
+ * [0, n_cls) (labels < 0 are not drawn: SPLIT_NONE; classes without images
+ * are skipped). EX_DATAERR naming the class when a class has fewer images
+ * than train_count + test_count.
  * counts (may be NULL): [n_cls × 2] train and test images per class. */
 int split_stratified(const int32_t *labels, size_t n, int n_cls, uint64_t seed, const split_spec *spec,
                      uint8_t *role, size_t *counts);
