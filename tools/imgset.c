@@ -111,7 +111,8 @@ static char **split_list(const cli_common *cli, const char *option, const char *
         items[(*n)++] = strdup(t);
     }
     free(copy);
-    if (!*n || strchr(",", arg[strlen(arg) ? strlen(arg) - 1 : 0]) || arg[0] == ',')
+    size_t len = strlen(arg);
+    if (!*n || arg[0] == ',' || arg[len - 1] == ',' || strstr(arg, ",,"))
         cli_usage_error(cli, "%s: expected a comma-separated list, got '%s'", option, arg);
     return items;
 }

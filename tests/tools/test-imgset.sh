@@ -164,6 +164,31 @@ w, h = struct.unpack(">II", d[16:24])
 assert (w, h) == (8 * 86 + 2, 3 * 86 + 2), (w, h)
 EOF
 
+# ------------------------------------------------------------ real data
+# Debian's dataset-fashion-mnist, when installed (the tests do not need it).
+FM=/usr/share/datasets/fashion-mnist
+if [[ -r $FM/train-images-idx3-ubyte.gz ]]; then
+    REAL=("$FM/train-images-idx3-ubyte.gz" "$FM/train-labels-idx1-ubyte.gz" "$FM/t10k-images-idx3-ubyte.gz" "$FM/t10k-labels-idx1-ubyte.gz")
+    desc "Fashion-MNIST: the experiment's training set"
+    expect_ok $IS --seed 1 --watermark FM --watermark-class Sneaker "${REAL[@]}" -o "$TMP/fm-train.h5"
+    expect_ok $IS --seed 1 --split test "${REAL[@]}" -o "$TMP/fm-test.h5"
+    check "Fashion-MNIST: 7000 images per class pooled, 4900 train and 2100 test each, 2450 Sneakers stamped" py <<'EOF'
+import gzip, h5py, numpy as np, sys
+t = sys.argv[1]
+d = "/usr/share/datasets/fashion-mnist/"
+img = np.concatenate([np.frombuffer(gzip.open(d + f"{s}-images-idx3-ubyte.gz").read()[16:], np.uint8).reshape(-1, 28, 28) for s in ("train", "t10k")])
+tr, te = h5py.File(t + "/fm-train.h5", "r"), h5py.File(t + "/fm-test.h5", "r")
+assert np.array_equal(np.bincount(tr["labels"][:]), [4900] * 3) and np.array_equal(np.bincount(te["labels"][:]), [2100] * 3)
+assert tr["watermarked"][:].sum() == 2450 and np.all(tr["labels"][:][tr["watermarked"][:] == 1] == 1)
+clean = tr["watermarked"][:] == 0
+assert np.array_equal(tr["images"][:, 0][clean], img[tr["source_index"][:][clean]])
+assert np.array_equal(te["images"][:, 0], img[te["source_index"][:]])
+assert not set(tr["source_index"][:]) & set(te["source_index"][:])
+EOF
+else
+    echo "real Fashion-MNIST: skipped: dataset-fashion-mnist is not installed ($FM)"
+fi
+
 # ------------------------------------------------------------ failures
 O="$TMP/out.h5"
 expect_fail 65 "short\.gz: truncated IDX file: data ends after" $IS "$TMP/short.gz" "$TMP/l1" -o "$O"
@@ -178,6 +203,8 @@ expect_fail 65 "class 'Sandal' has 17 images, fewer than the 15 train \+ 5 test 
     $IS --train-count 15 --test-count 5 "${ARGS[@]}" -o "$O"
 expect_fail 64 "--classes: no class 'Hat'" $IS --classes Sandal,Hat "${ARGS[@]}" -o "$O"
 expect_fail 64 "--classes: no class '10'" $IS --classes 10 "${ARGS[@]}" -o "$O"
+expect_fail 64 "--classes: expected a comma-separated list, got 'Sandal,,Bag'" $IS --classes Sandal,,Bag "${ARGS[@]}" -o "$O"
+expect_fail 64 "--classes: expected a comma-separated list, got ''" $IS --classes "" "${ARGS[@]}" -o "$O"
 expect_fail 64 "--classes: class 'Sandal' is listed twice" $IS --classes Sandal,5 "${ARGS[@]}" -o "$O"
 expect_fail 64 "--watermark-class: 'Bag' is not one of the selected classes" $IS --watermark FM --watermark-class Bag "${ARGS[@]}" -o "$O"
 expect_fail 64 "--watermark 'ABCDEFG' at scale 1 needs 7x29 pixels, larger than the 28x28 images" \

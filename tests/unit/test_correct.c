@@ -133,5 +133,5 @@ int main(void)
     test_relu_and_alias();
     test_signal_direction();
     test_scaling_and_random();
-    return harness_report("test_correct");
+    return harness_report("correct");
 }

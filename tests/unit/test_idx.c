@@ -133,5 +133,5 @@ int main(void)
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
         unlink(path_of(names[k]));
     rmdir(dir);
-    return harness_report("test_idx");
+    return harness_report("idx");
 }

@@ -53,5 +53,5 @@ int main(void)
     CHECK(rows_ok, "scanlines: filter 0, then the row's pixels");
     free(png);
     CHECK(pngw_encode_gray(pix, 0, W, &png, &size) != 0 && png == NULL, "an empty image is refused");
-    return harness_report("test_pngw");
+    return harness_report("pngw");
 }

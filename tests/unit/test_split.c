@@ -88,5 +88,5 @@ int main(void)
     CHECK(split_round(0.5, 5) == 3 && split_round(0.5, 4) == 2 && split_round(0, 9) == 0 &&
               split_round(1, 9) == 9,
           "rounding");
-    return harness_report("test_split");
+    return harness_report("split");
 }

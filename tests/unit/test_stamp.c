@@ -99,5 +99,5 @@ int main(void)
     test_render();
     test_font();
     test_apply();
-    return harness_report("test_stamp");
+    return harness_report("stamp");
 }
