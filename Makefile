@@ -37,10 +37,11 @@ else
 DEPS_LIBDIRS := $(DEPS_PREFIX)$(OPENBLAS_DIR) $(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu/hdf5/serial \
                 $(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu $(DEPS_PREFIX)/lib/x86_64-linux-gnu
 DEPS_HEADERS := $(DEPS_PREFIX)/usr/include/hdf5/serial/hdf5.h \
-                $(DEPS_PREFIX)/usr/include/x86_64-linux-gnu/openblas-openmp/cblas.h $(DEPS_PREFIX)/usr/include/lapacke.h
+                $(DEPS_PREFIX)/usr/include/x86_64-linux-gnu/openblas-openmp/cblas.h $(DEPS_PREFIX)/usr/include/lapacke.h \
+                $(DEPS_PREFIX)/usr/include/zlib.h
 PKG_CFLAGS = -I$(DEPS_PREFIX)/usr/include/hdf5/serial -I$(DEPS_PREFIX)/usr/include/x86_64-linux-gnu/openblas-openmp \
              -I$(DEPS_PREFIX)/usr/include
-PKG_LIBS = $(addprefix -L,$(DEPS_LIBDIRS)) -lhdf5 -lopenblas -llapacke -lz \
+PKG_LIBS = $(addprefix -L,$(DEPS_LIBDIRS)) -lhdf5 -lopenblas -llapacke -l:libz.so.1 \
            -Wl,--disable-new-dtags -Wl,-rpath,$(subst $(eval) ,:,$(strip $(DEPS_LIBDIRS)))
 endif
 
