@@ -115,6 +115,22 @@ static void parse(options *opt, int argc, char **argv)
 
 /* ------------------------------------------------------------ the detector */
 
+/* EVAL's provenance must list DIRECTIONS' content: labels of other
+ * detectors would pick a wrong row silently. */
+static int check_eval_source(const options *opt, h5in *eval, h5in *dirs)
+{
+    char *inputs = NULL, needle[32];
+    if (h5in_hash(dirs) || h5in_attr_string(eval, "/", "inputs", &inputs))
+        return error_code();
+    snprintf(needle, sizeof needle, "\t%016llx", (unsigned long long)dirs->hash);
+    int found = strstr(inputs, needle) != NULL;
+    free(inputs);
+    if (!found)
+        return error_set(EX_DATAERR, "%s was not made from %s (its 'inputs' do not list a file with that "
+                         "content); run iou-label on these directions", eval->path, opt->directions);
+    return 0;
+}
+
 /* The detector iou-label labelled concept (of several, the highest
  * validation IoU). */
 static int detector_of_concept(const options *opt, h5in *eval, int n_det, int *detector, double *iou)
@@ -310,7 +326,8 @@ static int run(const options *opt)
         rc = h5in_open(&ein, opt->labels, H5IO_FORMAT_EVALUATION);
         have_eval = !rc;
         if (!rc)
-            rc = detector_of_concept(opt, &ein, dirs.n_det, &cor.detector, &cor.iou);
+            rc = check_eval_source(opt, &ein, &din) ||
+                 detector_of_concept(opt, &ein, dirs.n_det, &cor.detector, &cor.iou);
     } else if (!rc) {
         if (opt->detector >= dirs.n_det)
             rc = error_set(EX_USAGE, "--detector %ld: %s has %d detectors (0..%d)", opt->detector,

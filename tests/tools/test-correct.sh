@@ -112,6 +112,8 @@ expect_fail 64 "--strength: expected a number k > 0, got 'nan'" $CR --detector 0
 expect_fail 65 "p\.h5: directions have D=16 but .*f8\.h5 has C=8 channels" $CR --detector 0 "$TMP/p.h5" "$TMP/f8.h5" -o "$O"
 expect_fail 65 "nos\.h5: no signal vectors '/S' \(a step-a file\)" $CR --detector 0 "$TMP/nos.h5" "$TMP/f.h5" -o "$O"
 expect_fail 65 "anti\.h5: detector 1: the signal vector does not raise its detector's logit" $CR --detector 1 "$TMP/anti.h5" "$TMP/f.h5" -o "$O"
+expect_fail 65 "e\.h5 was not made from .*anti\.h5 \(its 'inputs' do not list a file with that content\)" \
+    $CR --concept concept1 --labels "$TMP/e.h5" "$TMP/anti.h5" "$TMP/f.h5" -o "$O"
 expect_fail 65 "e\.h5: no concept 'watermark' among its 3 concept names" $CR --concept watermark --labels "$TMP/e.h5" "$TMP/p.h5" "$TMP/f.h5" -o "$O"
 expect_fail 65 "f\.h5: format is 'eddp-features', expected 'eddp-evaluation'" $CR --concept concept1 --labels "$TMP/f.h5" "$TMP/p.h5" "$TMP/f.h5" -o "$O"
 expect_fail 64 "give the detector: --detector I or --concept NAME" $CR "$TMP/p.h5" "$TMP/f.h5" -o "$O"
