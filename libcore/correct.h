@@ -1,5 +1,5 @@
-/* correct — model correction by a concept's direction (method-spec §7,
- * the paper's Eq. 18), applied to one layer's feature maps:
+/* correct — model correction by a concept's direction (the paper's App. I,
+ * Eq. 18), applied to one layer's feature maps:
  *
  *   x'_p = ReLU(x_p − m_p · k · v),   m_p = σ(wᵀx_p − b),
  *

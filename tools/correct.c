@@ -1,5 +1,5 @@
-/* correct — model correction by a concept's direction (method-spec §7, the
- * paper's Eq. 18) on a features file: x'_p = ReLU(x_p − m_p·k·v),
+/* correct — model correction by a concept's direction (the paper's App. I,
+ * Eq. 18) on a features file: x'_p = ReLU(x_p − m_p·k·v),
  * m_p = σ(wᵀx_p − b), for one detector of a directions file; the corrected
  * features (with the input's labels and concept annotations) go to an
  * eddp-features file that trainhead --eval scores. The maths is

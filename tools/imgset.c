@@ -1,7 +1,7 @@
 /* imgset — image sets (format eddp-images, man/man5/eddp-files.5) from IDX
  * files: class selection, a reproducible stratified train/test split, and
  * watermark poisoning with the watermark's pixels as a concept annotation
- * (the paper's chess experiment, method-spec §7, on Fashion-MNIST). */
+ * (the paper's chess experiment, its App. I, on Fashion-MNIST). */
 #include "cli.h"
 #include "error.h"
 #include "h5io.h"
