@@ -164,6 +164,42 @@ w, h = struct.unpack(">II", d[16:24])
 assert (w, h) == (8 * 86 + 2, 3 * 86 + 2), (w, h)
 EOF
 
+# ------------------------------------------------------------ iou-label
+# The annotation as iou-label reads it: a 1-channel "feature map" at 2x2
+# whose logit is high on the top-left cell of watermarked images only; the
+# bilinear upsampling to 28x28 (align_corners=False) can match the 9x7 box
+# exactly, so the detector's IoU with 'watermark' is 1 and clean images
+# count as negatives.
+check "features and a detector over the union set" py <<'EOF'
+import h5py, numpy as np, sys
+t = sys.argv[1]
+u = h5py.File(t + "/union.h5", "r")
+n = u["images"].shape[0]
+x = np.full((n, 1, 2, 2), -30, np.float32)
+x[u["watermarked"][:] == 1, 0] = [[1, -6], [-30, -30]]
+with h5py.File(t + "/wf.h5", "w") as f:
+    f.attrs["format"] = "eddp-features"; f.attrs["format_version"] = 1
+    f["features"] = x
+    f["labels"] = u["labels"][:]
+    f["concepts/watermark"] = u["concepts/watermark"][:]
+    f["concepts/watermark"].attrs["names"] = u["concepts/watermark"].attrs["names"]
+with h5py.File(t + "/wd.h5", "w") as d:
+    d.attrs["format"] = "eddp-directions"; d.attrs["format_version"] = 1; d.attrs["step"] = "c"
+    for k, v in (("W", [[1.0]]), ("unit", [[1.0]]), ("S", [[1.0]]), ("b", [0.0]), ("margin", [1.0]),
+                 ("threshold", [0.0]), ("center", [0.0])):
+        d[k] = np.array(v)
+EOF
+expect_ok bin/iou-label --table none "$TMP/wd.h5" "$TMP/wf.h5" -o "$TMP/we.h5"
+check "iou-label: the detector is labelled 'watermark' with IoU 1 on both splits" py <<'EOF'
+import h5py, numpy as np, sys
+e = h5py.File(sys.argv[1] + "/we.h5", "r")
+names = [s.decode() for s in e["concept_names"][:]]
+assert names == ["clean", "watermark"], names
+assert names[e["label"][0]] == "watermark"
+assert e["label_iou_train"][0] == 1 and e["label_iou_val"][0] == 1, (e["label_iou_train"][:], e["label_iou_val"][:])
+assert e["iou/val"][0, 0] < 0.1
+EOF
+
 # ------------------------------------------------------------ real data
 # Debian's dataset-fashion-mnist, when installed (the tests do not need it).
 FM=/usr/share/datasets/fashion-mnist
