@@ -13,13 +13,16 @@ SHELL := bash
 
 # Debian packages the build, the tests and the pipelines need.
 DEB_PACKAGES := build-essential pkg-config libhdf5-dev hdf5-tools libopenblas-openmp-dev \
-                liblapacke-dev gnuplot-nox python3-h5py python3-numpy
+                liblapacke-dev gnuplot-nox python3-h5py python3-numpy zlib1g-dev
+# Only the watermark experiment (make watermark) needs the real images:
+# build/.watermark-deps-ok installs them like the packages above.
+WATERMARK_DEB_PACKAGES := dataset-fashion-mnist
 
 # OpenBLAS's OpenMP build, so that BLAS and our own parallel loops share one
 # OpenMP thread pool (the pthread build spins its own threads against ours).
 # DT_RPATH (not RUNPATH) makes liblapacke's LAPACK resolve there too.
 OPENBLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
-PKGS := hdf5-serial openblas lapacke
+PKGS := hdf5-serial openblas lapacke zlib
 ifndef DEPS_PREFIX
 PKG_CFLAGS = $(shell PKG_CONFIG_PATH=$(OPENBLAS_DIR)/pkgconfig pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell PKG_CONFIG_PATH=$(OPENBLAS_DIR)/pkgconfig pkg-config --libs $(PKGS) 2>/dev/null) \
@@ -35,10 +38,11 @@ else
 DEPS_LIBDIRS := $(DEPS_PREFIX)$(OPENBLAS_DIR) $(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu/hdf5/serial \
                 $(DEPS_PREFIX)/usr/lib/x86_64-linux-gnu $(DEPS_PREFIX)/lib/x86_64-linux-gnu
 DEPS_HEADERS := $(DEPS_PREFIX)/usr/include/hdf5/serial/hdf5.h \
-                $(DEPS_PREFIX)/usr/include/x86_64-linux-gnu/openblas-openmp/cblas.h $(DEPS_PREFIX)/usr/include/lapacke.h
+                $(DEPS_PREFIX)/usr/include/x86_64-linux-gnu/openblas-openmp/cblas.h $(DEPS_PREFIX)/usr/include/lapacke.h \
+                $(DEPS_PREFIX)/usr/include/zlib.h
 PKG_CFLAGS = -I$(DEPS_PREFIX)/usr/include/hdf5/serial -I$(DEPS_PREFIX)/usr/include/x86_64-linux-gnu/openblas-openmp \
              -I$(DEPS_PREFIX)/usr/include
-PKG_LIBS = $(addprefix -L,$(DEPS_LIBDIRS)) -lhdf5 -lopenblas -llapacke \
+PKG_LIBS = $(addprefix -L,$(DEPS_LIBDIRS)) -lhdf5 -lopenblas -llapacke -l:libz.so.1 \
            -Wl,--disable-new-dtags -Wl,-rpath,$(subst $(eval) ,:,$(strip $(DEPS_LIBDIRS)))
 endif
 
@@ -115,8 +119,10 @@ build/.deps-ok:
 	fi
 	@mkdir -p build && touch $@
 else
-build/.deps-ok:
-	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+build/.deps-ok: PACKAGES_NEEDED = $(DEB_PACKAGES)
+build/.watermark-deps-ok: PACKAGES_NEEDED = $(WATERMARK_DEB_PACKAGES)
+build/.deps-ok build/.watermark-deps-ok:
+	@missing=$$(for p in $(PACKAGES_NEEDED); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "deps: installing $$missing"; \

@@ -22,7 +22,7 @@ JOBS=${JOBS:-2}
 
 # Headers and link-time files, h5dump, and make (a fallback: the GPU image
 # is expected to have make, but it costs 0.4 MiB to be sure).
-SEED_PACKAGES="libhdf5-dev hdf5-tools libopenblas-openmp-dev liblapacke-dev make"
+SEED_PACKAGES="libhdf5-dev hdf5-tools libopenblas-openmp-dev liblapacke-dev zlib1g-dev make"
 EXCLUDE_PACKAGES="libc6 libstdc++6 libgcc-s1 zlib1g libgomp1"
 
 command -v dpkg-query >/dev/null && command -v apt-get >/dev/null ||

@@ -25,6 +25,7 @@ static const char *producer_of(const char *format)
         {H5IO_FORMAT_DIRECTIONS, "uibe or eddp"},
         {H5IO_FORMAT_EVALUATION, "iou-label or regress"},
         {H5IO_FORMAT_CACHE, "cachegpu"},
+        {H5IO_FORMAT_IMAGES, "imgset"},
     };
     for (size_t k = 0; k < sizeof producers / sizeof producers[0]; k++)
         if (!strcmp(producers[k].format, format))
@@ -62,13 +63,14 @@ static hid_t native_type(h5io_type type)
     case H5IO_INT32: return H5T_NATIVE_INT32;
     case H5IO_HALF: return H5T_NATIVE_FLOAT; /* stored half, read as float */
     case H5IO_HALF_BITS: return half_bits_type();
+    case H5IO_UINT8: return H5T_NATIVE_UINT8;
     }
     return H5T_NATIVE_FLOAT;
 }
 
 static const char *type_name(h5io_type type)
 {
-    return type == H5IO_INT32 ? "int32" : "floating-point";
+    return type == H5IO_INT32 ? "int32" : type == H5IO_UINT8 ? "uint8" : "floating-point";
 }
 
 /* ---------------------------------------------------------------- reading */
@@ -279,7 +281,7 @@ int h5in_check(h5in *in, const char *name, h5io_type type, int rank,
     H5T_class_t cls = H5Tget_class(stored);
     H5Tclose(stored);
     H5Dclose(dset);
-    H5T_class_t want = type == H5IO_INT32 ? H5T_INTEGER : H5T_FLOAT;
+    H5T_class_t want = type == H5IO_INT32 || type == H5IO_UINT8 ? H5T_INTEGER : H5T_FLOAT;
     if (cls != want)
         return error_set(EX_DATAERR, "%s: dataset '%s' has the wrong type: expected %s", in->path,
                          name, type_name(type));
@@ -304,7 +306,7 @@ int h5in_check(h5in *in, const char *name, h5io_type type, int rank,
 
 static size_t element_size(h5io_type type)
 {
-    return type == H5IO_DOUBLE ? 8 : type == H5IO_HALF_BITS ? 2 : 4;
+    return type == H5IO_DOUBLE ? 8 : type == H5IO_HALF_BITS ? 2 : type == H5IO_UINT8 ? 1 : 4;
 }
 
 int h5in_read(h5in *in, const char *name, h5io_type type, int rank,
@@ -732,6 +734,7 @@ static hid_t file_type(h5io_type type)
     case H5IO_INT32: return H5Tcopy(H5T_STD_I32LE);
     case H5IO_HALF:
     case H5IO_HALF_BITS: return half_type();
+    case H5IO_UINT8: return H5Tcopy(H5T_STD_U8LE);
     }
     return H5Tcopy(H5T_IEEE_F32LE);
 }
@@ -950,6 +953,14 @@ static int write_image_to_stdout(h5out *out)
         rc = error_set(EX_IOERR, "-: cannot write to stdout: %s", strerror(errno));
     free(buf);
     return rc;
+}
+
+int h5out_copy(h5out *out, h5in *in, const char *name)
+{
+    hid_t lcpl = link_create_plist();
+    herr_t status = H5Ocopy(in->file, name, out->file, name, H5P_DEFAULT, lcpl);
+    H5Pclose(lcpl);
+    return status < 0 ? error_set(EX_IOERR, "%s: cannot copy '%s' from %s", out->final_path, name, in->path) : 0;
 }
 
 int h5out_commit(h5out *out)

@@ -21,7 +21,8 @@
  * converts, slowly: ~10^7 values/s); H5IO_HALF_BITS is stored the same way
  * and held in memory as the uint16_t bit patterns, copied unconverted
  * (half.h converts them). */
-typedef enum { H5IO_FLOAT, H5IO_DOUBLE, H5IO_INT32, H5IO_HALF, H5IO_HALF_BITS } h5io_type;
+typedef enum { H5IO_FLOAT, H5IO_DOUBLE, H5IO_INT32, H5IO_HALF, H5IO_HALF_BITS,
+               H5IO_UINT8 /* images: stored and held as uint8 */ } h5io_type;
 
 /* Format names of the file contracts (man/man5/eddp-files.5). */
 #define H5IO_FORMAT_FEATURES "eddp-features"
@@ -29,6 +30,7 @@ typedef enum { H5IO_FLOAT, H5IO_DOUBLE, H5IO_INT32, H5IO_HALF, H5IO_HALF_BITS } 
 #define H5IO_FORMAT_DIRECTIONS "eddp-directions"
 #define H5IO_FORMAT_EVALUATION "eddp-evaluation"
 #define H5IO_FORMAT_CACHE "eddp-cache"
+#define H5IO_FORMAT_IMAGES "eddp-images"
 
 typedef struct {
     hid_t file;
@@ -127,6 +129,9 @@ typedef struct {
  * tool, tool_version, command_line, inputs (path and hash per line), seed,
  * threads, device, slurm_job_id when set, created. */
 int h5out_provenance(h5out *out, const h5io_provenance *prov);
+/* Copies dataset name of in (with its attributes, type and layout) to the
+ * same name in out, creating intermediate groups. */
+int h5out_copy(h5out *out, h5in *in, const char *name);
 /* Flushes, closes and renames (or writes the image to stdout). */
 int h5out_commit(h5out *out);
 /* Closes and removes the temporary file; safe to call twice. */
