@@ -13,6 +13,10 @@ SHELL := bash
 # Debian packages the build, the tests and the pipelines need.
 DEB_PACKAGES := build-essential pkg-config libhdf5-dev hdf5-tools libopenblas-openmp-dev \
                 liblapacke-dev gnuplot-nox python3-h5py python3-numpy
+# Optional packages: the tests that need them say "skipped" and why without
+# them; `make deps-optional` installs them (python3-torch, for the PyTorch
+# bridge test, brings about 1 GB of dependencies).
+DEB_PACKAGES_OPTIONAL := python3-torch
 
 # OpenBLAS's OpenMP build, so that BLAS and our own parallel loops share one
 # OpenMP thread pool (the pthread build spins its own threads against ours).
@@ -76,7 +80,7 @@ else
 BACKEND_LINE := backend: CPU only (OpenBLAS + OpenMP); no CUDA sources in libcore/cuda
 endif
 
-.PHONY: all deps test unit-tests asan-tests tool-tests bench bench-gpu clean
+.PHONY: all deps deps-optional test unit-tests asan-tests tool-tests bench bench-gpu clean
 # Tool objects are made by a pattern rule: keep them between builds.
 .SECONDARY: $(patsubst tools/%.c,build/tools/%.o,$(TOOL_SRC))
 
@@ -85,6 +89,8 @@ all: build/.deps-ok $(TOOLS)
 
 # Installs what is missing; a stamp keeps later builds from asking dpkg again.
 deps: build/.deps-ok
+deps-optional: build/.deps-ok
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES_OPTIONAL)
 ifdef DEPS_PREFIX
 # With a prefix: no dpkg/apt, a check (every time) that it holds the headers.
 .PHONY: build/.deps-ok

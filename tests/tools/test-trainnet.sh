@@ -8,40 +8,10 @@ source tests/tools/lib.sh
 TN=bin/trainnet
 TH=bin/trainhead
 
-# Small eddp-images sets (the contract imgset writes): three classes of 28x28
-# patterns (horizontal bars, vertical bars, a centred blob) with noise, and a
-# "watermark" concept: 1 = clean pixel, 2 = a 5x12 mark at the top-left of a
-# third of the images (its right end crosses into the second 14x14 block on
-# some, to tell the cell rules apart).
-check "make the image sets" py <<'EOF'
-import h5py, numpy as np, sys
-t = sys.argv[1]
-def make(name, n_per, seed):
-    rng = np.random.default_rng(seed)
-    n = 3 * n_per
-    labels = np.repeat(np.arange(3, dtype=np.int32), n_per)
-    yy, xx = np.mgrid[0:28, 0:28]
-    x = rng.normal(60, 25, (n, 1, 28, 28))
-    for i, c in enumerate(labels):
-        phase = rng.integers(0, 4)
-        if c == 0: x[i, 0][(yy + phase) % 6 < 2] += 150
-        elif c == 1: x[i, 0][:, (xx[0] + phase) % 6 < 2] += 150
-        else: x[i, 0][(yy - 14) ** 2 + (xx - 14) ** 2 < 40 + 10 * phase] += 150
-    concept = np.ones((n, 28, 28), np.int32)
-    for i in range(0, n, 3):
-        width = 12 if i % 2 else 17
-        concept[i, 2:7, 2:2 + width] = 2
-        x[i, 0, 2:7, 2:2 + width] = 255
-    with h5py.File(f"{t}/{name}.h5", "w") as f:
-        f.attrs["format"] = "eddp-images"; f.attrs["format_version"] = 1
-        f["images"] = np.clip(x, 0, 255).astype(np.uint8)
-        f["labels"] = labels
-        f.create_dataset("class_names", data=["bars", "stripes", "blob"], dtype=h5py.string_dtype())
-        d = f.create_dataset("concepts/watermark", data=concept)
-        d.attrs["names"] = ["clean", "watermark"]
-make("train", 200, 1)
-make("test", 100, 2)
-EOF
+# Small eddp-images sets (make_images.py: three classes of 28x28 patterns
+# and a watermark concept on every third image).
+check "make the image sets" bash -c "/usr/bin/python3 tests/tools/make_images.py '$TMP/train.h5' 200 1 &&
+    /usr/bin/python3 tests/tools/make_images.py '$TMP/test.h5' 100 2"
 
 desc "train 15 epochs"
 expect_ok $TN --epochs 15 --seed 3 --threads 2 "$TMP/train.h5" -o "$TMP/net.h5"
