@@ -90,7 +90,7 @@ void imageset_gather(const imageset *set, const size_t *order, size_t img0, size
             const uint8_t *src = set->images + (img * set->channels + ch) * hw;
             float *dst = cnhw + ((size_t)ch * n + k) * hw;
             for (size_t p = 0; p < hw; p++)
-                dst[p] = src[p] * IMAGESET_PIXEL_SCALE;
+                dst[p] = src[p] / IMAGESET_PIXEL_MAX;
         }
 }
 

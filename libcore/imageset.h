@@ -31,8 +31,9 @@ typedef struct {
 int imageset_read(h5in *in, imageset *set);
 void imageset_free(imageset *set);
 
-/* Pixel scaling of the network's input: x = value / 255, in [0, 1]. */
-#define IMAGESET_PIXEL_SCALE (1.0f / 255.0f)
+/* Pixel scaling of the network's input: x = value / 255 (a float32 division,
+ * as PyTorch's ToTensor and numpy compute it), in [0, 1]. */
+#define IMAGESET_PIXEL_MAX 255.0f
 
 /* Images order[0..n) (or img0 .. img0 + n − 1 when order is NULL), scaled to
  * [0, 1], into the network's channel-major batch layout cnhw [C × n × H × W]. */
