@@ -15,7 +15,7 @@ DEB_PACKAGES := build-essential pkg-config libhdf5-dev hdf5-tools libopenblas-op
                 liblapacke-dev gnuplot-nox python3-h5py python3-numpy
 # Optional packages: the tests that need them say "skipped" and why without
 # them; `make deps-optional` installs them (python3-torch, for the PyTorch
-# bridge test, brings about 1 GB of dependencies).
+# bridge test, needs about 800 MB of disk with its dependencies).
 DEB_PACKAGES_OPTIONAL := python3-torch
 
 # OpenBLAS's OpenMP build, so that BLAS and our own parallel loops share one

@@ -110,8 +110,6 @@ static void parse(options *opt, int argc, char **argv)
     parse_operands(opt, argc, argv);
     if (opt->head_out && cli->output && !strcmp(opt->head_out, cli->output))
         cli_usage_error(cli, "--head-out and -o name the same file");
-    if (opt->head_out && !strcmp(opt->head_out, "-") && !strcmp(cli->output, "-"))
-        cli_usage_error(cli, "only one of -o and --head-out can be stdout");
 }
 
 static int open_images(const char *path, h5in *in, imageset *set)
