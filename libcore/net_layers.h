@@ -88,6 +88,9 @@ void F(conv_backward)(const REAL *dout, const REAL *cols, const REAL *weight, in
     F(conv_col2im)(dcols, n, s, din);
 }
 
+/* The elementwise layers are written without branches (multiplications by
+ * 0/1 and fmax): their signs and masks are random, and mispredicted branches
+ * cost more than the arithmetic. */
 void F(relu_forward)(REAL *x, size_t len)
 {
 #pragma omp parallel for schedule(static)
@@ -99,7 +102,7 @@ void F(relu_backward)(const REAL *out, REAL *d, size_t len)
 {
 #pragma omp parallel for schedule(static)
     for (size_t j = 0; j < len; j++)
-        d[j] = out[j] > 0 ? d[j] : 0;
+        d[j] *= (REAL)(out[j] > 0);
 }
 
 void F(dropout_forward)(REAL *x, const uint8_t *keep, double p, size_t len)
@@ -107,7 +110,7 @@ void F(dropout_forward)(REAL *x, const uint8_t *keep, double p, size_t len)
     const REAL scale = (REAL)(1.0 / (1.0 - p));
 #pragma omp parallel for schedule(static)
     for (size_t j = 0; j < len; j++)
-        x[j] = keep[j] ? x[j] * scale : 0;
+        x[j] *= (REAL)keep[j] * scale;
 }
 
 void F(dropout_backward)(REAL *d, const uint8_t *keep, double p, size_t len)
