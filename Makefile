@@ -17,6 +17,10 @@ DEB_PACKAGES := build-essential pkg-config libhdf5-dev hdf5-tools libopenblas-op
 # Only the watermark experiment (make watermark) needs the real images:
 # build/.watermark-deps-ok installs them like the packages above.
 WATERMARK_DEB_PACKAGES := dataset-fashion-mnist
+# Optional packages: the tests that need them say "skipped" and why without
+# them; `make deps-optional` installs them (python3-torch, for the PyTorch
+# bridge test, needs about 800 MB of disk with its dependencies).
+DEB_PACKAGES_OPTIONAL := python3-torch
 
 # OpenBLAS's OpenMP build, so that BLAS and our own parallel loops share one
 # OpenMP thread pool (the pthread build spins its own threads against ours).
@@ -88,7 +92,7 @@ else
 BACKEND_LINE := backend: CPU only (OpenBLAS + OpenMP); no CUDA sources in libcore/cuda
 endif
 
-.PHONY: all deps test unit-tests asan-tests tool-tests bench bench-gpu bench-torch clean
+.PHONY: all deps deps-optional test unit-tests asan-tests tool-tests bench bench-gpu bench-torch clean
 # Tool objects are made by a pattern rule: keep them between builds.
 .SECONDARY: $(patsubst tools/%.c,build/tools/%.o,$(TOOL_SRC))
 
@@ -108,6 +112,8 @@ endif
 
 # Installs what is missing; a stamp keeps later builds from asking dpkg again.
 deps: build/.deps-ok
+deps-optional: build/.deps-ok
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES_OPTIONAL)
 ifdef DEPS_PREFIX
 # With a prefix: no dpkg/apt, a check (every time) that it holds the headers.
 .PHONY: build/.deps-ok

@@ -26,6 +26,7 @@ static const char *producer_of(const char *format)
         {H5IO_FORMAT_EVALUATION, "iou-label or regress"},
         {H5IO_FORMAT_CACHE, "cachegpu"},
         {H5IO_FORMAT_IMAGES, "imgset"},
+        {"eddp-net", "trainnet"},
     };
     for (size_t k = 0; k < sizeof producers / sizeof producers[0]; k++)
         if (!strcmp(producers[k].format, format))
