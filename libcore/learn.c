@@ -84,6 +84,19 @@ static int load_cache(learn_set *set)
     return rc ? error_code() : 0;
 }
 
+/* A constant channel (a dead unit of a post-ReLU layer: σ = 0) carries no
+ * information; it is standardised with scale 1, so that x~ = 0 there on
+ * every pixel and a filter's weight on it changes nothing. */
+static void unit_scale_constant_channels(learn_set *set)
+{
+    set->n_constant = 0;
+    for (int d = 0; d < set->data.n_dim; d++)
+        if (!(set->std[d] > 0)) {
+            set->std[d] = 1;
+            set->n_constant++;
+        }
+}
+
 int learn_load(learn_set *set, const char *path)
 {
     static const char *const formats[] = {H5IO_FORMAT_FEATURES, H5IO_FORMAT_CACHE};
@@ -91,7 +104,17 @@ int learn_load(learn_set *set, const char *path)
     memset(set, 0, sizeof *set);
     if (h5in_open_formats(&set->in, path, formats, 2, &which))
         return error_code();
-    return which == 0 ? load_features(set) : load_cache(set);
+    int rc = which == 0 ? load_features(set) : load_cache(set);
+    if (!rc)
+        unit_scale_constant_channels(set);
+    return rc;
+}
+
+void learn_note_constant(const learn_set *set, const cli_common *cli)
+{
+    if (set->n_constant && !cli->quiet)
+        fprintf(stderr, "%s: %s: %d constant channel%s (dead units), standardised with scale 1\n", cli->tool,
+                set->in.path, set->n_constant, set->n_constant == 1 ? "" : "s");
 }
 
 void learn_free(learn_set *set)

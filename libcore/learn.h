@@ -16,7 +16,8 @@ typedef struct {
     features_file ff;
     float *features;    /* [N × C × H·W] */
     double *pooled;     /* [N × C] */
-    double *mean, *std; /* [C] over all pixels */
+    double *mean, *std; /* [C] over all pixels; std 1 for a constant channel */
+    int n_constant;     /* constant channels (std 0 in the data) */
     int value_bytes;    /* 4; 2 for a cache storing its pixels at half precision */
     train_data data;
 } learn_set;
@@ -31,6 +32,9 @@ void learn_free(learn_set *set);
 /* Says on stderr (unless --quiet) that the set came from a half-precision
  * cache: training sees the rounded pixel values. */
 void learn_note_half(const learn_set *set, const cli_common *cli);
+/* Says on stderr (unless --quiet) how many channels are constant (dead
+ * units), which the standardisation scales by 1. */
+void learn_note_constant(const learn_set *set, const cli_common *cli);
 int learn_load_head(h5in *in, const char *path, const learn_set *set, head_params *head);
 
 /* --diagnose: evaluates every enabled term of the detectors params describe

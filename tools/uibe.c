@@ -135,9 +135,7 @@ static int learn_basis(options *opt, learn_set *set, h5in *head_in, const head_p
     if (opt->n_det > n_dim)
         return error_set(EX_USAGE, "--detectors %d exceeds the %d channels of %s (orthonormal filters need N <= C)",
                          opt->n_det, n_dim, set->in.path);
-    for (int d = 0; d < n_dim; d++)
-        if (!(set->std[d] > 0))
-            return error_set(EX_DATAERR, "%s: channel %d is constant; it cannot be standardised", set->in.path, d);
+    learn_note_constant(set, &opt->cli);
     h5out out;
     if (h5out_create(&out, opt->cli.output, opt->cli.overwrite, H5IO_FORMAT_DIRECTIONS, 1))
         return error_code();
