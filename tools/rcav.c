@@ -495,6 +495,9 @@ static int run(const options *opt)
         rc = error_code();
         h5out_abort(&out);
     } else {
+        if (!r.n_shards)
+            printf("# directions: %s (step %s), evaluation images: %s\n", opt->inputs[0], in.dirs.step,
+                   opt->inputs[1]);
         print_results(opt, &r, significant, &st, opt->labels ? s3 : NULL);
     }
     free(significant);
