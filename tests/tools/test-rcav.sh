@@ -86,6 +86,19 @@ a, b = h5py.File(t + "/r.h5", "r"), h5py.File(t + "/r3.h5", "r")
 assert np.array_equal(a["SC"][:], b["SC"][:]) and not np.array_equal(a["noise/S"][:], b["noise/S"][:])
 EOF
 
+# ------------------------------------------------------------ caches
+bin/cachegpu --quiet "$TMP/te.h5" -o "$TMP/te.cache.h5" >/dev/null && bin/cachegpu --quiet "$TMP/tr.h5" -o "$TMP/tr.cache.h5" >/dev/null ||
+    fail "cachegpu makes the caches"
+desc "EVAL and CONCEPTS as caches (cachegpu)"
+expect_ok $RCAV "${FAST[@]}" --seed 4 "$TMP/p.h5" "$TMP/te.cache.h5" "$TMP/head.h5" "$TMP/tr.cache.h5" -o "$TMP/rc.h5"
+check "a float32 cache gives the features file's results bit for bit" py <<'EOF2'
+import h5py, numpy as np, sys
+t = sys.argv[1]
+a, b = h5py.File(t + "/r.h5", "r"), h5py.File(t + "/rc.h5", "r")
+for k in ("SC", "p", "significant", "noise/S", "noise/SC", "noise/sample_size"):
+    assert np.array_equal(a[k][:], b[k][:]), k
+EOF2
+
 # ------------------------------------------------------------ shard + merge
 desc "--shard 0/2"
 expect_ok $RCAV "${FAST[@]}" --seed 4 --shard 0/2 "${IN[@]}" -o "$TMP/s0.h5"
