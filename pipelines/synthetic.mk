@@ -119,6 +119,10 @@ $$(S$(1))/diagnose-%.tsv: $$(S$(1))/%.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$
 # (eq1) and the Pattern-CAVs, noise vectors from the training pixels.
 $$(S$(1))/influence-%.h5 $$(S$(1))/influence-%.txt: $$(S$(1))/%.h5 $$(S$(1))/test.h5 $$(S$(1))/head.h5 $$(S$(1))/train.h5 | bin/rcav
 	$$(RUN) bin/rcav --quiet --overwrite --pairs --seed $(1) --threads $(THREADS) $(RCAV_FLAGS) $$^ -o $$(S$(1))/influence-$$*.h5 > $$(S$(1))/influence-$$*.txt
+# Step d's also gets S³ (§6.5) against the Pattern-CAVs of its IoU labels.
+$$(S$(1))/influence-d.h5 $$(S$(1))/influence-d.txt &: $$(S$(1))/d.h5 $$(S$(1))/test.h5 $$(S$(1))/head.h5 $$(S$(1))/train.h5 \
+                                                      $$(S$(1))/iou-d.h5 $$(S$(1))/pcav.h5 | bin/rcav
+	$$(RUN) bin/rcav --quiet --overwrite --pairs --seed $(1) --threads $(THREADS) $(RCAV_FLAGS) --labels $$(S$(1))/iou-d.h5 --pcav $$(S$(1))/pcav.h5 $$(wordlist 1,4,$$^) -o $$(S$(1))/influence-d.h5 > $$(S$(1))/influence-d.txt
 $$(S$(1))/influence.txt: $$(foreach m,d eq1 pcav,$$(S$(1))/influence-$$(m).txt)
 	cat $$^ > $$@
 $$(S$(1))/report.txt: $$(S$(1))/head-eval.txt $$(S$(1))/table1.txt $$(S$(1))/eval-d.h5 $$(S$(1))/eval-eq1.h5 $$(S$(1))/eval-ica.h5 \
