@@ -103,7 +103,7 @@ static int one_detector(const influence_job *job, influence_result *r, noise_poo
         return -1;
     memcpy(r->SC + row * K, s->SC, K * sizeof *s->SC);
     memcpy(r->noise_SC + row * N * K, s->SC + K, N * K * sizeof *s->SC);
-    influence_pvalues(s->SC, s->SC + K, (int)N, (int)K, r->p + row * K);
+    influence_pvalues(s->SC, s->SC + K, s->alive, (int)N, (int)K, r->p + row * K);
     for (size_t n = 0; n < N; n++)
         r->noise_alive[row * N + n] = s->alive[n];
     r->sample_size[row] = (int32_t)m;

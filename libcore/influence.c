@@ -122,13 +122,17 @@ int influence_sensitivity(const influence_eval *ev, const double *weight, int n_
     return 0;
 }
 
-void influence_pvalues(const double *SC, const double *SC_noise, int n_noise, int n_cls, double *p)
+void influence_pvalues(const double *SC, const double *SC_noise, const int *alive, int n_noise, int n_cls,
+                       double *p)
 {
+    int n_alive = 0;
+    for (int n = 0; n < n_noise; n++)
+        n_alive += !alive || alive[n];
     for (int k = 0; k < n_cls; k++) {
         long hits = 0;
         for (int n = 0; n < n_noise; n++)
-            hits += fabs(SC_noise[(size_t)n * n_cls + k]) >= fabs(SC[k]);
-        p[k] = (double)hits / n_noise;
+            hits += (!alive || alive[n]) && fabs(SC_noise[(size_t)n * n_cls + k]) >= fabs(SC[k]);
+        p[k] = n_alive ? (double)hits / n_alive : NAN;
     }
 }
 

@@ -64,9 +64,13 @@ int influence_logit_shift(const double *weight, int n_cls, int n_dim, const doub
 int influence_sensitivity(const influence_eval *ev, const double *weight, int n_dim, const double *V,
                           size_t n_dir, double step, double pixel_scale, double *SC);
 
-/* p[k] = (1/n_noise) Σ_n 𝟙[|SC_noise[n,k]| ≥ |SC[k]|] (RCAV's two-sided
- * count after rescaling to [−1, 1]); SC [n_cls], SC_noise [n_noise × n_cls]. */
-void influence_pvalues(const double *SC, const double *SC_noise, int n_noise, int n_cls, double *p);
+/* p[k] = (1/n) Σ_n 𝟙[|SC_noise[n,k]| ≥ |SC[k]|] over the n noise vectors
+ * with alive[n] ≠ 0 (alive NULL: all) — RCAV's two-sided count after
+ * rescaling to [−1, 1]; SC [n_cls], SC_noise [n_noise × n_cls]. A dead
+ * noise vector (zero) is no draw from the null and is left out; p = NaN
+ * (never significant) when no noise vector is alive. */
+void influence_pvalues(const double *SC, const double *SC_noise, const int *alive, int n_noise, int n_cls,
+                       double *p);
 
 /* Bonferroni threshold level/(n_tests). */
 double influence_threshold(double level, size_t n_tests);

@@ -32,7 +32,8 @@ assert r.attrs["alpha"] == 5 and r.attrs["n_noise"] == N and r.attrs["level"] ==
 assert r.attrs["normalisation"] == "tensor" and r.attrs["comparison"] == ">="
 assert abs(r.attrs["threshold"] - 0.05 / 9) < 1e-15 and "shard" not in r.attrs
 SC, p, nSC = r["SC"][:], r["p"][:], r["noise/SC"][:]
-assert np.array_equal(p, (np.abs(nSC) >= np.abs(SC)[:, None, :]).mean(1))
+alive = r["noise/alive"][:].astype(bool)
+assert np.array_equal(p, ((np.abs(nSC) >= np.abs(SC)[:, None, :]) & alive[:, :, None]).sum(1) / alive.sum(1)[:, None])
 assert np.array_equal(r["significant"][:], (p < 0.05 / 9).astype(np.int32))
 assert r.attrs["sdc"] == 0 and r.attrs["scdp"] == 0
 # every direction scores +1 / -1 on the classes of its largest / smallest logit shift

@@ -148,10 +148,15 @@ static void test_pvalues_and_threshold(void)
     double SC[3] = {0.5, -1.0, 0.0};
     double noise[4 * 3] = {0.5, 0.9, 0.1,   -0.6, -1.0, 0.0,   0.2, 0.3, -0.2,   0.49, 1.0, 0.0};
     double p[3];
-    influence_pvalues(SC, noise, 4, 3, p);
+    influence_pvalues(SC, noise, NULL, 4, 3, p);
     CHECK(p[0] == 0.5, "p[0] = %g, want 2/4 (|0.5| and |-0.6| reach |0.5|)", p[0]);
     CHECK(p[1] == 0.5, "p[1] = %g, want 2/4 (ties count)", p[1]);
     CHECK(p[2] == 1.0, "p[2] = %g, want 1 (SC 0: every noise score reaches it)", p[2]);
+    const int alive[4] = {1, 0, 1, 1}, none[4] = {0};
+    influence_pvalues(SC, noise, alive, 4, 3, p);
+    CHECK(p[0] == 1.0 / 3 && p[1] == 1.0 / 3, "dead noise vector left out: p %g %g, want 1/3 1/3", p[0], p[1]);
+    influence_pvalues(SC, noise, none, 4, 3, p);
+    CHECK(isnan(p[0]) && isnan(p[2]), "no live noise vector: p NaN (got %g)", p[0]);
     CHECK_CLOSE(influence_threshold(0.05, 500 * 365), 2.7397260273972603e-07, 1e-15, "paper's threshold");
 }
 
@@ -389,7 +394,7 @@ static void test_significance_many_classes(void)
     noise_train(X, m, D, &cfg, &det_rng, V + D, alive);
     influence_sensitivity(&ev, W, D, V, 1 + N, 5.0, 0.5, SC);
     double p[40], thr = influence_threshold(0.05, (size_t)1 * K);
-    influence_pvalues(SC, SC + K, N, K, p);
+    influence_pvalues(SC, SC + K, alive, N, K, p);
     CHECK(SC[0] == 1 && p[0] == 0 && p[0] < thr, "class 0: SC %g, p %g: significant", SC[0], p[0]);
     int minus_ones = 0, not_sig = 0;
     for (int k = 1; k < K; k++) {
@@ -425,6 +430,7 @@ static void test_run_shard_independent(void)
     dirs.S = malloc((size_t)I_det * D * sizeof(double));
     normal_fill(&rng, dirs.W, (size_t)I_det * D, 1.0);
     normal_fill(&rng, dirs.S, (size_t)I_det * D, 1.0);
+    dirs.b[2] = 1e9; /* detector 2 never fires: no sample, no noise vector */
     double *head_w = malloc((size_t)K * D * sizeof *head_w);
     normal_fill(&rng, head_w, (size_t)K * D, 1.0);
     influence_eval ev;
@@ -448,6 +454,12 @@ static void test_run_shard_independent(void)
               whole.sample_size[1] == part.sample_size[0],
           "detector 1 alone gives the rows it has in the whole run");
     CHECK(whole.sample_size[0] > 0 && whole.sample_size[0] <= 30, "sample size %d", whole.sample_size[0]);
+    int none_alive = 1;
+    for (int n = 0; n < 10; n++)
+        none_alive &= whole.noise_alive[2 * 10 + n] == 0;
+    CHECK(whole.sample_size[2] == 0 && none_alive && isnan(whole.p[2 * K]) && whole.SC[2 * K] != 0,
+          "a detector that never fires has no noise vector and p = NaN (sample %d, p %g)", whole.sample_size[2],
+          whole.p[2 * K]);
     influence_result_free(&whole);
     influence_result_free(&again);
     influence_result_free(&part);
