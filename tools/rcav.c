@@ -462,16 +462,16 @@ static int run(const options *opt)
         close_inputs(&in);
         return rc;
     }
-    int I = in.dirs.n_det;
-    r = (influence_result){.n_det = I, .det_lo = 0, .det_hi = I, .n_cls = in.head.n_cls, .n_dim = in.dirs.n_dim,
+    int n_det = in.dirs.n_det;
+    r = (influence_result){.n_det = n_det, .det_lo = 0, .det_hi = n_det, .n_cls = in.head.n_cls, .n_dim = in.dirs.n_dim,
                            .n_noise = (int)opt->n_noise, .alpha = opt->alpha, .level = opt->level,
                            .pixel_scale = 1.0 / sqrt((double)in.eval_hw), .lr = opt->noise_lr,
                            .max_sample = (int)opt->sample, .epochs = (int)opt->noise_epochs, .seed = opt->cli.seed};
     if (opt->n_shards) {
         r.shard = opt->shard;
         r.n_shards = opt->n_shards;
-        r.det_lo = (int)((long long)opt->shard * I / opt->n_shards);
-        r.det_hi = (int)((long long)(opt->shard + 1) * I / opt->n_shards);
+        r.det_lo = (int)((long long)opt->shard * n_det / opt->n_shards);
+        r.det_hi = (int)((long long)(opt->shard + 1) * n_det / opt->n_shards);
     }
     run_key(opt, &in, &r);
     progress_ctx pctx = {&opt->cli, time(NULL)};
