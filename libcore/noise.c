@@ -111,8 +111,8 @@ void noise_permuted_labels(rng_state *rng, size_t m, size_t *perm, float *labels
 /* One full-batch step's gradient of the mean BCE of the N classifiers:
  * logits L = X W + b [n × N], R = (σ(L) − Y)/n, dW = Xᵀ R [D × N],
  * db = column sums of R. */
-static void bce_gradient(const float *X, size_t n, int n_dim, int n_noise, const float *Wf, const double *b,
-                         const float *Y, float *L, float *G, double *grads)
+void noise_bce_gradient(const float *X, size_t n, int n_dim, int n_noise, const float *Wf, const double *b,
+                        const float *Y, float *L, float *G, double *grads)
 {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, n_noise, n_dim, 1.0f, X, n_dim, Wf, n_noise,
                 0.0f, L, n_noise);
@@ -133,6 +133,32 @@ static void bce_gradient(const float *X, size_t n, int n_dim, int n_noise, const
                 G, n_noise);
     for (size_t j = 0; j < (size_t)n_dim * n_noise; j++)
         grads[j] = G[j];
+}
+
+double noise_bce_reference(const double *X, size_t n, int n_dim, int n_noise, const double *params, const float *Y,
+                           double *grads)
+{
+    const double *W = params, *b = params + (size_t)n_dim * n_noise;
+    size_t n_par = (size_t)n_dim * n_noise + n_noise;
+    if (grads)
+        memset(grads, 0, n_par * sizeof *grads);
+    double loss = 0;
+    for (size_t p = 0; p < n; p++)
+        for (int c = 0; c < n_noise; c++) {
+            double l = b[c];
+            for (int d = 0; d < n_dim; d++)
+                l += X[p * n_dim + d] * W[(size_t)d * n_noise + c];
+            double y = Y[p * n_noise + c];
+            /* BCE = softplus(l) − y l, stable for either sign of l */
+            loss += (l > 0 ? l + log1p(exp(-l)) : log1p(exp(l))) - y * l;
+            if (grads) {
+                double r = (1.0 / (1.0 + exp(-l)) - y) / (double)n;
+                for (int d = 0; d < n_dim; d++)
+                    grads[(size_t)d * n_noise + c] += X[p * n_dim + d] * r;
+                grads[(size_t)n_dim * n_noise + c] += r;
+            }
+        }
+    return loss / (double)n;
 }
 
 /* Eq. 1 on each classifier's positives: A = X W + b, Z = X W/‖w‖ (double). */
@@ -199,7 +225,7 @@ int noise_train(const float *X, size_t m, int n_dim, const noise_config *cfg, rn
     for (int epoch = 0; epoch < cfg->epochs; epoch++) {
         for (size_t j = 0; j < (size_t)n_dim * n_noise; j++)
             Wf[j] = (float)params[j];
-        bce_gradient(X, n, n_dim, n_noise, Wf, params + (size_t)n_dim * n_noise, Y, L, G, grads);
+        noise_bce_gradient(X, n, n_dim, n_noise, Wf, params + (size_t)n_dim * n_noise, Y, L, G, grads);
         adam_update(&adam, params, grads, cfg->lr);
     }
     rc = classifier_signal(X, n, n_dim, n_noise, params, S, alive);

@@ -74,6 +74,20 @@ size_t noise_pools_sample(noise_pools *np, size_t r, size_t *idx);
 int noise_train(const float *X, size_t m, int n_dim, const noise_config *cfg, rng_state *rng, double *S,
                 int *alive);
 
+/* The loss the noise classifiers minimise and its gradient. params
+ * [n_dim × n_noise + n_noise]: W (column c = classifier c's filter), then
+ * the biases b; Y [n × n_noise] each classifier's labels (0/1). The loss is
+ * Σ_c (1/n) Σ_p BCE(σ(x_pᵀw_c + b_c), Y[p,c]); its gradient is
+ * dW = Xᵀ R, db = Σ_p R, R = (σ(XW + b) − Y)/n.
+ * noise_bce_reference: in double, by loops (the tests' reference; grads may
+ * be NULL). noise_bce_gradient: the training path, logits and products in
+ * float (X [n × n_dim], Wf the float W), scratch L [n × n_noise] and
+ * G [n_dim × n_noise]; grads as above, in double. */
+double noise_bce_reference(const double *X, size_t n, int n_dim, int n_noise, const double *params, const float *Y,
+                           double *grads);
+void noise_bce_gradient(const float *X, size_t n, int n_dim, int n_noise, const float *Wf, const double *b,
+                        const float *Y, float *L, float *G, double *grads);
+
 /* The labels of noise vector n: random arrangement of m ones and m zeros
  * (labels [2m], 1.0f or 0.0f); perm [2m] scratch. */
 void noise_permuted_labels(rng_state *rng, size_t m, size_t *perm, float *labels);

@@ -4,6 +4,7 @@
  * statistics, S³, the noise vectors' label independence and sampling, a
  * many-class case with a significant and a non-significant result, and
  * shard independence of a run. */
+#include "gradcheck.h"
 #include "harness.h"
 #include "head.h"
 #include "inflrun.h"
@@ -300,6 +301,50 @@ static void test_null_label_independent(void)
     free(perm); free(labels); free(X); free(Xs); free(Xd); free(A); free(Z); free(S1); free(S2);
 }
 
+/* The noise classifiers' BCE gradient: the double reference against central
+ * differences, the float training path against the reference. */
+typedef struct {
+    const double *X;
+    const float *Y;
+    size_t n;
+    int D, N;
+} bce_ctx;
+
+static double bce_loss(const double *params, void *ctx)
+{
+    const bce_ctx *c = ctx;
+    return noise_bce_reference(c->X, c->n, c->D, c->N, params, c->Y, NULL);
+}
+
+static void test_bce_gradient(void)
+{
+    rng_state rng;
+    rng_init(&rng, 51, 1);
+    size_t n = 40;
+    int D = 5, N = 3, n_par = D * N + N;
+    double X[40 * 5], params[18], g[18], g_fd[18];
+    float Xf[40 * 5], Y[40 * 3], Wf[15], L[40 * 3], G[15];
+    normal_fill(&rng, X, n * D, 1.0);
+    normal_fill(&rng, params, n_par, 0.7);
+    for (size_t j = 0; j < n * D; j++)
+        Xf[j] = (float)X[j], X[j] = Xf[j];
+    for (size_t j = 0; j < n * N; j++)
+        Y[j] = rng_below(&rng, 2) ? 1.0f : 0.0f;
+    bce_ctx ctx = {X, Y, n, D, N};
+    noise_bce_reference(X, n, D, N, params, Y, g);
+    fd_gradient(bce_loss, &ctx, params, n_par, g_fd);
+    CHECK(rel_diff(g, g_fd, n_par) < FD_TOL, "BCE gradient vs central differences: %g", rel_diff(g, g_fd, n_par));
+    double g_float[18];
+    for (int j = 0; j < D * N; j++)
+        Wf[j] = (float)params[j];
+    noise_bce_gradient(Xf, n, D, N, Wf, params + D * N, Y, L, G, g_float);
+    for (int j = 0; j < D * N; j++) /* the reference at the float-rounded filters */
+        params[j] = Wf[j];
+    noise_bce_reference(X, n, D, N, params, Y, g);
+    CHECK(rel_diff(g_float, g, n_par) < 1e-5, "float training path vs double reference: %g",
+          rel_diff(g_float, g, n_par));
+}
+
 /* Reservoir sampling: m = min(#pos, #neg, cap), the right pixels, uniform. */
 static void test_pools(void)
 {
@@ -476,6 +521,7 @@ int main(void)
     test_s3();
     test_permuted_labels_count();
     test_null_label_independent();
+    test_bce_gradient();
     test_pools();
     test_significance_many_classes();
     test_run_shard_independent();
