@@ -46,6 +46,8 @@ D_FLAGS ?= --losses s,sb,ma,mm,ic,eac,cur,fso --weight s=0.85 --weight sb=2.6 --
 # --- baselines (method-spec §6.3): Pattern-CAV from the true labels, SAEs
 SAE_LAMBDAS ?= 0 0.001 0.01 0.1
 SAE_FLAGS ?= --hidden 3 --epochs 2000 --batch 1024 --lr 1e-3
+# --- influence (method-spec §6.4; rcav(1)): step α, noise vectors per detector
+RCAV_FLAGS ?= --alpha 5 --noise 100
 TRAIN_COMMON = --threads $(THREADS) --lr $(LR) --batch $(BATCH) $(AL_FLAGS) $(LOSS_FLAGS)
 
 DATA_ALL = --per-class $(PER_CLASS)
@@ -113,11 +115,22 @@ $$(S$(1))/eval-%.h5: $$(S$(1))/%.h5 $$(S$(1))/test.h5 | bin/regress
 	$$(RUN) bin/regress --quiet --overwrite $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
 $$(S$(1))/diagnose-%.tsv: $$(S$(1))/%.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags | bin/eddp
 	$$(RUN) bin/eddp --step d $$(file <$$(S$(1))/d.flags) --diagnose $$< $$(S$(1))/train.h5 $$(S$(1))/head.h5 > $$@
+# RCAV influence (rcav(1)) of the learned Ŝ (step d), the Eq.-1 vectors
+# (eq1) and the Pattern-CAVs, noise vectors from the training pixels.
+$$(S$(1))/influence-%.h5 $$(S$(1))/influence-%.txt: $$(S$(1))/%.h5 $$(S$(1))/test.h5 $$(S$(1))/head.h5 $$(S$(1))/train.h5 | bin/rcav
+	$$(RUN) bin/rcav --quiet --overwrite --pairs --seed $(1) --threads $(THREADS) $(RCAV_FLAGS) $$^ -o $$(S$(1))/influence-$$*.h5 > $$(S$(1))/influence-$$*.txt
+# Step d's also gets S³ (§6.5) against the Pattern-CAVs of its IoU labels.
+$$(S$(1))/influence-d.h5 $$(S$(1))/influence-d.txt &: $$(S$(1))/d.h5 $$(S$(1))/test.h5 $$(S$(1))/head.h5 $$(S$(1))/train.h5 \
+                                                      $$(S$(1))/iou-d.h5 $$(S$(1))/pcav.h5 | bin/rcav
+	$$(RUN) bin/rcav --quiet --overwrite --pairs --seed $(1) --threads $(THREADS) $(RCAV_FLAGS) --labels $$(S$(1))/iou-d.h5 --pcav $$(S$(1))/pcav.h5 $$(wordlist 1,4,$$^) -o $$(S$(1))/influence-d.h5 > $$(S$(1))/influence-d.txt
+$$(S$(1))/influence.txt: $$(foreach m,d eq1 pcav,$$(S$(1))/influence-$$(m).txt)
+	cat $$^ > $$@
 $$(S$(1))/report.txt: $$(S$(1))/head-eval.txt $$(S$(1))/table1.txt $$(S$(1))/eval-d.h5 $$(S$(1))/eval-eq1.h5 $$(S$(1))/eval-ica.h5 \
                       $$(S$(1))/eval-c.h5 $$(S$(1))/eval-a.h5 $$(S$(1))/eval-ideal.h5 \
                       $$(S$(1))/diagnose-d.tsv $$(S$(1))/diagnose-ideal.tsv $$(S$(1))/figure3.tsv $$(S$(1))/figure3.png \
-                      $$(foreach l,$(SAE_LAMBDAS),$$(S$(1))/sae-$$(l).h5)
-	$$(RUN) bin/regress --report $$(filter-out bin/% %.png $$(S$(1))/sae-%,$$^) > $$@
+                      $$(foreach l,$(SAE_LAMBDAS),$$(S$(1))/sae-$$(l).h5) $$(S$(1))/influence.txt
+	$$(RUN) bin/regress --report $$(filter-out bin/% %.png $$(S$(1))/sae-% $$(S$(1))/influence.txt,$$^) > $$@
+	cat $$(S$(1))/influence.txt >> $$@
 endef
 # Only when a synthetic target is asked for: the flags files are written at
 # parse time, and other goals (make test) should not create runs/.

@@ -13,6 +13,9 @@ check "the report has the IoU tables, RMSE, diagnostics and Figure 3" bash -c "
     grep -q 'signal-value RMSE' '$R/report.txt' && grep -q '^accuracy' '$R/report.txt' &&
     grep -q 'diagnose-ideal.tsv' '$R/report.txt' && grep -q '^L_cur' '$R/report.txt' &&
     grep -q '^pcav' '$R/report.txt' && grep -q '^sae-0.1' '$R/report.txt' && test -s '$R/figure3.png'"
+check "the report has the influence tables (d with S3, eq1, pcav) and the three-class note" bash -c "
+    grep -q 'directions: .*/d.h5 (step d)' '$R/report.txt' && grep -q '^S3 ' '$R/report.txt' &&
+    grep -q 'directions: .*/pcav.h5 (step pcav)' '$R/report.txt' && grep -q 'with 3 classes every direction' '$R/report.txt'"
 check "everything is up to date" M -q "$R/report.txt"
 
 touch "$R/head.h5"
