@@ -131,22 +131,27 @@ static int check_eval_source(const options *opt, h5in *eval, h5in *dirs)
     return 0;
 }
 
-/* The detector iou-label labelled concept (of several, the highest
- * validation IoU). */
+/* The detector of a concept: of those iou-label labelled with it, the one of
+ * highest validation IoU; when none carries the label (a rare concept can
+ * lose every detector's argmax to a frequent one), the detector of highest
+ * training IoU with it, said on stderr. *iou: its validation IoU with the
+ * concept. */
 static int detector_of_concept(const options *opt, h5in *eval, int n_det, int *detector, double *iou)
 {
     char **names = NULL;
     size_t n_names = 0;
     int32_t *label = NULL;
-    double *iou_val = NULL;
-    hsize_t dims[H5IO_MAX_RANK], expect[1] = {(hsize_t)n_det};
+    double *iou_train = NULL, *iou_val = NULL;
+    hsize_t dims[H5IO_MAX_RANK];
     int rc = h5in_strings(eval, "/concept_names", &names, &n_names) ||
              h5in_read(eval, "/label", H5IO_INT32, 1, NULL, (void **)&label, dims);
     if (!rc && dims[0] != (hsize_t)n_det)
         rc = error_set(EX_DATAERR, "%s: '/label' labels %llu detectors but %s has %d", eval->path,
                        (unsigned long long)dims[0], opt->directions, n_det);
+    hsize_t table[2] = {(hsize_t)n_det, n_names};
     if (!rc)
-        rc = h5in_read(eval, "/label_iou_val", H5IO_DOUBLE, 1, expect, (void **)&iou_val, dims);
+        rc = h5in_read(eval, "/iou/train", H5IO_DOUBLE, 2, table, (void **)&iou_train, dims) ||
+             h5in_read(eval, "/iou/val", H5IO_DOUBLE, 2, table, (void **)&iou_val, dims);
     int column = -1;
     for (size_t c = 0; !rc && c < n_names; c++)
         if (!strcmp(names[c], opt->concept))
@@ -156,14 +161,24 @@ static int detector_of_concept(const options *opt, h5in *eval, int n_det, int *d
                        n_names);
     *detector = -1;
     for (int i = 0; !rc && i < n_det; i++)
-        if (label[i] == column && (*detector < 0 || iou_val[i] > iou_val[*detector]))
+        if (label[i] == column && (*detector < 0 || iou_val[(size_t)i * n_names + column] >
+                                                        iou_val[(size_t)*detector * n_names + column]))
             *detector = i;
-    if (!rc && *detector < 0)
-        rc = error_set(EX_DATAERR, "%s: no detector is labelled '%s'", eval->path, opt->concept);
+    if (!rc && *detector < 0) {
+        *detector = 0;
+        for (int i = 1; i < n_det; i++)
+            if (iou_train[(size_t)i * n_names + column] > iou_train[(size_t)*detector * n_names + column])
+                *detector = i;
+        if (!opt->cli.quiet)
+            fprintf(stderr, "%s: no detector is labelled '%s' in %s; detector %d has the highest training IoU "
+                    "with it (%.3f)\n", opt->cli.tool, opt->concept, eval->path, *detector,
+                    iou_train[(size_t)*detector * n_names + column]);
+    }
     if (!rc)
-        *iou = iou_val[*detector];
+        *iou = iou_val[(size_t)*detector * n_names + column];
     h5io_free_strings(names, n_names);
     free(label);
+    free(iou_train);
     free(iou_val);
     return rc ? error_code() : 0;
 }

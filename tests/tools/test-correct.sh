@@ -80,6 +80,25 @@ i = int(np.flatnonzero(e["label"][:] == names.index("concept1"))[0])
 assert g.attrs["correction_detector"] == i and g.attrs["correction_concept"] == "concept1"
 assert np.isclose(g.attrs["correction_concept_iou"], e["label_iou_val"][i])
 EOF
+check "an evaluation where no detector is labelled concept1" py <<'EOF'
+import h5py, numpy as np, shutil, sys
+t = sys.argv[1]
+shutil.copy(t + "/e.h5", t + "/e0.h5")
+with h5py.File(t + "/e0.h5", "r+") as e:
+    e["label"][...] = 0
+EOF
+desc "--concept without a detector labelled so takes the highest training IoU"
+expect_ok $CR --concept concept1 --labels "$TMP/e0.h5" --strength 3 "$TMP/p.h5" "$TMP/f.h5" -o "$TMP/c0.h5"
+check "... the detector of highest /iou/train with concept1, its /iou/val" py <<'EOF'
+import h5py, numpy as np, sys
+t = sys.argv[1]
+e, g = h5py.File(t + "/e0.h5", "r"), h5py.File(t + "/c0.h5", "r")
+names = [n.decode() for n in e["concept_names"][:]]
+c = names.index("concept1")
+i = int(np.argmax(e["iou/train"][:, c]))
+assert g.attrs["correction_detector"] == i, (g.attrs["correction_detector"], i)
+assert np.isclose(g.attrs["correction_concept_iou"], e["iou/val"][i, c])
+EOF
 check "trainhead --eval scores the corrected features" bash -c \
     "bin/trainhead --eval '$TMP/head.h5' '$TMP/c-strong.h5' | grep -q '^accuracy'"
 
