@@ -126,6 +126,12 @@ static int32_t block_label(const int32_t *map, int wm, int y0, int y1, int x0, i
 
 void imageset_cell_labels(const int32_t *map, int hm, int wm, int gh, int gw, cell_rule rule, int32_t *cells)
 {
+    if (rule == CELL_IMAGE) {
+        int32_t label = block_label(map, wm, 0, hm, 0, wm, CELL_ANY);
+        for (int k = 0; k < gh * gw; k++)
+            cells[k] = label;
+        return;
+    }
     for (int r = 0; r < gh; r++)
         for (int c = 0; c < gw; c++)
             cells[r * gw + c] = block_label(map, wm, r * hm / gh, (r + 1) * hm / gh, c * wm / gw,
@@ -134,7 +140,7 @@ void imageset_cell_labels(const int32_t *map, int hm, int wm, int gh, int gw, ce
 
 const char *imageset_cell_rule_name(cell_rule rule)
 {
-    return rule == CELL_MAJORITY ? "majority" : "any";
+    return rule == CELL_MAJORITY ? "majority" : rule == CELL_IMAGE ? "image" : "any";
 }
 
 /* Every category's first dimension must be the set's N (checked here so the

@@ -43,7 +43,9 @@ void imageset_gather(const imageset *set, const size_t *order, size_t img0, size
 typedef enum {
     CELL_ANY,      /* the label with the fewest pixels among those present (0 = none only
                       when no label is): a concept marks every cell it touches */
-    CELL_MAJORITY  /* the label (0 included) covering most pixels; ties to the smaller */
+    CELL_MAJORITY, /* the label (0 included) covering most pixels; ties to the smaller */
+    CELL_IMAGE     /* every cell the label CELL_ANY gives the whole map: for a layer whose
+                      cells each see the whole image (a receptive field wider than it) */
 } cell_rule;
 
 /* Maps one pixel label map [hm × wm] onto a grid [gh × gw] (gh <= hm, gw <=

@@ -31,7 +31,8 @@ static const char usage[] =
     "  --eval            print NET's accuracy and confusion matrix on IMAGES\n"
     "  --features        write the last convolution's activations of IMAGES (-o)\n"
     "  --head-out FILE   with --features: also write the head as an eddp-head file\n"
-    "  --cell-rule R     concept maps onto the feature grid: any (default) or majority\n"
+    "  --cell-rule R     concept maps onto the feature grid: any (default), majority\n"
+    "                    or image (every cell takes the whole image's label)\n"
     "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n";
 
 enum { OPT_EPOCHS = CLI_OPT_TOOL, OPT_BATCH, OPT_LR, OPT_EVAL, OPT_FEATURES, OPT_HEAD_OUT, OPT_CELL_RULE };
@@ -96,7 +97,8 @@ static void parse(options *opt, int argc, char **argv)
         case OPT_CELL_RULE:
             if (!strcmp(optarg, "any")) opt->rule = CELL_ANY;
             else if (!strcmp(optarg, "majority")) opt->rule = CELL_MAJORITY;
-            else cli_usage_error(cli, "--cell-rule: expected any or majority, got '%s'", optarg);
+            else if (!strcmp(optarg, "image")) opt->rule = CELL_IMAGE;
+            else cli_usage_error(cli, "--cell-rule: expected any, majority or image, got '%s'", optarg);
             break;
         default: cli_usage_error(cli, "unexpected option");
         }

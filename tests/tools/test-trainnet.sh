@@ -183,6 +183,6 @@ expect_fail 64 '--eval takes NET IMAGES' $TN --eval "$TMP/net.h5"
 expect_fail 64 '--eval and --features exclude each other' $TN --eval --features "$TMP/net.h5" "$TMP/test.h5"
 expect_fail 64 'are for training' $TN --eval --epochs 3 "$TMP/net.h5" "$TMP/test.h5"
 expect_fail 64 '--head-out and --cell-rule go with --features' $TN "$TMP/train.h5" -o "$O" --head-out "$TMP/h3.h5"
-expect_fail 64 "--cell-rule: expected any or majority, got 'most'" $TN --features --cell-rule most "$TMP/net.h5" "$TMP/test.h5" -o "$O"
+expect_fail 64 "--cell-rule: expected any, majority or image, got 'most'" $TN --features --cell-rule most "$TMP/net.h5" "$TMP/test.h5" -o "$O"
 expect_fail 64 '--head-out and -o name the same file' $TN --features "$TMP/net.h5" "$TMP/test.h5" -o "$O" --head-out "$O"
 finish

@@ -27,6 +27,10 @@ static void test_cell_rules(void)
     imageset_cell_labels(map, 6, 4, 2, 2, CELL_MAJORITY, cells);
     CHECK(cells[0] == 1 && cells[1] == 1 && cells[2] == 0 && cells[3] == 3, "majority: %d %d %d %d", cells[0],
           cells[1], cells[2], cells[3]);
+    /* image: every cell gets the label "any" gives the whole map (2, the rarest) */
+    imageset_cell_labels(map, 6, 4, 2, 2, CELL_IMAGE, cells);
+    CHECK(cells[0] == 2 && cells[1] == 2 && cells[2] == 2 && cells[3] == 2, "image: %d %d %d %d", cells[0],
+          cells[1], cells[2], cells[3]);
     /* an all-zero block stays 0 under both rules */
     const int32_t zeros[4] = {0, 0, 0, 0};
     imageset_cell_labels(zeros, 2, 2, 1, 1, CELL_ANY, cells);
