@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""watermark_report.py RUN_DIR "TRIALS" — the watermark experiment's report
+"""watermark_report.py RUN_DIR "TRIALS" "SIGNALS" — the watermark experiment's report
 (pipelines/watermark.mk): the paper's Tables 9 and 10 (row-normalised
 confusion matrices of the original and the corrected network on the clean,
 poisoned and union test sets), the controls (filter direction, random
@@ -12,7 +12,8 @@ import sys
 import h5py
 import numpy as np
 
-RUN, TRIALS = sys.argv[1], sys.argv[2].split()
+RUN, TRIALS, SIGNALS = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+SIGNAL_TITLES = {"d": "learned S of step d", "eq1": "Eq. 1 on step d's final detectors"}
 TESTS = ("clean", "poisoned", "union")
 TEST_TITLES = ("Clean", "Poisoned", "Clean & Poisoned")
 
@@ -42,7 +43,7 @@ def table(title, prefix):
 
 
 def watermark_detector():
-    corrected = h5py.File(f"{RUN}/corr-d-signal-poisoned.h5", "r")
+    corrected = h5py.File(f"{RUN}/corr-{SIGNALS[0]}-signal-poisoned.h5", "r")
     return int(corrected.attrs["correction_detector"]), corrected
 
 
@@ -57,7 +58,7 @@ def write_firing(path):
     test image per class, clean (bottom row) and watermarked (top row), each
     pixel reddened by the watermark detector's m on its feature cell."""
     union = h5py.File(f"{RUN}/test-union.h5", "r")
-    mask = h5py.File(f"{RUN}/corr-d-signal-union.h5", "r")["correction/mask"]
+    mask = h5py.File(f"{RUN}/corr-{SIGNALS[0]}-signal-union.h5", "r")["correction/mask"]
     half = union["images"].shape[0] // 2
     examples = [int(np.flatnonzero(union["labels"][:half] == c)[0]) for c in range(len(CLASSES))]
     h, w = union["images"].shape[2:]
@@ -80,32 +81,30 @@ def write_firing(path):
 
 
 def main():
-    detector, corrected = watermark_detector()
-    iou = h5py.File(f"{RUN}/iou-d.h5", "r")
-    concepts = names(f"{RUN}/iou-d.h5", "concept_names")
+    detector, corrected_file = watermark_detector()
+    iou = h5py.File(f"{RUN}/iou-{SIGNALS[0]}.h5", "r")
+    concepts = names(f"{RUN}/iou-{SIGNALS[0]}.h5", "concept_names")
     column = concepts.index("watermark")
     print(f"== the watermark experiment ({RUN}): classes {', '.join(CLASSES)}")
     print(f"watermark detector: {detector} (IoU with the watermark: train "
           f"{iou['iou/train'][detector, column]:.3f}, validation {iou['iou/val'][detector, column]:.3f}; "
           f"highest among the {iou['iou/val'].shape[0]} detectors: {iou['iou/val'][:, column].max():.3f})")
-    k = corrected.attrs["correction_strength"] if "correction_strength" in corrected.attrs else float("nan")
+    k = corrected_file.attrs["correction_strength"]
     original = table("Table 9 — original network (rows: true class, columns: predicted, row-normalised)",
                      "feat")
-    signal = table(f"Table 10 — corrected by the watermark detector's signal vector (Eq. 18, k = {k:g}; "
-                   "learned S of step d)", "corr-d-signal")
-    eq1 = table("The same with the detector's Eq.-1 signal vector (eq1)", "corr-eq1-signal")
+    corrected = {kind: table(f"Table 10 — corrected by the watermark detector's signal vector (Eq. 18, "
+                             f"k = {k:g}; {SIGNAL_TITLES[kind]})", f"corr-{kind}-signal") for kind in SIGNALS}
 
     print("\nControls (accuracy: clean / poisoned / union)")
     row = lambda evals: " / ".join(f"{a:.3f}" for a, _ in evals)
-    print(f"  original network                 {row(original)}")
-    print(f"  signal vector, learned S (d)     {row(signal)}")
-    print(f"  signal vector, Eq. 1 (eq1)       {row(eq1)}")
-    for kind in ("d", "eq1"):
+    print(f"  original network                   {row(original)}")
+    for kind in SIGNALS:
+        print(f"  signal vector ({kind:3})                {row(corrected[kind])}")
         filt = [read_eval(f"corr-{kind}-filter-{t}") for t in TESTS]
-        print(f"  filter direction ({kind:3})           {row(filt)}")
+        print(f"  filter direction ({kind:3})             {row(filt)}")
         rand = np.array([[read_eval(f"corr-{kind}-random-{n}-{t}")[0] for t in TESTS] for n in TRIALS])
         change = np.abs(rand - np.array([a for a, _ in original])).max()
-        print(f"  random vectors ({kind:3}, {len(TRIALS)} trials)   "
+        print(f"  random vectors ({kind:3}, {len(TRIALS):2} trials)    "
               + " / ".join(f"{m:.3f} ± {s:.3f}" for m, s in zip(rand.mean(0), rand.std(0)))
               + f"   (largest change {change:.3f})")
 
@@ -118,7 +117,7 @@ def main():
     # confusion.tsv: one block per panel (gnuplot index 0-2: original on the
     # clean, poisoned, union sets; 3-5: corrected), rows "x y value".
     with open(f"{RUN}/confusion.tsv", "w") as out:
-        for evals in (original, signal):
+        for evals in (original, corrected[SIGNALS[0]]):
             for _, m in evals:
                 for i in range(len(CLASSES)):
                     for j in range(len(CLASSES)):

@@ -26,7 +26,7 @@ assert poisoned < 0.5, f"poisoned accuracy {poisoned}: the watermark should send
 def confusion(name):
     rows = [line.split("\t") for line in open(f"{t}/eval-{name}.txt").read().split("\n")[2:] if line.strip()]
     return [[float(v) for v in r] for r in rows]
-before, after = confusion("feat-poisoned"), confusion("corr-d-signal-poisoned")
+before, after = confusion("feat-poisoned"), confusion("corr-eq1-signal-poisoned")
 moved = sum(abs(a - b) for ra, rb in zip(before, after) for a, b in zip(ra, rb))
 assert moved > 0.05 * sum(map(sum, before)), "the correction should change the poisoned predictions"
 report = open(f"{t}/report.txt").read()
