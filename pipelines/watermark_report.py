@@ -69,7 +69,7 @@ def write_firing(path):
             gray = union["images"][n + offset, 0].astype(float) / 255
             m = mask[n + offset]
             cell = np.kron(m, np.ones((-(-h // m.shape[0]), -(-w // m.shape[1]))))[:h, :w]
-            rgb = np.stack([np.minimum(1, 0.6 * gray + 0.8 * cell), gray * (1 - 0.6 * cell),
+            rgb = np.stack([gray + 0.8 * cell * (1 - gray), gray * (1 - 0.6 * cell),
                             gray * (1 - 0.6 * cell)], axis=-1)
             canvas[row * (h + gap):row * (h + gap) + h, col * (w + gap):col * (w + gap) + w] = rgb
     with open(path, "w") as out:
