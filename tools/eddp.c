@@ -110,6 +110,8 @@ static void parse(options *opt, int argc, char **argv)
         cli_usage_error(cli, "no output file: give -o FILE");
     if (opt->train.diagnose && opt->step == 'c')
         cli_usage_error(cli, "--diagnose applies to steps b and d");
+    if (opt->train.epochs_given && opt->step == 'c')
+        cli_usage_error(cli, "--epochs: step c does not train (it estimates the signal vectors); drop it");
     trainopts_finish(&opt->train, cli, opt->step == 'd' ? "s,sb,ma,mm,ic,eac,cur,fso" : "s,sb,ma,mm,ic,eac,uur");
 }
 
