@@ -134,8 +134,29 @@ int cli_common_option(cli_common *cli, int opt, const char *arg)
     }
 }
 
+void cli_check_output(const cli_common *cli)
+{
+    const char *out = cli->output;
+    if (!out || !strcmp(out, "-"))
+        return;
+    /* Every other argument (option value or operand) that names a file is a
+     * candidate input; the -o value itself points into its own argument. */
+    const char **others = malloc((size_t)(cli->argc > 0 ? cli->argc : 1) * sizeof *others);
+    int n = 0;
+    for (int k = 1; others && k < cli->argc; k++) {
+        const char *arg = cli->argv[k];
+        if (!(out >= arg && out <= arg + strlen(arg)))
+            others[n++] = arg;
+    }
+    int rc = others ? h5io_check_output_distinct(out, others, n) : 0;
+    free(others);
+    if (rc)
+        cli_usage_error(cli, "%s", error_message());
+}
+
 void cli_apply_threads(cli_common *cli)
 {
+    cli_check_output(cli);
     if (cli->threads > 0) {
         omp_set_num_threads(cli->threads);
         openblas_set_num_threads(cli->threads);

@@ -361,7 +361,7 @@ check "--info describes a head file (no statistics without /features)" \
 # must remove the temporary output. (FIFOs are refused as inputs.)
 /usr/bin/python3 - "$TMP" <<'EOF'
 import numpy as np, sys
-np.save(sys.argv[1] + "/slow.npy", np.ones((1000000, 4, 2, 2), np.float32))
+np.save(sys.argv[1] + "/slow.npy", np.ones((200000, 4, 2, 2), np.float32))
 EOF
 EDDP_BATCH_BYTES=64 $FD --features "$TMP/slow.npy" -o "$O/interrupted.h5" 2>/dev/null &
 tool=$!
