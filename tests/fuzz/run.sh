@@ -50,8 +50,10 @@ for target in "$@"; do
     echo "$name: ${stats:-no statistics (see $log)}"
     for crash in "$crashes"/crash-* "$crashes"/leak-*; do
         [[ -e $crash ]] || continue
-        frames=$(ASAN_OPTIONS=detect_leaks=1 "$target" "$crash" 2>&1 | grep -E '^ +#[0-9]+ ' | head -8)
-        if grep -q 'libhdf5' <<<"$(head -3 <<<"$frames")"; then
+        # The first frame past the sanitizer's own (interceptors, malloc) decides.
+        frames=$(ASAN_OPTIONS=detect_leaks=1 "$target" "$crash" 2>&1 | grep -E '^ +#[0-9]+ ' |
+                 grep -vE ' in (__interceptor_|__asan_|malloc|calloc|realloc|free|strdup|strndup)\b' | head -8)
+        if grep -q 'libhdf5' <<<"$(head -1 <<<"$frames")"; then
             echo "  $crash: inside libhdf5 (not ours): $(head -1 <<<"$frames" | sed 's/^ *//')"
         else
             echo "  $crash: IN OUR CODE:"; sed 's/^/    /' <<<"$frames"; status=1
