@@ -291,10 +291,19 @@ static int check_written(h5in *in, const char *name, hid_t dset, int rank, const
     H5D_space_status_t status;
     if (H5Dget_space_status(dset, &status) < 0)
         return error_set(EX_DATAERR, "%s: cannot inspect dataset '%s' (corrupt file?)", in->path, name);
-    if (status == H5D_SPACE_STATUS_ALLOCATED)
-        return 0;
     char shape[256];
     format_dims(shape, sizeof shape, rank, dims, 0);
+    if (status == H5D_SPACE_STATUS_ALLOCATED) {
+        /* Contiguous storage has one address: it must end inside the file. */
+        haddr_t offset = H5Dget_offset(dset);
+        hsize_t storage = H5Dget_storage_size(dset), file_size = 0;
+        if (offset != HADDR_UNDEF && H5Fget_filesize(in->file, &file_size) >= 0 && file_size &&
+            (offset > file_size || storage > file_size - offset))
+            return error_set(EX_DATAERR, "%s: dataset '%s' (shape %s) ends at byte %llu but the file has %llu "
+                             "(truncated?)", in->path, name, shape,
+                             (unsigned long long)(offset + storage), (unsigned long long)file_size);
+        return 0;
+    }
     if (status == H5D_SPACE_STATUS_NOT_ALLOCATED)
         return error_set(EX_DATAERR, "%s: dataset '%s' declares shape %s but its data were never written "
                          "(no storage allocated)", in->path, name, shape);
