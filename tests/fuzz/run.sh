@@ -45,7 +45,7 @@ for target in "$@"; do
     # -fork keeps fuzzing past a crash (libhdf5 has its own); each is saved.
     ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
         "$target" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 -rss_limit_mb=2048 \
-        -timeout=10 -max_total_time="$seconds" -artifact_prefix="$crashes/" "$corpus" "$seeds/$kind" >"$log" 2>&1
+        -timeout=5 -max_total_time="$seconds" -artifact_prefix="$crashes/" "$corpus" "$seeds/$kind" >"$log" 2>&1
     stats=$(grep -E '^#[0-9]+: cov: ' "$log" | tail -1)
     echo "$name: ${stats:-no statistics (see $log)}"
     for crash in "$crashes"/crash-* "$crashes"/leak-*; do
