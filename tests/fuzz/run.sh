@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh SECONDS TARGET... — `make fuzz`: seeds a corpus per target from
+# run.sh SECONDS TARGET... — `make fuzz` (FUZZ_TIME=0: triage only): seeds a corpus per target from
 # files the tools and the tests make, runs each libFuzzer target SECONDS
 # seconds, and prints its executions and coverage. Crashes are kept under
 # build-fuzz/crashes/<target>/ with the stack's top frames; one in our code
@@ -43,7 +43,8 @@ for target in "$@"; do
     mkdir -p "$corpus" "$crashes"
     log=$root/$name.log
     # -fork keeps fuzzing past a crash (libhdf5 has its own); each is saved.
-    ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+    # SECONDS = 0: no fuzzing, only the triage of the saved crashes.
+    ((seconds > 0)) && ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
         "$target" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 -rss_limit_mb=2048 \
         -timeout=5 -max_total_time="$seconds" -artifact_prefix="$crashes/" "$corpus" "$seeds/$kind" >"$log" 2>&1
     stats=$(grep -E '^#[0-9]+: cov: ' "$log" | tail -1)
@@ -52,8 +53,11 @@ for target in "$@"; do
         [[ -e $crash ]] || continue
         # The first frame past the sanitizer's own (interceptors, malloc) decides.
         frames=$(ASAN_OPTIONS=detect_leaks=1 "$target" "$crash" 2>&1 | grep -E '^ +#[0-9]+ ' |
-                 grep -vE ' in (__interceptor_|__asan_|malloc|calloc|realloc|free|strdup|strndup)\b' | head -8)
-        if grep -q 'libhdf5' <<<"$(head -1 <<<"$frames")"; then
+                 grep -vE ' in (__interceptor_[a-z_0-9]*|__asan_[a-z_0-9]*|malloc|calloc|realloc|free|strn?dup)( |$)' |
+                 head -8)
+        if [[ -z $frames ]]; then
+            echo "  $crash: no longer fails (fixed)"
+        elif grep -q 'libhdf5' <<<"$(head -1 <<<"$frames")"; then
             echo "  $crash: inside libhdf5 (not ours): $(head -1 <<<"$frames" | sed 's/^ *//')"
         else
             echo "  $crash: IN OUR CODE:"; sed 's/^/    /' <<<"$frames"; status=1
