@@ -212,6 +212,12 @@ static double *filter_responses(const learn_set *set, const double *filters, con
     size_t *order = malloc(n_img * sizeof *order);
     double *X = malloc(n_pix * set->data.n_dim * sizeof *X), *pooled = malloc(n_img * set->data.n_dim * sizeof *pooled);
     double *zero = calloc(n_det, sizeof *zero), *A = malloc(n_pix * n_det * sizeof *A);
+    if (!order || !X || !pooled || !zero || !A) {
+        free(order); free(X); free(pooled); free(zero); free(A);
+        error_set(EX_OSERR, "%s: out of memory for the responses of %d directions on %zu pixels", set->in.path,
+                  n_det, n_pix);
+        return NULL;
+    }
     for (size_t k = 0; k < n_img; k++)
         order[k] = k;
     train_gather(&set->data, order, n_img, X, pooled);
@@ -221,13 +227,17 @@ static double *filter_responses(const learn_set *set, const double *filters, con
     return A;
 }
 
-static void count_iou(const learn_set *set, const directions *dirs, const truth *t, double *iou)
+static int count_iou(const learn_set *set, const directions *dirs, const truth *t, double *iou)
 {
     int n_det = dirs->n_det, n_con = t->n_con;
     size_t n_pix = set->data.n_img * set->data.hw;
     double *A = filter_responses(set, dirs->W, dirs->b, n_det);
     double *inter = calloc((size_t)n_det * n_con, sizeof *inter), *det = calloc(n_det, sizeof *det);
     double *lab = calloc(n_con, sizeof *lab);
+    if (!A || !inter || !det || !lab) {
+        free(A); free(inter); free(det); free(lab);
+        return error_set(EX_OSERR, "%s: out of memory counting IoU", set->in.path);
+    }
     for (size_t p = 0; p < n_pix; p++) {
         int concept = t->concept[p] - 1;
         int labelled = concept >= 0 && concept < n_con;
@@ -246,6 +256,7 @@ static void count_iou(const learn_set *set, const directions *dirs, const truth 
             iou[(size_t)i * n_con + k] = uni > 0 ? in / uni : 0;
         }
     free(A); free(inter); free(det); free(lab);
+    return 0;
 }
 
 static int match_rows(const options *opt, const directions *dirs, const truth *t, report *r)
@@ -281,6 +292,11 @@ static double signal_value_rmse(const learn_set *set, const directions *dirs, co
     size_t n_img = set->data.n_img, n_pix = n_img * hw;
     double *Z = filter_responses(set, filters, NULL, n_det);
     double *alpha_mean = calloc(t->n_con, sizeof *alpha_mean), sum = 0, count = 0;
+    if (!Z || !alpha_mean) {
+        free(Z); free(alpha_mean);
+        error_set(EX_OSERR, "%s: out of memory estimating signal values", set->in.path);
+        return NAN;
+    }
     for (size_t n = 0; n < n_img; n++)
         for (int k = 0; k < t->n_con; k++)
             for (int p = 0; p < hw; p++)
@@ -397,8 +413,10 @@ static int evaluate(const options *opt, learn_set *set, const truth *t)
     r.cosine = malloc(r.n_det * sizeof(double));
     r.leak_signal = malloc(r.n_det * sizeof(double));
     r.leak_distract = malloc(r.n_det * sizeof(double));
-    count_iou(set, &dirs, t, r.iou);
-    int rc = match_rows(opt, &dirs, t, &r);
+    int rc = !r.iou || !r.match || !r.cosine || !r.leak_signal || !r.leak_distract
+                 ? error_set(EX_OSERR, "out of memory for %d directions", r.n_det)
+                 : count_iou(set, &dirs, t, r.iou) || match_rows(opt, &dirs, t, &r);
+    rc = rc ? error_code() : 0;
     if (!rc) {
         for (int i = 0; i < r.n_det; i++) {
             r.cosine[i] = NAN;
@@ -420,6 +438,8 @@ static int evaluate(const options *opt, learn_set *set, const truth *t)
                 r.rmse_refined = signal_value_rmse(set, &dirs, filters, t, r.match);
             free(filters);
         }
+        if (!rc && error_code())
+            rc = error_code(); /* signal_value_rmse ran out of memory */
         leakage(&dirs, t, &r);
         if (!rc)
             print_report(&r, &dirs);
