@@ -92,7 +92,7 @@ else
 BACKEND_LINE := backend: CPU only (OpenBLAS + OpenMP); no CUDA sources in libcore/cuda
 endif
 
-.PHONY: all deps deps-optional test unit-tests asan-tests tool-tests bench bench-gpu bench-torch clean
+.PHONY: all deps deps-optional test unit-tests asan-tests tool-tests bench bench-gpu bench-torch clean fuzz fuzz-deps
 # Tool objects are made by a pattern rule: keep them between builds.
 .SECONDARY: $(patsubst tools/%.c,build/tools/%.o,$(TOOL_SRC))
 
@@ -203,6 +203,44 @@ build-asan/tests/%: tests/unit/%.c build-asan/libcore.a tests/harness.h tests/gr
 	@echo "  LD asan $@"
 	@$(CC) $(CFLAGS_ALL) -O1 $(ASAN_FLAGS) -Itests $< build-asan/libcore.a $(LDLIBS_ALL) -o $@
 
+# Sanitizer build of the tools, and a tool-level suite run under it
+# (tests/tools/asan-tools.sh: test-harden.sh on build-asan/bin).
+ASAN_TOOLS := $(patsubst tools/%.c,build-asan/bin/%,$(TOOL_SRC))
+.SECONDARY: $(patsubst tools/%.c,build-asan/tools/%.o,$(TOOL_SRC))
+build-asan/bin/%: build-asan/tools/%.o build-asan/libcore.a
+	@mkdir -p $(dir $@)
+	@echo "  LD asan $@"
+	@$(CC) $(CFLAGS_ALL) -O1 $(ASAN_FLAGS) $< build-asan/libcore.a $(LDLIBS_ALL) -o $@
+
+# Fuzzing (issue 10): libFuzzer targets for the .npy parser and the HDF5
+# readers (tests/fuzz/), built with Debian's clang, run FUZZ_TIME seconds
+# each from a seed corpus made by the tools; not part of `make test`.
+FUZZ_DEB_PACKAGES := clang libclang-rt-14-dev
+FUZZ_CC ?= clang
+FUZZ_TIME ?= 60
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS = -std=c11 -O1 -g -Wall -Wno-unknown-pragmas -fopenmp=libgomp -fno-math-errno -D_GNU_SOURCE \
+              -DEDDP_DATADIR='"$(CURDIR)/data"' -iquote libcore $(PKG_CFLAGS) $(FUZZ_SAN)
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+build-fuzz/%.o: %.c $(wildcard libcore/*.h) | build/.deps-ok
+	@mkdir -p $(dir $@)
+	@echo "  CC fuzz $<"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+build-fuzz/libcore.a: $(patsubst %.c,build-fuzz/%.o,$(LIB_SRC))
+	@ar rcs $@ $^
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libcore.a
+	@echo "  LD fuzz $@"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build-fuzz/libcore.a $(PKG_LIBS) -lmvec -lm -o $@
+fuzz-deps:
+	@missing=$$(for p in $(FUZZ_DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "fuzz: missing Debian packages: $$missing (sudo apt-get install $$missing)" >&2; exit 1; fi; \
+	fi
+fuzz: fuzz-deps
+	@$(MAKE) --no-print-directory all $(FUZZ_TARGETS)
+	@bash tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ_TARGETS)
+
 unit-tests: $(UNIT_BIN)
 	@tests/run-suites build/tests $(UNIT_BIN)
 
@@ -213,8 +251,8 @@ tool-tests: all build/bench/torch_ref
 	@tests/run-suites tests/tools $(wildcard tests/tools/test-*.sh)
 
 # The README's test command: every suite, then one closing "N passed, N failed".
-test: all $(UNIT_BIN) $(ASAN_BIN) build/bench/torch_ref
-	@tests/run-suites all $(UNIT_BIN) $(ASAN_BIN) $(wildcard tests/tools/test-*.sh)
+test: all $(UNIT_BIN) $(ASAN_BIN) $(ASAN_TOOLS) build/bench/torch_ref
+	@tests/run-suites all $(UNIT_BIN) $(ASAN_BIN) $(wildcard tests/tools/test-*.sh) tests/tools/asan-tools.sh
 
 # torch_ref is bench_torch.sh's helper (it takes arguments); bench_torch.sh
 # has its own target below.
@@ -241,6 +279,6 @@ bench-gpu: all build/bench/bench_gpu
 	build/bench/bench_gpu $(BENCH_GPU_ARGS)
 
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-asan build-fuzz bin
 
 -include pipelines/*.mk

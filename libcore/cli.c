@@ -1,6 +1,7 @@
 /* cli — see cli.h. */
 #include "cli.h"
 #include "error.h"
+#include "h5io.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -20,6 +21,7 @@ void cli_init(cli_common *cli, const char *tool, const char *usage, int argc, ch
     cli->device = "auto";
     cli->argc = argc;
     cli->argv = argv;
+    opterr = 0; /* cli_common_option reports bad options, in one line */
 }
 
 void cli_die(const cli_common *cli, int code, const char *fmt, ...)
@@ -30,6 +32,7 @@ void cli_die(const cli_common *cli, int code, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+    h5io_exit_now(code);
     exit(code);
 }
 
@@ -47,7 +50,9 @@ void cli_usage_error(const cli_common *cli, const char *fmt, ...)
 void cli_fail(const cli_common *cli)
 {
     fprintf(stderr, "%s: %s\n", cli->tool, error_message());
-    exit(error_code() ? error_code() : EX_SOFTWARE);
+    int code = error_code() ? error_code() : EX_SOFTWARE;
+    h5io_exit_now(code);
+    exit(code);
 }
 
 long cli_parse_long(const cli_common *cli, const char *option, const char *arg, long lo, long hi)
@@ -87,6 +92,8 @@ int cli_common_option(cli_common *cli, int opt, const char *arg)
 {
     switch (opt) {
     case 'o':
+        if (!*arg)
+            cli_usage_error(cli, "-o: the output path is empty");
         cli->output = arg;
         return 1;
     case CLI_OPT_OVERWRITE:
@@ -113,16 +120,43 @@ int cli_common_option(cli_common *cli, int opt, const char *arg)
         printf("%s (eddp-toolkit) %s\n", cli->tool, EDDP_VERSION);
         exit(0);
     case '?':
-        /* getopt_long already named the bad option. */
-        fprintf(stderr, "%s: try '%s --help'\n", cli->tool, cli->tool);
-        exit(EX_USAGE);
+        /* opterr = 0 (cli_init): one line naming the option, not getopt's two. */
+        if (optopt && optopt < CLI_OPT_OVERWRITE && strchr("o", optopt) && optind > 0 &&
+            !strncmp(cli->argv[optind - 1], "-o", 2))
+            cli_usage_error(cli, "option '-o' needs a value");
+        if (optind > 0 && optind <= cli->argc && !strncmp(cli->argv[optind - 1], "--", 2))
+            cli_usage_error(cli, "unknown option '%s', or it lacks its value", cli->argv[optind - 1]);
+        if (optopt > 0 && optopt < 128)
+            cli_usage_error(cli, "unknown option '-%c'", optopt);
+        cli_usage_error(cli, "unknown option");
     default:
         return 0;
     }
 }
 
+void cli_check_output(const cli_common *cli)
+{
+    const char *out = cli->output;
+    if (!out || !strcmp(out, "-"))
+        return;
+    /* Every other argument (option value or operand) that names a file is a
+     * candidate input; the -o value itself points into its own argument. */
+    const char **others = malloc((size_t)(cli->argc > 0 ? cli->argc : 1) * sizeof *others);
+    int n = 0;
+    for (int k = 1; others && k < cli->argc; k++) {
+        const char *arg = cli->argv[k];
+        if (!(out >= arg && out <= arg + strlen(arg)))
+            others[n++] = arg;
+    }
+    int rc = others ? h5io_check_output_distinct(out, others, n) : 0;
+    free(others);
+    if (rc)
+        cli_usage_error(cli, "%s", error_message());
+}
+
 void cli_apply_threads(cli_common *cli)
 {
+    cli_check_output(cli);
     if (cli->threads > 0) {
         omp_set_num_threads(cli->threads);
         openblas_set_num_threads(cli->threads);

@@ -67,7 +67,11 @@ double cli_parse_double(const cli_common *cli, const char *option, const char *a
 /* "LO:HI" with LO <= HI. */
 void cli_parse_range(const cli_common *cli, const char *option, const char *arg, double *lo, double *hi);
 
-/* Sets OpenMP and OpenBLAS thread counts from --threads. */
+/* Exits 64 when the output (-o) is the same file (device and inode) as any
+ * other file the command line names: writing it would destroy an input. */
+void cli_check_output(const cli_common *cli);
+/* Sets OpenMP and OpenBLAS thread counts from --threads. Every tool calls it
+ * right after parsing, so it also runs cli_check_output() first. */
 void cli_apply_threads(cli_common *cli);
 /* The thread count in effect (for provenance). */
 int cli_threads(void);

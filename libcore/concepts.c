@@ -68,6 +68,11 @@ int concepts_list(h5in *in, size_t n_img, concept_category **cats, int *n_cat)
         rc = check_category(in, n_img, cat);
     }
     h5io_free_strings(names, n);
+    if (rc) {
+        concepts_free(*cats, *n_cat);
+        *cats = NULL;
+        *n_cat = 0;
+    }
     return rc;
 }
 

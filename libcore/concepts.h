@@ -34,7 +34,7 @@ typedef struct {
  * int32 dataset of rank 3 or 2 whose first dimension is n_img, and a
  * `names` attribute, when present, of L strings for image-level labels.
  * EX_DATAERR naming the file and dataset otherwise, also when /concepts is
- * missing or empty. */
+ * missing or empty; on failure *cats is NULL and *n_cat 0 (nothing to free). */
 int concepts_list(h5in *in, size_t n_img, concept_category **cats, int *n_cat);
 /* Index of the category called name, −1 when absent. */
 int concepts_find(const concept_category *cats, int n_cat, const char *name);

@@ -3,6 +3,7 @@
 #include "error.h"
 #include "head.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -17,6 +18,14 @@ int features_open(features_file *ff, h5in *in)
         return error_set(EX_DATAERR, "%s: dataset '/features' is empty (shape [%llu,%llu,%llu,%llu])",
                          in->path, (unsigned long long)dims[0], (unsigned long long)dims[1],
                          (unsigned long long)dims[2], (unsigned long long)dims[3]);
+    /* Tools index channels and pixels with int and images × values with size_t. */
+    size_t values;
+    if (dims[1] > INT_MAX || dims[2] > INT_MAX || dims[3] > INT_MAX || dims[2] * dims[3] > INT_MAX || dims[0] > INT_MAX ||
+        __builtin_mul_overflow((size_t)dims[0], (size_t)(dims[1] * dims[2] * dims[3]), &values) ||
+        __builtin_mul_overflow(values, sizeof(double), &values))
+        return error_set(EX_DATAERR, "%s: dataset '/features' declares shape [%llu,%llu,%llu,%llu], more than "
+                         "this toolkit can address", in->path, (unsigned long long)dims[0],
+                         (unsigned long long)dims[1], (unsigned long long)dims[2], (unsigned long long)dims[3]);
     ff->n_img = dims[0];
     ff->n_dim = dims[1];
     ff->height = dims[2];

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,6 +78,12 @@ static const char *type_name(h5io_type type)
 
 /* ---------------------------------------------------------------- reading */
 
+const char *h5io_file_kind(unsigned mode)
+{
+    return S_ISFIFO(mode) ? "a FIFO" : S_ISCHR(mode) ? "a character device" : S_ISBLK(mode) ? "a block device"
+         : S_ISSOCK(mode) ? "a socket" : S_ISDIR(mode) ? "a directory" : "not a regular file";
+}
+
 static int read_stdin_image(h5in *in)
 {
     size_t cap = 1 << 20, size = 0;
@@ -125,6 +133,9 @@ static int open_path(h5in *in, const char *path)
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return error_set(EX_NOINPUT, "%s: is a directory, expected an HDF5 file", path);
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return error_set(EX_NOINPUT, "%s: is %s, expected a regular file (use '-' for stdin)", path,
+                         h5io_file_kind(st.st_mode));
     htri_t is_hdf5 = H5Fis_hdf5(path);
     if (is_hdf5 <= 0)
         return error_set(EX_DATAERR, "%s: not an HDF5 file", path);
@@ -203,6 +214,8 @@ int h5in_open_formats(h5in *in, const char *path, const char *const *formats, in
     int rc = strcmp(path, "-") ? open_path(in, path) : (read_stdin_image(in) || open_image(in));
     if (!rc)
         rc = check_format(in, formats, n, which);
+    if (!rc)
+        rc = h5io_register_input(path, in);
     if (rc) {
         rc = error_code();
         h5in_close(in);
@@ -218,6 +231,7 @@ int h5in_open(h5in *in, const char *path, const char *expected_format)
 
 void h5in_close(h5in *in)
 {
+    h5io_unregister_input(in);
     if (in->file >= 0)
         H5Fclose(in->file);
     in->file = H5I_INVALID_HID;
@@ -240,6 +254,73 @@ int h5in_exists(h5in *in, const char *name)
     return H5Lexists(in->file, name, H5P_DEFAULT) > 0;
 }
 
+static void format_dims(char *buf, size_t size, int rank, const hsize_t *dims, int wildcard)
+{
+    size_t used = (size_t)snprintf(buf, size, "[");
+    for (int k = 0; k < rank && used < size; k++)
+        used += (wildcard && !dims[k])
+                    ? (size_t)snprintf(buf + used, size - used, "%s*", k ? "," : "")
+                    : (size_t)snprintf(buf + used, size - used, "%s%llu", k ? "," : "",
+                                       (unsigned long long)dims[k]);
+    if (used < size)
+        snprintf(buf + used, size - used, "]");
+}
+
+/* Chunks a chunked dataset of rank dims needs to hold all its elements. */
+static hsize_t chunks_needed(hid_t dset, int rank, const hsize_t *dims)
+{
+    hid_t dcpl = H5Dget_create_plist(dset);
+    hsize_t chunk[H5IO_MAX_RANK], total = 1;
+    int chunk_rank = H5Pget_chunk(dcpl, H5IO_MAX_RANK, chunk);
+    H5Pclose(dcpl);
+    if (chunk_rank != rank)
+        return 0;
+    for (int k = 0; k < rank; k++)
+        total *= chunk[k] ? (dims[k] + chunk[k] - 1) / chunk[k] : 1;
+    return total;
+}
+
+/* Refuses a dataset whose data were never (or only partly) written: HDF5
+ * would hand back fill values for it, and a 100 KB file can declare
+ * terabytes that way. Compressed chunks hold fewer bytes than they
+ * describe, so this counts allocated storage and chunks, not bytes. */
+static int check_written(h5in *in, const char *name, hid_t dset, int rank, const hsize_t *dims)
+{
+    hsize_t count = 1;
+    for (int k = 0; k < rank; k++)
+        count *= dims[k];
+    if (count == 0)
+        return 0;
+    H5D_space_status_t status;
+    if (H5Dget_space_status(dset, &status) < 0)
+        return error_set(EX_DATAERR, "%s: cannot inspect dataset '%s' (corrupt file?)", in->path, name);
+    char shape[256];
+    format_dims(shape, sizeof shape, rank, dims, 0);
+    if (status == H5D_SPACE_STATUS_ALLOCATED) {
+        /* Contiguous storage has one address: it must end inside the file. */
+        haddr_t offset = H5Dget_offset(dset);
+        hsize_t storage = H5Dget_storage_size(dset), file_size = 0;
+        if (offset != HADDR_UNDEF && H5Fget_filesize(in->file, &file_size) >= 0 && file_size &&
+            (offset > file_size || storage > file_size - offset))
+            return error_set(EX_DATAERR, "%s: dataset '%s' (shape %s) ends at byte %llu but the file has %llu "
+                             "(truncated?)", in->path, name, shape,
+                             (unsigned long long)(offset + storage), (unsigned long long)file_size);
+        return 0;
+    }
+    if (status == H5D_SPACE_STATUS_NOT_ALLOCATED)
+        return error_set(EX_DATAERR, "%s: dataset '%s' declares shape %s but its data were never written "
+                         "(no storage allocated)", in->path, name, shape);
+    hsize_t written = 0, needed = chunks_needed(dset, rank, dims);
+    hid_t space = H5Dget_space(dset);
+    herr_t counted = needed ? H5Dget_num_chunks(dset, space, &written) : -1;
+    H5Sclose(space);
+    if (counted < 0 || written >= needed)
+        return 0;
+    return error_set(EX_DATAERR, "%s: dataset '%s' declares shape %s but only %llu of its %llu chunks "
+                     "were ever written", in->path, name, shape, (unsigned long long)written,
+                     (unsigned long long)needed);
+}
+
 int h5in_shape(h5in *in, const char *name, int *rank, hsize_t dims[H5IO_MAX_RANK])
 {
     if (!h5in_exists(in, name))
@@ -255,20 +336,10 @@ int h5in_shape(h5in *in, const char *name, int *rank, hsize_t dims[H5IO_MAX_RANK
     else
         H5Sget_simple_extent_dims(space, dims, NULL);
     H5Sclose(space);
+    if (!rc)
+        rc = check_written(in, name, dset, *rank, dims);
     H5Dclose(dset);
     return rc;
-}
-
-static void format_dims(char *buf, size_t size, int rank, const hsize_t *dims, int wildcard)
-{
-    size_t used = (size_t)snprintf(buf, size, "[");
-    for (int k = 0; k < rank && used < size; k++)
-        used += (wildcard && !dims[k])
-                    ? (size_t)snprintf(buf + used, size - used, "%s*", k ? "," : "")
-                    : (size_t)snprintf(buf + used, size - used, "%s%llu", k ? "," : "",
-                                       (unsigned long long)dims[k]);
-    if (used < size)
-        snprintf(buf + used, size - used, "]");
 }
 
 int h5in_check(h5in *in, const char *name, h5io_type type, int rank,
@@ -600,23 +671,53 @@ int h5io_check_finite(const char *path, const char *name, const float *data, siz
 
 /* ---------------------------------------------------------------- writing */
 
+/* The registry of uncommitted temporary outputs. Each entry keeps a
+ * duplicate descriptor of its temporary holding an open-file-description
+ * write lock for the whole run: the lock tells a second writer of the same
+ * output that this one is alive (PIDs get reused), and it is independent of
+ * HDF5's own flock() on the file. */
 #define MAX_TEMPS 8
 static char active_temps[MAX_TEMPS][4200];
+static int active_locks[MAX_TEMPS] = {-1, -1, -1, -1, -1, -1, -1, -1};
+static int active_overwrite[MAX_TEMPS];
+static dev_t active_dev[MAX_TEMPS];  /* the final path's file when it existed */
+static ino_t active_ino[MAX_TEMPS];
+static int active_exists[MAX_TEMPS];
+/* Set when closing an output failed (full disk): HDF5's exit handler would
+ * then crash closing the half-closed file again; see h5io_exit_now(). */
+static int close_failed;
+
+static int temp_slot(const char *path)
+{
+    for (int k = 0; k < MAX_TEMPS; k++)
+        if (active_temps[k][0] && !strcmp(active_temps[k], path))
+            return k;
+    return -1;
+}
 
 void h5io_register_temp(const char *path)
 {
+    if (temp_slot(path) >= 0)
+        return;
     for (int k = 0; k < MAX_TEMPS; k++)
         if (!active_temps[k][0]) {
             snprintf(active_temps[k], sizeof active_temps[k], "%s", path);
+            active_locks[k] = -1;
+            active_overwrite[k] = 0;
+            active_exists[k] = 0;
             return;
         }
 }
 
 void h5io_unregister_temp(const char *path)
 {
-    for (int k = 0; k < MAX_TEMPS; k++)
-        if (!strcmp(active_temps[k], path))
-            active_temps[k][0] = '\0';
+    int k = temp_slot(path);
+    if (k < 0)
+        return;
+    active_temps[k][0] = '\0';
+    if (active_locks[k] >= 0)
+        close(active_locks[k]);
+    active_locks[k] = -1;
 }
 
 void h5out_remove_temps(void)
@@ -624,6 +725,15 @@ void h5out_remove_temps(void)
     for (int k = 0; k < MAX_TEMPS; k++)
         if (active_temps[k][0])
             unlink(active_temps[k]); /* async-signal-safe */
+}
+
+void h5io_exit_now(int code)
+{
+    h5out_remove_temps();
+    if (close_failed) {
+        fflush(NULL);
+        _exit(code);
+    }
 }
 
 static void cleanup_and_die(int sig)
@@ -640,31 +750,274 @@ void h5io_install_signal_cleanup(void)
     signal(SIGHUP, cleanup_and_die);
 }
 
-static int set_root_format(h5out *out, const char *format, int format_version)
+/* ------------------------------------------------- inputs are not outputs */
+
+/* The files open as inputs (h5in, npy readers), by owner: an output must
+ * not be one of them, whichever is opened first. */
+typedef struct {
+    const void *owner;
+    dev_t dev;
+    ino_t ino;
+    char path[512];
+} open_input;
+static open_input *open_inputs;
+static size_t n_open_inputs, cap_open_inputs;
+
+static int same_file_error(const char *output, const char *input)
 {
-    if (h5out_attr_string(out, "/", "format", format) ||
-        h5out_attr_int(out, "/", "format_version", format_version))
+    if (!strcmp(output, input))
+        return error_set(EX_USAGE, "%s: the output is also an input; write it to another file", output);
+    return error_set(EX_USAGE, "%s: the output is the same file as the input '%s'; write it to another file",
+                     output, input);
+}
+
+int h5io_register_input(const char *path, const void *owner)
+{
+    struct stat st;
+    if (!strcmp(path, "-") || stat(path, &st) != 0)
+        return 0;
+    for (int k = 0; k < MAX_TEMPS; k++)
+        if (active_temps[k][0] && active_exists[k] && active_dev[k] == st.st_dev && active_ino[k] == st.st_ino)
+            return same_file_error(active_temps[k], path);
+    if (n_open_inputs == cap_open_inputs) {
+        size_t cap = cap_open_inputs ? 2 * cap_open_inputs : 16;
+        open_input *bigger = realloc(open_inputs, cap * sizeof *bigger);
+        if (!bigger)
+            return error_set(EX_OSERR, "%s: out of memory", path);
+        open_inputs = bigger;
+        cap_open_inputs = cap;
+    }
+    open_input *e = &open_inputs[n_open_inputs++];
+    e->owner = owner;
+    e->dev = st.st_dev;
+    e->ino = st.st_ino;
+    snprintf(e->path, sizeof e->path, "%s", path);
+    return 0;
+}
+
+void h5io_unregister_input(const void *owner)
+{
+    for (size_t k = 0; k < n_open_inputs; k++)
+        if (open_inputs[k].owner == owner) {
+            open_inputs[k] = open_inputs[--n_open_inputs];
+            break;
+        }
+    if (!n_open_inputs) {
+        free(open_inputs);
+        open_inputs = NULL;
+        cap_open_inputs = 0;
+    }
+}
+
+/* The output's own directory entry (lstat: writing -o LINK replaces the link,
+ * not its target) against every input (stat: an input read through a link is
+ * its target). */
+static int check_output_file(const char *output, const struct stat *out_st, const char *const *inputs, int n)
+{
+    for (int k = 0; k < n; k++) {
+        struct stat st;
+        if (inputs[k] && strcmp(inputs[k], "-") && stat(inputs[k], &st) == 0 && st.st_dev == out_st->st_dev &&
+            st.st_ino == out_st->st_ino)
+            return same_file_error(output, inputs[k]);
+    }
+    for (size_t k = 0; k < n_open_inputs; k++)
+        if (open_inputs[k].dev == out_st->st_dev && open_inputs[k].ino == out_st->st_ino)
+            return same_file_error(output, open_inputs[k].path);
+    return 0;
+}
+
+int h5io_check_output_distinct(const char *output, const char *const *inputs, int n)
+{
+    struct stat st;
+    if (!output || !strcmp(output, "-") || lstat(output, &st) != 0)
+        return 0;
+    return check_output_file(output, &st, inputs, n);
+}
+
+/* ------------------------------------------------ temporaries and writers */
+
+/* The PID in ".BASE.PID.tmp", or 0 when name is no temporary of base. */
+static long temp_pid(const char *name, const char *base)
+{
+    size_t len = strlen(base);
+    if (name[0] != '.' || strncmp(name + 1, base, len) || name[1 + len] != '.')
+        return 0;
+    const char *digits = name + 2 + len;
+    char *end;
+    long pid = strtol(digits, &end, 10);
+    return end > digits && *digits != '-' && *digits != '+' && !strcmp(end, ".tmp") ? pid : 0;
+}
+
+/* 1 when a live writer holds the lock on the temporary dir/name. */
+static int temp_locked(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return 0;
+    struct flock probe = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    int locked = fcntl(fd, F_OFD_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
+    close(fd);
+    return locked;
+}
+
+static int pid_gone(long pid) { return kill((pid_t)pid, 0) != 0 && errno == ESRCH; }
+
+/* Walks the temporaries of dir/base other than this process's: with
+ * remove_stale, unlinks those whose writer is gone (unlocked, PID dead);
+ * otherwise reports the first one a live writer holds (EX_CANTCREAT). */
+static int scan_temps(const char *dir, const char *base, const char *final_path, int remove_stale)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    int rc = 0;
+    char path[8400];
+    while (!rc && (e = readdir(d))) {
+        long pid = temp_pid(e->d_name, base);
+        if (pid <= 0 || pid == (long)getpid())
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        int locked = temp_locked(path);
+        if (!remove_stale && locked)
+            rc = error_set(EX_CANTCREAT, "%s: another run (PID %ld) is writing this output, temporary '%s'; "
+                           "wait for it to finish", final_path, pid, path);
+        else if (remove_stale && !locked && pid_gone(pid))
+            unlink(path);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Serialises, among cooperating writers, the look at a folder's temporaries
+ * and the creation of one (flock on the folder; released by close). */
+static int lock_folder(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0)
+        flock(fd, LOCK_EX);
+    return fd;
+}
+
+static void split_path(const char *path, char *dir, char *base, size_t size)
+{
+    char dir_buf[4096], base_buf[4096];
+    snprintf(dir_buf, sizeof dir_buf, "%s", path);
+    snprintf(base_buf, sizeof base_buf, "%s", path);
+    snprintf(dir, size, "%s", dirname(dir_buf));
+    snprintf(base, size, "%s", basename(base_buf));
+}
+
+/* Checks an output path before anything is made: not empty, not a folder. */
+int h5io_check_output_path(const char *path)
+{
+    if (!path || !*path)
+        return error_set(EX_USAGE, "-o: the output path is empty");
+    if (!strcmp(path, "-"))
+        return 0;
+    size_t len = strlen(path);
+    struct stat st;
+    if (path[len - 1] == '/' || (stat(path, &st) == 0 && S_ISDIR(st.st_mode)))
+        return error_set(EX_USAGE, "%s: the output is a folder, expected a file name", path);
+    if (len >= 4000)
+        return error_set(EX_USAGE, "%s: the output path is too long", path);
+    return 0;
+}
+
+static int make_temp(const char *path, int overwrite, const char *dir, const char *base, char *temp_path,
+                     size_t size, int *fd)
+{
+    struct stat st;
+    int exists = lstat(path, &st) == 0;
+    if (!overwrite && exists)
+        return error_set(EX_CANTCREAT, "%s: output exists; use --overwrite to replace it", path);
+    if (exists && check_output_file(path, &st, NULL, 0))
         return error_code();
+    if (scan_temps(dir, base, path, 0))
+        return error_code();
+    char candidate[8400];
+    snprintf(candidate, sizeof candidate, "%s/.%s.%ld.tmp", dir, base, (long)getpid());
+    /* Probe with open(): the libraries' own failures would not say why. */
+    *fd = open(candidate, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
+    if (*fd < 0)
+        return error_set(EX_CANTCREAT, "%s: cannot create output in '%s': %s", path, dir, strerror(errno));
+    snprintf(temp_path, size, "%s", candidate);
+    h5io_register_temp(temp_path);
+    int k = temp_slot(temp_path);
+    if (k >= 0) {
+        struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        int held = dup(*fd);
+        if (held >= 0 && fcntl(held, F_OFD_SETLK, &lock) != 0) {
+            close(held);
+            held = -1;
+        }
+        active_locks[k] = held;
+        active_overwrite[k] = overwrite;
+        active_exists[k] = exists;
+        active_dev[k] = exists ? st.st_dev : 0;
+        active_ino[k] = exists ? st.st_ino : 0;
+    }
     return 0;
 }
 
 int h5io_create_temp(const char *path, int overwrite, char *temp_path, size_t size, int *fd)
 {
-    struct stat st;
     temp_path[0] = '\0';
-    if (!overwrite && stat(path, &st) == 0)
-        return error_set(EX_CANTCREAT, "%s: output exists; use --overwrite to replace it", path);
-    char dir_buf[4096], base_buf[4096], candidate[4200];
-    snprintf(dir_buf, sizeof dir_buf, "%s", path);
-    snprintf(base_buf, sizeof base_buf, "%s", path);
-    const char *dir = dirname(dir_buf), *base = basename(base_buf);
-    snprintf(candidate, sizeof candidate, "%s/.%s.%ld.tmp", dir, base, (long)getpid());
-    /* Probe with open(): the libraries' own failures would not say why. */
-    *fd = open(candidate, O_CREAT | O_EXCL | O_WRONLY, 0644);
-    if (*fd < 0)
-        return error_set(EX_CANTCREAT, "%s: cannot create output in '%s': %s", path, dir, strerror(errno));
-    snprintf(temp_path, size, "%s", candidate);
-    h5io_register_temp(temp_path);
+    *fd = -1;
+    if (h5io_check_output_path(path))
+        return error_code();
+    char dir[4096], base[4096];
+    split_path(path, dir, base, sizeof dir);
+    int dir_fd = lock_folder(dir);
+    int rc = make_temp(path, overwrite, dir, base, temp_path, size, fd);
+    if (dir_fd >= 0)
+        close(dir_fd);
+    return rc;
+}
+
+/* rename(2) that fails with EEXIST instead of replacing; file systems
+ * without RENAME_NOREPLACE get link(2) + unlink(2), then plain rename. */
+static int rename_noreplace(const char *from, const char *to)
+{
+    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+        return -1;
+    if (link(from, to) == 0)
+        return unlink(from), 0;
+    if (errno == EEXIST)
+        return -1;
+    return rename(from, to);
+}
+
+int h5io_publish_temp(const char *temp_path, const char *final_path)
+{
+    int k = temp_slot(temp_path), overwrite = k >= 0 ? active_overwrite[k] : 1;
+    char dir[4096], base[4096];
+    split_path(final_path, dir, base, sizeof dir);
+    int dir_fd = lock_folder(dir), rc = 0;
+    if ((overwrite ? rename(temp_path, final_path) : rename_noreplace(temp_path, final_path)) != 0) {
+        if (errno == EEXIST)
+            rc = error_set(EX_CANTCREAT, "%s: the output appeared while this run wrote it (another writer?); "
+                           "not replaced, use --overwrite to replace it", final_path);
+        else
+            rc = error_set(EX_IOERR, "%s: cannot rename the finished output into place: %s", final_path,
+                           strerror(errno));
+        unlink(temp_path);
+    } else {
+        scan_temps(dir, base, final_path, 1); /* the leftovers of killed runs */
+    }
+    h5io_unregister_temp(temp_path);
+    if (dir_fd >= 0)
+        close(dir_fd);
+    return rc;
+}
+
+static int set_root_format(h5out *out, const char *format, int format_version)
+{
+    if (h5out_attr_string(out, "/", "format", format) ||
+        h5out_attr_int(out, "/", "format_version", format_version))
+        return error_code();
     return 0;
 }
 
@@ -973,12 +1326,13 @@ int h5out_commit(h5out *out)
         out->file = H5I_INVALID_HID;
         return rc;
     }
-    if (H5Fclose(out->file) < 0)
+    if (H5Fclose(out->file) < 0) {
+        close_failed = 1;
         rc = error_set(EX_IOERR, "%s: cannot finish writing (disk full?)", out->final_path);
+    }
     out->file = H5I_INVALID_HID;
-    if (!rc && rename(out->temp_path, out->final_path) != 0)
-        rc = error_set(EX_IOERR, "%s: cannot rename the finished output into place: %s",
-                       out->final_path, strerror(errno));
+    if (!rc)
+        rc = h5io_publish_temp(out->temp_path, out->final_path);
     if (rc)
         unlink(out->temp_path);
     h5io_unregister_temp(out->temp_path);
@@ -988,8 +1342,10 @@ int h5out_commit(h5out *out)
 
 void h5out_abort(h5out *out)
 {
-    if (out->file >= 0)
-        H5Fclose(out->file);
+    if (out->temp_path[0])
+        unlink(out->temp_path); /* first: closing may fail on a full disk */
+    if (out->file >= 0 && H5Fclose(out->file) < 0)
+        close_failed = 1;
     out->file = H5I_INVALID_HID;
     if (out->temp_path[0]) {
         unlink(out->temp_path);

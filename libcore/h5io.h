@@ -140,11 +140,37 @@ void h5out_abort(h5out *out);
  * h5out_remove_temps() unlinks them all (async-signal-safe; for handlers). */
 void h5io_register_temp(const char *path);
 /* The temporary file an output is written under before its rename: refuses
- * an existing path unless overwrite, creates ".NAME.PID.tmp" beside it (O_EXCL),
- * registers it and returns its descriptor in *fd. */
+ * an empty or folder path (EX_USAGE), an existing path unless overwrite, an
+ * output that is an open input (EX_USAGE), and an output another live run
+ * is writing (EX_CANTCREAT, naming its temporary); creates ".NAME.PID.tmp"
+ * beside it (O_EXCL), locks it for the run, registers it and returns its
+ * descriptor in *fd. Publish it with h5io_publish_temp. */
 int h5io_create_temp(const char *path, int overwrite, char *temp_path, size_t size, int *fd);
 void h5io_unregister_temp(const char *path);
 void h5out_remove_temps(void);
+/* Renames a finished temporary (registered by h5io_create_temp) onto
+ * final_path: without overwrite atomically refusing to replace a file that
+ * appeared meanwhile (EX_CANTCREAT), then removes the temporaries of the
+ * same output left by killed runs (PID gone, no lock). Unregisters it; on
+ * failure removes it. */
+int h5io_publish_temp(const char *temp_path, const char *final_path);
+/* EX_USAGE unless path is a usable output name: not empty, not a folder. */
+int h5io_check_output_path(const char *path);
+/* Inputs and outputs must be distinct files (device and inode; an input read
+ * through a symlink is its target). h5in_open and npy_open register every
+ * open input; h5io_create_temp refuses an output that is one of them, and a
+ * later h5io_register_input refuses an input that is a pending output.
+ * h5io_check_output_distinct checks output against inputs[0..n) (paths,
+ * "-" skipped) and the open inputs before any work: EX_USAGE naming both. */
+int h5io_check_output_distinct(const char *output, const char *const *inputs, int n);
+int h5io_register_input(const char *path, const void *owner);
+void h5io_unregister_input(const void *owner);
+/* "a FIFO", "a character device", ... for a st_mode that is no regular file. */
+const char *h5io_file_kind(unsigned mode);
+/* For main's failure exit: removes the temporaries and, when closing an
+ * output failed (full disk), leaves at once with code (_exit, stdio
+ * flushed) so that HDF5's exit handler does not close it again and crash. */
+void h5io_exit_now(int code);
 /* Installs SIGINT/SIGTERM/SIGHUP handlers that remove temporary outputs and
  * exit 128+signal. Trainers that checkpoint install their own instead. */
 void h5io_install_signal_cleanup(void);

@@ -2,6 +2,7 @@
 #include "headfile.h"
 #include "error.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -15,8 +16,12 @@ int headfile_read(h5in *in, int n_dim, const char *features_path, head_params *h
     if (n_dim > 0 && wdims[1] != (hsize_t)n_dim)
         rc = error_set(EX_DATAERR, "%s: head '/weight' has C=%llu channels but %s has C=%d",
                        in->path, (unsigned long long)wdims[1], features_path, n_dim);
-    else if (wdims[0] == 0)
-        rc = error_set(EX_DATAERR, "%s: head '/weight' has no classes", in->path);
+    else if (wdims[0] < 2)
+        rc = error_set(EX_DATAERR, "%s: head '/weight' has %llu class%s, a head needs at least 2", in->path,
+                       (unsigned long long)wdims[0], wdims[0] == 1 ? "" : "es");
+    else if (wdims[0] > INT_MAX || wdims[1] > INT_MAX)
+        rc = error_set(EX_DATAERR, "%s: head '/weight' declares shape [%llu,%llu], more than this toolkit "
+                       "can address", in->path, (unsigned long long)wdims[0], (unsigned long long)wdims[1]);
     else {
         hsize_t expect[1] = {wdims[0]};
         rc = h5in_read(in, "/bias", H5IO_DOUBLE, 1, expect, (void **)&bias, bdims);

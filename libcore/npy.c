@@ -390,12 +390,16 @@ int npy_open(npy_reader *r, const char *path)
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return error_set(EX_NOINPUT, "%s: is a directory, expected a .npy file", path);
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return error_set(EX_NOINPUT, "%s: is %s, expected a regular .npy file", path, h5io_file_kind(st.st_mode));
     r->file = fopen(path, "rb");
     if (!r->file)
         return error_set(EX_NOINPUT, "%s: cannot open: %s", path, strerror(errno));
     int rc = read_header(r);
     if (!rc)
         rc = check_size(r);
+    if (!rc)
+        rc = h5io_register_input(path, r);
     if (rc) {
         npy_close(r);
         return rc;
@@ -409,6 +413,7 @@ int npy_open(npy_reader *r, const char *path)
 
 void npy_close(npy_reader *r)
 {
+    h5io_unregister_input(r);
     if (r->file)
         fclose(r->file);
     r->file = NULL;
@@ -650,9 +655,8 @@ int npy_writer_commit(npy_writer *w)
     if (fclose(w->file) && !rc)
         rc = error_set(EX_IOERR, "%s: cannot finish writing: %s", w->final_path, strerror(errno));
     w->file = NULL;
-    if (!rc && rename(w->temp_path, w->final_path) != 0)
-        rc = error_set(EX_IOERR, "%s: cannot rename the finished output into place: %s",
-                       w->final_path, strerror(errno));
+    if (!rc)
+        rc = h5io_publish_temp(w->temp_path, w->final_path);
     if (rc)
         unlink(w->temp_path);
     h5io_unregister_temp(w->temp_path);

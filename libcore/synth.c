@@ -40,6 +40,16 @@ void synth_image(const synth_config *cfg, uint64_t seed, uint64_t stream, size_t
     }
 }
 
+/* Printable ASCII, tabs, CR/LF and UTF-8 bytes (the header's "…" is fine);
+ * control bytes mean a binary file, whose bytes must not reach a message. */
+static int text_line(const char *line)
+{
+    for (const unsigned char *c = (const unsigned char *)line; *c; c++)
+        if (*c < 0x20 && *c != '\t' && *c != '\n' && *c != '\r')
+            return 0;
+    return 1;
+}
+
 /* Table rows are dimensions, columns s0.. then d0..; the header names them. */
 int synth_read_table(const char *path, double **signals, int *n_concepts,
                      double **distractors, int *n_distract, int *n_dim)
@@ -50,7 +60,14 @@ int synth_read_table(const char *path, double **signals, int *n_concepts,
     char line[4096];
     int n_s = 0, n_d = 0, rows = 0, rc = 0;
     double values[64][16];
+    int line_no = 0;
     while (!rc && fgets(line, sizeof line, f)) {
+        line_no++;
+        if (!text_line(line)) {
+            rc = error_set(EX_DATAERR, "%s: line %d is not text (a binary file?); expected a "
+                           "tab-separated table of s… and d… columns", path, line_no);
+            break;
+        }
         if (line[0] == '#' || line[0] == '\n')
             continue;
         char *tok = strtok(line, "\t \n");

@@ -53,7 +53,11 @@ int trainopts_option(train_options *opts, const cli_common *cli, int opt, const 
     objective_config *o = &opts->obj;
     train_config *t = &opts->train;
     switch (opt) {
-    case TOPT_EPOCHS: t->epochs = cli_parse_long(cli, "--epochs", arg, 0, 1000000000); return 1;
+    case TOPT_EPOCHS:
+        /* 0 epochs would write an untrained file as if trained. */
+        t->epochs = cli_parse_long(cli, "--epochs", arg, 1, 1000000000);
+        opts->epochs_given = 1;
+        return 1;
     case TOPT_LR: t->lr = cli_parse_double(cli, "--lr", arg, 1e-15, 1e3); return 1;
     case TOPT_BATCH: t->batch_images = (size_t)cli_parse_long(cli, "--batch", arg, 1, 1L << 31); return 1;
     case TOPT_LR_REF: opts->lr_ref_batch = cli_parse_double(cli, "--lr-ref-batch", arg, 0, 1e12); return 1;
@@ -115,11 +119,15 @@ int trainopts_option(train_options *opts, const cli_common *cli, int opt, const 
 static void enable_losses(train_options *opts, const cli_common *cli, const char *allowed)
 {
     const char *p = opts->losses;
+    if (!*p)
+        cli_usage_error(cli, "--losses: no loss terms given (allowed: %s)", allowed);
     while (*p) {
         size_t len = strcspn(p, ",");
         term_id j = parse_term(cli, "--losses", p, len);
         if (!objective_term_listed(allowed, j))
             cli_usage_error(cli, "--losses: '%s' is not a loss of this step (allowed: %s)", term_names[j], allowed);
+        if (opts->obj.enabled[j])
+            cli_usage_error(cli, "--losses: '%s' is listed twice in '%s'", term_names[j], opts->losses);
         opts->obj.enabled[j] = 1;
         p += len + (p[len] == ',');
     }
@@ -156,6 +164,11 @@ void trainopts_finish(train_options *opts, const cli_common *cli, const char *al
     for (int j = 0; j < TERM_COUNT; j++)
         if (o->constrained[j] && !o->enabled[j])
             cli_usage_error(cli, "--bound %s=...: the term is not in --losses", term_names[j]);
+    for (int j = 0; j < TERM_COUNT; j++)
+        /* Every term but the alignments (range [-log2 K, 0]) is never negative. */
+        if (o->constrained[j] && j != TERM_UUR && j != TERM_CUR && o->bound[j] < 0)
+            cli_usage_error(cli, "--bound %s=%g: L^%s is never negative, so the constraint cannot be met",
+                            term_names[j], o->bound[j], term_names[j]);
     if (o->enabled[TERM_UUR] && o->enabled[TERM_CUR])
         cli_usage_error(cli, "--losses: uur and cur exclude each other");
     if (o->kappa_lo < 0 || o->kappa_hi > 1)

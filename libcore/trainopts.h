@@ -66,6 +66,7 @@ typedef struct {
     const char *diagnose;
     const char *checkpoint;
     char checkpoint_buf[4200];
+    int epochs_given;            /* --epochs was on the command line */
 } train_options;
 
 void trainopts_defaults(train_options *opts, const char *default_losses, long epochs);

@@ -110,6 +110,8 @@ static void parse(options *opt, int argc, char **argv)
         cli_usage_error(cli, "no output file: give -o FILE");
     if (opt->train.diagnose && opt->step == 'c')
         cli_usage_error(cli, "--diagnose applies to steps b and d");
+    if (opt->train.epochs_given && opt->step == 'c')
+        cli_usage_error(cli, "--epochs: step c does not train (it estimates the signal vectors); drop it");
     trainopts_finish(&opt->train, cli, opt->step == 'd' ? "s,sb,ma,mm,ic,eac,cur,fso" : "s,sb,ma,mm,ic,eac,uur");
 }
 
@@ -131,11 +133,18 @@ static int estimate_signals(const learn_set *set, directions *dirs)
     double *X = malloc(batch * hw * n_dim * sizeof *X), *pooled = malloc(batch * n_dim * sizeof *pooled);
     double *A = malloc(batch * hw * n_det * sizeof *A), *Z = malloc(batch * hw * n_det * sizeof *Z);
     signal_accum acc;
-    signal_accum_init(&acc, n_det, n_dim);
-    for (size_t k = 0; k < set->data.n_img; k++)
-        order[k] = k;
     det_view view = {.W = dirs->W, .b = dirs->b};
     det_view unit_view = {.W = dirs->unit, .b = calloc(n_det, sizeof(double))};
+    dirs->S = calloc((size_t)n_det * n_dim, sizeof(double));
+    int *alive = malloc(n_det * sizeof *alive), rc = 0;
+    if (!order || !X || !pooled || !A || !Z || !unit_view.b || !dirs->S || !alive ||
+        signal_accum_init(&acc, n_det, n_dim)) {
+        free(alive); free(order); free(X); free(pooled); free(A); free(Z); free((double *)unit_view.b);
+        return error_set(EX_OSERR, "%s: out of memory estimating %d signal vectors of %d channels", set->in.path,
+                         n_det, n_dim);
+    }
+    for (size_t k = 0; k < set->data.n_img; k++)
+        order[k] = k;
     for (size_t img0 = 0; img0 < set->data.n_img; img0 += batch) {
         size_t n = set->data.n_img - img0 < batch ? set->data.n_img - img0 : batch;
         train_gather(&set->data, order + img0, n, X, pooled);
@@ -143,8 +152,6 @@ static int estimate_signals(const learn_set *set, directions *dirs)
         det_logits(&unit_view, n_det, n_dim, X, n * hw, Z);
         signal_accum_add(&acc, X, A, Z, n * hw);
     }
-    dirs->S = calloc((size_t)n_det * n_dim, sizeof(double));
-    int *alive = malloc(n_det * sizeof *alive), rc = 0;
     size_t dead = signal_accum_finish(&acc, dirs->S, alive);
     for (int i = 0; dead && i < n_det; i++)
         if (!alive[i]) {
@@ -252,6 +259,9 @@ static int layout_from(const options *opt, const learn_set *set, directions *dir
             return error_set(EX_DATAERR, "%s: channel %d is constant; use --space raw", set->in.path, d);
     det_layout_init(layout, DET_FREE, dirs->n_det, dirs->n_dim, opt->step == 'd', set->mean, scale);
     *params = malloc(layout->n_params * sizeof(double));
+    if (!*params)
+        return error_set(EX_OSERR, "%s: out of memory for %d directions of %d channels", opt->directions,
+                         dirs->n_det, dirs->n_dim);
     if (det_init_from_effective(layout, dirs->W, dirs->b, dirs->S, opt->init_scale, *params))
         return error_set(EX_DATAERR, "%s: a detector has a zero filter", opt->directions);
     return 0;
@@ -289,8 +299,12 @@ static int run_training(options *opt, learn_set *set, h5in *head_in, const head_
              h5out_attr_double(&out, "/", "init_scale", opt->init_scale);
     if (!rc && obj.view.S) {
         result.S = malloc((size_t)dirs.n_det * dirs.n_dim * sizeof(double));
-        memcpy(result.S, obj.view.S, (size_t)dirs.n_det * dirs.n_dim * sizeof(double));
-        normalise_rows(result.S, dirs.n_det, dirs.n_dim);
+        if (!result.S) {
+            rc = error_set(EX_OSERR, "out of memory for %d signal vectors", dirs.n_det);
+        } else {
+            memcpy(result.S, obj.view.S, (size_t)dirs.n_det * dirs.n_dim * sizeof(double));
+            normalise_rows(result.S, dirs.n_det, dirs.n_dim);
+        }
     }
     h5in *inputs[] = {&in, &set->in, head_in};
     rc = learn_finish(rc ? error_code() : 0, &out, &result, &history, &opt->train, &opt->cli, inputs, 3);

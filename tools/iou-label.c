@@ -307,6 +307,8 @@ static int assign_roles(source *src, const options *opt, int all_role)
 {
     size_t n = src->ff.n_img;
     src->role = malloc(n);
+    if (!src->role)
+        return error_set(EX_OSERR, "%s: out of memory for the roles of %zu images", src->in.path, n);
     if (all_role >= 0) {
         memset(src->role, all_role, n);
         src->n_role[all_role] = n;
@@ -318,6 +320,8 @@ static int assign_roles(source *src, const options *opt, int all_role)
     size_t n_val = (size_t)llround(opt->val_fraction * (double)n);
     n_val = n_val < 1 ? 1 : (n_val > n - 1 ? n - 1 : n_val);
     size_t *perm = malloc(n * sizeof *perm);
+    if (!perm)
+        return error_set(EX_OSERR, "%s: out of memory splitting %zu images", src->in.path, n);
     rng_state rng;
     rng_init(&rng, opt->cli.seed, SPLIT_STREAM);
     rng_permutation(&rng, perm, n);

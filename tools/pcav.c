@@ -183,6 +183,14 @@ static int write_output(h5out *out, const concept_category *cat, int n_con, cons
     return rc ? error_code() : 0;
 }
 
+static int zero_row(const double *v, int n)
+{
+    for (int d = 0; d < n; d++)
+        if (v[d] != 0)
+            return 0;
+    return 1;
+}
+
 static int run(const options *opt)
 {
     h5in in;
@@ -206,18 +214,26 @@ static int run(const options *opt)
     double *V = calloc((size_t)n_con * n_dim, sizeof *V);
     int *alive = calloc(n_con, sizeof *alive);
     directions dirs = {0};
-    rc = signal_pcav_init(&sums.acc, n_con, n_dim) ? error_set(EX_OSERR, "out of memory") : 0;
+    rc = !sums.sum || !V || !alive || signal_pcav_init(&sums.acc, n_con, n_dim)
+             ? error_set(EX_OSERR, "%s: out of memory for %d concepts of %d channels", in.path, n_con, n_dim) : 0;
     if (!rc)
         rc = accumulate(opt, &ff, &in, cat, n_con, &sums);
-    if (!rc && signal_pcav_finish(&sums.acc, V, alive))
-        for (int c = 0; c < n_con && !rc; c++)
-            if (!alive[c]) {
+    int some_dead = !rc && signal_pcav_finish(&sums.acc, V, alive);
+    for (int c = 0; c < n_con && !rc; c++) {
+            if (some_dead && !alive[c]) {
                 char name[512];
                 concepts_label_name(cat, c + 1, name, sizeof name);
                 rc = error_set(EX_DATAERR, "%s: concept '%s' (label %d of '%s') has no %s pixels: no "
                                "Pattern-CAV", in.path, name, c + 1, cat->path,
                                sums.acc.n_pos[c] > 0 ? "negative" : "positive");
+            } else if (zero_row(V + (size_t)c * n_dim, n_dim)) {
+                char name[512];
+                concepts_label_name(cat, c + 1, name, sizeof name);
+                rc = error_set(EX_DATAERR, "%s: concept '%s' (label %d of '%s') has a zero Pattern-CAV: the "
+                               "features do not vary with it (constant features?)", in.path, name, c + 1,
+                               cat->path);
             }
+    }
     h5in *inputs[] = {&in};
     h5io_provenance prov = {.tool = "pcav", .argc = opt->cli.argc, .argv = opt->cli.argv,
                             .seed = opt->cli.seed, .threads = cli_threads(), .device = "cpu",

@@ -166,6 +166,12 @@ static double *filter_responses(const learn_set *set, const double *filters, con
     size_t *order = malloc(n_img * sizeof *order);
     double *X = malloc(n_pix * set->data.n_dim * sizeof *X), *pooled = malloc(n_img * set->data.n_dim * sizeof *pooled);
     double *zero = calloc(n_det, sizeof *zero), *A = malloc(n_pix * n_det * sizeof *A);
+    if (!order || !X || !pooled || !zero || !A) {
+        free(order); free(X); free(pooled); free(zero); free(A);
+        error_set(EX_OSERR, "%s: out of memory for the responses of %d directions on %zu pixels", set->in.path,
+                  n_det, n_pix);
+        return NULL;
+    }
     for (size_t k = 0; k < n_img; k++)
         order[k] = k;
     train_gather(&set->data, order, n_img, X, pooled);
@@ -182,13 +188,15 @@ static int count_iou(const learn_set *set, const directions *dirs, const truth *
 {
     size_t n_det = dirs->n_det, n_con = t->n_con + 1, n_img = set->data.n_img;
     double *A = filter_responses(set, dirs->W, dirs->b, n_det);
+    if (!A)
+        return error_code();
     double *all = malloc(n_det * n_con * sizeof *all);
     int *con_cat = calloc(n_con, sizeof *con_cat), map_cat = 0;
     metrics_units units = {0};
     metrics_iou_counts counts = {0};
     metrics_annotations ann = {.hm = set->ff.height, .wm = set->ff.width, .n_map = 1,
                                .map_cat = &map_cat, .maps = t->concept};
-    int rc = !A || !all || !con_cat || metrics_units_identity(&units, n_det) ||
+    int rc = !all || !con_cat || metrics_units_identity(&units, n_det) ||
              metrics_iou_init(&counts, &units, n_con, 1, con_cat) ? -1
              : metrics_iou_add(&counts, A, n_img, set->ff.height, set->ff.width, &ann);
     if (!rc) {
@@ -227,11 +235,12 @@ static int match_rows(const options *opt, const directions *dirs, const truth *t
     return rc ? error_set(EX_SOFTWARE, "matching failed (non-finite scores)") : 0;
 }
 
-/* Eq. 17 (signal_value_estimate) against α_{p,π(i)} − mean α, with ŝ_i of
- * unit norm: the generator's s_i have unit norm, and only then is â on α's
- * scale (eddp(7), App. C). NAN when no detector is matched. */
-static double signal_value_rmse(const learn_set *set, const directions *dirs, const double *filters,
-                                const truth *t, const int *match)
+/* *rmse ← Eq. 17 (signal_value_estimate) against α_{p,π(i)} − mean α, with
+ * ŝ_i of unit norm: the generator's s_i have unit norm, and only then is â
+ * on α's scale (eddp(7), App. C). NAN when no detector is matched or some
+ * w_i·ŝ_i is 0. Returns 0, or EX_OSERR when memory runs out. */
+static int signal_value_rmse(const learn_set *set, const directions *dirs, const double *filters,
+                             const truth *t, const int *match, double *rmse)
 {
     size_t n_det = dirs->n_det, n_dim = dirs->n_dim, hw = set->data.hw, n_img = set->data.n_img;
     size_t n_pix = n_img * hw;
@@ -239,8 +248,9 @@ static double signal_value_rmse(const learn_set *set, const directions *dirs, co
     double *X = malloc(n_pix * n_dim * sizeof *X), *pooled = malloc(n_img * n_dim * sizeof *pooled);
     double *unit_S = malloc(n_det * n_dim * sizeof *unit_S), *estimate = malloc(n_pix * n_det * sizeof *estimate);
     double *alpha_mean = calloc(t->n_con, sizeof *alpha_mean), sum = 0, count = 0;
+    int rc = 0;
     if (!order || !X || !pooled || !unit_S || !estimate || !alpha_mean) {
-        sum = NAN;
+        rc = error_set(EX_OSERR, "%s: out of memory estimating signal values of %zu pixels", set->in.path, n_pix);
         goto done;
     }
     for (size_t n = 0; n < n_img; n++)
@@ -274,7 +284,8 @@ static double signal_value_rmse(const learn_set *set, const directions *dirs, co
     }
 done:
     free(order); free(X); free(pooled); free(unit_S); free(estimate); free(alpha_mean);
-    return count ? sqrt(sum / count) : NAN;
+    *rmse = count ? sqrt(sum / count) : NAN;
+    return rc;
 }
 
 static void print_report(const report *r, const directions *dirs)
@@ -353,14 +364,15 @@ static int evaluate(const options *opt, learn_set *set, const truth *t)
                 r.cosine[i] = opt->match == MATCH_COSINE ? fabs(c) : c;
             }
         }
-        r.rmse = dirs.S ? signal_value_rmse(set, &dirs, dirs.W, t, r.match) : NAN;
-        r.rmse_refined = NAN;
-        if (dirs.S && h5in_exists(&in, "/signal_filter")) {
+        r.rmse = r.rmse_refined = NAN;
+        if (dirs.S)
+            rc = signal_value_rmse(set, &dirs, dirs.W, t, r.match, &r.rmse);
+        if (!rc && dirs.S && h5in_exists(&in, "/signal_filter")) {
             double *filters = NULL;
             hsize_t dims[H5IO_MAX_RANK], mat[2] = {(hsize_t)dirs.n_det, (hsize_t)dirs.n_dim};
             rc = h5in_read(&in, "/signal_filter", H5IO_DOUBLE, 2, mat, (void **)&filters, dims);
             if (!rc)
-                r.rmse_refined = signal_value_rmse(set, &dirs, filters, t, r.match);
+                rc = signal_value_rmse(set, &dirs, filters, t, r.match, &r.rmse_refined);
             free(filters);
         }
         signal_leakage(dirs.W, dirs.n_det, t->S, t->n_con, t->Dm, t->n_dis, dirs.n_dim, r.match,

@@ -6,9 +6,12 @@
 #include "rng.h"
 #include "synth.h"
 
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
+#include <sysexits.h>
 
 static const char usage[] =
     "usage: synthgen [options] -o OUTPUT\n"
@@ -25,18 +28,21 @@ static const char usage[] =
     "  --beta LO:HI            distractor coefficients (0:5)\n"
     "  --offset X              added to every dimension (10)\n"
     "  --per-class N           images per class (1000)\n"
+    "  --no-space-check        write even when the output's estimated size exceeds\n"
+    "                          the free space of its folder\n"
     "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n";
 
 enum {
     OPT_SPLIT = CLI_OPT_TOOL, OPT_TABLE, OPT_RANDOM, OPT_DIMS, OPT_CONCEPTS, OPT_DISTRACT,
-    OPT_HEIGHT, OPT_WIDTH, OPT_CLASSES, OPT_ON, OPT_OFF, OPT_BETA, OPT_OFFSET, OPT_PER_CLASS
+    OPT_HEIGHT, OPT_WIDTH, OPT_CLASSES, OPT_ON, OPT_OFF, OPT_BETA, OPT_OFFSET, OPT_PER_CLASS,
+    OPT_NO_SPACE_CHECK
 };
 
 typedef struct {
     cli_common cli;
     int split_test;
     const char *table;
-    int random_truth;
+    int random_truth, no_space_check;
     const char *classes;
     synth_config cfg;
 } options;
@@ -86,7 +92,8 @@ static void parse(options *opt, int argc, char **argv)
         {"classes", required_argument, 0, OPT_CLASSES}, {"on", required_argument, 0, OPT_ON},
         {"off", required_argument, 0, OPT_OFF}, {"beta", required_argument, 0, OPT_BETA},
         {"offset", required_argument, 0, OPT_OFFSET},
-        {"per-class", required_argument, 0, OPT_PER_CLASS}, {0, 0, 0, 0}};
+        {"per-class", required_argument, 0, OPT_PER_CLASS},
+        {"no-space-check", no_argument, 0, OPT_NO_SPACE_CHECK}, {0, 0, 0, 0}};
     synth_config *cfg = &opt->cfg;
     cli_init(&opt->cli, "synthgen", usage, argc, argv);
     *cfg = (synth_config){.n_dim = 16, .n_concepts = 3, .n_distract = 2, .height = 1, .width = 2,
@@ -117,6 +124,7 @@ static void parse(options *opt, int argc, char **argv)
         case OPT_BETA: cli_parse_range(cli, "--beta", optarg, &cfg->beta_lo, &cfg->beta_hi); break;
         case OPT_OFFSET: cfg->offset = cli_parse_double(cli, "--offset", optarg, -1e30, 1e30); break;
         case OPT_PER_CLASS: cfg->per_class = (size_t)cli_parse_long(cli, "--per-class", optarg, 1, 1L << 40); break;
+        case OPT_NO_SPACE_CHECK: opt->no_space_check = 1; break;
         default: cli_usage_error(cli, "unexpected option");
         }
     }
@@ -261,12 +269,36 @@ static int write_metadata(const options *opt, h5out *out)
     return rc ? error_code() : 0;
 }
 
+/* Refuses (before writing) an output whose estimated size exceeds the free
+ * space of its folder: /features, /truth/alpha, /truth/beta (float32) and
+ * /concepts (int32) per pixel, /labels per image; HDF5's overhead is small. */
+static void check_free_space(const options *opt)
+{
+    const synth_config *cfg = &opt->cfg;
+    const char *path = opt->cli.output;
+    if (opt->no_space_check || !strcmp(path, "-"))
+        return;
+    double n_img = (double)cfg->per_class * cfg->n_classes, hw = (double)cfg->height * cfg->width;
+    double bytes = n_img * (hw * 4.0 * (cfg->n_dim + cfg->n_concepts + cfg->n_distract + 1) + 4.0);
+    char dir_buf[4096];
+    snprintf(dir_buf, sizeof dir_buf, "%s", path);
+    struct statvfs fs;
+    if (statvfs(dirname(dir_buf), &fs) != 0)
+        return; /* h5out_create names what is wrong with the folder */
+    double free_bytes = (double)fs.f_bavail * (double)fs.f_frsize;
+    if (bytes > free_bytes)
+        cli_die(&opt->cli, EX_CANTCREAT,
+                "%s: the output needs about %.3g GB (%.0f images) but its folder has %.3g GB free; "
+                "use --no-space-check to write anyway", path, bytes / 1e9, n_img, free_bytes / 1e9);
+}
+
 int main(int argc, char **argv)
 {
     options opt = {0};
     parse(&opt, argc, argv);
     load_truth(&opt);
     parse_classes(&opt);
+    check_free_space(&opt);
     cli_apply_threads(&opt.cli);
     h5io_install_signal_cleanup();
     h5out out;

@@ -134,8 +134,8 @@ static void fold_standardisation(head_params *head, const double *mean, const do
 }
 
 /* Softmax regression by Adam on pooled features [n_img × n_dim]. */
-static void train(const options *opt, const double *pooled, const int32_t *labels, size_t n_img,
-                  head_params *head, history *hist)
+static int train(const options *opt, const double *pooled, const int32_t *labels, size_t n_img,
+                 head_params *head, history *hist)
 {
     int n_cls = head->n_cls, n_dim = head->n_dim;
     size_t n_params = (size_t)n_cls * n_dim + n_cls;
@@ -145,8 +145,12 @@ static void train(const options *opt, const double *pooled, const int32_t *label
     double *dlogits = malloc(batch * n_cls * sizeof *dlogits);
     int32_t *y = malloc(batch * sizeof *y);
     size_t *order = malloc(n_img * sizeof *order);
-    adam_state adam;
-    adam_init(&adam, n_params);
+    adam_state adam = {0};
+    if (!params || !grads || !x || !logits || !dlogits || !y || !order || adam_init(&adam, n_params)) {
+        adam_free(&adam);
+        free(params); free(grads); free(x); free(logits); free(dlogits); free(y); free(order);
+        return error_set(EX_OSERR, "out of memory training a head of %d classes on %d channels", n_cls, n_dim);
+    }
     double *weight = params, *bias = params + (size_t)n_cls * n_dim;
     for (long epoch = 0; epoch < opt->epochs; epoch++) {
         rng_state rng;
@@ -179,6 +183,7 @@ static void train(const options *opt, const double *pooled, const int32_t *label
     memcpy(head->bias, bias, n_cls * sizeof *bias);
     adam_free(&adam);
     free(params); free(grads); free(x); free(logits); free(dlogits); free(y); free(order);
+    return 0;
 }
 
 static int write_head(const options *opt, h5out *out, h5in *in, const head_params *head,
@@ -228,19 +233,22 @@ static int run_training(const options *opt)
                         .weight = calloc((size_t)n_cls * n_dim, sizeof(double)),
                         .bias = calloc(n_cls, sizeof(double))};
     history hist = {malloc(opt->epochs * sizeof(double)), malloc(opt->epochs * sizeof(double))};
-    int rc = features_pool_all(&ff, pooled);
+    double *mean = malloc(n_dim * sizeof *mean), *std = malloc(n_dim * sizeof *std);
+    double *scaled = malloc(ff.n_img * n_dim * sizeof *scaled);
+    double *logits = malloc(ff.n_img * n_cls * sizeof *logits);
+    int rc = !pooled || !head.weight || !head.bias || !hist.loss || !hist.accuracy || !mean || !std || !scaled || !logits
+                 ? error_set(EX_OSERR, "%s: out of memory holding %zu pooled images of %d channels", in.path,
+                             ff.n_img, n_dim)
+                 : features_pool_all(&ff, pooled);
     if (!rc) {
-        double *mean = malloc(n_dim * sizeof *mean), *std = malloc(n_dim * sizeof *std);
-        double *scaled = malloc(ff.n_img * n_dim * sizeof *scaled);
         memcpy(scaled, pooled, ff.n_img * n_dim * sizeof *scaled);
         standardise(scaled, ff.n_img, n_dim, mean, std);
-        train(opt, scaled, labels, ff.n_img, &head, &hist);
+        rc = train(opt, scaled, labels, ff.n_img, &head, &hist);
+    }
+    if (!rc) {
         fold_standardisation(&head, mean, std);
-        free(mean); free(std); free(scaled);
-        double *logits = malloc(ff.n_img * n_cls * sizeof *logits);
         head_linear_forward(pooled, (int)ff.n_img, n_dim, head.weight, head.bias, n_cls, logits);
         double accuracy = head_accuracy(logits, labels, (int)ff.n_img, n_cls);
-        free(logits);
         h5in *inputs[] = {&in};
         h5io_provenance prov = {.tool = "trainhead", .argc = opt->cli.argc, .argv = opt->cli.argv,
                                 .seed = opt->cli.seed, .threads = cli_threads(), .device = "cpu",
@@ -251,6 +259,7 @@ static int run_training(const options *opt)
     if (rc)
         h5out_abort(&out);
     headfile_free(&head);
+    free(mean); free(std); free(scaled); free(logits);
     free(hist.loss); free(hist.accuracy); free(pooled); free(labels);
     h5in_close(&in);
     return rc ? error_code() : 0;
@@ -289,7 +298,10 @@ static int run_eval(const options *opt)
         double *pooled = malloc(ff.n_img * ff.n_dim * sizeof *pooled);
         double *logits = malloc(ff.n_img * head.n_cls * sizeof *logits);
         int64_t *counts = calloc((size_t)head.n_cls * head.n_cls, sizeof *counts);
-        rc = features_pool_all(&ff, pooled);
+        rc = !pooled || !logits || !counts
+                 ? error_set(EX_OSERR, "%s: out of memory holding %zu pooled images of %zu channels", in.path,
+                             ff.n_img, ff.n_dim)
+                 : features_pool_all(&ff, pooled);
         if (!rc) {
             head_linear_forward(pooled, (int)ff.n_img, (int)ff.n_dim, head.weight, head.bias, head.n_cls, logits);
             head_confusion(logits, labels, (int)ff.n_img, head.n_cls, counts);

@@ -106,8 +106,9 @@ static int read_standardised(const char *path, det_layout *layout, double **para
          h5in_attr_double(&in, "/standardised", "threshold", &threshold);
     if (!rc && det_layout_init(layout, DET_STANDARDISED, n_det, n_dim, 0, mu, sigma))
         rc = error_set(EX_DATAERR, "%s: inconsistent standardised basis", path);
+    if (!rc && !(*params = malloc(layout->n_params * sizeof(double))))
+        rc = error_set(EX_OSERR, "%s: out of memory for %d directions of %d channels", path, n_det, n_dim);
     if (!rc) {
-        *params = malloc(layout->n_params * sizeof(double));
         memcpy(*params, house, (size_t)n_det * n_dim * sizeof(double));
         (*params)[layout->off_margin] = log(margin);
         (*params)[layout->off_threshold] = threshold;
@@ -149,7 +150,8 @@ static int learn_basis(options *opt, learn_set *set, h5in *head_in, const head_p
     directions dirs = {0};
     size_t batch = opt->train.train.batch_images;
     device_step *dev_step = NULL;
-    int rc = det_init_standardised(&layout, &rng, opt->init_margin, 0.0, params) ||
+    int rc = !params ? error_set(EX_OSERR, "out of memory for %d directions of %d channels", opt->n_det, n_dim) :
+             det_init_standardised(&layout, &rng, opt->init_margin, 0.0, params) ||
              learn_device_step(&opt->dev, &layout, &opt->train, head, set, &dev_step);
     /* On the device the CPU objective only maps parameters: one image. */
     size_t cpu_batch = dev_step ? 1 : batch;

@@ -357,24 +357,13 @@ check "--info describes a head file (no statistics without /features)" \
     bash -c "grep -Eq '^ +/weight +float32 +\[4,5\]' '$TMP/info_head.txt' && ! grep -q 'per-channel' '$TMP/info_head.txt'"
 
 # ------------------------------------------------------------------ interruption
-# A .npy fed through a FIFO stalls the import mid-stream; SIGTERM must remove
-# the temporary output.
-mkfifo "$TMP/fifo.npy"
-/usr/bin/python3 - "$TMP" <<'EOF' &
-import numpy as np, sys, time
-t = sys.argv[1]
-x = np.ones((1000, 4, 2, 2), np.float32)
-with open(f"{t}/fifo.npy", "wb") as f:
-    np.lib.format.write_array_header_1_0(f, np.lib.format.header_data_from_array_1_0(x))
-    f.write(x[:10].tobytes())
-    f.flush()
-    for _ in range(600):     # a byte now and then, until the reader is gone
-        time.sleep(0.1)
-        f.write(b"\0")
-        f.flush()
+# A large .npy imported one image per batch keeps the import busy; SIGTERM
+# must remove the temporary output. (FIFOs are refused as inputs.)
+/usr/bin/python3 - "$TMP" <<'EOF'
+import numpy as np, sys
+np.save(sys.argv[1] + "/slow.npy", np.ones((200000, 4, 2, 2), np.float32))
 EOF
-feeder=$!
-EDDP_BATCH_BYTES=64 $FD --features "$TMP/fifo.npy" -o "$O/interrupted.h5" 2>/dev/null &
+EDDP_BATCH_BYTES=64 $FD --features "$TMP/slow.npy" -o "$O/interrupted.h5" 2>/dev/null &
 tool=$!
 for _ in $(seq 100); do
     ls -A "$O" | grep -q '^\.interrupted\.h5\..*\.tmp$' && break
@@ -384,8 +373,7 @@ had_temp=$(ls -A "$O" | grep -c '^\.interrupted\.h5\..*\.tmp$')
 kill -TERM "$tool"
 wait "$tool"
 rc=$?
-kill "$feeder" 2>/dev/null
-wait "$feeder" 2>/dev/null
+rm -f "$TMP/slow.npy"
 check "SIGTERM mid-import exits 143 and removes the temporary output" \
     test "$had_temp" = 1 -a "$rc" = 143 -a ! -e "$O/interrupted.h5" -a -z "$(ls -A "$O" | grep '\.tmp$')"
 
