@@ -53,7 +53,7 @@ for target in "$@"; do
         [[ -e $crash ]] || continue
         # The first frame past the sanitizer's own (interceptors, malloc) decides.
         frames=$(ASAN_OPTIONS=detect_leaks=1 "$target" "$crash" 2>&1 | grep -E '^ +#[0-9]+ ' |
-                 grep -vE ' in (__interceptor_[a-z_0-9]*|__asan_[a-z_0-9]*|malloc|calloc|realloc|free|strn?dup)( |$)' |
+                 grep -vE ' in (__interceptor_[a-z_0-9]*|__asan_[a-z_0-9]*|__(mem|str)[a-z_0-9]*|malloc|calloc|realloc|free|strn?dup)( |$)' |
                  head -8)
         if [[ -z $frames ]]; then
             echo "  $crash: no longer fails (fixed)"
