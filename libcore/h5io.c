@@ -972,6 +972,11 @@ int h5io_create_temp(const char *path, int overwrite, char *temp_path, size_t si
     int rc = make_temp(path, overwrite, dir, base, temp_path, size, fd);
     if (dir_fd >= 0)
         close(dir_fd);
+    /* Test hook: a writer that holds its temporary and its lock, stopped
+     * (SIGSTOP) until the test continues it — a second writer can then race
+     * it without depending on timing. */
+    if (rc == 0 && getenv("EDDP_TEST_STOP_AFTER_CREATE"))
+        raise(SIGSTOP);
     return rc;
 }
 

@@ -117,19 +117,19 @@ expect_ok $TH --epochs 2 --overwrite "$TMP/in.h5" -o "$TMP/link.h5"
 check "4: ... and the input is intact" cmp "$TMP/in.h5" "$TMP/train.h5"
 
 # ------------------------------------------------- 5: racing writers
-# A writer kept busy: a .npy imported one image per batch.
+# A writer holding its temporary and its lock, stopped by the test hook
+# EDDP_TEST_STOP_AFTER_CREATE right after creating them (no timing involved).
 py <<'EOF'
 import numpy as np, sys
-np.save(sys.argv[1] + "/slow.npy", np.ones((3000, 4, 2, 2), np.float32))
+np.save(sys.argv[1] + "/slow.npy", np.ones((30, 4, 2, 2), np.float32))
 EOF
-start_slow() {   # start_slow OUT: a featdump writing OUT, stopped (SIGSTOP) once its temporary exists
-    EDDP_BATCH_BYTES=64 $FD --features "$TMP/slow.npy" -o "$1" 2>"$TMP/slow.err" &
+start_slow() {   # start_slow OUT: a featdump writing OUT, stopped once its temporary exists
+    EDDP_TEST_STOP_AFTER_CREATE=1 $FD --features "$TMP/slow.npy" -o "$1" 2>"$TMP/slow.err" &
     slow=$!
-    for _ in $(seq 200); do
-        ls -A "$(dirname "$1")" | grep -q "^\.$(basename "$1")\.$slow\.tmp$" && break
+    for _ in $(seq 600); do
+        [[ $(awk '{print $3}' "/proc/$slow/stat" 2>/dev/null) == T ]] && break
         sleep 0.05
     done
-    kill -STOP $slow
 }
 start_slow "$O/race.h5"
 desc "5: a second writer of the same output exits 73 naming the first one's temporary"
