@@ -42,7 +42,7 @@ read_words() {
     [[ -r $file ]] || { echo "step.sh: $name: cannot read flags file $file" >&2; exit 66; }
     split=$(mktemp)
     if ! xargs -r -a "$file" printf '%s\0' >"$split" 2>"$split.err"; then
-        echo "step.sh: $name: $file: $(head -1 "$split.err") (quote values with '…' or \"…\")" >&2
+        echo "step.sh: $name: $file: $(sed -n '1{s/^xargs: //;s/;.*//;p}' "$split.err") (quote a value with '…' or \"…\")" >&2
         rm -f "$split" "$split.err"
         exit 65
     fi
