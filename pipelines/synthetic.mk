@@ -164,11 +164,26 @@ ifneq ($(filter synthetic% $(SYN_DIR)/%,$(MAKECMDGOALS)),)
 $(foreach seed,$(sort $(SEED) $(SEEDS)),$(eval $(call synthetic_seed,$(seed))))
 endif
 
-.PHONY: synthetic synthetic-seeds
+.PHONY: synthetic synthetic-seeds synthetic-seed synthetic-array
 synthetic: $(SYN_DIR)/seed$(SEED)/report.txt
 	@cat $<
 synthetic-seeds: $(SYN_DIR)/summary.txt
 	@cat $<
-$(SYN_DIR)/summary.txt: $(foreach seed,$(SEEDS),$(foreach m,d eq1 ica pcav $(addprefix sae-,$(SAE_LAMBDAS)),\
-                        $(SYN_DIR)/seed$(seed)/eval-$(m).h5 $(SYN_DIR)/seed$(seed)/$(m).h5) $(SYN_DIR)/seed$(seed)/head-eval.txt)
+# What the summary needs of one seed.
+seed_files = $(foreach m,d eq1 ica pcav $(addprefix sae-,$(SAE_LAMBDAS)),\
+             $(SYN_DIR)/seed$(1)/eval-$(m).h5 $(SYN_DIR)/seed$(1)/$(m).h5) $(SYN_DIR)/seed$(1)/head-eval.txt
+synthetic-seed: $(call seed_files,$(SEED))
+$(SYN_DIR)/summary.txt: $(foreach seed,$(SEEDS),$(call seed_files,$(seed)))
 	$(call step,summary,short) bin/regress --summary $(foreach f,$^,$(if $(or $(findstring /eval-,$(f)),$(findstring head-eval,$(f))),$(f))) > $@
+
+# Seeds as a SLURM job array (pipelines/slurm-array.sh): task i runs
+# `make -k SEED=i synthetic-seed` in an allocation of THREADS CPUs, SEED_MEM
+# and SEED_TIME (its steps run in it directly), then a merge job makes the
+# summary once every task succeeded. Logs in SYN_DIR/logs/.
+SEED_MEM ?= 8G
+SEED_TIME ?= 7-00:00:00
+synthetic-array: | $(TOOLS)
+	pipelines/slurm-array.sh $(call qv,EXPERIMENT) $(SYN_DIR)/logs $(call qv,SEEDS) \
+	    'SLURM= RUN= synthetic-seed' 'SLURM= RUN= synthetic-seeds' \
+	    --cpus-per-task=$(THREADS) --mem=$(SEED_MEM) --time=$(SEED_TIME) $(SLURM_FLAGS)
+	@cat $(SYN_DIR)/summary.txt
