@@ -1,7 +1,9 @@
 # EDDP toolkit — build, test and benchmark.
 #
 #   make            build libcore and every tool into bin/
-#   make test       unit tests (+ ASan/UBSan build), tool tests; "N passed, N failed"
+#   make test       unit tests (+ ASan/UBSan build), tool tests, the SLURM test;
+#                   "N passed, N failed"
+#   make test-slurm the pipelines on a one-node SLURM cluster (README, "Clusters")
 #   make synthetic  the paper's synthetic experiment (pipelines/synthetic.mk)
 #   make bench      benchmarks (ratios, never pass/fail)
 #   make deps       install missing Debian packages (as root)
@@ -76,7 +78,7 @@ else
 BACKEND_LINE := backend: CPU only (OpenBLAS + OpenMP); no CUDA sources in libcore/cuda
 endif
 
-.PHONY: all deps test unit-tests asan-tests tool-tests bench bench-gpu clean
+.PHONY: all deps test unit-tests asan-tests tool-tests test-slurm bench bench-gpu clean
 # Tool objects are made by a pattern rule: keep them between builds.
 .SECONDARY: $(patsubst tools/%.c,build/tools/%.o,$(TOOL_SRC))
 
@@ -167,9 +169,25 @@ asan-tests: $(ASAN_BIN)
 tool-tests: all
 	@tests/run-suites tests/tools $(wildcard tests/tools/test-*.sh)
 
+# The pipelines on a one-node SLURM cluster (tests/slurm/; README, "Clusters").
+# Its Debian packages are installed when missing and make runs as root; the
+# test says "skipped" with the reason where they are absent or not root.
+SLURM_PACKAGES := slurm-wlm munge
+test-slurm: all build/.slurm-deps-ok
+	@tests/run-suites tests/slurm tests/slurm/test-slurm.sh
+
+build/.slurm-deps-ok: | build/.deps-ok
+	@missing=$$(for p in $(SLURM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && [ -z "$(DEPS_PREFIX)" ]; then \
+	  echo "deps: installing $$missing (the SLURM test)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null && missing=; \
+	fi; \
+	if [ -z "$$missing" ]; then touch $@; fi
+
 # The README's test command: every suite, then one closing "N passed, N failed".
-test: all $(UNIT_BIN) $(ASAN_BIN)
-	@tests/run-suites all $(UNIT_BIN) $(ASAN_BIN) $(wildcard tests/tools/test-*.sh)
+test: all $(UNIT_BIN) $(ASAN_BIN) build/.slurm-deps-ok
+	@tests/run-suites all $(UNIT_BIN) $(ASAN_BIN) $(wildcard tests/tools/test-*.sh) $(wildcard tests/slurm/test-*.sh)
 
 bench: all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b; done
