@@ -21,7 +21,8 @@
 #                     --job-name NAME, --cpus-per-task (the step's --threads),
 #                     --mem (STEP_MEM MB, or estimated: 512 MB + 4 × the size
 #                     of its input files), --time (STEP_TIME_TRAIN or
-#                     STEP_TIME_SHORT), --gres=gpu:1 for a train step when the
+#                     STEP_TIME_SHORT; none inside an allocation, whose
+#                     limit bounds its steps), --gres=gpu:1 for a train step when the
 #                     cluster has GPUs, --error LOG (appended), and the words
 #                     of STEP_SLURM_FLAGS
 # srun forwards SIGTERM/SIGINT to the tool: a training tool writes its
@@ -78,9 +79,14 @@ train) time_limit=${STEP_TIME_TRAIN:-2-00:00:00} ;;
 *) time_limit=${STEP_TIME_SHORT:-4:00:00} ;;
 esac
 srun_args=(--ntasks=1 --job-name="$name" --cpus-per-task="$threads" --mem="$mem_mb"
-           --time="$time_limit" --error="$log" --open-mode=append --quiet)
-# Inside an allocation (sbatch), steps share it: each takes only its CPUs.
-[[ -n ${SLURM_JOB_ID:-} ]] && srun_args+=(--exact)
+           --error="$log" --open-mode=append --quiet)
+# Inside an allocation (sbatch), steps share it, each taking only its CPUs,
+# and the job's time limit bounds them; otherwise each job has its class's.
+if [[ -n ${SLURM_JOB_ID:-} ]]; then
+    srun_args+=(--exact)
+else
+    srun_args+=(--time="$time_limit")
+fi
 if [[ $class == train ]] && sinfo -h -o %G 2>/dev/null | grep -q 'gpu'; then
     srun_args+=(--gres=gpu:1)
 fi

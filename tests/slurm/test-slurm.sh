@@ -63,6 +63,7 @@ srun --time=1 --job-name=probe sleep 300 >/dev/null 2>&1 &
 probe_srun=$!
 probe_runs() { [[ -n $(job_id probe R) ]]; }
 wait_for 20 probe_runs
+sleep 2   # an end time must come after the start time
 scontrol update JobId="$(job_id probe)" EndTime="$(date +%FT%T)"
 
 R=$TMP/slurm/seed5
@@ -81,11 +82,13 @@ check "…a checkpoint, nothing under a.h5's name, no temporary" bash -c "
 epochs1=$(epochs_in "$R/a.h5.ckpt")
 mark "scancel case"
 
-# The probe's pass: later passes come every 30 s (+ up to a second each).
+# The probe's pass (its end time, which SLURM records to the second); later
+# passes come every 30 s (+ up to a second each). The second run starts 10 s
+# before a pass at least 14 s away.
 wait "$probe_srun"
 mark "probe"
-pass_time=$(date +%s)
-start_at=$((pass_time + 30 * ((($(date +%s) - pass_time + 13) / 30) + 1) - 12))
+pass_time=$(date -d "$(job_field "$(job_id probe)" EndTime)" +%s)
+start_at=$((pass_time + 30 * (($(date +%s) - pass_time + 14) / 30 + 1) - 10))
 sleep $((start_at - $(date +%s)))
 mark "second run starts"
 ckpt_time=$(stat -c %Y.%y "$R/a.h5.ckpt")
@@ -94,13 +97,19 @@ setsid env EDDP_TEST_STOP_AT_EPOCH=1 make --no-print-directory -s SLURM=1 TIME_T
 make_pid=$!
 # Training has resumed once the checkpoint is rewritten; then the job's end
 # time comes forward to now and the next pass stops it.
-ckpt_rewritten() { [[ $(stat -c %Y.%y "$R/a.h5.ckpt" 2>/dev/null) != "$ckpt_time" ]]; }
+# (a checkpoint past the first one's epoch: the resumed run trains)
+ckpt_rewritten() {
+    local now
+    now=$(stat -c %Y.%y "$R/a.h5.ckpt" 2>/dev/null) || return 1
+    [[ $now != "$ckpt_time" ]] && (($(epochs_in "$R/a.h5.ckpt" 2>/dev/null || echo 0) > epochs1))
+}
 wait_for 120 ckpt_rewritten
 a_job=$(job_id "$A_NAME" R)
 scontrol update JobId="$a_job" EndTime="$(date +%FT%T)"
-mark "end time brought forward (pass expected at $((start_at + 12 - SLURM_TEST_T0)))"
+mark "end time brought forward (pass expected at $((start_at + 10 - SLURM_TEST_T0)))"
 wait "$make_pid"
-check "--time limit: the job ends in state TIMEOUT" test "$(job_field "$a_job" JobState)" == TIMEOUT
+timed_out() { [[ $(job_field "$a_job" JobState) == TIMEOUT ]]; }
+check "--time limit: the job ends in state TIMEOUT" wait_for 30 timed_out
 check "…make stops with the step's exit 75" bash -c "
     grep -q 'Error 75' '$TMP/run2.out' || { cat '$TMP/run2.out'; tail -5 '$R/logs/a.log'; scontrol show job $a_job; exit 1; }"
 check "…a checkpoint, nothing under a.h5's name, no temporary" bash -c "
@@ -149,4 +158,22 @@ check "…and redid only seed 8's failed step and what depends on it" bash -c "
     diff '$TMP/stamps1' '$TMP/stamps2' && test -s '$TMP/array/seed8/a.h5' -a -s '$TMP/array/seed8/eval-d.h5'"
 check "the array tasks and the merge job were named" bash -c "
     squeue -h -t all -o %j | grep -qx synthetic/seeds && squeue -h -t all -o %j | grep -qx synthetic/merge"
+# --- requeue: the whole make in one sbatch allocation (pipelines/slurm-make.sh).
+# SIGTERM to the batch shell alone (as --signal=B:TERM@60 sends it before a
+# time limit) while step (a) trains: the step checkpoints, the job requeues
+# itself and its second run continues to the end.
+Q=$TMP/requeue
+job=$(sbatch --parsable --job-name=synthetic/make --output="$TMP/requeue.log" -c 1 --mem=2G --time=10 \
+      pipelines/slurm-make.sh --no-print-directory -s SLURM=1 "${V[@]}" SYN_DIR="$Q" synthetic)
+wait_for 120 test -s "$Q/seed5/a.h5.ckpt"
+scancel --batch --signal=TERM "$job"
+job_done() { [[ $(job_field "$job" JobState) =~ ^(COMPLETED|FAILED|CANCELLED|TIMEOUT)$ ]]; }
+wait_for 240 job_done
+mark "requeue"
+check "the job was requeued once after SIGTERM and completed" bash -c "
+    [[ \$(scontrol -o show job $job) =~ JobState=COMPLETED.*Restarts=1 ]] || { scontrol -o show job $job; tail '$TMP/requeue.log'; exit 1; }"
+check "…its step (a) had stopped with a checkpoint, and continued" bash -c "
+    grep -q 'uibe: stopped by a signal after epoch' '$Q/seed5/logs/a.log' &&
+    grep -q 'requeueing job $job' '$TMP/requeue.log'"
+check "…and ends identical to the local run" /usr/bin/python3 tests/tools/same-run.py "$TMP/local" "$Q"
 finish

@@ -48,4 +48,13 @@ check "changing CHECKPOINT_EVERY reruns nothing" M -q SYN_DIR="$TMP/cut" CHECKPO
 touch -d '2000-01-01' "$R/a.h5.ckpt"
 rm "$R/a.h5"
 check "a stale checkpoint is dropped and the step reruns" M -s SYN_DIR="$TMP/cut" "$R/a.h5"
+# SLURM sends SIGTERM again at a time limit (and srun forwards its own): one
+# arriving after the stop has written its checkpoint must not turn exit 75
+# into death by signal 15.
+desc "a second SIGTERM after the stop's checkpoint: still exit 75"
+mkdir -p "$TMP/out" "$TMP/ck"
+read -r -a a_flags <"$R/a.flags"
+EDDP_TEST_STOP_AT_EPOCH=3 EDDP_TEST_SIGNAL_AFTER_STOP=1 expect_fail 75 'stopped by a signal after epoch 3' \
+    bin/uibe --quiet "${a_flags[@]}" --checkpoint "$TMP/ck/again.ckpt" "$R/train.h5" "$R/head.h5" -o "$TMP/out/again.h5"
+check "…with its checkpoint" test -s "$TMP/ck/again.ckpt"
 finish
