@@ -25,9 +25,9 @@
 #                     limit bounds its steps), --gres=gpu:1 for a train step when the
 #                     cluster has GPUs, --error LOG (appended), and the words
 #                     of STEP_SLURM_FLAGS
-# srun forwards SIGTERM/SIGINT to the tool: a training tool writes its
-# checkpoint and exits 75, which is the step's status (Make then stops; rerun
-# the target to continue from the checkpoint).
+# A signal to the step (Make's SIGTERM, Ctrl-C) reaches the tool as SIGUSR1
+# (see below): a training tool writes its checkpoint and exits 75, which is
+# the step's status (Make then stops; rerun the target to continue).
 set -euo pipefail
 
 if (($# < 4)); then
@@ -93,4 +93,18 @@ fi
 read -r -a extra <<<"${STEP_SLURM_FLAGS:-}"
 mkdir -p "$(dirname "$log")"
 echo "== $(date -u '+%F %T') $name: ${args[*]}" >>"$log"
-exec srun "${srun_args[@]}" "${extra[@]}" "${args[@]}"
+# srun answers SIGTERM by killing its tasks (SIGKILL: no checkpoint), so it
+# does not get one: SIGTERM/SIGINT/SIGHUP/SIGUSR1 here (Make passes SIGTERM
+# on, Ctrl-C reaches the whole process group) go to srun as SIGUSR1, which
+# it forwards to the tool: a training tool writes its checkpoint and exits
+# 75. SLURM's own signals (scancel --signal, time limits) reach the tool
+# directly.
+srun "${srun_args[@]}" "${extra[@]}" "${args[@]}" &
+srun_pid=$!
+trap 'kill -USR1 "$srun_pid" 2>/dev/null' TERM INT HUP USR1
+while :; do
+    wait "$srun_pid"
+    rc=$?
+    kill -0 "$srun_pid" 2>/dev/null || break   # wait was cut short by a signal
+done
+exit "$rc"

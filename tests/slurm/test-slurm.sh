@@ -167,6 +167,9 @@ job=$(sbatch --parsable --job-name=synthetic/make --output="$TMP/requeue.log" -c
       pipelines/slurm-make.sh --no-print-directory -s SLURM=1 "${V[@]}" SYN_DIR="$Q" synthetic)
 wait_for 120 test -s "$Q/seed5/a.h5.ckpt"
 scancel --batch --signal=TERM "$job"
+# SLURM holds a requeued job for two minutes (BeginTime); the test releases it.
+requeued() { [[ $(scontrol -o show job "$job" 2>/dev/null) =~ JobState=PENDING.*Restarts=1 ]]; }
+wait_for 60 requeued && scontrol update JobId="$job" StartTime=now
 job_done() { [[ $(job_field "$job" JobState) =~ ^(COMPLETED|FAILED|CANCELLED|TIMEOUT)$ ]]; }
 wait_for 240 job_done
 mark "requeue"
