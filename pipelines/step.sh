@@ -22,8 +22,8 @@
 #                     --mem (STEP_MEM MB, or estimated: 512 MB + 4 × the size
 #                     of its input files), --time (STEP_TIME_TRAIN or
 #                     STEP_TIME_SHORT; none inside an allocation, whose
-#                     limit bounds its steps), --gres=gpu:1 for a train step when the
-#                     cluster has GPUs, --error LOG (appended), and the words
+#                     limit bounds its steps), --gres=gpu:1 for a uibe/eddp
+#                     train step when the cluster has GPUs, --error LOG (appended), and the words
 #                     of STEP_SLURM_FLAGS
 # A signal to the step (Make's SIGTERM, Ctrl-C) reaches the tool as SIGUSR1
 # (see below): a training tool writes its checkpoint and exits 75, which is
@@ -87,7 +87,8 @@ if [[ -n ${SLURM_JOB_ID:-} ]]; then
 else
     srun_args+=(--time="$time_limit")
 fi
-if [[ $class == train ]] && sinfo -h -o %G 2>/dev/null | grep -q 'gpu'; then
+# uibe and eddp train on CUDA when a device is there (--device auto).
+if [[ $class == train && ${args[0]##*/} =~ ^(uibe|eddp)$ ]] && sinfo -h -o %G 2>/dev/null | grep -q 'gpu'; then
     srun_args+=(--gres=gpu:1)
 fi
 read -r -a extra <<<"${STEP_SLURM_FLAGS:-}"

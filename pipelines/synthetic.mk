@@ -35,7 +35,8 @@ drop_stale_checkpoint = @for p in $^; do if [ "$$p" -nt $@.ckpt ]; then rm -f $@
 # --- clusters (README, "Clusters"). Every recipe runs through
 # pipelines/step.sh: RUN='srun --exact -n1' prefixes each step's command;
 # SLURM=1 runs each step as its own SLURM job (a job step under sbatch) named
-# EXPERIMENT/seedN/step, with --cpus-per-task THREADS, memory for its inputs,
+# EXPERIMENT/seedN/step, with --cpus-per-task THREADS, --mem SLURM_MEM (MB;
+# default 512 + 4 × the size of the step's input files),
 # --time TIME_TRAIN or TIME_SHORT, a GPU for training steps when the cluster
 # has GPUs, SLURM_FLAGS (e.g. --partition x), and its log in
 # SYN_DIR/seedN/logs/step.log.
@@ -44,9 +45,10 @@ SLURM ?=
 SLURM_FLAGS ?=
 TIME_TRAIN ?= 2-00:00:00
 TIME_SHORT ?= 4:00:00
+SLURM_MEM ?=
 qv = '$(subst ','\'',$($(1)))'
 # $(call step,seedN/STEP,CLASS): the command prefix of one step.
-step = STEP_RUN=$(call qv,RUN) STEP_SLURM=$(call qv,SLURM) STEP_SLURM_FLAGS=$(call qv,SLURM_FLAGS) \
+step = STEP_RUN=$(call qv,RUN) STEP_SLURM=$(call qv,SLURM) STEP_SLURM_FLAGS=$(call qv,SLURM_FLAGS) STEP_MEM=$(call qv,SLURM_MEM) \
        STEP_TIME_TRAIN=$(call qv,TIME_TRAIN) STEP_TIME_SHORT=$(call qv,TIME_SHORT) \
        pipelines/step.sh $(call qv,EXPERIMENT)/$(1) $(2) $(SYN_DIR)/$(dir $(1))logs/$(notdir $(1)).log
 
