@@ -167,9 +167,12 @@ job=$(sbatch --parsable --job-name=synthetic/make --output="$TMP/requeue.log" -c
       pipelines/slurm-make.sh --no-print-directory -s SLURM=1 "${V[@]}" SYN_DIR="$Q" synthetic)
 wait_for 120 test -s "$Q/seed5/a.h5.ckpt"
 scancel --batch --signal=TERM "$job"
-# SLURM holds a requeued job for two minutes (BeginTime); the test releases it.
+# SLURM holds a requeued job for two minutes (BeginTime), time for the node
+# to clean up after its first run; the test releases it once the node is idle
+# (started earlier, the job failed to launch: exit 1 in no time).
 requeued() { [[ $(scontrol -o show job "$job" 2>/dev/null) =~ JobState=PENDING.*Restarts=1 ]]; }
-wait_for 60 requeued && scontrol update JobId="$job" StartTime=now
+node_idle() { [[ $(sinfo -h -N -o %T 2>/dev/null | head -1) == idle ]]; }
+wait_for 60 requeued && wait_for 60 node_idle && sleep 1 && scontrol update JobId="$job" StartTime=now
 job_done() { [[ $(job_field "$job" JobState) =~ ^(COMPLETED|FAILED|CANCELLED|TIMEOUT)$ ]]; }
 wait_for 240 job_done
 mark "requeue"
