@@ -1,7 +1,9 @@
 # EDDP toolkit — build, test and benchmark.
 #
 #   make            build libcore and every tool into bin/
-#   make test       unit tests (+ ASan/UBSan build), tool tests; "N passed, N failed"
+#   make test       unit tests (+ ASan/UBSan build), tool tests, the SLURM test;
+#                   "N passed, N failed"
+#   make test-slurm the pipelines on a one-node SLURM cluster (README, "Clusters")
 #   make synthetic  the paper's synthetic experiment (pipelines/synthetic.mk)
 #   make bench      benchmarks (ratios, never pass/fail)
 #   make bench-torch the CPU backend side by side with PyTorch (bench/bench_torch.sh)
@@ -92,7 +94,7 @@ else
 BACKEND_LINE := backend: CPU only (OpenBLAS + OpenMP); no CUDA sources in libcore/cuda
 endif
 
-.PHONY: all deps deps-optional test unit-tests asan-tests tool-tests bench bench-gpu bench-torch clean fuzz fuzz-deps
+.PHONY: all deps deps-optional test unit-tests asan-tests tool-tests test-slurm bench bench-gpu bench-torch clean fuzz fuzz-deps
 # Tool objects are made by a pattern rule: keep them between builds.
 .SECONDARY: $(patsubst tools/%.c,build/tools/%.o,$(TOOL_SRC))
 
@@ -110,10 +112,26 @@ $(shell mkdir -p build && rm -f $(CUDA_PLUGIN))
 $(file >build/.settings,$(BUILD_SETTINGS))
 endif
 
+# $(call deb_install,PACKAGES): a recipe installing those of the Debian
+# PACKAGES that dpkg lacks (as root, with apt-get) or, not root, naming them
+# and failing. Every package list below goes through it.
+deb_install = missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	                          grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "deps: installing $$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "deps: missing Debian packages: $$missing" >&2; \
+	    echo "deps: run 'sudo make deps' or 'sudo apt-get install $$missing'" >&2; exit 1; \
+	  fi; \
+	fi
+
 # Installs what is missing; a stamp keeps later builds from asking dpkg again.
 deps: build/.deps-ok
 deps-optional: build/.deps-ok
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES_OPTIONAL)
+	@$(call deb_install,$(DEB_PACKAGES_OPTIONAL))
 ifdef DEPS_PREFIX
 # With a prefix: no dpkg/apt, a check (every time) that it holds the headers.
 .PHONY: build/.deps-ok
@@ -128,17 +146,7 @@ else
 build/.deps-ok: PACKAGES_NEEDED = $(DEB_PACKAGES)
 build/.watermark-deps-ok: PACKAGES_NEEDED = $(WATERMARK_DEB_PACKAGES)
 build/.deps-ok build/.watermark-deps-ok:
-	@missing=$$(for p in $(PACKAGES_NEEDED); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "deps: installing $$missing"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else \
-	    echo "deps: missing Debian packages: $$missing" >&2; \
-	    echo "deps: run 'sudo make deps' or 'sudo apt-get install $$missing'" >&2; exit 1; \
-	  fi; \
-	fi
+	@$(call deb_install,$(PACKAGES_NEEDED))
 	@mkdir -p build && touch $@
 endif
 
@@ -232,11 +240,7 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libcore.a
 	@echo "  LD fuzz $@"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build-fuzz/libcore.a $(PKG_LIBS) -lmvec -lm -o $@
 fuzz-deps:
-	@missing=$$(for p in $(FUZZ_DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "fuzz: missing Debian packages: $$missing (sudo apt-get install $$missing)" >&2; exit 1; fi; \
-	fi
+	@$(call deb_install,$(FUZZ_DEB_PACKAGES))
 fuzz: fuzz-deps
 	@$(MAKE) --no-print-directory all $(FUZZ_TARGETS)
 	@bash tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ_TARGETS)
@@ -250,9 +254,20 @@ asan-tests: $(ASAN_BIN)
 tool-tests: all build/bench/torch_ref
 	@tests/run-suites tests/tools $(wildcard tests/tools/test-*.sh)
 
+# The pipelines on a one-node SLURM cluster (tests/slurm/; README, "Clusters").
+# Its Debian packages are installed when missing and make runs as root; the
+# test says "skipped" with the reason where they are absent or not root.
+SLURM_PACKAGES := slurm-wlm munge
+test-slurm: all build/.slurm-deps-ok
+	@tests/run-suites tests/slurm tests/slurm/test-slurm.sh
+
+build/.slurm-deps-ok: | build/.deps-ok
+	@if [ -z "$(DEPS_PREFIX)" ] && ($(call deb_install,$(SLURM_PACKAGES))) 2>/dev/null; then touch $@; fi
+
 # The README's test command: every suite, then one closing "N passed, N failed".
-test: all $(UNIT_BIN) $(ASAN_BIN) $(ASAN_TOOLS) build/bench/torch_ref
-	@tests/run-suites all $(UNIT_BIN) $(ASAN_BIN) $(wildcard tests/tools/test-*.sh) tests/tools/asan-tools.sh
+test: all $(UNIT_BIN) $(ASAN_BIN) $(ASAN_TOOLS) build/bench/torch_ref build/.slurm-deps-ok
+	@tests/run-suites all $(UNIT_BIN) $(ASAN_BIN) $(wildcard tests/tools/test-*.sh) tests/tools/asan-tools.sh \
+	    $(wildcard tests/slurm/test-*.sh)
 
 # torch_ref is bench_torch.sh's helper (it takes arguments); bench_torch.sh
 # has its own target below.
@@ -263,14 +278,8 @@ bench: all $(BENCH_BIN)
 # The CPU backend side by side with PyTorch (bench/bench_torch.sh, which
 # says "skipped" without PyTorch). Optional packages: installed here when
 # missing and run as root, never required by the build or the tests.
-BENCH_TORCH_PACKAGES := python3-torch
 bench-torch: all build/bench/torch_ref
-	@missing=$$(for p in $(BENCH_TORCH_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
-	  echo "bench-torch: installing $$missing"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || echo "bench-torch: could not install $$missing" >&2; \
-	fi
+	@($(call deb_install,$(DEB_PACKAGES_OPTIONAL))) || echo "bench-torch: could not install $(DEB_PACKAGES_OPTIONAL)" >&2
 	@bash bench/bench_torch.sh
 
 # The GPU benchmark (bench/bench_gpu.c): a Broden-scale synthetic set by

@@ -17,7 +17,9 @@ static volatile sig_atomic_t stop_requested;
 
 /* Test hooks (documented in uibe(1)): EDDP_TEST_STOP_AT_EPOCH=N acts as if a
  * signal arrived during epoch N; EDDP_TEST_NAN_AT_EPOCH=N poisons the
- * parameters after epoch N, so epoch N+1 meets a NaN. They make the checkpoint and NaN paths testable
+ * parameters after epoch N, so epoch N+1 meets a NaN;
+ * EDDP_TEST_SIGNAL_AFTER_STOP=1 sends SIGTERM once a stop has written its
+ * checkpoint. They make the checkpoint and NaN paths testable
  * without timing races. */
 static long test_hook(const char *name)
 {
@@ -492,7 +494,14 @@ int train_run(const train_config *cfg, objective *obj, const train_data *data, d
             break;
         }
     }
-    restore_handlers(saved);
+    /* After a stop the stop handlers stay: SLURM at a time limit sends SIGTERM
+     * again (srun forwards its own), and a later one must not kill the process
+     * on its way to exit 75 with its checkpoint written (it ended in signal 15
+     * instead). The hook sends one at that point. */
+    if (rc != EX_TEMPFAIL)
+        restore_handlers(saved);
+    else if (test_hook("EDDP_TEST_SIGNAL_AFTER_STOP") == 1)
+        raise(SIGTERM);
     cli_progress_end(cfg->cli);
     /* Make sure the view matches the final parameters. */
     if (!rc && det_forward(obj->layout, params, &obj->view))

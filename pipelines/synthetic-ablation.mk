@@ -5,6 +5,8 @@
 #
 #   make synthetic-ablation                    all variants (long: run with -j2)
 #   make synthetic-ablation ABLATIONS="paper batch256"
+#   make -k -j16 SLURM=1 synthetic-ablation    each step a SLURM job named
+#                                              ablation/<variant>/seedN/step
 ABLATION_DIR ?= runs/ablation
 ABLATIONS ?= default paper-ic-0.1 batch256 batch3000 gentle-penalty epoch-measure raw-d kappa-fixed
 
@@ -23,7 +25,7 @@ synthetic-ablation: $(ABLATION_DIR)/table.txt
 	@cat $<
 
 $(ABLATION_DIR)/%/summary.txt: FORCE
-	$(MAKE) --no-print-directory synthetic-seeds SYN_DIR=$(ABLATION_DIR)/$* $(ablation_$*) > /dev/null
+	$(MAKE) --no-print-directory synthetic-seeds SYN_DIR=$(ABLATION_DIR)/$* EXPERIMENT=ablation/$* $(ablation_$*) > /dev/null
 
 $(ABLATION_DIR)/table.txt: $(foreach v,$(ABLATIONS),$(ABLATION_DIR)/$(v)/summary.txt)
 	for f in $^; do echo "== $$f"; grep '^mean' $$f; done > $@

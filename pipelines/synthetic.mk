@@ -4,7 +4,8 @@
 #   make synthetic                 one seed (SEED=0) → runs/synthetic/seed0/report.txt
 #   make synthetic SEED=3 EPOCHS_A=2000
 #   make -j2 synthetic-seeds       SEEDS (0 1 2 3 4) → runs/synthetic/summary.txt
-#   RUN='srun --exact -n1' make -k -j -O synthetic-seeds   on a SLURM allocation
+#   make -k -j8 SLURM=1 synthetic-seeds   each step a SLURM job (README, "Clusters")
+#   make synthetic-array            seeds as a SLURM job array and a merge job
 #
 # Every setting is a variable; each target depends on a flags file holding
 # the settings it was made with, so changing one reruns only its dependents.
@@ -21,6 +22,35 @@ SEED ?= 0
 SEEDS ?= 0 1 2 3 4
 SYN_DIR ?= runs/synthetic
 THREADS ?= 1
+# Training steps (uibe, eddp --step d) write a checkpoint every
+# CHECKPOINT_EVERY epochs and on SIGINT/SIGTERM/SIGUSR1 (exit 75), and
+# always pass --resume: rerunning an interrupted target continues from its
+# checkpoint, bit-identical to an uninterrupted run. A checkpoint older than
+# any prerequisite (other data or settings) is dropped first. Changing
+# CHECKPOINT_EVERY reruns nothing.
+CHECKPOINT_EVERY ?= 500
+CHECKPOINTS = --checkpoint-every $(CHECKPOINT_EVERY) --resume
+drop_stale_checkpoint = @for p in $^; do if [ "$$p" -nt $@.ckpt ]; then rm -f $@.ckpt; fi; done
+
+# --- clusters (README, "Clusters"). Every recipe runs through
+# pipelines/step.sh: RUN='srun --exact -n1' prefixes each step's command;
+# SLURM=1 runs each step as its own SLURM job (a job step under sbatch) named
+# EXPERIMENT/seedN/step, with --cpus-per-task THREADS, --mem SLURM_MEM (MB;
+# default 512 + 4 × the size of the step's input files),
+# --time TIME_TRAIN or TIME_SHORT, a GPU for training steps when the cluster
+# has GPUs, SLURM_FLAGS (e.g. --partition x), and its log in
+# SYN_DIR/seedN/logs/step.log.
+EXPERIMENT ?= synthetic
+SLURM ?=
+SLURM_FLAGS ?=
+TIME_TRAIN ?= 2-00:00:00
+TIME_SHORT ?= 4:00:00
+SLURM_MEM ?=
+qv = '$(subst ','\'',$($(1)))'
+# $(call step,seedN/STEP,CLASS): the command prefix of one step.
+step = STEP_RUN=$(call qv,RUN) STEP_SLURM=$(call qv,SLURM) STEP_SLURM_FLAGS=$(call qv,SLURM_FLAGS) STEP_MEM=$(call qv,SLURM_MEM) \
+       STEP_TIME_TRAIN=$(call qv,TIME_TRAIN) STEP_TIME_SHORT=$(call qv,TIME_SHORT) \
+       pipelines/step.sh $(call qv,EXPERIMENT)/$(1) $(2) $(SYN_DIR)/$(dir $(1))logs/$(notdir $(1)).log
 
 # --- data and head (paper: §1.3; 1000 images per class; test set of the same size)
 PER_CLASS ?= 1000
@@ -50,7 +80,8 @@ SAE_FLAGS ?= --hidden 3 --epochs 2000 --batch 1024 --lr 1e-3
 RCAV_FLAGS ?= --alpha 5 --noise 100
 TRAIN_COMMON = --threads $(THREADS) --lr $(LR) --batch $(BATCH) $(AL_FLAGS) $(LOSS_FLAGS)
 
-DATA_ALL = --per-class $(PER_CLASS)
+DATA_FLAGS ?=
+DATA_ALL = --per-class $(PER_CLASS) $(DATA_FLAGS)
 A_EXTRA ?=
 D_EXTRA ?=
 A_ALL = $(TRAIN_COMMON) $(A_FLAGS) $(A_EXTRA) --epochs $(EPOCHS_A)
@@ -58,10 +89,18 @@ D_ALL = $(TRAIN_COMMON) $(D_FLAGS) $(D_EXTRA) --epochs $(EPOCHS_D)
 
 # $(call flags_file,PATH,VARIABLE): PATH holds the value of VARIABLE and is
 # rewritten only when that value changes (a variable's name is passed, not
-# its value, because values hold commas).
+# its value, because values hold commas). Written by Make itself, not through
+# the shell, so a value may hold any printable character; recipes pass the
+# file as @PATH to pipelines/step.sh, which splits it into words at blanks
+# with '…', "…" and \ quoting and expands nothing (e.g. DATA_FLAGS="--classes
+# '0,1;1,0;-1,2'", or DATA_FLAGS='--classes 0,1;1,0' as ';' needs no quotes
+# there). Runs of blanks collapse to one (strip), as they always have, so
+# the flags files of existing runs stay as they were.
 define flags_file
-$(shell mkdir -p $(dir $(1)) && printf '%s\n' '$(strip $($(2)))' | cmp -s - $(1) 2>/dev/null || printf '%s\n' '$(strip $($(2)))' > $(1))
+$(shell mkdir -p $(dir $(1)))$(eval _flags_old := $$(shell cat $(1) 2>/dev/null))$(eval _flags_new := $$(strip $$($(2))))$(if $(and $(wildcard $(1)),$(call same,$(_flags_old),$(_flags_new))),,$(file >$(1),$(_flags_new)))
 endef
+# $(call same,A,B): non-empty when the strings A and B are equal.
+same = $(if $(subst $(1),,$(2))$(subst $(2),,$(1))$(if $(1),,$(2))$(if $(2),,$(1)),,same)
 
 # One seed's targets; $(1) = seed.
 define synthetic_seed
@@ -71,65 +110,70 @@ $$(call flags_file,$$(S$(1))/head.flags,HEAD_FLAGS)
 $$(call flags_file,$$(S$(1))/a.flags,A_ALL)
 $$(call flags_file,$$(S$(1))/d.flags,D_ALL)
 $$(call flags_file,$$(S$(1))/sae.flags,SAE_FLAGS)
+$$(call flags_file,$$(S$(1))/rcav.flags,RCAV_FLAGS)
 
 $$(S$(1))/train.h5: $$(S$(1))/data.flags | bin/synthgen
-	$$(RUN) bin/synthgen --quiet --overwrite --seed $(1) --split train $$(file <$$(S$(1))/data.flags) -o $$@
+	$$(call step,seed$(1)/train,short) bin/synthgen --quiet --overwrite --seed $(1) --split train @$$(S$(1))/data.flags -o $$@
 $$(S$(1))/test.h5: $$(S$(1))/data.flags | bin/synthgen
-	$$(RUN) bin/synthgen --quiet --overwrite --seed $(1) --split test $$(file <$$(S$(1))/data.flags) -o $$@
+	$$(call step,seed$(1)/test,short) bin/synthgen --quiet --overwrite --seed $(1) --split test @$$(S$(1))/data.flags -o $$@
 $$(S$(1))/head.h5: $$(S$(1))/train.h5 $$(S$(1))/head.flags | bin/trainhead
-	$$(RUN) bin/trainhead --quiet --overwrite --threads $(THREADS) --seed $(1) $$(file <$$(S$(1))/head.flags) $$< -o $$@
+	$$(call step,seed$(1)/head,train) bin/trainhead --quiet --overwrite --threads $(THREADS) --seed $(1) @$$(S$(1))/head.flags $$< -o $$@
 $$(S$(1))/head-eval.txt: $$(S$(1))/head.h5 $$(S$(1))/test.h5 | bin/trainhead
-	$$(RUN) bin/trainhead --eval $$(S$(1))/head.h5 $$(S$(1))/test.h5 > $$@
+	$$(call step,seed$(1)/head-eval,short) bin/trainhead --eval $$(S$(1))/head.h5 $$(S$(1))/test.h5 > $$@
 $$(S$(1))/a.h5: $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/a.flags | bin/uibe
-	$$(RUN) bin/uibe --quiet --overwrite --seed $(1) $$(file <$$(S$(1))/a.flags) $$(S$(1))/train.h5 $$(S$(1))/head.h5 -o $$@
+	$$(drop_stale_checkpoint)
+	$$(call step,seed$(1)/a,train) bin/uibe --quiet --overwrite --seed $(1) $$(CHECKPOINTS) @$$(S$(1))/a.flags $$(S$(1))/train.h5 $$(S$(1))/head.h5 -o $$@
 $$(S$(1))/c.h5: $$(S$(1))/a.h5 $$(S$(1))/train.h5 | bin/eddp
-	$$(RUN) bin/eddp --quiet --overwrite --step c $$(S$(1))/a.h5 $$(S$(1))/train.h5 -o $$@
+	$$(call step,seed$(1)/c,short) bin/eddp --quiet --overwrite --step c $$(S$(1))/a.h5 $$(S$(1))/train.h5 -o $$@
 $$(S$(1))/d.h5: $$(S$(1))/c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags | bin/eddp
-	$$(RUN) bin/eddp --quiet --overwrite --step d --seed $(1) $$(file <$$(S$(1))/d.flags) $$(S$(1))/c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 -o $$@
+	$$(drop_stale_checkpoint)
+	$$(call step,seed$(1)/d,train) bin/eddp --quiet --overwrite --step d --seed $(1) $$(CHECKPOINTS) @$$(S$(1))/d.flags $$(S$(1))/c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 -o $$@
 # Signal vectors re-estimated from step (d)'s final detectors: by Eq. 1 on
 # their positives (the paper's estimator, as in its ablations without L^cur),
 # and by the independent-component filter (eddp(1) --estimator ica; ours).
 $$(S$(1))/eq1.h5: $$(S$(1))/d.h5 $$(S$(1))/train.h5 | bin/eddp
-	$$(RUN) bin/eddp --quiet --overwrite --step c --estimator eq1 $$(S$(1))/d.h5 $$(S$(1))/train.h5 -o $$@
+	$$(call step,seed$(1)/eq1,short) bin/eddp --quiet --overwrite --step c --estimator eq1 $$(S$(1))/d.h5 $$(S$(1))/train.h5 -o $$@
 $$(S$(1))/ica.h5: $$(S$(1))/d.h5 $$(S$(1))/train.h5 | bin/eddp
-	$$(RUN) bin/eddp --quiet --overwrite --step c --estimator ica --seed $(1) $$(S$(1))/d.h5 $$(S$(1))/train.h5 -o $$@
+	$$(call step,seed$(1)/ica,short) bin/eddp --quiet --overwrite --step c --estimator ica --seed $(1) $$(S$(1))/d.h5 $$(S$(1))/train.h5 -o $$@
 $$(S$(1))/pcav.h5: $$(S$(1))/train.h5 | bin/pcav
-	$$(RUN) bin/pcav --quiet --overwrite $$< -o $$@
+	$$(call step,seed$(1)/pcav,short) bin/pcav --quiet --overwrite $$< -o $$@
 $$(S$(1))/sae-%.h5: $$(S$(1))/train.h5 $$(S$(1))/sae.flags | bin/sae
-	$$(RUN) bin/sae --quiet --overwrite --threads $(THREADS) --seed $(1) --lambda $$* $$(file <$$(S$(1))/sae.flags) $$< -o $$@
+	$$(call step,seed$(1)/sae-$$*,train) bin/sae --quiet --overwrite --threads $(THREADS) --seed $(1) --lambda $$* @$$(S$(1))/sae.flags $$< -o $$@
 $$(S$(1))/eval-pcav.h5: $$(S$(1))/pcav.h5 $$(S$(1))/test.h5 | bin/regress
-	$$(RUN) bin/regress --quiet --overwrite --match identity $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
+	$$(call step,seed$(1)/eval-pcav,short) bin/regress --quiet --overwrite --match identity $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
 $$(S$(1))/eval-sae-%.h5: $$(S$(1))/sae-%.h5 $$(S$(1))/test.h5 | bin/regress
-	$$(RUN) bin/regress --quiet --overwrite --match cosine $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
+	$$(call step,seed$(1)/eval-sae-$$*,short) bin/regress --quiet --overwrite --match cosine $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
 # iou-label writes its evaluation file and prints the Table-1 view: one call,
 # two targets (a grouped target).
 $$(S$(1))/table1.txt $$(S$(1))/iou-d.h5 &: $$(S$(1))/d.h5 $$(S$(1))/train.h5 $$(S$(1))/test.h5 | bin/iou-label
-	$$(RUN) bin/iou-label --quiet --overwrite --val-from $$(S$(1))/test.h5 $$< $$(S$(1))/train.h5 -o $$(S$(1))/iou-d.h5 > $$(S$(1))/table1.txt
+	$$(call step,seed$(1)/table1,short) bin/iou-label --quiet --overwrite --val-from $$(S$(1))/test.h5 $$< $$(S$(1))/train.h5 -o $$(S$(1))/iou-d.h5 > $$(S$(1))/table1.txt
 $$(S$(1))/figure3.tsv: $$(foreach m,d eq1 ica pcav $$(addprefix sae-,$(SAE_LAMBDAS)),$$(S$(1))/eval-$$(m).h5)
-	$$(RUN) bin/regress --cosines $$^ > $$@
+	$$(call step,seed$(1)/figure3,short) bin/regress --cosines $$^ > $$@
 $$(S$(1))/figure3.png: $$(S$(1))/figure3.tsv pipelines/figure3.gp
-	$$(RUN) gnuplot -e "data='$$<'; output='$$@'" pipelines/figure3.gp
+	$$(call step,seed$(1)/figure3-png,short) gnuplot -e "data='$$<'; output='$$@'" pipelines/figure3.gp
 $$(S$(1))/ideal.h5: $$(S$(1))/train.h5 | bin/regress
-	$$(RUN) bin/regress --ideal --overwrite $$< -o $$@
+	$$(call step,seed$(1)/ideal,short) bin/regress --ideal --overwrite $$< -o $$@
 $$(S$(1))/eval-%.h5: $$(S$(1))/%.h5 $$(S$(1))/test.h5 | bin/regress
-	$$(RUN) bin/regress --quiet --overwrite $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
+	$$(call step,seed$(1)/eval-$$*,short) bin/regress --quiet --overwrite $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
 $$(S$(1))/diagnose-%.tsv: $$(S$(1))/%.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags | bin/eddp
-	$$(RUN) bin/eddp --step d $$(file <$$(S$(1))/d.flags) --diagnose $$< $$(S$(1))/train.h5 $$(S$(1))/head.h5 > $$@
+	$$(call step,seed$(1)/diagnose-$$*,short) bin/eddp --step d @$$(S$(1))/d.flags --diagnose $$< $$(S$(1))/train.h5 $$(S$(1))/head.h5 > $$@
 # RCAV influence (rcav(1)) of the learned Ŝ (step d), the Eq.-1 vectors
 # (eq1) and the Pattern-CAVs, noise vectors from the training pixels.
-$$(S$(1))/influence-%.h5 $$(S$(1))/influence-%.txt: $$(S$(1))/%.h5 $$(S$(1))/test.h5 $$(S$(1))/head.h5 $$(S$(1))/train.h5 | bin/rcav
-	$$(RUN) bin/rcav --quiet --overwrite --pairs --seed $(1) --threads $(THREADS) $(RCAV_FLAGS) $$^ -o $$(S$(1))/influence-$$*.h5 > $$(S$(1))/influence-$$*.txt
+$$(S$(1))/influence-%.h5 $$(S$(1))/influence-%.txt: $$(S$(1))/%.h5 $$(S$(1))/test.h5 $$(S$(1))/head.h5 $$(S$(1))/train.h5 $$(S$(1))/rcav.flags | bin/rcav
+	$$(call step,seed$(1)/influence-$$*,short) bin/rcav --quiet --overwrite --pairs --seed $(1) --threads $(THREADS) @$$(S$(1))/rcav.flags \
+	    $$(wordlist 1,4,$$^) -o $$(S$(1))/influence-$$*.h5 > $$(S$(1))/influence-$$*.txt
 # Step d's also gets S³ (§6.5) against the Pattern-CAVs of its IoU labels.
 $$(S$(1))/influence-d.h5 $$(S$(1))/influence-d.txt &: $$(S$(1))/d.h5 $$(S$(1))/test.h5 $$(S$(1))/head.h5 $$(S$(1))/train.h5 \
-                                                      $$(S$(1))/iou-d.h5 $$(S$(1))/pcav.h5 | bin/rcav
-	$$(RUN) bin/rcav --quiet --overwrite --pairs --seed $(1) --threads $(THREADS) $(RCAV_FLAGS) --labels $$(S$(1))/iou-d.h5 --pcav $$(S$(1))/pcav.h5 $$(wordlist 1,4,$$^) -o $$(S$(1))/influence-d.h5 > $$(S$(1))/influence-d.txt
+                                                      $$(S$(1))/iou-d.h5 $$(S$(1))/pcav.h5 $$(S$(1))/rcav.flags | bin/rcav
+	$$(call step,seed$(1)/influence-d,short) bin/rcav --quiet --overwrite --pairs --seed $(1) --threads $(THREADS) @$$(S$(1))/rcav.flags \
+	    --labels $$(S$(1))/iou-d.h5 --pcav $$(S$(1))/pcav.h5 $$(wordlist 1,4,$$^) -o $$(S$(1))/influence-d.h5 > $$(S$(1))/influence-d.txt
 $$(S$(1))/influence.txt: $$(foreach m,d eq1 pcav,$$(S$(1))/influence-$$(m).txt)
 	cat $$^ > $$@
 $$(S$(1))/report.txt: $$(S$(1))/head-eval.txt $$(S$(1))/table1.txt $$(S$(1))/eval-d.h5 $$(S$(1))/eval-eq1.h5 $$(S$(1))/eval-ica.h5 \
                       $$(S$(1))/eval-c.h5 $$(S$(1))/eval-a.h5 $$(S$(1))/eval-ideal.h5 \
                       $$(S$(1))/diagnose-d.tsv $$(S$(1))/diagnose-ideal.tsv $$(S$(1))/figure3.tsv $$(S$(1))/figure3.png \
                       $$(foreach l,$(SAE_LAMBDAS),$$(S$(1))/sae-$$(l).h5) $$(S$(1))/influence.txt
-	$$(RUN) bin/regress --report $$(filter-out bin/% %.png $$(S$(1))/sae-% $$(S$(1))/influence.txt,$$^) > $$@
+	$$(call step,seed$(1)/report,short) bin/regress --report $$(filter-out bin/% %.png $$(S$(1))/sae-% $$(S$(1))/influence.txt,$$^) > $$@
 	cat $$(S$(1))/influence.txt >> $$@
 endef
 # Only when a synthetic target is asked for: the flags files are written at
@@ -138,11 +182,26 @@ ifneq ($(filter synthetic% $(SYN_DIR)/%,$(MAKECMDGOALS)),)
 $(foreach seed,$(sort $(SEED) $(SEEDS)),$(eval $(call synthetic_seed,$(seed))))
 endif
 
-.PHONY: synthetic synthetic-seeds
+.PHONY: synthetic synthetic-seeds synthetic-seed synthetic-array
 synthetic: $(SYN_DIR)/seed$(SEED)/report.txt
 	@cat $<
 synthetic-seeds: $(SYN_DIR)/summary.txt
 	@cat $<
-$(SYN_DIR)/summary.txt: $(foreach seed,$(SEEDS),$(foreach m,d eq1 ica pcav $(addprefix sae-,$(SAE_LAMBDAS)),\
-                        $(SYN_DIR)/seed$(seed)/eval-$(m).h5 $(SYN_DIR)/seed$(seed)/$(m).h5) $(SYN_DIR)/seed$(seed)/head-eval.txt)
-	$(RUN) bin/regress --summary $(foreach f,$^,$(if $(or $(findstring /eval-,$(f)),$(findstring head-eval,$(f))),$(f))) > $@
+# What the summary needs of one seed.
+seed_files = $(foreach m,d eq1 ica pcav $(addprefix sae-,$(SAE_LAMBDAS)),\
+             $(SYN_DIR)/seed$(1)/eval-$(m).h5 $(SYN_DIR)/seed$(1)/$(m).h5) $(SYN_DIR)/seed$(1)/head-eval.txt
+synthetic-seed: $(call seed_files,$(SEED))
+$(SYN_DIR)/summary.txt: $(foreach seed,$(SEEDS),$(call seed_files,$(seed)))
+	$(call step,summary,short) bin/regress --summary $(foreach f,$^,$(if $(or $(findstring /eval-,$(f)),$(findstring head-eval,$(f))),$(f))) > $@
+
+# Seeds as a SLURM job array (pipelines/slurm-array.sh): task i runs
+# `make -k SEED=i synthetic-seed` in an allocation of THREADS CPUs, SEED_MEM
+# and SEED_TIME (its steps run in it directly), then a merge job makes the
+# summary once every task succeeded. Logs in SYN_DIR/logs/.
+SEED_MEM ?= 8G
+SEED_TIME ?= 7-00:00:00
+synthetic-array: | $(TOOLS)
+	pipelines/slurm-array.sh $(call qv,EXPERIMENT) $(SYN_DIR)/logs $(call qv,SEEDS) \
+	    'SLURM= RUN= synthetic-seed' 'SLURM= RUN= synthetic-seeds' \
+	    --cpus-per-task=$(THREADS) --mem=$(SEED_MEM) --time=$(SEED_TIME) $(SLURM_FLAGS)
+	@cat $(SYN_DIR)/summary.txt
