@@ -290,4 +290,5 @@ bench-gpu: all build/bench/bench_gpu
 clean:
 	rm -rf build build-asan build-fuzz bin
 
--include pipelines/*.mk
+include pipelines/common.mk
+-include $(filter-out pipelines/common.mk,$(wildcard pipelines/*.mk))

@@ -17,40 +17,15 @@ export HDF5_USE_FILE_LOCKING = FALSE
 # intermediates: keep them.
 .PRECIOUS: $(SYN_DIR)/%.h5
 
-RUN ?=
 SEED ?= 0
 SEEDS ?= 0 1 2 3 4
 SYN_DIR ?= runs/synthetic
 THREADS ?= 1
-# Training steps (uibe, eddp --step d) write a checkpoint every
-# CHECKPOINT_EVERY epochs and on SIGINT/SIGTERM/SIGUSR1 (exit 75), and
-# always pass --resume: rerunning an interrupted target continues from its
-# checkpoint, bit-identical to an uninterrupted run. A checkpoint older than
-# any prerequisite (other data or settings) is dropped first. Changing
-# CHECKPOINT_EVERY reruns nothing.
-CHECKPOINT_EVERY ?= 500
-CHECKPOINTS = --checkpoint-every $(CHECKPOINT_EVERY) --resume
-drop_stale_checkpoint = @for p in $^; do if [ "$$p" -nt $@.ckpt ]; then rm -f $@.ckpt; fi; done
-
-# --- clusters (README, "Clusters"). Every recipe runs through
-# pipelines/step.sh: RUN='srun --exact -n1' prefixes each step's command;
-# SLURM=1 runs each step as its own SLURM job (a job step under sbatch) named
-# EXPERIMENT/seedN/step, with --cpus-per-task THREADS, --mem SLURM_MEM (MB;
-# default 512 + 4 × the size of the step's input files),
-# --time TIME_TRAIN or TIME_SHORT, a GPU for training steps when the cluster
-# has GPUs, SLURM_FLAGS (e.g. --partition x), and its log in
-# SYN_DIR/seedN/logs/step.log.
+# Checkpoints, the SLURM settings and the step runner: pipelines/common.mk.
 EXPERIMENT ?= synthetic
-SLURM ?=
-SLURM_FLAGS ?=
-TIME_TRAIN ?= 2-00:00:00
-TIME_SHORT ?= 4:00:00
-SLURM_MEM ?=
-qv = '$(subst ','\'',$($(1)))'
-# $(call step,seedN/STEP,CLASS): the command prefix of one step.
-step = STEP_RUN=$(call qv,RUN) STEP_SLURM=$(call qv,SLURM) STEP_SLURM_FLAGS=$(call qv,SLURM_FLAGS) STEP_MEM=$(call qv,SLURM_MEM) \
-       STEP_TIME_TRAIN=$(call qv,TIME_TRAIN) STEP_TIME_SHORT=$(call qv,TIME_SHORT) \
-       pipelines/step.sh $(call qv,EXPERIMENT)/$(1) $(2) $(SYN_DIR)/$(dir $(1))logs/$(notdir $(1)).log
+# $(call step,seedN/STEP,CLASS): the command prefix of one step, its log in
+# SYN_DIR/seedN/logs/STEP.log.
+step = $(call run_step,$(EXPERIMENT)/$(1),$(2),$(SYN_DIR)/$(dir $(1))logs/$(notdir $(1)).log)
 
 # --- data and head (paper: §1.3; 1000 images per class; test set of the same size)
 PER_CLASS ?= 1000
@@ -87,20 +62,6 @@ D_EXTRA ?=
 A_ALL = $(TRAIN_COMMON) $(A_FLAGS) $(A_EXTRA) --epochs $(EPOCHS_A)
 D_ALL = $(TRAIN_COMMON) $(D_FLAGS) $(D_EXTRA) --epochs $(EPOCHS_D)
 
-# $(call flags_file,PATH,VARIABLE): PATH holds the value of VARIABLE and is
-# rewritten only when that value changes (a variable's name is passed, not
-# its value, because values hold commas). Written by Make itself, not through
-# the shell, so a value may hold any printable character; recipes pass the
-# file as @PATH to pipelines/step.sh, which splits it into words at blanks
-# with '…', "…" and \ quoting and expands nothing (e.g. DATA_FLAGS="--classes
-# '0,1;1,0;-1,2'", or DATA_FLAGS='--classes 0,1;1,0' as ';' needs no quotes
-# there). Runs of blanks collapse to one (strip), as they always have, so
-# the flags files of existing runs stay as they were.
-define flags_file
-$(shell mkdir -p $(dir $(1)))$(eval _flags_old := $$(shell cat $(1) 2>/dev/null))$(eval _flags_new := $$(strip $$($(2))))$(if $(and $(wildcard $(1)),$(call same,$(_flags_old),$(_flags_new))),,$(file >$(1),$(_flags_new)))
-endef
-# $(call same,A,B): non-empty when the strings A and B are equal.
-same = $(if $(subst $(1),,$(2))$(subst $(2),,$(1))$(if $(1),,$(2))$(if $(2),,$(1)),,same)
 
 # One seed's targets; $(1) = seed.
 define synthetic_seed

@@ -16,8 +16,10 @@
 # vector, its filter direction and random vectors → report.
 #
 # As in synthetic.mk, every setting is a variable, each target depends on a
-# flags file holding the settings it was made with, and the tools are
-# order-only prerequisites.
+# flags file holding the settings it was made with (pipelines/common.mk), the
+# tools are order-only prerequisites, every step runs through
+# pipelines/step.sh (RUN=..., or SLURM=1: each step a job), and training
+# steps checkpoint and resume.
 .DELETE_ON_ERROR:
 export HDF5_USE_FILE_LOCKING = FALSE
 
@@ -67,6 +69,9 @@ WM_TRIALS := 0 1
 endif
 
 W := $(WM_DIR)
+# $(call wm_step,STEP,CLASS): the command prefix of one step (pipelines/common.mk:
+# RUN, or SLURM=1 jobs named watermark/STEP), its log in WM_DIR/logs/STEP.log.
+wm_step = $(call run_step,watermark/$(1),$(2),$(W)/logs/$(1).log)
 ifneq ($(filter watermark% $(WM_DIR)/%,$(MAKECMDGOALS)),)
 $(call flags_file,$(W)/data.flags,WM_DATA_FLAGS)
 $(call flags_file,$(W)/net.flags,NET_FLAGS)
@@ -83,49 +88,52 @@ watermark: build/.watermark-deps-ok $(W)/report.txt
 # --- data: the training set (half of one class watermarked) and the three
 # test sets of the paper: clean, poisoned (every image), union (both).
 $(W)/train.h5 $(W)/examples.png &: $(W)/data.flags | build/.watermark-deps-ok bin/imgset
-	$(RUN) bin/imgset --quiet --overwrite $(file <$(W)/data.flags) --split train --fraction $(WM_FRACTION) \
+	$(call wm_step,train,short) bin/imgset --quiet --overwrite @$(W)/data.flags --split train --fraction $(WM_FRACTION) \
 	    $(WM_IDX) -o $(W)/train.h5 --png $(W)/examples.png
 $(W)/test-clean.h5: $(W)/data.flags | build/.watermark-deps-ok bin/imgset
-	$(RUN) bin/imgset --quiet --overwrite $(file <$<) --split test --poison none $(WM_IDX) -o $@
+	$(call wm_step,test-clean,short) bin/imgset --quiet --overwrite @$< --split test --poison none $(WM_IDX) -o $@
 $(W)/test-poisoned.h5: $(W)/data.flags | build/.watermark-deps-ok bin/imgset
-	$(RUN) bin/imgset --quiet --overwrite $(file <$<) --split test --poison all $(WM_IDX) -o $@
+	$(call wm_step,test-poisoned,short) bin/imgset --quiet --overwrite @$< --split test --poison all $(WM_IDX) -o $@
 $(W)/test-union.h5: $(W)/data.flags | build/.watermark-deps-ok bin/imgset
-	$(RUN) bin/imgset --quiet --overwrite $(file <$<) --split test --poison union $(WM_IDX) -o $@
+	$(call wm_step,test-union,short) bin/imgset --quiet --overwrite @$< --split test --poison union $(WM_IDX) -o $@
 
 # --- the network, its accuracy (Table 9 comes from the features + head, the
 # same numbers), its last layer's features and its head.
 $(W)/net.h5: $(W)/train.h5 $(W)/net.flags | bin/trainnet
-	$(RUN) bin/trainnet --quiet --overwrite --seed $(WM_SEED) --threads $(WM_THREADS) $(file <$(W)/net.flags) $< -o $@
+	$(call wm_step,net,train) bin/trainnet --quiet --overwrite --seed $(WM_SEED) --threads $(WM_THREADS) @$(W)/net.flags $< -o $@
 # The watermark annotation on the 2×2 grid: every cell of a watermarked
 # image (cell rule image), since each cell of this layer sees the whole
 # 28×28 image (trainnet(1)).
 WM_CELL_RULE ?= image
 $(W)/feat-train.h5 $(W)/head.h5 &: $(W)/net.h5 $(W)/train.h5 | bin/trainnet
-	$(RUN) bin/trainnet --quiet --overwrite --features --cell-rule $(WM_CELL_RULE) $^ -o $(W)/feat-train.h5 \
+	$(call wm_step,feat-train,short) bin/trainnet --quiet --overwrite --features --cell-rule $(WM_CELL_RULE) $^ -o $(W)/feat-train.h5 \
 	    --head-out $(W)/head.h5
 $(W)/feat-%.h5: $(W)/net.h5 $(W)/test-%.h5 | bin/trainnet
-	$(RUN) bin/trainnet --quiet --overwrite --features --cell-rule $(WM_CELL_RULE) $^ -o $@
+	$(call wm_step,feat-$*,short) bin/trainnet --quiet --overwrite --features --cell-rule $(WM_CELL_RULE) $^ -o $@
 
 # --- direction learning (steps a, c, d) and Eq. 1 on the final detectors
 $(W)/a.h5: $(W)/feat-train.h5 $(W)/head.h5 $(W)/a.flags | bin/uibe
-	$(RUN) bin/uibe --quiet --overwrite --seed $(WM_SEED) $(file <$(W)/a.flags) $(W)/feat-train.h5 $(W)/head.h5 -o $@
+	$(drop_stale_checkpoint)
+	$(call wm_step,a,train) bin/uibe --quiet --overwrite --seed $(WM_SEED) $(CHECKPOINTS) @$(W)/a.flags $(W)/feat-train.h5 $(W)/head.h5 -o $@
 $(W)/c.h5: $(W)/a.h5 $(W)/feat-train.h5 | bin/eddp
-	$(RUN) bin/eddp --quiet --overwrite --step c $^ -o $@
+	$(call wm_step,c,short) bin/eddp --quiet --overwrite --step c $^ -o $@
 $(W)/d.h5: $(W)/c.h5 $(W)/feat-train.h5 $(W)/head.h5 $(W)/d.flags | bin/eddp
-	$(RUN) bin/eddp --quiet --overwrite --step d --seed $(WM_SEED) $(file <$(W)/d.flags) $(W)/c.h5 $(W)/feat-train.h5 $(W)/head.h5 -o $@
+	$(drop_stale_checkpoint)
+	$(call wm_step,d,train) bin/eddp --quiet --overwrite --step d --seed $(WM_SEED) $(CHECKPOINTS) @$(W)/d.flags $(W)/c.h5 $(W)/feat-train.h5 \
+	    $(W)/head.h5 -o $@
 $(W)/eq1.h5: $(W)/d.h5 $(W)/feat-train.h5 | bin/eddp
-	$(RUN) bin/eddp --quiet --overwrite --step c --estimator eq1 $^ -o $@
+	$(call wm_step,eq1,short) bin/eddp --quiet --overwrite --step c --estimator eq1 $^ -o $@
 
 # --- which detector is the watermark's: IoU against the annotation, labels
 # from the training set, IoU on the union test set (clean images are
 # negatives there). eq1.h5 has step d's detectors, so the same table.
 $(W)/iou-%.txt $(W)/iou-%.h5 &: $(W)/%.h5 $(W)/feat-train.h5 $(W)/feat-union.h5 | bin/iou-label
-	$(RUN) bin/iou-label --quiet --overwrite --val-from $(W)/feat-union.h5 $< $(W)/feat-train.h5 \
+	$(call wm_step,iou-$*,short) bin/iou-label --quiet --overwrite --val-from $(W)/feat-union.h5 $< $(W)/feat-train.h5 \
 	    -o $(W)/iou-$*.h5 > $(W)/iou-$*.txt
 
 # --- influence of every signal vector on the classes (clean test images)
 $(W)/influence-%.h5 $(W)/influence-%.txt &: $(W)/%.h5 $(W)/feat-clean.h5 $(W)/head.h5 $(W)/feat-train.h5 $(W)/rcav.flags | bin/rcav
-	$(RUN) bin/rcav --quiet --overwrite --pairs --seed $(WM_SEED) --threads $(WM_THREADS) $(file <$(W)/rcav.flags) \
+	$(call wm_step,influence-$*,short) bin/rcav --quiet --overwrite --pairs --seed $(WM_SEED) --threads $(WM_THREADS) @$(W)/rcav.flags \
 	    $(wordlist 1,4,$^) -o $(W)/influence-$*.h5 > $(W)/influence-$*.txt
 
 # --- correction (Eq. 18) of each test set with the watermark detector's
@@ -134,15 +142,15 @@ $(W)/influence-%.h5 $(W)/influence-%.txt &: $(W)/%.h5 $(W)/feat-clean.h5 $(W)/he
 # own detector: eddp(7)), its filter direction, and random vectors; each
 # corrected set scored by the head. corr-DIRS-HOW-TEST.h5: DIRS = eq1 (or d),
 # HOW = signal | filter | random-T.
-WM_CORRECT = bin/correct --quiet --overwrite --concept watermark --strength $(file <$(W)/correct.flags)
+WM_CORRECT = bin/correct --quiet --overwrite --concept watermark --strength @$(W)/correct.flags
 define wm_correct
 $(W)/corr-$(1)-signal-%.h5: $(W)/$(1).h5 $(W)/feat-%.h5 $(W)/iou-$(1).h5 $(W)/correct.flags | bin/correct
-	$$(RUN) $$(WM_CORRECT) --labels $(W)/iou-$(1).h5 --direction signal $(W)/$(1).h5 $(W)/feat-$$*.h5 -o $$@
+	$$(call wm_step,corr-$(1)-signal-$$*,short) $$(WM_CORRECT) --labels $(W)/iou-$(1).h5 --direction signal $(W)/$(1).h5 $(W)/feat-$$*.h5 -o $$@
 $(W)/corr-$(1)-filter-%.h5: $(W)/$(1).h5 $(W)/feat-%.h5 $(W)/iou-$(1).h5 $(W)/correct.flags | bin/correct
-	$$(RUN) $$(WM_CORRECT) --labels $(W)/iou-$(1).h5 --direction filter $(W)/$(1).h5 $(W)/feat-$$*.h5 -o $$@
+	$$(call wm_step,corr-$(1)-filter-$$*,short) $$(WM_CORRECT) --labels $(W)/iou-$(1).h5 --direction filter $(W)/$(1).h5 $(W)/feat-$$*.h5 -o $$@
 $(foreach t,$(WM_TRIALS),
 $(W)/corr-$(1)-random-$(t)-%.h5: $(W)/$(1).h5 $(W)/feat-%.h5 $(W)/iou-$(1).h5 $(W)/correct.flags | bin/correct
-	$$(RUN) $$(WM_CORRECT) --labels $(W)/iou-$(1).h5 --direction random --trial $(t) --seed $(WM_SEED) $(W)/$(1).h5 $(W)/feat-$$*.h5 -o $$@
+	$$(call wm_step,corr-$(1)-random-$(t)-$$*,short) $$(WM_CORRECT) --labels $(W)/iou-$(1).h5 --direction random --trial $(t) --seed $(WM_SEED) $(W)/$(1).h5 $(W)/feat-$$*.h5 -o $$@
 )
 endef
 WM_SIGNALS ?= eq1
@@ -150,7 +158,7 @@ $(foreach d,$(WM_SIGNALS),$(eval $(call wm_correct,$(d))))
 
 # Accuracy and confusion matrix of the head on a features file.
 $(W)/eval-%.txt: $(W)/%.h5 $(W)/head.h5 | bin/trainhead
-	$(RUN) bin/trainhead --eval $(W)/head.h5 $< > $@
+	$(call wm_step,eval-$*,short) bin/trainhead --eval $(W)/head.h5 $< > $@
 
 WM_HOWS = signal filter $(addprefix random-,$(WM_TRIALS))
 WM_EVALS = $(foreach t,$(WM_TESTS),$(W)/eval-feat-$(t).txt \
@@ -163,7 +171,7 @@ WM_CLASS_LABELS ?= Sandal Sneaker Boot
 $(W)/report.txt $(W)/confusion.png $(W)/firing.png &: $(WM_EVALS) $(W)/iou-d.txt $(W)/influence-d.txt \
         $(W)/influence-eq1.txt $(W)/examples.png $(W)/test-union.h5 $(W)/feat-clean.h5 \
         $(foreach d,$(WM_SIGNALS),$(W)/corr-$(d)-signal-poisoned.h5 $(W)/corr-$(d)-signal-union.h5) pipelines/watermark_report.py pipelines/confusion.gp pipelines/firing.gp
-	$(RUN) /usr/bin/python3 pipelines/watermark_report.py $(W) "$(WM_TRIALS)" "$(WM_SIGNALS)" > $(W)/report.tmp
+	/usr/bin/python3 pipelines/watermark_report.py $(W) "$(WM_TRIALS)" "$(WM_SIGNALS)" > $(W)/report.tmp
 	gnuplot -e "data='$(W)/confusion.tsv'; output='$(W)/confusion.png'; classes='$(WM_CLASS_LABELS)'" pipelines/confusion.gp
 	gnuplot -e "data='$(W)/firing.dat'; output='$(W)/firing.png'" pipelines/firing.gp
 	{ cat $(W)/report.tmp; echo; echo "== detectors × concepts (iou-label)"; cat $(W)/iou-d.txt; \
