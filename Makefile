@@ -186,7 +186,7 @@ bin/%: build/tools/%.o build/libcore.a
 
 # test_device and bench_gpu load the plugin like the tools (their ../lib is
 # build/lib); they need it built.
-build/tests/%: tests/unit/%.c build/libcore.a tests/harness.h tests/gradcheck.h | $(PLUGIN_TARGET)
+build/tests/%: tests/unit/%.c build/libcore.a tests/harness.h tests/gradcheck.h tests/device_sets.h | $(PLUGIN_TARGET)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS_ALL) -Itests $< build/libcore.a $(LDLIBS_ALL) -o $@
@@ -206,7 +206,7 @@ build-asan/libcore.a: $(ASAN_OBJ)
 	@rm -f $@
 	@ar rcs $@ $^
 
-build-asan/tests/%: tests/unit/%.c build-asan/libcore.a tests/harness.h tests/gradcheck.h
+build-asan/tests/%: tests/unit/%.c build-asan/libcore.a tests/harness.h tests/gradcheck.h tests/device_sets.h
 	@mkdir -p $(dir $@)
 	@echo "  LD asan $@"
 	@$(CC) $(CFLAGS_ALL) -O1 $(ASAN_FLAGS) -Itests $< build-asan/libcore.a $(LDLIBS_ALL) -o $@
