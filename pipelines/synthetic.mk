@@ -1,5 +1,5 @@
 # pipelines/synthetic.mk — the paper's synthetic experiment (EDDP §5.1,
-# App. E; method-spec §1.3, §4.6–4.8, §8) as an incremental pipeline.
+# App. E; eddp(7)) as an incremental pipeline.
 #
 #   make synthetic                 one seed (SEED=0) → runs/synthetic/seed0/report.txt
 #   make synthetic SEED=3 EPOCHS_A=2000
@@ -48,10 +48,10 @@ A_FLAGS ?= --detectors 3 --losses s,ma,mm,ic,uur --weight s=2.6 --weight uur=0.2
 D_FLAGS ?= --losses s,sb,ma,mm,ic,eac,cur,fso --weight s=0.85 --weight sb=2.6 --weight cur=0.25 \
            --bound ma=0.8 --bound mm=8 --bound ic=$(IC_BOUND) --bound eac=0.1 --bound fso=0.1
 
-# --- baselines (method-spec §6.3): Pattern-CAV from the true labels, SAEs
+# --- baselines (eddp(7)): Pattern-CAV from the true labels, SAEs
 SAE_LAMBDAS ?= 0 0.001 0.01 0.1
 SAE_FLAGS ?= --hidden 3 --epochs 2000 --batch 1024 --lr 1e-3
-# --- influence (method-spec §6.4; rcav(1)): step α, noise vectors per detector
+# --- influence (rcav(1)): step α, noise vectors per detector
 RCAV_FLAGS ?= --alpha 5 --noise 100
 TRAIN_COMMON = --threads $(THREADS) --lr $(LR) --batch $(BATCH) $(AL_FLAGS) $(LOSS_FLAGS)
 

@@ -252,7 +252,7 @@ static void progress(void *ctx, size_t done, size_t total)
 static void print_table8(const influence_result *r, const influence_stats *st)
 {
     double thr = influence_threshold(r->level, (size_t)r->n_det * r->n_cls);
-    printf("# RCAV influence (method-spec 6.4): %d directions x %d classes, alpha %g, %d noise vectors each\n",
+    printf("# RCAV influence (eddp(7), rcav(1)): %d directions x %d classes, alpha %g, %d noise vectors each\n",
            r->n_det, r->n_cls, r->alpha, r->n_noise);
     printf("# significant iff p < %g/(%d*%d) = %.3g; with %d noise vectors the smallest p > 0 is %.3g\n", r->level,
            r->n_det, r->n_cls, thr, r->n_noise, 1.0 / r->n_noise);
