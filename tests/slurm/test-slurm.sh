@@ -3,7 +3,8 @@
 # local run; its training step (a), stopped once by `scancel --signal=TERM`
 # and once by its --time limit, ends with exit 75 and a checkpoint each
 # time, and the reruns continue and end identical; seeds as a job array with
-# its merge job, a failing seed, and a rerun that redoes only that seed.
+# its merge job, a failing seed, and a rerun that redoes only that seed; the
+# influence test (rcav) as a job array of shards and its merge job.
 # Needs root and Debian's slurm-wlm and munge; skipped with the reason
 # otherwise. Run by `make test-slurm` (and `make test`).
 source tests/tools/lib.sh
@@ -182,4 +183,17 @@ check "…its step (a) had stopped with a checkpoint, and continued" bash -c "
     grep -q 'uibe: stopped by a signal after epoch' '$Q/seed5/logs/a.log' &&
     grep -q 'requeueing job $job' '$TMP/requeue.log'"
 check "…and ends identical to the local run" /usr/bin/python3 tests/tools/same-run.py "$TMP/local" "$Q"
+# --- the influence test as a job array of shards and a merge job
+# (pipelines/rcav-array.sh): the merged file equals one rcav run.
+L=$TMP/local/seed5
+R=(--seed 5 --noise 10 "$L/d.h5" "$L/test.h5" "$L/head.h5" "$L/train.h5")
+mkdir -p "$TMP/rcav"
+bin/rcav --quiet "${R[@]}" -o "$TMP/rcav/one.h5" >/dev/null
+check "rcav as a job array of 3 shards and a merge job" \
+    pipelines/rcav-array.sh 3 "$TMP/rcav/merged.h5" "$TMP/rcav/logs" -c 1 --mem=1G --time=10 -- "${R[@]}"
+check "…the merged file equals one run (datasets), the slices are gone" bash -c "
+    mkdir -p '$TMP/rcav/a' '$TMP/rcav/b' && cp '$TMP/rcav/one.h5' '$TMP/rcav/a/influence.h5' &&
+    cp '$TMP/rcav/merged.h5' '$TMP/rcav/b/influence.h5' &&
+    /usr/bin/python3 tests/tools/same-run.py '$TMP/rcav/a' '$TMP/rcav/b' && ! ls '$TMP/rcav'/*shard* 2>/dev/null"
+mark "rcav array"
 finish
