@@ -42,9 +42,15 @@ SLURM_FLAGS ?=
 TIME_TRAIN ?= 2-00:00:00
 TIME_SHORT ?= 4:00:00
 SLURM_MEM ?=
+# $(call qv,VARIABLE): the value of VARIABLE quoted for the shell.
 qv = '$(subst ','\'',$($(1)))'
+# step.sh reads these settings from its environment.
+export STEP_RUN = $(RUN)
+export STEP_SLURM = $(SLURM)
+export STEP_SLURM_FLAGS = $(SLURM_FLAGS)
+export STEP_MEM = $(SLURM_MEM)
+export STEP_TIME_TRAIN = $(TIME_TRAIN)
+export STEP_TIME_SHORT = $(TIME_SHORT)
 # $(call run_step,JOB-NAME,CLASS,LOG): the command prefix of one step.
-run_step = STEP_RUN=$(call qv,RUN) STEP_SLURM=$(call qv,SLURM) STEP_SLURM_FLAGS=$(call qv,SLURM_FLAGS) \
-           STEP_MEM=$(call qv,SLURM_MEM) STEP_TIME_TRAIN=$(call qv,TIME_TRAIN) STEP_TIME_SHORT=$(call qv,TIME_SHORT) \
-           pipelines/step.sh '$(subst ','\'',$(1))' $(2) $(3)
+run_step = pipelines/step.sh '$(subst ','\'',$(1))' $(2) $(3)
 

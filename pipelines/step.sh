@@ -61,9 +61,26 @@ for arg in "$@"; do
     fi
 done
 
+# What a user sees (here, without SLURM): a training step shows its tool's
+# progress with ETA when stderr is a terminal and Make runs one job at a
+# time (its --quiet is dropped); otherwise every step ends with one line,
+# "NAME: 12.3 s", which make -j -O keeps whole.
+serial_make() { [[ ! ${MAKEFLAGS:-} =~ (^| )-?j[0-9]*( |$)|jobserver ]]; }
 if [[ ${STEP_SLURM:-} != 1 ]]; then
-    # shellcheck disable=SC2086 # RUN is a command prefix: split at blanks
-    exec ${STEP_RUN:-} "${args[@]}"
+    if [[ -t 2 && $class == train ]] && serial_make; then
+        shown=()
+        for arg in "${args[@]}"; do [[ $arg == --quiet ]] || shown+=("$arg"); done
+        # shellcheck disable=SC2086 # RUN is a command prefix: split at blanks
+        exec ${STEP_RUN:-} "${shown[@]}"
+    fi
+    start=$EPOCHREALTIME
+    rc=0
+    # shellcheck disable=SC2086
+    ${STEP_RUN:-} "${args[@]}" || rc=$?
+    if ((rc == 0)); then
+        awk -v name="$name" -v start="$start" -v end="$EPOCHREALTIME" 'BEGIN { printf "%s: %.1f s\n", name, end - start }' >&2
+    fi
+    exit "$rc"
 fi
 
 # --- SLURM: one job (or job step) per step, with its resources.
