@@ -1489,22 +1489,13 @@ static int run_export(const options *opt)
 
 /* ============================================================ main */
 
-static void remove_temps_and_die(int sig)
-{
-    h5out_remove_temps(); /* .npy temporaries are in the same registry */
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
 int main(int argc, char **argv)
 {
     options opt;
     memset(&opt, 0, sizeof opt);
     parse(&opt, argc, argv);
     cli_apply_threads(&opt.cli);
-    signal(SIGINT, remove_temps_and_die);
-    signal(SIGTERM, remove_temps_and_die);
-    signal(SIGHUP, remove_temps_and_die);
+    h5io_install_signal_cleanup(); /* .npy temporaries are in the same registry */
     int rc;
     switch (opt.modes) {
     case MODE_IMPORT: rc = run_import(&opt); break;
