@@ -379,10 +379,10 @@ typedef struct {
     int32_t *concept;      /* [n × h × w] 1 clean, 2 watermark; NULL without --watermark */
     size_t n_stamped;
     size_t *per_class;     /* [n_sel] images of each new class */
-} imageset;
+} selection;
 
 /* Pool images of the part, in pool order, with their new labels. */
-static int select_images(const options *opt, const pool *p, imageset *set)
+static int select_images(const options *opt, const pool *p, selection *set)
 {
     int32_t *masked = malloc(p->n * sizeof *masked), *new_label = malloc(opt->n_source * sizeof *new_label);
     uint8_t *role = malloc(p->n);
@@ -454,7 +454,7 @@ static int select_images(const options *opt, const pool *p, imageset *set)
 }
 
 /* Which images carry the watermark. */
-static int choose_stamped(const options *opt, imageset *set)
+static int choose_stamped(const options *opt, selection *set)
 {
     if (opt->poison == POISON_ALL || opt->poison == POISON_UNION)
         for (size_t j = opt->poison == POISON_UNION ? set->n / 2 : 0; j < set->n; j++)
@@ -484,7 +484,7 @@ static int choose_stamped(const options *opt, imageset *set)
 
 /* Stamps the chosen images and writes the annotation of every image:
  * 2 on the watermark's pixels of a stamped image, 1 everywhere else. */
-static int stamp_images(const options *opt, imageset *set)
+static int stamp_images(const options *opt, selection *set)
 {
     if (!opt->watermark)
         return 0;
@@ -508,7 +508,7 @@ static int stamp_images(const options *opt, imageset *set)
     return 0;
 }
 
-static void imageset_free(imageset *set)
+static void selection_free(selection *set)
 {
     free(set->images); free(set->labels); free(set->source); free(set->stamped); free(set->concept);
     free(set->per_class);
@@ -540,7 +540,7 @@ static int write_idx_provenance(h5out *out, const options *opt)
     return rc;
 }
 
-static int write_set(h5out *out, const options *opt, const imageset *set)
+static int write_set(h5out *out, const options *opt, const selection *set)
 {
     hsize_t idims[4] = {set->n, 1, set->h, set->w}, ndims[1] = {set->n}, cdims[3] = {set->n, set->h, set->w};
     const char **names = malloc(opt->n_sel * sizeof *names);
@@ -586,7 +586,7 @@ static int write_set(h5out *out, const options *opt, const imageset *set)
 
 /* The PNG grid: row k = class k, up to PNG_COLUMNS of its images (the
  * watermarked ones first), each enlarged PNG_ZOOM times, gray gaps. */
-static int render_grid(const options *opt, const imageset *set, uint8_t **png, size_t *size)
+static int render_grid(const options *opt, const selection *set, uint8_t **png, size_t *size)
 {
     size_t cell_h = set->h * PNG_ZOOM, cell_w = set->w * PNG_ZOOM, hw = set->h * set->w;
     size_t gh = opt->n_sel * (cell_h + PNG_GAP) + PNG_GAP, gw = PNG_COLUMNS * (cell_w + PNG_GAP) + PNG_GAP;
@@ -626,7 +626,7 @@ static int png_create(const options *opt, png_out *po)
 }
 
 /* Renders the grid into the temporary file. */
-static int png_write(const options *opt, const imageset *set, png_out *po)
+static int png_write(const options *opt, const selection *set, png_out *po)
 {
     if (po->fd < 0)
         return 0;
@@ -672,7 +672,7 @@ static void png_abort(png_out *po)
     }
 }
 
-static void print_summary(const options *opt, const imageset *set)
+static void print_summary(const options *opt, const selection *set)
 {
     if (opt->cli.quiet)
         return;
@@ -685,7 +685,7 @@ static void print_summary(const options *opt, const imageset *set)
 static int run(const options *opt)
 {
     pool p = {0};
-    imageset set = {0};
+    selection set = {0};
     h5out out;
     png_out po = {.fd = -1};
     if (check_headers(opt, &p))
@@ -708,7 +708,7 @@ static int run(const options *opt)
     }
     free(p.images);
     free(p.labels);
-    imageset_free(&set);
+    selection_free(&set);
     return rc;
 }
 
