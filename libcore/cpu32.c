@@ -4,6 +4,7 @@
 #include "error.h"
 #include "losses.h"
 #include "mat.h"
+#include "vecmath.h"
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -16,6 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Pixels per sub-chunk of the element-wise work inside a block (its float32
+ * scratch, 4 × SUB_PIX × n_det per thread, stays in cache). */
+#define SUB_PIX 64
 #define INV_LN2 1.4426950408889634073599246810019
 #define LN2 0.693147180559945309417232121458
 
@@ -71,6 +75,8 @@ struct cuda_step {
     double *logits, *dlogits;    /* [max_img × n_cls] */
     double *uW, *ub, *uS, *factor, *csym, *gW, *gb, *gS;
     int *ipiv;
+    int n_threads;
+    float *scratch32;            /* [n_threads × 4 × SUB_PIX × n_det]: y, 1 − y, ln y, y^γ */
 };
 
 static void step_free(cuda_step *s)
@@ -80,7 +86,7 @@ static void step_free(cuda_step *s)
     void *p[] = {s->center, s->X, s->W, s->b, s->A, s->part, s->scl, s->lns, s->H, s->M, s->clamped, s->blk,
                  s->col, s->dW, s->db, s->pooled, s->kappa, s->xs, s->R, s->dx, s->mp, s->gm, s->V, s->ku,
                  s->scratch, s->logits, s->dlogits, s->uW, s->ub, s->uS, s->factor, s->csym, s->gW, s->gb,
-                 s->gS, s->ipiv};
+                 s->gS, s->ipiv, s->scratch32};
     for (size_t k = 0; k < sizeof p / sizeof p[0]; k++)
         free(p[k]);
     free(s);
@@ -113,6 +119,8 @@ static int step_create(cuda_step **out, const cuda_step_sizes *sz, const float *
              (s->clamped = malloc(max_pix)) && (s->blk = malloc(nb * n_det * sizeof(double))) &&
              (s->col = calloc(n_det, sizeof(double))) && (s->dW = malloc(nd * sizeof(double))) &&
              (s->db = malloc(n_det * sizeof(double)));
+    s->n_threads = omp_get_max_threads();
+    ok = ok && (s->scratch32 = malloc((size_t)s->n_threads * 4 * SUB_PIX * n_det * sizeof(float)));
     if (ok && sz->ura_kind != CUDA_URA_NONE) {
         size_t n_cls = sz->n_cls, id = max_img * n_dim, ii = max_img * n_det, big = id > ii ? id : ii;
         if (!head_w || !head_b || !pooled) {
@@ -175,21 +183,47 @@ static int load_batch(cuda_step *s, const size_t *order, size_t n_img, const dou
     return 0;
 }
 
-/* pixel.cu's sigmoid_pieces in float32: y, 1 − y and ln y of a logit. */
-static inline void sigmoid_pieces(float a, float *y, float *omy, float *ln_y)
+/* pixel.cu's sigmoid_pieces in float32 over rows [n_rows × n_det] of
+ * logits a − b: y, 1 − y, ln y, and y^γ (y_gamma NULL: skipped). Branch-free
+ * loops, so that they vectorise into libmvec's expf/log1pf (vecmath.h);
+ * omy holds e = exp(−|z|) and ln_y log1p(e) until the select loop. */
+VECMATH_CLONES
+static void sigmoid_rows(const float *a, const float *b, size_t n_rows, int n_det, float gamma, float *y,
+                         float *omy, float *ln_y, float *y_gamma)
 {
-    float e = expf(-fabsf(a));
-    float r = 1.0f / (1.0f + e);
-    float l = log1pf(e);
-    if (a >= 0.0f) {
-        *y = r;
-        *omy = e * r;
-        *ln_y = -l;
-    } else {
-        *y = e * r;
-        *omy = r;
-        *ln_y = a - l;
+    size_t n = n_rows * (size_t)n_det;
+    for (size_t r = 0; r < n_rows; r++) {
+        const float *ar = a + r * n_det;
+        float *zr = y + r * n_det;
+#pragma omp simd
+        for (int i = 0; i < n_det; i++)
+            zr[i] = ar[i] - b[i];
     }
+#pragma omp simd
+    for (size_t k = 0; k < n; k++)
+        omy[k] = expf(-fabsf(y[k]));
+#pragma omp simd
+    for (size_t k = 0; k < n; k++)
+        ln_y[k] = log1pf(omy[k]);
+#pragma omp simd
+    for (size_t k = 0; k < n; k++) {
+        float z = y[k], e = omy[k], l = ln_y[k], r = 1.0f / (1.0f + e);
+        int positive = z >= 0.0f;
+        y[k] = positive ? r : e * r;
+        omy[k] = positive ? e * r : r;
+        ln_y[k] = positive ? -l : z - l;
+    }
+    if (y_gamma) {
+#pragma omp simd
+        for (size_t k = 0; k < n; k++)
+            y_gamma[k] = expf(gamma * ln_y[k]);
+    }
+}
+
+/* This thread's scratch: y, 1 − y, ln y, y^γ [SUB_PIX × n_det] each. */
+static float *thread_scratch(const cuda_step *s, int which)
+{
+    return s->scratch32 + ((size_t)omp_get_thread_num() * 4 + which) * SUB_PIX * s->sz.n_det;
 }
 
 static inline double rsw_power(double r, double nu)
@@ -217,28 +251,33 @@ static void pass1_block(cuda_step *s, size_t bl, float gamma)
     int n_det = s->sz.n_det;
     size_t p0 = bl * CPU32_BLOCK_PIX, p1 = p0 + CPU32_BLOCK_PIX < s->n_pix ? p0 + CPU32_BLOCK_PIX : s->n_pix;
     double *col = s->blk + bl * n_det;
+    float *y = thread_scratch(s, 0), *omy = thread_scratch(s, 1), *ln_y = thread_scratch(s, 2),
+          *y_gamma = s->with_columns ? thread_scratch(s, 3) : NULL;
     if (s->with_columns)
         for (int i = 0; i < n_det; i++)
             col[i] = 0.0;
-    for (size_t p = p0; p < p1; p++) {
-        const float *a = s->A + p * n_det;
-        double sy = 0.0, t = 0.0;
-        for (int i = 0; i < n_det; i++) {
-            float y, omy, ln_y;
-            sigmoid_pieces(a[i] - s->b[i], &y, &omy, &ln_y);
-            sy += (double)y;
-            t += (double)y * (double)ln_y;
-            if (s->with_columns)
-                col[i] += (double)expf(gamma * ln_y);
+    for (size_t q0 = p0; q0 < p1; q0 += SUB_PIX) {
+        size_t q1 = q0 + SUB_PIX < p1 ? q0 + SUB_PIX : p1;
+        sigmoid_rows(s->A + q0 * n_det, s->b, q1 - q0, n_det, gamma, y, omy, ln_y, y_gamma);
+        for (size_t p = q0; p < q1; p++) {
+            size_t row = (p - q0) * n_det;
+            double sy = 0.0, t = 0.0;
+            for (int i = 0; i < n_det; i++) {
+                sy += (double)y[row + i];
+                t += (double)y[row + i] * (double)ln_y[row + i];
+            }
+            if (y_gamma)
+                for (int i = 0; i < n_det; i++)
+                    col[i] += (double)y_gamma[row + i];
+            int is_clamped = sy < LOSS_S_MIN;
+            double s_cl = is_clamped ? LOSS_S_MIN : sy;
+            double ln_s = log(s_cl), inv = INV_LN2 / s_cl;
+            s->scl[p] = s_cl;
+            s->lns[p] = ln_s;
+            s->H[p] = -(t - sy * ln_s) * inv;
+            s->M[p] = -t * inv;
+            s->clamped[p] = (unsigned char)is_clamped;
         }
-        int is_clamped = sy < LOSS_S_MIN;
-        double s_cl = is_clamped ? LOSS_S_MIN : sy;
-        double ln_s = log(s_cl), inv = INV_LN2 / s_cl;
-        s->scl[p] = s_cl;
-        s->lns[p] = ln_s;
-        s->H[p] = -(t - sy * ln_s) * inv;
-        s->M[p] = -t * inv;
-        s->clamped[p] = (unsigned char)is_clamped;
     }
 }
 
@@ -311,31 +350,36 @@ static void pass2_block(cuda_step *s, size_t bl, const cuda_pixel_coefs *c)
     int n_det = s->sz.n_det;
     size_t p0 = bl * CPU32_BLOCK_PIX, p1 = p0 + CPU32_BLOCK_PIX < s->n_pix ? p0 + CPU32_BLOCK_PIX : s->n_pix;
     double *colsum = s->blk + bl * n_det;
-    float gamma = (float)c->gamma;
+    const double *col_coef = c->col_coef;
+    float *y = thread_scratch(s, 0), *omy = thread_scratch(s, 1), *ln_y = thread_scratch(s, 2),
+          *y_gamma = col_coef ? thread_scratch(s, 3) : NULL;
     for (int i = 0; i < n_det; i++)
         colsum[i] = 0.0;
-    for (size_t p = p0; p < p1; p++) {
-        /* k_pixel_coefs */
-        double c_h = c->c_s;
-        if (c->w_sb != 0.0 && c->sb_max != 0.0) {
-            double r = s->H[p] / c->sb_max;
-            c_h += c->w_sb * rsw_power(r, c->nu - 1.0) * ((c->nu + 1.0) * r - c->nu * c->sb_ratio) / c->sb_b;
-        }
-        double kappa = s->clamped[p] ? 0.0 : 1.0, inv_s = 1.0 / s->scl[p];
-        double k1 = -(c_h + c->c_m) * INV_LN2 * inv_s;
-        double k0 = (c_h * ((s->lns[p] - 1.0) * INV_LN2 + kappa * (INV_LN2 - s->H[p])) -
-                     c->c_m * (INV_LN2 + kappa * s->M[p])) * inv_s;
-        /* k_pass2 */
-        float *a = s->A + p * n_det;
-        for (int i = 0; i < n_det; i++) {
-            float y, omy, ln_y;
-            sigmoid_pieces(a[i] - s->b[i], &y, &omy, &ln_y);
-            double d = (double)y * (k1 * (double)ln_y + k0);
-            if (c->col_coef && c->col_coef[i] != 0.0)
-                d += c->col_coef[i] * (double)expf(gamma * ln_y);
-            float gr = (float)((double)omy * d);
-            a[i] = gr;
-            colsum[i] += (double)gr;
+    for (size_t q0 = p0; q0 < p1; q0 += SUB_PIX) {
+        size_t q1 = q0 + SUB_PIX < p1 ? q0 + SUB_PIX : p1;
+        sigmoid_rows(s->A + q0 * n_det, s->b, q1 - q0, n_det, (float)c->gamma, y, omy, ln_y, y_gamma);
+        for (size_t p = q0; p < q1; p++) {
+            /* k_pixel_coefs */
+            double c_h = c->c_s;
+            if (c->w_sb != 0.0 && c->sb_max != 0.0) {
+                double r = s->H[p] / c->sb_max;
+                c_h += c->w_sb * rsw_power(r, c->nu - 1.0) * ((c->nu + 1.0) * r - c->nu * c->sb_ratio) / c->sb_b;
+            }
+            double kappa = s->clamped[p] ? 0.0 : 1.0, inv_s = 1.0 / s->scl[p];
+            double k1 = -(c_h + c->c_m) * INV_LN2 * inv_s;
+            double k0 = (c_h * ((s->lns[p] - 1.0) * INV_LN2 + kappa * (INV_LN2 - s->H[p])) -
+                         c->c_m * (INV_LN2 + kappa * s->M[p])) * inv_s;
+            /* k_pass2 */
+            size_t row = (p - q0) * n_det;
+            float *a = s->A + p * n_det;
+            for (int i = 0; i < n_det; i++) {
+                double d = (double)y[row + i] * (k1 * (double)ln_y[row + i] + k0);
+                if (col_coef && col_coef[i] != 0.0)
+                    d += col_coef[i] * (double)y_gamma[row + i];
+                float gr = (float)((double)omy[row + i] * d);
+                a[i] = gr;
+                colsum[i] += (double)gr;
+            }
         }
     }
 }
