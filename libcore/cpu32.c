@@ -11,6 +11,7 @@
 #include <math.h>
 #include <omp.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +184,19 @@ static int load_batch(cuda_step *s, const size_t *order, size_t n_img, const dou
     return 0;
 }
 
+/* mask ? a : b for a mask of all ones or zeros, as bit operations (the
+ * select loop below then vectorises; a ?: on floats does not). */
+static inline float blend(uint32_t mask, float a, float b)
+{
+    uint32_t ua, ub, u;
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    u = (ua & mask) | (ub & ~mask);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
 /* pixel.cu's sigmoid_pieces in float32 over rows [n_rows × n_det] of
  * logits a − b: y, 1 − y, ln y, and y^γ (y_gamma NULL: skipped). Branch-free
  * loops, so that they vectorise into libmvec's expf/log1pf (vecmath.h);
@@ -207,11 +221,12 @@ static void sigmoid_rows(const float *a, const float *b, size_t n_rows, int n_de
         ln_y[k] = log1pf(omy[k]);
 #pragma omp simd
     for (size_t k = 0; k < n; k++) {
-        float z = y[k], e = omy[k], l = ln_y[k], r = 1.0f / (1.0f + e);
-        int positive = z >= 0.0f;
-        y[k] = positive ? r : e * r;
-        omy[k] = positive ? e * r : r;
-        ln_y[k] = positive ? -l : z - l;
+        /* every operand formed unconditionally: selects, not branches */
+        float z = y[k], e = omy[k], l = ln_y[k], r = 1.0f / (1.0f + e), er = e * r, neg_l = -l, zl = z - l;
+        uint32_t positive = 0u - (uint32_t)(z >= 0.0f);
+        y[k] = blend(positive, r, er);
+        omy[k] = blend(positive, er, r);
+        ln_y[k] = blend(positive, neg_l, zl);
     }
     if (y_gamma) {
 #pragma omp simd
