@@ -76,6 +76,7 @@ struct cuda_step {
     double *logits, *dlogits;    /* [max_img × n_cls] */
     double *uW, *ub, *uS, *factor, *csym, *gW, *gb, *gS;
     int *ipiv;
+    float *set;                  /* [n_img_total × hw × n_dim] centred, pixel-major; NULL: gathered per batch */
     int n_threads;
     float *scratch32;            /* [n_threads × 4 × SUB_PIX × n_det]: y, 1 − y, ln y, y^γ */
 };
@@ -87,13 +88,41 @@ static void step_free(cuda_step *s)
     void *p[] = {s->center, s->X, s->W, s->b, s->A, s->part, s->scl, s->lns, s->H, s->M, s->clamped, s->blk,
                  s->col, s->dW, s->db, s->pooled, s->kappa, s->xs, s->R, s->dx, s->mp, s->gm, s->V, s->ku,
                  s->scratch, s->logits, s->dlogits, s->uW, s->ub, s->uS, s->factor, s->csym, s->gW, s->gb,
-                 s->gS, s->ipiv, s->scratch32};
+                 s->gS, s->ipiv, s->scratch32, s->set};
     for (size_t k = 0; k < sizeof p / sizeof p[0]; k++)
         free(p[k]);
     free(s);
 }
 
 static size_t n_blocks_of(size_t n_pix) { return (n_pix + CPU32_BLOCK_PIX - 1) / CPU32_BLOCK_PIX; }
+
+/* NCHW image k of the set into pixel-major rows [hw × n_dim], centred in
+ * float64 and rounded once (raw: not centred). */
+static void image_to_pixels(const cuda_step *s, size_t k, int raw, float *dst)
+{
+    int n_dim = s->sz.n_dim, hw = s->sz.hw;
+    const float *img = s->features + k * (size_t)n_dim * hw;
+    for (int d = 0; d < n_dim; d++)
+        for (int p = 0; p < hw; p++) {
+            float x = img[(size_t)d * hw + p];
+            dst[(size_t)p * n_dim + d] = raw ? x : (float)((double)x - s->center[d]);
+        }
+}
+
+/* The whole set centred and pixel-major once, when it takes at most
+ * CPU32_RESIDENT_MAX bytes (and EDDP_DEVICE_STREAM does not force
+ * per-batch gathers): a batch is then a copy of whole images. Without the
+ * memory, batches are gathered (the same values). */
+static void resident_set(cuda_step *s)
+{
+    size_t per_image = (size_t)s->sz.hw * s->sz.n_dim, n = s->sz.n_img_total;
+    if (s->sz.force_stream || n * per_image * sizeof(float) > CPU32_RESIDENT_MAX ||
+        !(s->set = malloc(n * per_image * sizeof(float))))
+        return;
+#pragma omp parallel for schedule(static)
+    for (size_t k = 0; k < n; k++)
+        image_to_pixels(s, k, 0, s->set + k * per_image);
+}
 
 static int step_create(cuda_step **out, const cuda_step_sizes *sz, const float *features, const double *pooled,
                        const double *head_w, const double *head_b, const double *center, const double *scale)
@@ -146,35 +175,36 @@ static int step_create(cuda_step **out, const cuda_step_sizes *sz, const float *
         return fail(EX_OSERR, "cpu float32: out of memory for batches of %zu images", max_img);
     }
     memcpy(s->center, center, n_dim * sizeof(double));
+    resident_set(s);
     *out = s;
     return 0;
 }
 
-static int step_resident(const cuda_step *s) { (void)s; return 1; }
+static int step_resident(const cuda_step *s) { return s->set != NULL; }
 static size_t step_bytes(const cuda_step *s)
 {
     size_t max_pix = s->sz.max_img * s->sz.hw;
-    return max_pix * ((size_t)s->sz.n_dim + s->sz.n_det) * sizeof(float);
+    size_t set = s->set ? s->sz.n_img_total * s->sz.hw * s->sz.n_dim : 0;
+    return (max_pix * ((size_t)s->sz.n_dim + s->sz.n_det) + set) * sizeof(float);
 }
 
-/* Gathers the batch: pixel-major pixels centred in float64 and rounded once
- * (raw in the RAW arithmetic), the pooled rows and κ. */
+/* The batch: pixel-major pixels centred in float64 and rounded once (raw
+ * in the RAW arithmetic), copied from the resident set or gathered, the
+ * pooled rows and κ. */
 static int load_batch(cuda_step *s, const size_t *order, size_t n_img, const double *kappa)
 {
     int n_dim = s->sz.n_dim, hw = s->sz.hw, raw = arith_mode == CPU32_ARITH_RAW;
+    size_t per_image = (size_t)hw * n_dim;
     if (n_img > s->sz.max_img)
         return fail(EX_SOFTWARE, "cpu float32: batch of %zu images, made for %zu", n_img, s->sz.max_img);
     s->n_img = n_img;
     s->n_pix = n_img * hw;
 #pragma omp parallel for schedule(static)
     for (size_t k = 0; k < n_img; k++) {
-        const float *img = s->features + order[k] * (size_t)n_dim * hw;
-        float *dst = s->X + k * (size_t)hw * n_dim;
-        for (int d = 0; d < n_dim; d++)
-            for (int p = 0; p < hw; p++) {
-                float x = img[(size_t)d * hw + p];
-                dst[(size_t)p * n_dim + d] = raw ? x : (float)((double)x - s->center[d]);
-            }
+        if (s->set && !raw)
+            memcpy(s->X + k * per_image, s->set + order[k] * per_image, per_image * sizeof(float));
+        else
+            image_to_pixels(s, order[k], raw, s->X + k * per_image);
     }
     if (s->sz.ura_kind != CUDA_URA_NONE) {
         for (size_t k = 0; k < n_img; k++)
@@ -486,6 +516,16 @@ static void row_entropy_backward(const double *row, int n_cls, double f, double 
         drow[k] = -f * (drow[k] / sum) * (row[k] - mx - lse + h);
 }
 
+/* y_j = factor · κ_j · x_j row by row [n × cols] (in place allowed) */
+static void scale_rows(const double *x, const double *kappa, double factor, int n, int cols, double *y)
+{
+    for (int j = 0; j < n; j++) {
+        double f = factor * kappa[j];
+        for (int i = 0; i < cols; i++)
+            y[(size_t)j * cols + i] = f * x[(size_t)j * cols + i];
+    }
+}
+
 static int ura_forward(cuda_step *s, int kind, const double *W, const double *b, const double *S,
                        const double *factor, const int *ipiv, double *value)
 {
@@ -537,7 +577,7 @@ static int ura_forward(cuda_step *s, int kind, const double *W, const double *b,
 static int ura_backward(cuda_step *s, double scale, double jitter_extra, double *dW, double *db, double *dS)
 {
     int n_det = s->sz.n_det, n_dim = s->sz.n_dim, n_cls = s->sz.n_cls, n_img = (int)s->n_img, kind = s->ura_kind;
-    size_t nd = (size_t)n_det * n_dim, id = (size_t)n_img * n_dim, ii = (size_t)n_img * n_det;
+    size_t nd = (size_t)n_det * n_dim, id = (size_t)n_img * n_dim;
     if (!kind)
         return fail(EX_SOFTWARE, "cpu float32: URA backward without a matching forward");
     /* gm = ∂(scale·L)/∂m' = dlogits V */
@@ -547,16 +587,16 @@ static int ura_backward(cuda_step *s, double scale, double jitter_extra, double 
     mat_gemm(0, 0, n_img, n_dim, n_cls, 1.0, s->dlogits, s->head_w, 0.0, s->gm);
     const double *xs = s->pooled;
     if (kind == CUDA_URA_STD) {
-        for (size_t k = 0; k < id; k++)
-            s->gm[k] *= s->scale[k % n_dim];
+        for (int j = 0; j < n_img; j++)
+            for (int d = 0; d < n_dim; d++)
+                s->gm[(size_t)j * n_dim + d] *= s->scale[d];
         xs = s->xs;
     }
     const double *U = s->R;
     if (kind == CUDA_URA_CUR) {
         /* V = −diag(κ) Gm Sᵀ B⁻¹ */
         mat_gemm(0, 1, n_img, n_det, n_dim, 1.0, s->gm, s->uS, 0.0, s->V);
-        for (size_t k = 0; k < ii; k++)
-            s->V[k] *= -s->kappa[k / n_det];
+        scale_rows(s->V, s->kappa, -1.0, n_img, n_det, s->V);
         if (solve_rows(s, kind, 1, s->V, n_img))
             return fail_code;
         /* dW = Vᵀ (M − DX) */
@@ -565,19 +605,18 @@ static int ura_backward(cuda_step *s, double scale, double jitter_extra, double 
         mat_gemm(1, 0, n_det, n_dim, n_img, 1.0, s->V, s->scratch, 0.0, s->gW);
         /* dS = −Uᵀ (diag(κ) Gm + V W) */
         mat_gemm(0, 0, n_img, n_dim, n_det, 1.0, s->V, s->uW, 0.0, s->scratch);
-        for (size_t k = 0; k < id; k++)
-            s->scratch[k] += s->kappa[k / n_dim] * s->gm[k];
+        for (int j = 0; j < n_img; j++)
+            for (int d = 0; d < n_dim; d++)
+                s->scratch[(size_t)j * n_dim + d] += s->kappa[j] * s->gm[(size_t)j * n_dim + d];
         mat_gemm(1, 0, n_det, n_dim, n_img, -1.0, U, s->scratch, 0.0, s->gS);
     } else {
         /* V = −diag(κ) Gx Wᵀ G⁻¹ */
         mat_gemm(0, 1, n_img, n_det, n_dim, 1.0, s->gm, s->uW, 0.0, s->V);
-        for (size_t k = 0; k < ii; k++)
-            s->V[k] *= -s->kappa[k / n_det];
+        scale_rows(s->V, s->kappa, -1.0, n_img, n_det, s->V);
         if (solve_rows(s, kind, 0, s->V, n_img))
             return fail_code;
         /* dW = −(κ⊙U)ᵀ Gx + Vᵀ X */
-        for (size_t k = 0; k < ii; k++)
-            s->ku[k] = s->kappa[k / n_det] * U[k];
+        scale_rows(U, s->kappa, 1.0, n_img, n_det, s->ku);
         mat_gemm(1, 0, n_det, n_dim, n_img, -1.0, s->ku, s->gm, 0.0, s->gW);
         mat_gemm(1, 0, n_det, n_dim, n_img, 1.0, s->V, xs, 1.0, s->gW);
         /* dW −= (Vᵀ U + Uᵀ V [+ jitter term]) W */

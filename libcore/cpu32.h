@@ -25,6 +25,9 @@
 #include "cuda/backend.h"
 
 #define CPU32_BLOCK_PIX 1024
+/* The training set is kept centred and pixel-major (resident) up to this
+ * many bytes; a larger one is gathered and centred batch by batch. */
+#define CPU32_RESIDENT_MAX ((size_t)1 << 30)
 
 /* The table (name "cpu float32"). */
 const cuda_backend_ops *cpu32_backend(void);

@@ -11,8 +11,8 @@
  *                       > 0) over the whole set is ≥ TRAIN_IOU.
  * Without a usable device (or without CUDA in the build) the same
  * comparisons run over cpu32 (libcore/cpu32.c: the CUDA backend's
- * arithmetic on the CPU, --precision float32), the streaming check aside,
- * so that the host half and cpu32's float64 URA path are checked on every
+ * arithmetic on the CPU, --precision float32; streamed = gathered batch by
+ * batch, resident = the centred set kept once), so that the host half and cpu32's float64 URA path are checked on every
  * machine. */
 #include "cpu32.h"
 #include "device.h"
@@ -150,17 +150,11 @@ static void compare_step(const char *what, const device_choice *dev, const test_
     device_step_free(ds);
 }
 
-static int over_cpu32; /* no CUDA device: the comparisons run over cpu32 */
-
 /* Streamed batches give the bits of resident ones. */
 static void compare_streaming(const device_choice *dev, const test_set *t, const det_layout *layout,
                               const objective_config *cfg, const head_params *head, const double *params,
                               const size_t *order, size_t n_img, const double *kappa)
 {
-    if (over_cpu32) { /* the CPU has no device memory: nothing is resident or streamed */
-        printf("  streaming: not applicable over cpu32\n");
-        return;
-    }
     size_t n = layout->n_params;
     device_step *resident = NULL, *streamed = NULL;
     int rc = device_step_create(&resident, dev, layout, cfg, head, &t->data, n_img);
@@ -293,7 +287,6 @@ int main(void)
         printf("test_device: no CUDA device (%s); over cpu32\n", error_message());
         error_clear();
         device_backend_override(cpu32_backend());
-        over_cpu32 = 1;
         if (device_choose("cuda", &dev))
             return harness_skip("test_device", error_message());
     }
