@@ -11,10 +11,17 @@
  * never pass/fail. One epoch is a minute or two on 2 cores, so each side is
  * measured once; the two are measured in the same run on the same data.
  *
- *   build/bench/bench_epoch [N_IMG [BATCH]]     (64000, 4096)
+ * PRECISION float32 measures instead the --precision float32 path (the
+ * device.c host half over libcore/cpu32) against its two SGEMMs alone
+ * (device_gemm_reference: A = X̃Wᵀ, dW̃ in chunks as the step forms them);
+ * both runs the two epochs and both references in one run, with the ratio
+ * float64 epoch / float32 epoch.
+ *
+ *   build/bench/bench_epoch [N_IMG [BATCH [float64|float32|both]]]   (64000, 4096, float64)
  * Threads: OMP_NUM_THREADS (default: all cores). Memory: the set in float
  * (N_IMG · 512 · 49 · 4 bytes, 6.4 GB at 64000) plus batch buffers. */
 #include "detectors.h"
+#include "device.h"
 #include "error.h"
 #include "head.h"
 #include "headfile.h"
@@ -113,12 +120,64 @@ static double gemm_epoch(const train_data *data, size_t batch, const double *W, 
     return seconds;
 }
 
+/* Seconds of the float32 path's two SGEMMs alone over the batches of one
+ * epoch (one call per batch, as gemm_epoch). */
+static int sgemm_epoch(const device_choice *dev, size_t n_img, size_t batch, double *seconds)
+{
+    *seconds = 0;
+    for (size_t b0 = 0; b0 < n_img; b0 += batch) {
+        size_t n = n_img - b0 < batch ? n_img - b0 : batch;
+        double t;
+        if (device_gemm_reference(dev, n * HW, N_DET, N_DIM, 1, &t))
+            return 1;
+        *seconds += t;
+    }
+    return 0;
+}
+
+/* One timed epoch of the float32 path (after a warm-up epoch on the first
+ * batch), from params. */
+static int epoch_float32(train_config tcfg, const det_layout *layout, const objective_config *ocfg,
+                         const head_params *head, const train_data *data, size_t batch, double *params,
+                         double *seconds, double *objective_after)
+{
+    device_choice dev = {.kind = DEVICE_CPU32, .name = "cpu float32"};
+    device_step *ds = NULL;
+    objective obj;
+    train_history history;
+    if (device_step_create(&ds, &dev, layout, ocfg, head, data, batch) ||
+        objective_init(&obj, layout, ocfg, head, 1, HW)) {
+        device_step_free(ds);
+        return 1;
+    }
+    tcfg.device = ds;
+    train_data first_batch = *data;
+    first_batch.n_img = batch;
+    int rc = train_run(&tcfg, &obj, &first_batch, params, &history);
+    if (!rc) {
+        train_history_free(&history);
+        double t0 = now();
+        rc = train_run(&tcfg, &obj, data, params, &history);
+        *seconds = now() - t0;
+        if (!rc) {
+            *objective_after = history.rows[0];
+            train_history_free(&history);
+        }
+    }
+    objective_free(&obj);
+    device_step_free(ds);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     size_t n_img = argc > 1 ? strtoul(argv[1], NULL, 10) : 64000;
     size_t batch = argc > 2 ? strtoul(argv[2], NULL, 10) : 4096;
-    if (n_img < 1 || batch < 1) {
-        fprintf(stderr, "usage: bench_epoch [N_IMG [BATCH]]\n");
+    const char *precision = argc > 3 ? argv[3] : "float64";
+    int run64 = strcmp(precision, "float32") != 0, run32 = strcmp(precision, "float64") != 0;
+    if (n_img < 1 || batch < 1 || (strcmp(precision, "float64") && strcmp(precision, "float32") &&
+                                   strcmp(precision, "both"))) {
+        fprintf(stderr, "usage: bench_epoch [N_IMG [BATCH [float64|float32|both]]]\n");
         return 2;
     }
     batch = batch < n_img ? batch : n_img;
@@ -166,9 +225,23 @@ int main(int argc, char **argv)
     train_config tcfg = {.epochs = 1, .batch_images = batch, .lr = 5e-5, .plateau_factor = 1,
                          .constrained = 1, .al_every = 50, .al_full_data = 1, .al_penalty = 1,
                          .al_growth = 10, .al_penalty_max = 1e4, .seed = 1, .cli = &cli};
+    double *params0 = malloc(layout.n_params * sizeof *params0);
+    memcpy(params0, params, layout.n_params * sizeof *params0);
+    double t32 = 0, t_sgemm = 0, objective32 = NAN;
+    if (run32) {
+        device_choice dev32 = {.kind = DEVICE_CPU32, .name = "cpu float32"};
+        if (epoch_float32(tcfg, &layout, &ocfg, &head, &data, batch, params, &t32, &objective32) ||
+            sgemm_epoch(&dev32, n_img, batch, &t_sgemm)) {
+            fprintf(stderr, "bench_epoch: float32: %s\n", error_message());
+            return 1;
+        }
+        memcpy(params, params0, layout.n_params * sizeof *params0);
+    }
+    double t_epoch = 0, t_gemm = 0, objective64 = NAN;
+    train_history history;
+    if (run64) {
     /* Warm-up: one epoch over the first batch touches every buffer of the
      * step (first-touch page faults are no part of a long run's epochs). */
-    train_history history;
     train_data first_batch = data;
     first_batch.n_img = batch;
     if (train_run(&tcfg, &obj, &first_batch, params, &history)) {
@@ -176,7 +249,7 @@ int main(int argc, char **argv)
         return 1;
     }
     train_history_free(&history);
-    double t_epoch = now();
+    t_epoch = now();
     if (train_run(&tcfg, &obj, &data, params, &history)) {
         fprintf(stderr, "bench_epoch: training failed: %s\n", error_message());
         return 1;
@@ -192,7 +265,13 @@ int main(int argc, char **argv)
         return 1;
     }
     fill_normal(&r, dA, max_pix * N_DET, 1.0);
-    double t_gemm = gemm_epoch(&data, batch, W, X, pooled, A, dA, dW);
+    t_gemm = gemm_epoch(&data, batch, W, X, pooled, A, dA, dW);
+    objective64 = history.rows[0];
+    train_history_free(&history);
+    free(X); free(pooled); free(A); free(dA); free(dW);
+    } else {
+        objective_free(&obj);
+    }
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -200,15 +279,24 @@ int main(int argc, char **argv)
            "images; losses s,sb,cur + AL on ma,mm,ic,eac,fso; %d threads\n",
            N_DIM, N_DET, n_img, HW, batch, omp_get_max_threads());
     printf("  data generation (not timed below)      %8.2f s\n", t_data);
-    printf("  epoch (train_run, 1 epoch)            %8.2f s\n", t_epoch);
-    printf("  X*W^T + dA^T*X over the same batches  %8.2f s\n", t_gemm);
-    printf("  ratio epoch / GEMMs                   %8.3f   (target <= 1.5)\n", t_epoch / t_gemm);
-    printf("  objective after the epoch %.6g; peak RSS %.2f GB\n", history.rows[0], ru.ru_maxrss / 1048576.0);
+    if (run64) {
+        printf("  float64 epoch (train_run, 1 epoch)    %8.2f s\n", t_epoch);
+        printf("  X*W^T + dA^T*X over the same batches  %8.2f s  (DGEMM)\n", t_gemm);
+        printf("  ratio epoch / GEMMs                   %8.3f   (target <= 1.5)\n", t_epoch / t_gemm);
+        printf("  objective after the float64 epoch %.6g\n", objective64);
+    }
+    if (run32) {
+        printf("  float32 epoch (--precision float32)   %8.2f s\n", t32);
+        printf("  its SGEMMs alone over the same batches%8.2f s\n", t_sgemm);
+        printf("  ratio float32 epoch / SGEMMs          %8.3f   (target <= 1.3)\n", t32 / t_sgemm);
+        printf("  objective after the float32 epoch %.6g\n", objective32);
+    }
+    if (run32 && run64)
+        printf("  ratio float64 epoch / float32 epoch   %8.3f   (target >= 1.7)\n", t_epoch / t32);
+    printf("  peak RSS %.2f GB\n", ru.ru_maxrss / 1048576.0);
 
-    train_history_free(&history);
     det_layout_free(&layout);
     free(features); free(pooled_all); free(W); free(S); free(b); free(center);
-    free(head.weight); free(head.bias); free(params);
-    free(X); free(pooled); free(A); free(dA); free(dW);
+    free(head.weight); free(head.bias); free(params); free(params0);
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cuda/backend.h"
+#include "cpu32.h"
 #include "mat.h"
 #include "param.h"
 #include "ura.h"
@@ -187,8 +188,40 @@ int device_memory_info(int index, size_t *free_bytes, size_t *total_bytes)
     return plugin_failed(ops, ops->memory_info(index, free_bytes, total_bytes));
 }
 
+int device_set_precision(device_choice *dev, const char *precision)
+{
+    if (!precision || !strcmp(precision, "float64")) {
+        if (precision && dev->kind == DEVICE_CUDA && !dev->automatic)
+            return error_set(EX_UNAVAILABLE, "--precision float64: the CUDA backend computes the pixel path in "
+                             "float32; use --device cpu or --precision float32");
+        if (precision && dev->kind == DEVICE_CUDA) { /* auto: the float64 reference is the CPU's */
+            memset(dev, 0, sizeof *dev);
+            snprintf(dev->name, sizeof dev->name, "cpu");
+        }
+        return 0;
+    }
+    if (strcmp(precision, "float32"))
+        return error_set(EX_USAGE, "--precision: expected float32 or float64, got '%s'", precision);
+    if (dev->kind == DEVICE_CPU) {
+        dev->kind = DEVICE_CPU32;
+        dev->index = 0;
+        dev->automatic = 0;
+        snprintf(dev->name, sizeof dev->name, "cpu float32");
+    }
+    return 0;
+}
+
+const char *device_precision(const device_choice *dev)
+{
+    return dev->kind == DEVICE_CPU ? "float64" : "float32";
+}
+
 int device_gemm_reference(const device_choice *dev, size_t n_pix, int n_det, int n_dim, int reps, double *seconds)
 {
+    if (dev && dev->kind == DEVICE_CPU32) {
+        const cuda_backend_ops *ops = cpu32_backend();
+        return plugin_failed(ops, ops->gemm_reference(0, n_pix, n_det, n_dim, reps, seconds));
+    }
     if (!dev || dev->kind != DEVICE_CUDA)
         return error_set(EX_SOFTWARE, "device_gemm_reference: not a CUDA device");
     if (backend_load())
@@ -227,19 +260,20 @@ int device_step_create(device_step **out, const device_choice *dev, const det_la
                        size_t max_img)
 {
     *out = NULL;
-    if (!dev || dev->kind != DEVICE_CUDA)
-        return error_set(EX_SOFTWARE, "device_step_create: not a CUDA device");
+    if (!dev || dev->kind == DEVICE_CPU)
+        return error_set(EX_SOFTWARE, "device_step_create: not a CUDA device or cpu float32");
+    const char *where = dev->kind == DEVICE_CPU32 ? "in float32 on the CPU; use --precision float64"
+                                                  : "on the CUDA device; use --device cpu";
     if (!loss_pixel_config_valid(&cfg->pixel))
         return error_set(EX_USAGE, "pixel-loss settings out of range (need gamma > 0, tau > 0, 0 <= rho < 1, "
                          "nu >= 1)");
     if (cfg->enabled[TERM_CNN])
-        return error_set(EX_UNAVAILABLE, "L^cnn (--losses ...,cnn) is not implemented on the CUDA device; "
-                         "use --device cpu");
+        return error_set(EX_UNAVAILABLE, "L^cnn (--losses ...,cnn) is not implemented %s", where);
     int n_det = layout->n_det, n_dim = layout->n_dim;
     int uur = cfg->enabled[TERM_UUR], cur = cfg->enabled[TERM_CUR];
     if (uur && n_det > n_dim)
         return error_set(EX_UNAVAILABLE, "L^uur with more detectors (%d) than dimensions (%d) needs the "
-                         "pseudo-inverse path, which is not on the CUDA device; use --device cpu", n_det, n_dim);
+                         "pseudo-inverse path, which is not implemented %s", n_det, n_dim, where);
     if (uur && cur)
         return error_set(EX_USAGE, "L^uur and L^cur exclude each other");
     if (cur && !layout->has_signals)
@@ -285,7 +319,7 @@ int device_step_create(device_step **out, const device_choice *dev, const det_la
                           .n_cls = head ? head->n_cls : 1, .n_img_total = data->n_img,
                           .max_img = max_img < data->n_img ? max_img : data->n_img, .ura_kind = s->ura_kind,
                           .force_stream = stream && !strcmp(stream, "1")};
-    s->ops = ops_now();
+    s->ops = dev->kind == DEVICE_CPU32 ? cpu32_backend() : ops_now();
     if (!s->ops) {
         device_step_free(s);
         return error_set(EX_SOFTWARE, "device_step_create: no CUDA backend loaded (device_choose first)");

@@ -42,7 +42,9 @@
 
 #include <stddef.h>
 
-typedef enum { DEVICE_CPU = 0, DEVICE_CUDA = 1 } device_kind;
+/* DEVICE_CPU32: the CPU in float32 (cpu32.h), the CUDA backend's arithmetic
+ * run by the same host half (--precision float32 on the CPU). */
+typedef enum { DEVICE_CPU = 0, DEVICE_CUDA = 1, DEVICE_CPU32 = 2 } device_kind;
 
 typedef struct {
     device_kind kind;
@@ -59,6 +61,15 @@ int device_have_cuda(void);
  * for and is not usable ("--device cuda:0: no CUDA device: <reason>"),
  * EX_USAGE for another spelling. */
 int device_choose(const char *spec, device_choice *out);
+
+/* --precision after device_choose: NULL (not given) keeps the choice;
+ * float32 turns the CPU into cpu float32 (DEVICE_CPU32; CUDA is float32
+ * already); float64 keeps the CPU, turns auto's CUDA choice into the CPU,
+ * and refuses an explicit cuda (EX_UNAVAILABLE); anything else EX_USAGE. */
+int device_set_precision(device_choice *dev, const char *precision);
+/* "float64" (the CPU) or "float32" (cpu float32, CUDA): the provenance
+ * attribute `precision`. */
+const char *device_precision(const device_choice *dev);
 
 /* Free and total memory of CUDA device index (loads the plugin). */
 int device_memory_info(int index, size_t *free_bytes, size_t *total_bytes);

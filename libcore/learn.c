@@ -193,7 +193,7 @@ int learn_device_step(device_choice *dev, const det_layout *layout, const train_
                       const head_params *head, const learn_set *set, device_step **out)
 {
     *out = NULL;
-    if (dev->kind != DEVICE_CUDA)
+    if (dev->kind == DEVICE_CPU)
         return 0;
     if (!device_step_create(out, dev, layout, &opts->obj, head, &set->data, opts->train.batch_images))
         return 0;

@@ -112,6 +112,11 @@ int trainopts_option(train_options *opts, const cli_common *cli, int opt, const 
     case TOPT_CHECKPOINT: opts->checkpoint = arg; return 1;
     case TOPT_RESUME: t->resume = 1; return 1;
     case TOPT_DIAGNOSE: opts->diagnose = arg; return 1;
+    case TOPT_PRECISION:
+        if (strcmp(arg, "float32") && strcmp(arg, "float64"))
+            cli_usage_error(cli, "--precision: expected float32 or float64");
+        opts->precision_arg = arg;
+        return 1;
     default: return 0;
     }
 }
@@ -213,6 +218,7 @@ int trainopts_write_attrs(const train_options *opts, h5out *out)
     double kappa[2] = {o->kappa_lo, o->kappa_hi};
     rc = rc || h5out_attr_string(out, "/", "losses", terms) ||
          h5out_attr_string(out, "/", "objective", t->constrained ? "constrained" : "sum") ||
+         h5out_attr_string(out, "/", "precision", opts->precision ? opts->precision : "float64") ||
          h5out_attr_double(out, "/", "gamma", o->pixel.gamma) ||
          h5out_attr_double(out, "/", "tau", o->pixel.tau) ||
          h5out_attr_double(out, "/", "rho", o->pixel.rho) ||

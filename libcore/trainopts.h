@@ -14,7 +14,7 @@ enum {
     TOPT_EPOCHS = 1200, TOPT_LR, TOPT_BATCH, TOPT_LR_REF, TOPT_OBJECTIVE, TOPT_LOSSES, TOPT_WEIGHT,
     TOPT_BOUND, TOPT_GAMMA, TOPT_TAU, TOPT_RHO, TOPT_NU, TOPT_KAPPA, TOPT_AL_EVERY, TOPT_AL_PENALTY,
     TOPT_AL_GROWTH, TOPT_AL_PENALTY_MAX, TOPT_AL_MEASURE, TOPT_PLATEAU, TOPT_CHECKPOINT_EVERY,
-    TOPT_CHECKPOINT, TOPT_RESUME, TOPT_DIAGNOSE
+    TOPT_CHECKPOINT, TOPT_RESUME, TOPT_DIAGNOSE, TOPT_PRECISION
 };
 
 #define TRAINOPTS_LONGOPTS                                                          \
@@ -37,7 +37,8 @@ enum {
     {"checkpoint-every", required_argument, 0, TOPT_CHECKPOINT_EVERY},              \
     {"checkpoint", required_argument, 0, TOPT_CHECKPOINT},                          \
     {"resume", no_argument, 0, TOPT_RESUME},                                        \
-    {"diagnose", required_argument, 0, TOPT_DIAGNOSE}
+    {"diagnose", required_argument, 0, TOPT_DIAGNOSE},                              \
+    {"precision", required_argument, 0, TOPT_PRECISION}
 
 #define TRAINOPTS_USAGE                                                                        \
     "training options:\n"                                                                      \
@@ -56,7 +57,8 @@ enum {
     "  --checkpoint FILE       checkpoint path (OUTPUT.ckpt)\n"                                 \
     "  --checkpoint-every N    epochs between checkpoints (0 = only on signals)\n"              \
     "  --resume                continue from the checkpoint if there is one\n"                  \
-    "  --diagnose DIRECTIONS   print every loss and constraint of DIRECTIONS as TSV, no training\n"
+    "  --diagnose DIRECTIONS   print every loss and constraint of DIRECTIONS as TSV, no training\n" \
+    "  --precision float32|float64   pixel path in float32 (the CUDA arithmetic) or float64 (float64)\n"
 
 typedef struct {
     objective_config obj;
@@ -65,6 +67,8 @@ typedef struct {
     const char *losses;
     const char *diagnose;
     const char *checkpoint;
+    const char *precision_arg;   /* --precision as given, NULL when absent */
+    const char *precision;       /* the pixel path's precision used (attribute), NULL = float64 */
     char checkpoint_buf[4200];
     int epochs_given;            /* --epochs was on the command line */
 } train_options;

@@ -25,5 +25,10 @@ extern double exp(double);
 extern double log(double);
 #pragma omp declare simd notinbranch
 extern double log1p(double);
+/* float32 (cpu32.c) */
+#pragma omp declare simd notinbranch
+extern float expf(float);
+#pragma omp declare simd notinbranch
+extern float log1pf(float);
 
 #endif

@@ -180,6 +180,9 @@ int main(int argc, char **argv)
     parse(&opt, argc, argv);
     if (!opt.train.diagnose && device_choose(opt.cli.device, &opt.dev))
         cli_fail(&opt.cli);
+    if (!opt.train.diagnose && device_set_precision(&opt.dev, opt.train.precision_arg))
+        cli_fail(&opt.cli);
+    opt.train.precision = device_precision(&opt.dev);
     opt.train.train.device_name = opt.dev.name[0] ? opt.dev.name : NULL;
     cli_apply_threads(&opt.cli);
     h5io_install_signal_cleanup();

@@ -9,8 +9,12 @@
  *                       final detectors fire on the same pixels: for each
  *                       detector the IoU of its positive pixel sets (logit
  *                       > 0) over the whole set is ≥ TRAIN_IOU.
- * Without a usable device (or without CUDA in the build) the suite prints
- * "skipped: <reason>" and counts as skipped. */
+ * Without a usable device (or without CUDA in the build) the same
+ * comparisons run over cpu32 (libcore/cpu32.c: the CUDA backend's
+ * arithmetic on the CPU, --precision float32; streamed = gathered batch by
+ * batch, resident = the centred set kept once), so that the host half and cpu32's float64 URA path are checked on every
+ * machine. */
+#include "cpu32.h"
 #include "device.h"
 #include "error.h"
 #include "device_sets.h"
@@ -277,8 +281,15 @@ static void compare_training(const device_choice *dev, const test_set *t, const 
 int main(void)
 {
     device_choice dev;
-    if (device_choose("cuda", &dev))
-        return harness_skip("test_device", error_message());
+    /* Without a CUDA device, the same comparisons run over cpu32, the
+     * CUDA backend's arithmetic on the CPU (--precision float32). */
+    if (device_choose("cuda", &dev)) {
+        printf("test_device: no CUDA device (%s); over cpu32\n", error_message());
+        error_clear();
+        device_backend_override(cpu32_backend());
+        if (device_choose("cuda", &dev))
+            return harness_skip("test_device", error_message());
+    }
     printf("test_device: on %s\n", dev.name);
     rng_state rng;
     rng_init(&rng, 5, 1);
