@@ -6,6 +6,7 @@
 #define DEVICE_SETS_H
 
 #include "head.h"
+#include "objective.h"
 #include "rng.h"
 #include "synth.h"
 #include "train.h"
@@ -13,6 +14,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
     float *features;  /* [n_img × n_dim × hw] */
@@ -96,6 +98,29 @@ static void set_broden_like(test_set *t, rng_state *rng, size_t n_img, int n_dim
 static void set_free(test_set *t)
 {
     free(t->features); free(t->pooled); free(t->mean); free(t->std);
+}
+
+/* The objective of the comparisons: the listed terms with distinct weights;
+ * tau 2 makes every detector claim 2/I of the pixels, so that L^ic is not 0
+ * and its value is compared too. */
+static void config_make(objective_config *cfg, const char *terms, double tau)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->pixel = (loss_pixel_config){.gamma = 1.1, .tau = tau, .rho = 0.05, .nu = 4.0};
+    cfg->kappa_lo = 0.5;
+    cfg->kappa_hi = 0.9;
+    for (int j = 0; j < TERM_COUNT; j++) {
+        cfg->enabled[j] = objective_term_listed(terms, j);
+        cfg->weight[j] = 0.5 + 0.25 * j;
+    }
+}
+
+static double norm2(const double *x, size_t n)
+{
+    double s = 0;
+    for (size_t k = 0; k < n; k++)
+        s += x[k] * x[k];
+    return sqrt(s);
 }
 
 #endif

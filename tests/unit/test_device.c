@@ -56,10 +56,6 @@ static void set_make(test_set *t, rng_state *rng, size_t n_img, int n_dim, int h
     set_statistics(t, n_img, n_dim, hw);
 }
 
-
-
-
-
 static void head_make(head_params *h, rng_state *rng, int n_cls, int n_dim)
 {
     h->n_cls = n_cls;
@@ -70,26 +66,6 @@ static void head_make(head_params *h, rng_state *rng, int n_cls, int n_dim)
         h->weight[k] = rng_normal(rng) / sqrt((double)n_dim);
     for (int k = 0; k < n_cls; k++)
         h->bias[k] = 0.1 * rng_normal(rng);
-}
-
-static void config_make(objective_config *cfg, const char *terms)
-{
-    memset(cfg, 0, sizeof *cfg);
-    cfg->pixel = (loss_pixel_config){.gamma = 1.1, .tau = 1.0, .rho = 0.05, .nu = 4.0};
-    cfg->kappa_lo = 0.5;
-    cfg->kappa_hi = 0.9;
-    for (int j = 0; j < TERM_COUNT; j++) {
-        cfg->enabled[j] = objective_term_listed(terms, j);
-        cfg->weight[j] = 0.5 + 0.25 * j;
-    }
-}
-
-static double norm2(const double *x, size_t n)
-{
-    double s = 0;
-    for (size_t k = 0; k < n; k++)
-        s += x[k] * x[k];
-    return sqrt(s);
 }
 
 /* CPU objective_eval vs device_step_eval on images order[0..n_img). */
@@ -313,15 +289,15 @@ int main(void)
         for (int whole = 0; whole < 2; whole++) {
             size_t n_img = whole ? 1024 : 256;
             first_batch(&rng, 1024, order, kappa, n_img);
-            config_make(&cfg, "s,ma,mm,ic,uur");
+            config_make(&cfg, "s,ma,mm,ic,uur", 1.0);
             compare_step(whole ? "synthetic, step (a), 1024 images" : "synthetic, step (a), 256 images", &dev, &t,
                          &la, &cfg, &head, pa, order, n_img, kappa, NULL);
-            config_make(&cfg, "s,sb,ma,mm,ic,eac,cur,fso");
+            config_make(&cfg, "s,sb,ma,mm,ic,eac,cur,fso", 1.0);
             compare_step(whole ? "synthetic, step (d), 1024 images" : "synthetic, step (d), 256 images", &dev, &t,
                          &ld, &cfg, &head, pd, order, n_img, kappa, NULL);
         }
         /* step (d) under the augmented Lagrangian */
-        config_make(&cfg, "s,sb,ma,mm,ic,eac,cur,fso");
+        config_make(&cfg, "s,sb,ma,mm,ic,eac,cur,fso", 1.0);
         cfg.constrained[TERM_MA] = cfg.constrained[TERM_IC] = cfg.constrained[TERM_FSO] = 1;
         double bounds[3] = {0.01, 0.01, 0.5};
         al_state al;
@@ -334,9 +310,9 @@ int main(void)
         det_layout_init(&lb, DET_FREE, 3, 16, 0, t.mean, NULL);
         double *pb = malloc(lb.n_params * sizeof(double));
         free_params(&rng, &lb, t.mean, pb);
-        config_make(&cfg, "s,sb,ma,mm,ic,eac,uur");
+        config_make(&cfg, "s,sb,ma,mm,ic,eac,uur", 1.0);
         compare_step("synthetic, step (b), raw space", &dev, &t, &lb, &cfg, &head, pb, order, 256, kappa, NULL);
-        config_make(&cfg, "s,ma,mm,ic,uur");
+        config_make(&cfg, "s,ma,mm,ic,uur", 1.0);
         compare_streaming(&dev, &t, &la, &cfg, &head, pa, order, 256, kappa);
         /* (3) a short training run */
         compare_training(&dev, &t, &la, &cfg, &head, pa);
@@ -362,9 +338,9 @@ int main(void)
         double *pa = malloc(la.n_params * sizeof(double)), *pd = malloc(ld.n_params * sizeof(double));
         det_init_standardised(&la, &rng, 1.0, 0.0, pa);
         free_params(&rng, &ld, t.mean, pd);
-        config_make(&cfg, "s,ma,mm,ic,uur");
+        config_make(&cfg, "s,ma,mm,ic,uur", 1.0);
         compare_step("D=512, I=500, step (a)", &dev, &t, &la, &cfg, &head, pa, order, 64, kappa, NULL);
-        config_make(&cfg, "s,sb,ma,mm,ic,eac,cur,fso");
+        config_make(&cfg, "s,sb,ma,mm,ic,eac,cur,fso", 1.0);
         compare_step("D=512, I=500, step (d)", &dev, &t, &ld, &cfg, &head, pd, order, 64, kappa, NULL);
         free(pa); free(pd);
         det_layout_free(&la); det_layout_free(&ld);
@@ -399,10 +375,10 @@ int main(void)
             det_init_from_effective(&ld, view.W, view.b, S, 1.0, pd); /* the same detectors in raw space */
             det_view_free(&view);
             first_batch(&rng, 3000, order, kappa, 3000);
-            config_make(&cfg, "s,ma,mm,ic,uur");
+            config_make(&cfg, "s,ma,mm,ic,uur", 1.0);
             compare_step("preset scaling, step (a), 3000 images", &dev, &t, &la, &cfg, &head, pa, order, 3000, kappa,
                          NULL);
-            config_make(&cfg, "s,sb,ma,mm,ic,eac,cur,fso");
+            config_make(&cfg, "s,sb,ma,mm,ic,eac,cur,fso", 1.0);
             compare_step("preset scaling, step (d) raw space, 3000 images", &dev, &t, &ld, &cfg, &head, pd, order,
                          3000, kappa, NULL);
             free(pa); free(pd); free(S);
@@ -426,9 +402,9 @@ int main(void)
         double *pa = malloc(la.n_params * sizeof(double)), *pd = malloc(ld.n_params * sizeof(double));
         det_init_standardised(&la, &rng, 1.0, 0.5, pa);
         free_params(&rng, &ld, t.mean, pd);
-        config_make(&cfg, "s,ma,mm,ic,uur");
+        config_make(&cfg, "s,ma,mm,ic,uur", 1.0);
         compare_step("Broden-like, D=512, I=500, step (a)", &dev, &t, &la, &cfg, &head, pa, order, 256, kappa, NULL);
-        config_make(&cfg, "s,sb,ma,mm,ic,eac,cur,fso");
+        config_make(&cfg, "s,sb,ma,mm,ic,eac,cur,fso", 1.0);
         compare_step("Broden-like, D=512, I=500, step (d)", &dev, &t, &ld, &cfg, &head, pd, order, 256, kappa, NULL);
         free(pa); free(pd);
         det_layout_free(&la); det_layout_free(&ld);

@@ -67,37 +67,9 @@ typedef enum {
     ARITH_ONE_SUM = CPU32_ARITH_ONE_SUM /* centred pixels, but dW as one float32 sum over all pixels */
 } arith;
 
-
 /* ---- data ---------------------------------------------------------------- */
 
-
-
-
-
-
 /* ---- comparison ---------------------------------------------------------- */
-
-static void config_make(objective_config *cfg, const char *terms)
-{
-    memset(cfg, 0, sizeof *cfg);
-    /* τ = 2: every detector should claim 2/I of the pixels, so that L^ic is
-     * not 0 here and its value is compared too. */
-    cfg->pixel = (loss_pixel_config){.gamma = 1.1, .tau = 2.0, .rho = 0.05, .nu = 4.0};
-    cfg->kappa_lo = 0.5;
-    cfg->kappa_hi = 0.9;
-    for (int j = 0; j < TERM_COUNT; j++) {
-        cfg->enabled[j] = objective_term_listed(terms, j);
-        cfg->weight[j] = 0.5 + 0.25 * j;
-    }
-}
-
-static double norm2(const double *x, size_t n)
-{
-    double s = 0;
-    for (size_t k = 0; k < n; k++)
-        s += x[k] * x[k];
-    return sqrt(s);
-}
 
 typedef struct {
     double term[TERM_COUNT]; /* relative errors, NAN for disabled terms */
@@ -156,7 +128,7 @@ static void compare(const char *what, const test_set *t, const det_layout *layou
                     const double *params, int expect_raw_caught)
 {
     objective_config cfg;
-    config_make(&cfg, terms);
+    config_make(&cfg, terms, 2.0);
     size_t n_img = t->data.n_img, n_pix = n_img * t->data.hw, n = layout->n_params;
     size_t *order = malloc(n_img * sizeof *order);
     double *kappa = malloc(n_img * sizeof(double));
