@@ -55,7 +55,7 @@ endif
 CC ?= gcc
 OPT ?= -O2
 WARN := -Wall -Wextra -Werror
-CFLAGS_ALL = -std=c11 $(OPT) -g $(WARN) -fopenmp -fno-math-errno -D_GNU_SOURCE -DEDDP_DATADIR='"$(CURDIR)/data"' -iquote libcore $(PKG_CFLAGS) $(CFLAGS)
+CFLAGS_ALL = -std=c11 $(OPT) -g $(WARN) -fopenmp -fno-math-errno -D_GNU_SOURCE -DEDDP_DATADIR='"$(CURDIR)/data"' $(LIB_INCLUDE) $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -fopenmp -lmvec -lm -ldl $(LDLIBS)
 
 # CUDA backend: built when nvcc exists (PATH or /usr/local/cuda), CPU-only otherwise.
@@ -65,7 +65,13 @@ CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 # compile short.
 NVCC_ARCH ?= -gencode 'arch=compute_90,code=[sm_90,compute_90]'
 
-LIB_SRC := $(wildcard libcore/*.c)
+# libcore is grouped by stage of the data flow (README, "Layout"); every
+# folder is on the quote-include path, so sources include "h5io.h".
+comma := ,
+LIB_DIRS := $(sort $(dir $(wildcard libcore/*/*.h)))
+LIB_INCLUDE := $(addprefix -iquote ,$(LIB_DIRS:/=))
+LIB_HDR := $(wildcard libcore/*/*.h)
+LIB_SRC := $(wildcard libcore/*/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 BENCH_SRC := $(wildcard bench/*.c)
@@ -78,9 +84,9 @@ ASAN_OBJ := $(patsubst %.c,build-asan/%.o,$(LIB_SRC))
 ASAN_BIN := $(patsubst tests/unit/%.c,build-asan/tests/%,$(UNIT_SRC))
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-CU_SRC := $(wildcard libcore/cuda/*.cu)
+CU_SRC := $(wildcard libcore/training/cuda/*.cu)
 # The CUDA backend is a plugin, build/lib/eddp-cuda.so, the only binary that
-# links the CUDA libraries; uibe/eddp dlopen it on demand (libcore/device.c),
+# links the CUDA libraries; uibe/eddp dlopen it on demand (libcore/training/device.c),
 # so every tool starts without them and runs where they are absent.
 CUDA_PLUGIN := build/lib/eddp-cuda.so
 ifneq ($(and $(NVCC),$(CU_SRC)),)
@@ -91,7 +97,7 @@ BACKEND_LINE := backend: CPU (OpenBLAS + OpenMP) and CUDA ($(NVCC), sm_90) as th
 else ifeq ($(NVCC),)
 BACKEND_LINE := backend: CPU only (OpenBLAS + OpenMP); nvcc not found, no CUDA backend
 else
-BACKEND_LINE := backend: CPU only (OpenBLAS + OpenMP); no CUDA sources in libcore/cuda
+BACKEND_LINE := backend: CPU only (OpenBLAS + OpenMP); no CUDA sources in libcore/training/cuda
 endif
 
 .PHONY: all deps deps-optional test unit-tests asan-tests tool-tests test-slurm bench bench-gpu bench-torch clean fuzz fuzz-deps
@@ -150,30 +156,30 @@ build/.deps-ok build/.watermark-deps-ok:
 	@mkdir -p build && touch $@
 endif
 
-build/%.o: %.c $(wildcard libcore/*.h) build/.settings | build/.deps-ok
+build/%.o: %.c $(LIB_HDR) build/.settings | build/.deps-ok
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 # nvcc has no -iquote of its own: the host compiler gets it.
-build/libcore/cuda/%.o: libcore/cuda/%.cu $(wildcard libcore/*.h libcore/cuda/*.h libcore/cuda/*.cuh) build/.settings | build/.deps-ok
+build/libcore/training/cuda/%.o: libcore/training/cuda/%.cu $(LIB_HDR) $(wildcard libcore/training/cuda/*.h libcore/training/cuda/*.cuh) build/.settings | build/.deps-ok
 	@mkdir -p $(dir $@)
 	@echo "  NVCC    $<"
 	@$(NVCC) -O2 -std=c++17 $(NVCC_ARCH) -DEDDP_CUDA_BUILD_LINE='"CUDA ($(notdir $(NVCC)), sm_90)"' \
-	  -Xcompiler -iquote,libcore -Xcompiler -fPIC,-fvisibility=hidden -Xcompiler -Wall,-Wextra,-Werror -c $< -o $@
+	  $(addprefix -Xcompiler -iquote$(comma),$(LIB_DIRS:/=)) -Xcompiler -fPIC,-fvisibility=hidden -Xcompiler -Wall,-Wextra,-Werror -c $< -o $@
 
 # The plugin's own error.c (position-independent, hidden): its status and
 # message are read back through the table (backend.h).
-build/pic/libcore/error.o: libcore/error.c libcore/error.h build/.settings | build/.deps-ok
+build/pic/libcore/base/error.o: libcore/base/error.c libcore/base/error.h build/.settings | build/.deps-ok
 	@mkdir -p $(dir $@)
 	@$(CC) $(CFLAGS_ALL) -fPIC -fvisibility=hidden -c $< -o $@
 
-$(CUDA_PLUGIN): $(CU_OBJ) build/pic/libcore/error.o build/.settings
+$(CUDA_PLUGIN): $(CU_OBJ) build/pic/libcore/base/error.o build/.settings
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	@$(NVCC) -shared -cudart shared -Xlinker -z,defs $(CU_OBJ) build/pic/libcore/error.o $(CUDA_LIBS) -o $@
+	@$(NVCC) -shared -cudart shared -Xlinker -z,defs $(CU_OBJ) build/pic/libcore/base/error.o $(CUDA_LIBS) -o $@
 
-build/libcore/device.o: libcore/cuda/backend.h
+build/libcore/training/device.o: libcore/training/cuda/backend.h
 
 build/libcore.a: $(LIB_OBJ) build/.settings
 	@rm -f $@
@@ -197,7 +203,7 @@ build/bench/%: bench/%.c build/libcore.a | $(PLUGIN_TARGET)
 	@$(CC) $(CFLAGS_ALL) $< build/libcore.a $(LDLIBS_ALL) -o $@
 
 # Sanitizer build of libcore and the unit tests (CPU code only).
-build-asan/%.o: %.c $(wildcard libcore/*.h) build/.settings | build/.deps-ok
+build-asan/%.o: %.c $(LIB_HDR) build/.settings | build/.deps-ok
 	@mkdir -p $(dir $@)
 	@echo "  CC asan $<"
 	@$(CC) $(CFLAGS_ALL) -O1 $(ASAN_FLAGS) -c $< -o $@
@@ -228,9 +234,9 @@ FUZZ_CC ?= clang
 FUZZ_TIME ?= 60
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS = -std=c11 -O1 -g -Wall -Wno-unknown-pragmas -fopenmp=libgomp -fno-math-errno -D_GNU_SOURCE \
-              -DEDDP_DATADIR='"$(CURDIR)/data"' -iquote libcore $(PKG_CFLAGS) $(FUZZ_SAN)
+              -DEDDP_DATADIR='"$(CURDIR)/data"' $(LIB_INCLUDE) $(PKG_CFLAGS) $(FUZZ_SAN)
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
-build-fuzz/%.o: %.c $(wildcard libcore/*.h) | build/.deps-ok
+build-fuzz/%.o: %.c $(LIB_HDR) | build/.deps-ok
 	@mkdir -p $(dir $@)
 	@echo "  CC fuzz $<"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@

@@ -3,7 +3,7 @@
  * m_p = σ(wᵀx_p − b), for one detector of a directions file; the corrected
  * features (with the input's labels and concept annotations) go to an
  * eddp-features file that trainhead --eval scores. The maths is
- * libcore/correct.c. */
+ * libcore/influence/correct.c. */
 #include "cli.h"
 #include "correct.h"
 #include "dirfile.h"

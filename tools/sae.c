@@ -3,7 +3,7 @@
  * features file and writes it in the directions contract: decoder columns as
  * signal vectors /S (encoding directions), encoder rows with their
  * thresholds as filters /W, /b (decoding directions). The math is in
- * libcore/sae.c. */
+ * libcore/evaluation/sae.c. */
 #include "cli.h"
 #include "concepts.h"
 #include "dirfile.h"

@@ -1,4 +1,4 @@
-/* fuzz_npy — libFuzzer target for the .npy reader (libcore/npy.c): the
+/* fuzz_npy — libFuzzer target for the .npy reader (libcore/data/npy.c): the
  * header parser on the bytes as given, then the whole reader (open, header,
  * size check, rows as float32 or int32, hash) on them as a file. Every
  * input must end in a status, never a crash, a leak or undefined behaviour.

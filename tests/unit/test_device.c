@@ -10,7 +10,7 @@
  *                       detector the IoU of its positive pixel sets (logit
  *                       > 0) over the whole set is ≥ TRAIN_IOU.
  * Without a usable device (or without CUDA in the build) the same
- * comparisons run over cpu32 (libcore/cpu32.c: the CUDA backend's
+ * comparisons run over cpu32 (libcore/training/cpu32.c: the CUDA backend's
  * arithmetic on the CPU, --precision float32; streamed = gathered batch by
  * batch, resident = the centred set kept once), so that the host half and cpu32's float64 URA path are checked on every
  * machine. */

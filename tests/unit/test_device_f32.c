@@ -1,7 +1,7 @@
 /* device_f32: the CUDA backend's pixel arithmetic in float32 on the CPU
  * (libcore/cpu32, an executable specification of what the kernels in
- * libcore/cuda/pixel.cu and data.cu compute, also --precision float32),
- * run through the real host half (libcore/device.c, via
+ * libcore/training/cuda/pixel.cu and data.cu compute, also --precision float32),
+ * run through the real host half (libcore/training/device.c, via
  * device_backend_override) and compared with
  * the float64 CPU backend (objective_eval) on badly scaled data: the
  * synthetic preset (Table 6: channels with σ ~ 1e-4 on an offset of 10,

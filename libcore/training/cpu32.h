@@ -1,5 +1,5 @@
 /* cpu32 — the float32 CPU backend: the CUDA backend's arithmetic
- * (libcore/cuda/backend.h) on the CPU, behind the same cuda_backend_ops
+ * (libcore/training/cuda/backend.h) on the CPU, behind the same cuda_backend_ops
  * table, so that device.c's host half runs over it (--precision float32
  * with --device cpu) and the device's numerics have an executable
  * specification on every machine.

@@ -1,6 +1,6 @@
 /* device — see device.h. The host half of the CUDA backend: the
  * parametrisation, the small n_det-sized terms and the factorisations run
- * here in double, the rest through libcore/cuda/backend.h. */
+ * here in double, the rest through libcore/training/cuda/backend.h. */
 #include "device.h"
 #include "error.h"
 

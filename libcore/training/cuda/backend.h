@@ -18,7 +18,7 @@
  *     (float32 within a chunk) summed over chunks in float64, and
  *     db = −Σ dA in float64. The host adds the centring's share of the raw
  *     filter gradient, dW = dW̃ − db cᵀ, in float64.
- *     libcore/cpu32.c implements this arithmetic on the CPU behind the same
+ *     libcore/training/cpu32.c implements this arithmetic on the CPU behind the same
  *     table (--precision float32; the executable specification), and
  *     tests/unit/test_device_f32.c compares it with the float64 CPU backend;
  *   - the URA/head path in float64 (cuBLAS DGEMM, cuSOLVER potrs/getrs with
