@@ -581,27 +581,46 @@ int h5in_attr_int(h5in *in, const char *object, const char *name, long long *val
     return read_numeric_attr(in, object, name, H5T_NATIVE_LLONG, value, 1);
 }
 
-typedef struct {
-    char **names;
-    size_t n, cap;
-} name_list;
+int h5io_names_add(h5io_names *list, const char *name)
+{
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? 2 * list->cap : 8;
+        char **bigger = realloc(list->names, cap * sizeof *bigger);
+        if (!bigger)
+            return error_set(EX_OSERR, "out of memory for a list of names");
+        list->names = bigger;
+        list->cap = cap;
+    }
+    if (!(list->names[list->n] = strdup(name)))
+        return error_set(EX_OSERR, "out of memory for a list of names");
+    list->n++;
+    return 0;
+}
+
+int h5io_names_has(const h5io_names *list, const char *name)
+{
+    for (size_t k = 0; k < list->n; k++)
+        if (!strcmp(list->names[k], name))
+            return 1;
+    return 0;
+}
+
+void h5io_names_free(h5io_names *list)
+{
+    h5io_free_strings(list->names, list->n);
+    memset(list, 0, sizeof *list);
+}
 
 static herr_t collect_name(hid_t group, const char *name, const H5L_info_t *info, void *data)
 {
     (void)group;
     (void)info;
-    name_list *list = data;
-    if (list->n == list->cap) {
-        list->cap = list->cap ? 2 * list->cap : 8;
-        list->names = realloc(list->names, list->cap * sizeof *list->names);
-    }
-    list->names[list->n++] = strdup(name);
-    return 0;
+    return h5io_names_add(data, name) ? -1 : 0;
 }
 
 int h5in_list(h5in *in, const char *group, char ***names, size_t *n)
 {
-    name_list list = {0};
+    h5io_names list = {0};
     if (!h5in_exists(in, group))
         return error_set(EX_DATAERR, "%s: missing group '%s'", in->path, group);
     if (H5Literate_by_name(in->file, group, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_name, &list,

@@ -80,6 +80,16 @@ int h5in_hash(h5in *in);
 /* Lists the names of the members of a group (new array of strings). */
 int h5in_list(h5in *in, const char *group, char ***names, size_t *n);
 
+/* A growing list of names (each a new string): add (EX_OSERR when out of
+ * memory), membership, free (the list is empty again). */
+typedef struct {
+    char **names;
+    size_t n, cap;
+} h5io_names;
+int h5io_names_add(h5io_names *list, const char *name);
+int h5io_names_has(const h5io_names *list, const char *name);
+void h5io_names_free(h5io_names *list);
+
 /* Fails with EX_DATAERR naming file, dataset and the first bad element when
  * data holds NaN or Inf; row_len > 0 adds the row (image) index. */
 int h5io_check_finite(const char *path, const char *name, const float *data,
