@@ -405,8 +405,7 @@ int h5in_read(h5in *in, const char *name, h5io_type type, int rank,
     return 0;
 }
 
-int h5in_read_rows(h5in *in, const char *name, h5io_type type, hsize_t row0,
-                   hsize_t nrows, void *buf)
+int h5in_read_rows_as(h5in *in, const char *name, hid_t memtype, hsize_t row0, hsize_t nrows, void *buf)
 {
     hid_t dset = H5Dopen2(in->file, name, H5P_DEFAULT);
     if (dset < 0)
@@ -415,8 +414,11 @@ int h5in_read_rows(h5in *in, const char *name, h5io_type type, hsize_t row0,
     int rank = H5Sget_simple_extent_ndims(space);
     hsize_t dims[H5IO_MAX_RANK], start[H5IO_MAX_RANK] = {0};
     H5Sget_simple_extent_dims(space, dims, NULL);
+    herr_t status = 0;
     int rc = 0;
-    if (row0 + nrows > dims[0]) {
+    if (rank == 0) {
+        status = H5Dread(dset, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    } else if (row0 + nrows > dims[0]) {
         rc = error_set(EX_SOFTWARE, "%s: rows %llu..%llu of '%s' are out of range", in->path,
                        (unsigned long long)row0, (unsigned long long)(row0 + nrows), name);
     } else if (nrows > 0) {
@@ -424,14 +426,20 @@ int h5in_read_rows(h5in *in, const char *name, h5io_type type, hsize_t row0,
         dims[0] = nrows;
         H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, dims, NULL);
         hid_t mem = H5Screate_simple(rank, dims, NULL);
-        if (H5Dread(dset, native_type(type), mem, space, H5P_DEFAULT, buf) < 0)
-            rc = error_set(EX_DATAERR, "%s: cannot read dataset '%s' (truncated or corrupt file?)",
-                           in->path, name);
+        status = H5Dread(dset, memtype, mem, space, H5P_DEFAULT, buf);
         H5Sclose(mem);
     }
+    if (status < 0)
+        rc = error_set(EX_DATAERR, "%s: cannot read dataset '%s' (truncated or corrupt file?)", in->path, name);
     H5Sclose(space);
     H5Dclose(dset);
     return rc;
+}
+
+int h5in_read_rows(h5in *in, const char *name, h5io_type type, hsize_t row0,
+                   hsize_t nrows, void *buf)
+{
+    return h5in_read_rows_as(in, name, native_type(type), row0, nrows, buf);
 }
 
 static hid_t open_attribute(h5in *in, const char *object, const char *name)

@@ -62,6 +62,9 @@ int h5in_read(h5in *in, const char *name, h5io_type type, int rank,
 /* Reads rows [row0, row0 + nrows) along the first dimension into buf. */
 int h5in_read_rows(h5in *in, const char *name, h5io_type type, hsize_t row0,
                    hsize_t nrows, void *buf);
+/* The same converted by HDF5 to any memory type (e.g. H5T_NATIVE_LLONG);
+ * a scalar dataset is read whole. */
+int h5in_read_rows_as(h5in *in, const char *name, hid_t memtype, hsize_t row0, hsize_t nrows, void *buf);
 /* String attribute (new buffer, free()); EX_DATAERR if missing. */
 int h5in_attr_string(h5in *in, const char *object, const char *name, char **value);
 int h5in_attr_double(h5in *in, const char *object, const char *name, double *value);

@@ -73,33 +73,6 @@ H5T_class_t h5in_dataset_class(h5in *in, const char *name, char *type_buf, size_
     return cls;
 }
 
-int h5in_read_rows_as(h5in *in, const char *name, hid_t memtype, hsize_t row0, hsize_t nrows, void *buf)
-{
-    hid_t dset = H5Dopen2(in->file, name, H5P_DEFAULT);
-    if (dset < 0)
-        return error_set(EX_DATAERR, "%s: missing dataset '%s'", in->path, name);
-    hid_t space = H5Dget_space(dset);
-    int rank = H5Sget_simple_extent_ndims(space);
-    herr_t status;
-    if (rank == 0) {
-        status = H5Dread(dset, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-    } else {
-        hsize_t dims[H5IO_MAX_RANK], start[H5IO_MAX_RANK] = {0};
-        H5Sget_simple_extent_dims(space, dims, NULL);
-        start[0] = row0;
-        dims[0] = nrows;
-        H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, dims, NULL);
-        hid_t mem = H5Screate_simple(rank, dims, NULL);
-        status = H5Dread(dset, memtype, mem, space, H5P_DEFAULT, buf);
-        H5Sclose(mem);
-    }
-    H5Sclose(space);
-    H5Dclose(dset);
-    return status < 0 ? error_set(EX_DATAERR, "%s: cannot read dataset '%s' (truncated or corrupt file?)",
-                                  in->path, name)
-                      : 0;
-}
-
 static herr_t collect_attr_name(hid_t loc, const char *name, const H5A_info_t *info, void *data)
 {
     (void)loc;

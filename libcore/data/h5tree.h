@@ -24,10 +24,6 @@ void h5io_type_text(hid_t type, char *buf, size_t size);
 /* The type class of dataset name (H5T_NO_CLASS when it cannot be opened);
  * type_buf (may be NULL) receives h5io_type_text of its type. */
 H5T_class_t h5in_dataset_class(h5in *in, const char *name, char *type_buf, size_t type_size);
-/* Reads rows [row0, row0 + nrows) of dataset name (the whole of a scalar)
- * converted by HDF5 to memtype (e.g. H5T_NATIVE_LLONG, H5T_NATIVE_DOUBLE). */
-int h5in_read_rows_as(h5in *in, const char *name, hid_t memtype, hsize_t row0, hsize_t nrows, void *buf);
-
 /* Names of the attributes of object, in name order (appended to names). */
 int h5in_attr_names(h5in *in, const char *object, h5io_names *names);
 /* An attribute's value as a new string (free()): strings joined by ", ",
