@@ -61,6 +61,13 @@ static int parse_integer(const opt_row *r, const char *arg, char *msg, size_t le
     return OPTS_OK;
 }
 
+/* "[0, 1]", "(0, 1)", "(0, inf)" */
+static void interval(const opt_row *r, char *buf, size_t len)
+{
+    snprintf(buf, len, "%c%.10g, %.10g%c", r->flags & OPTF_OPEN_MIN || isinf(r->min) ? '(' : '[', r->min, r->max,
+             r->flags & OPTF_OPEN_MAX || isinf(r->max) ? ')' : ']');
+}
+
 static int parse_double(const opt_row *r, const char *arg, char *msg, size_t len)
 {
     char *end;
@@ -71,9 +78,9 @@ static int parse_double(const opt_row *r, const char *arg, char *msg, size_t len
     if (errno || end == arg || *end || !isfinite(value) || below || above) {
         if (r->expect)
             return say(msg, len, "--%s: expected %s, got '%s'", r->name, r->expect, arg);
-        return say(msg, len, "--%s: expected a number in %c%.10g, %.10g%c, got '%s'", r->name,
-                   r->flags & OPTF_OPEN_MIN ? '(' : '[', r->min, r->max, r->flags & OPTF_OPEN_MAX ? ')' : ']',
-                   arg);
+        char range[80];
+        interval(r, range, sizeof range);
+        return say(msg, len, "--%s: expected a number in %s, got '%s'", r->name, range, arg);
     }
     *(double *)r->target = value;
     return OPTS_OK;
@@ -258,10 +265,12 @@ static void print_range(const opt_row *r, FILE *out)
     case OPTK_INT: case OPTK_LONG: case OPTK_ULONG:
         fprintf(out, " [%lld, %lld]", r->lo, r->hi);
         break;
-    case OPTK_DOUBLE:
-        fprintf(out, " %c%.10g, %.10g%c", r->flags & OPTF_OPEN_MIN ? '(' : '[', r->min, r->max,
-                r->flags & OPTF_OPEN_MAX ? ')' : ']');
+    case OPTK_DOUBLE: {
+        char range[80];
+        interval(r, range, sizeof range);
+        fprintf(out, " %s", range);
         break;
+    }
     default: break;
     }
 }
