@@ -101,7 +101,6 @@ static void parse(options *opt, int argc, char **argv)
         OPT_INTEGER("make-broden", &opt->broden_images, 1, 1L << 30, "N",
                     "write a random Broden-sized set and head"),
         OPT_INCLUDE(opt->train.rows),
-        OPT_INCLUDE(cli->common_rows),
         OPT_END,
     };
     int first = cli_parse(cli, rows);
@@ -109,8 +108,7 @@ static void parse(options *opt, int argc, char **argv)
     const char *terms = opt->step == 'a' ? "s,ma,mm,ic,uur" : "s,sb,ma,mm,ic,eac,cur,fso";
     if (!opt->train.losses)
         opt->train.losses = terms;
-    if (argc - first != 2)
-        cli_usage_error(cli, "expected FEATURES HEAD");
+    cli_expect_operands(cli, 2, "FEATURES HEAD");
     opt->features = argv[first];
     opt->head = argv[first + 1];
     if (!opt->broden_images && !cli->output)

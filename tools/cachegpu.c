@@ -83,15 +83,13 @@ static void parse(options *opt, int argc, char **argv)
                      "device memory to plan for: a number with an optional\nK, M, G or T suffix (binary), or "
                      "auto (the free\nmemory of the --device CUDA device; default)"),
         OPT_FLAG("report", &opt->report, "the memory report on stdout instead of stderr"),
-        OPT_INCLUDE(cli->common_rows),
         OPT_END,
     };
     int first = cli_parse(cli, rows);
     if (argc - first != 1)
         cli_usage_error(cli, argc - first ? "expected one FEATURES file" : "no input: give FEATURES");
     opt->features = argv[first];
-    if (!cli->output)
-        cli_usage_error(cli, "no output file: give -o FILE");
+    cli_require_output(cli);
     if (opt->report && !strcmp(cli->output, "-"))
         cli_usage_error(cli, "--report writes to stdout, which -o - already uses");
 }

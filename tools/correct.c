@@ -57,16 +57,13 @@ static void parse(options *opt, int argc, char **argv)
         OPT_DOUBLE("strength", &opt->strength, 0, HUGE_VAL, "K", "k > 0 (450, the paper's)",
                    .flags = OPTF_OPEN_MIN, .expect = "a number k > 0"),
         OPT_SET_INT("no-relu", &opt->relu, 0, "x - m k v without the ReLU (features not post-ReLU)"),
-        OPT_INCLUDE(cli->common_rows),
         OPT_END,
     };
     int first = cli_parse(cli, rows);
-    if (argc - first != 2)
-        cli_usage_error(cli, "expected DIRECTIONS FEATURES");
+    cli_expect_operands(cli, 2, "DIRECTIONS FEATURES");
     opt->directions = argv[first];
     opt->features = argv[first + 1];
-    if (!cli->output)
-        cli_usage_error(cli, "no output file: give -o FILE");
+    cli_require_output(cli);
     if ((opt->detector >= 0) == (opt->concept != NULL))
         cli_usage_error(cli, "give the detector: --detector I or --concept NAME (one of them)");
     if (opt->concept && !opt->labels)

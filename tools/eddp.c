@@ -56,7 +56,6 @@ static void parse(options *opt, int argc, char **argv)
         OPT_CHOICE("space", &opt->raw_space, "standardised|raw",
                    "space whose units measure directions, margins and\nthresholds during training (standardised)"),
         OPT_INCLUDE(opt->train.rows),
-        OPT_INCLUDE(cli->common_rows),
         OPT_END,
     };
     int first = cli_parse(cli, rows);

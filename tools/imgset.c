@@ -217,7 +217,6 @@ static void parse(options *opt, int argc, char **argv)
                    "watermark pixels of the annotation: the whole box or\nthe glyphs' pixels (box)"),
         OPT_STRING("png", &opt->png, "FILE",
                    "also a PNG grid: one row per class, up to 8 images,\nwatermarked ones first"),
-        OPT_INCLUDE(cli->common_rows),
         OPT_END,
     };
     int first = cli_parse(cli, rows);
@@ -226,8 +225,7 @@ static void parse(options *opt, int argc, char **argv)
         cli_usage_error(cli, "expected pairs of IDX files IMAGES LABELS");
     opt->idx_paths = argv + first;
     opt->n_pairs = n_files / 2;
-    if (!cli->output)
-        cli_usage_error(cli, "no output file: give -o FILE");
+    cli_require_output(cli);
     if (opt->png && !strcmp(opt->png, "-"))
         cli_usage_error(cli, "--png: expected a file name, not stdout");
     check_combinations(opt);

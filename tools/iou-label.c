@@ -87,16 +87,13 @@ static void parse(options *opt, int argc, char **argv)
         OPT_CHOICE("table", &opt->table, "auto|all|labels|none",
                    "concept columns of the table on stdout (auto:\nall when there are at most 20 concepts, else "
                    "the labels)"),
-        OPT_INCLUDE(cli->common_rows),
         OPT_END,
     };
     int first = cli_parse(cli, rows);
-    if (argc - first != 2)
-        cli_usage_error(cli, "expected DIRECTIONS FEATURES");
+    cli_expect_operands(cli, 2, "DIRECTIONS FEATURES");
     opt->directions = argv[first];
     opt->features = argv[first + 1];
-    if (!cli->output)
-        cli_usage_error(cli, "no output file: give -o FILE");
+    cli_require_output(cli);
     if (opt->val_from && opt->fraction_given)
         cli_usage_error(cli, "--val-fraction and --val-from exclude each other");
     if (opt->val_from && !strcmp(opt->val_from, "-") && !strcmp(opt->features, "-"))

@@ -32,15 +32,12 @@ static void parse(options *opt, int argc, char **argv)
     cli_init(cli, "pcav", usage, argc, argv);
     const opt_row rows[] = {
         OPT_STRING("category", &opt->category, "NAME", "concept maps /concepts/NAME (default: the first by name)"),
-        OPT_INCLUDE(cli->common_rows),
         OPT_END,
     };
     int first = cli_parse(cli, rows);
-    if (argc - first != 1)
-        cli_usage_error(cli, "expected one FEATURES file");
+    cli_expect_operands(cli, 1, "one FEATURES file");
     opt->features = argv[first];
-    if (!cli->output)
-        cli_usage_error(cli, "no output file: give -o FILE");
+    cli_require_output(cli);
 }
 
 /* The category's maps must label the feature map's own pixels. */

@@ -88,7 +88,6 @@ static void parse(options *opt, int argc, char **argv)
         OPT_STRING("pcav", &opt->pcav, "PCAV", "... and the Pattern-CAVs of those labels (pcav's file)"),
         OPT_DOUBLE("s3-theta", &opt->s3_theta, 0, 1, "X", "S3's level theta (default 0.05)", .flags = OPTF_OPEN_MIN),
         OPT_STRING("png", &opt->png, "FILE", "heat map of the significant SC (detectors x classes)"),
-        OPT_INCLUDE(cli->common_rows),
         OPT_END,
     };
     int first = cli_parse(cli, rows);
@@ -105,8 +104,7 @@ static void parse(options *opt, int argc, char **argv)
     if (opt->merge ? opt->n_inputs < 1 : opt->n_inputs != 4)
         cli_usage_error(cli, opt->merge ? "expected the SLICE files to merge"
                                         : "expected DIRECTIONS EVAL HEAD CONCEPTS");
-    if (!cli->output)
-        cli_usage_error(cli, "no output file: give -o FILE");
+    cli_require_output(cli);
 }
 
 /* ------------------------------------------------------------ inputs */

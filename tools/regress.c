@@ -61,7 +61,6 @@ static void parse(options *opt, int argc, char **argv)
         OPT_FLAG("report", &opt->report, "evaluations and text files FILE..., one report"),
         OPT_FLAG("summary", &opt->summary, "mean +- std over the runs EVALUATION... (e.g. seeds)"),
         OPT_FLAG("cosines", &opt->cosines, "TSV of cosines per file EVALUATION..., for figures"),
-        OPT_INCLUDE(cli->common_rows),
         OPT_END,
     };
     int first = cli_parse(cli, rows);

@@ -47,15 +47,12 @@ static void parse(options *opt, int argc, char **argv)
         OPT_EPOCHS(&opt->epochs, "epochs (2000)"),
         OPT_BATCH(&opt->batch, "pixels per batch (1024)"),
         OPT_LR(&opt->lr, "Adam learning rate (1e-3)"),
-        OPT_INCLUDE(cli->common_rows),
         OPT_END,
     };
     int first = cli_parse(cli, rows);
-    if (argc - first != 1)
-        cli_usage_error(cli, "expected one FEATURES file");
+    cli_expect_operands(cli, 1, "one FEATURES file");
     opt->features = argv[first];
-    if (!cli->output)
-        cli_usage_error(cli, "no output file: give -o FILE");
+    cli_require_output(cli);
 }
 
 /* --hidden defaults to the number of concepts of the first category. */

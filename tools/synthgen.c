@@ -93,14 +93,12 @@ static void parse(options *opt, int argc, char **argv)
         OPT_INTEGER("per-class", &cfg->per_class, 1, 1L << 40, "N", "images per class (1000)"),
         OPT_FLAG("no-space-check", &opt->no_space_check,
                  "write even when the output's estimated size exceeds\nthe free space of its folder"),
-        OPT_INCLUDE(cli->common_rows),
         OPT_END,
     };
     int first = cli_parse(cli, rows);
     if (first < argc)
         cli_usage_error(cli, "unexpected argument '%s'", argv[first]);
-    if (!cli->output)
-        cli_usage_error(cli, "no output file: give -o FILE");
+    cli_require_output(cli);
     if (sizes_given && !opt->random_truth)
         cli_usage_error(cli, "--dims/--concepts/--distractors need --random-truth (the table fixes them)");
     if (opt->table && opt->random_truth)

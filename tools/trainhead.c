@@ -45,7 +45,6 @@ static void parse(options *opt, int argc, char **argv)
         OPT_INTEGER("classes", &opt->n_cls, 2, 1 << 20, "K",
                     "number of classes (default: /class_names, else max label + 1)"),
         OPT_FLAG("eval", &opt->eval, "evaluate HEAD on FEATURES instead of training"),
-        OPT_INCLUDE(cli->common_rows),
         OPT_END,
     };
     int first = cli_parse(cli, rows);
@@ -58,11 +57,9 @@ static void parse(options *opt, int argc, char **argv)
             cli_usage_error(cli, "--eval prints to stdout; -o is not used");
         return;
     }
-    if (argc - first != 1)
-        cli_usage_error(cli, "expected one FEATURES file");
+    cli_expect_operands(cli, 1, "one FEATURES file");
     opt->features = argv[first];
-    if (!cli->output)
-        cli_usage_error(cli, "no output file: give -o FILE");
+    cli_require_output(cli);
 }
 
 /* Classes: --classes, else the length of /class_names, else max label + 1. */

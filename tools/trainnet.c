@@ -43,11 +43,9 @@ static void parse_operands(options *opt, int argc, char **argv, int first)
 {
     cli_common *cli = &opt->cli;
     if (opt->mode == MODE_TRAIN) {
-        if (argc - first != 1)
-            cli_usage_error(cli, "expected one IMAGES file");
+        cli_expect_operands(cli, 1, "one IMAGES file");
         opt->images = argv[first];
-        if (!cli->output)
-            cli_usage_error(cli, "no output file: give -o FILE");
+        cli_require_output(cli);
         return;
     }
     const char *name = opt->mode == MODE_EVAL ? "--eval" : "--features";
@@ -80,7 +78,6 @@ static void parse(options *opt, int argc, char **argv)
         OPT_CHOICE("cell-rule", &rule, "any|majority|image",
                    "concept maps onto the feature grid: any (default), majority\nor image (every cell takes the "
                    "whole image's label)", .given = &cell_rule_given),
-        OPT_INCLUDE(cli->common_rows),
         OPT_END,
     };
     int first = cli_parse(cli, rows);

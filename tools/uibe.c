@@ -44,20 +44,17 @@ static void parse(options *opt, int argc, char **argv)
         OPT_INTEGER("detectors", &opt->n_det, 1, 1 << 20, "N", "number of detectors (<= channels)"),
         OPT_DOUBLE("init-margin", &opt->init_margin, 1e-9, 1e9, "X", "initial shared margin (1)"),
         OPT_INCLUDE(opt->train.rows),
-        OPT_INCLUDE(cli->common_rows),
         OPT_END,
     };
     int first = cli_parse(cli, rows);
-    if (argc - first != 2)
-        cli_usage_error(cli, "expected FEATURES HEAD");
+    cli_expect_operands(cli, 2, "FEATURES HEAD");
     opt->features = argv[first];
     opt->head = argv[first + 1];
     if (opt->train.diagnose) {
         if (cli->output)
             cli_usage_error(cli, "--diagnose prints to stdout; -o is not used");
     } else {
-        if (!cli->output)
-            cli_usage_error(cli, "no output file: give -o FILE");
+        cli_require_output(cli);
         if (!opt->n_det)
             cli_usage_error(cli, "give the number of detectors with --detectors N");
     }

@@ -73,12 +73,14 @@ void cli_init(cli_common *cli, const char *tool, const char *usage, int argc, ch
 
 int cli_parse(cli_common *cli, const opt_row *rows)
 {
+    const opt_row all[] = {OPT_INCLUDE(rows), OPT_INCLUDE(cli->common_rows), OPT_END};
+    memcpy(cli->all_rows, all, sizeof all);
     char msg[1024];
     int first = 0;
-    switch (opts_parse_args(rows, cli->argc, cli->argv, &first, msg, sizeof msg)) {
+    switch (opts_parse_args(cli->all_rows, cli->argc, cli->argv, &first, msg, sizeof msg)) {
     case OPTS_HELP:
         fputs(cli->usage, stdout);
-        opts_help(rows, stdout);
+        opts_help(cli->all_rows, stdout);
         exit(0);
     case OPTS_VERSION:
         printf("%s (eddp-toolkit) %s\n", cli->tool, EDDP_VERSION);
@@ -86,10 +88,22 @@ int cli_parse(cli_common *cli, const opt_row *rows)
     case OPTS_OK: break;
     default: cli_usage_error(cli, "%s", msg);
     }
-    cli->rows = rows;
+    cli->rows = cli->all_rows;
     cli->operands = cli->argv + first;
     cli->n_operands = cli->argc - first;
     return first;
+}
+
+void cli_expect_operands(const cli_common *cli, int n, const char *what)
+{
+    if (cli->n_operands != n)
+        cli_usage_error(cli, "expected %s", what);
+}
+
+void cli_require_output(const cli_common *cli)
+{
+    if (!cli->output)
+        cli_usage_error(cli, "no output file: give -o FILE");
 }
 
 uint64_t cli_fingerprint(const cli_common *cli)

@@ -1,8 +1,8 @@
 /* cli — the option vocabulary every tool shares, and how a tool fails.
  *
- * A tool lists its options as rows (opts.h), includes cli->common_rows (-o,
- * --overwrite, --seed, --threads, --device, --quiet, --help, --version) and
- * parses argv with cli_parse().  This module belongs to the
+ * A tool lists its options as rows (opts.h) and parses argv with cli_parse(),
+ * which adds the shared rows (-o, --overwrite, --seed, --threads, --device,
+ * --quiet, --help, --version).  This module belongs to the
  * main() side of a tool: its *_or_exit functions print one line and exit with
  * a sysexits.h code (64 usage, 65 data, 66 no input, 73 can't create, 74 I/O). */
 #ifndef EDDP_CLI_H
@@ -27,7 +27,8 @@ typedef struct {
     int argc;              /* kept for provenance */
     char **argv;
     opt_row common_rows[10]; /* the shared options' rows, targets in this struct */
-    const opt_row *rows;   /* the tool's rows: valid while its parse function runs */
+    opt_row all_rows[3];   /* the tool's rows, then common_rows */
+    const opt_row *rows;   /* all_rows after cli_parse: valid while the tool's parse function runs */
     char **operands;       /* argv's operands after cli_parse */
     int n_operands;
 } cli_common;
@@ -58,11 +59,15 @@ enum {
 /* Sets the defaults and cli->common_rows. cli must not move afterwards (the
  * rows point into it). */
 void cli_init(cli_common *cli, const char *tool, const char *usage, int argc, char **argv);
-/* Parses cli->argv by rows (which should include cli->common_rows): prints
- * one line and exits 64 on misuse, prints --help (usage, then the option
- * lines) or --version and exits 0. Returns the index of the first operand and
- * sets cli->rows, cli->operands and cli->n_operands. */
+/* Parses cli->argv by the tool's rows and cli->common_rows: prints one line
+ * and exits 64 on misuse, prints --help (usage, then the option lines) or
+ * --version and exits 0. Returns the index of the first operand and sets
+ * cli->rows, cli->operands and cli->n_operands. */
 int cli_parse(cli_common *cli, const opt_row *rows);
+/* Exits 64 with "expected WHAT" unless there are exactly n operands. */
+void cli_expect_operands(const cli_common *cli, int n, const char *what);
+/* Exits 64 with "no output file: give -o FILE" when -o is missing. */
+void cli_require_output(const cli_common *cli);
 /* The --resume fingerprint: the parsed values of cli->rows and the operands. */
 uint64_t cli_fingerprint(const cli_common *cli);
 /* Handles a shared option; returns 0 if opt is not one of them. Exits for

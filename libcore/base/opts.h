@@ -89,7 +89,7 @@ struct opt_row {
  * The _Generic selections refuse a target of the wrong type at compile time. */
 #define OPT_END {.kind = OPTK_END}
 #define OPT_GROUP(title) {.kind = OPTK_GROUP, .help = (title)}
-#define OPT_INCLUDE(rows) {.kind = OPTK_INCLUDE, .target = (rows)}
+#define OPT_INCLUDE(rows) {.kind = OPTK_INCLUDE, .target = (void *)(rows)} /* only read */
 #define OPT_FLAG(n, tgt, h, ...) OPT_SET_INT(n, tgt, 1, h, __VA_ARGS__)
 #define OPT_SET_INT(n, tgt, v, h, ...)                                                             \
     {.kind = OPTK_FLAG, .name = (n), .target = _Generic((tgt), int *: (tgt)), .value = (v),       \
