@@ -220,6 +220,12 @@ int opts_parse_args(const opt_row *rows, int argc, char **argv, int *first_opera
     int n = flatten(rows, flat, 0);
     if (n >= MAX_ROWS)
         return say(msg, len, "more than %d option rows", MAX_ROWS - 1);
+    for (int k = 0; k < n; k++)
+        for (int j = 0; j < k; j++)
+            if (is_option(flat[k]) && is_option(flat[j]) &&
+                (!strcmp(flat[k]->name, flat[j]->name) ||
+                 (flat[k]->short_name && flat[k]->short_name == flat[j]->short_name)))
+                return say(msg, len, "the option table lists --%s twice", flat[k]->name);
     struct option longopts[MAX_ROWS + 1];
     char shortopts[2 * MAX_ROWS + 2] = ":";
     int n_long = 0;

@@ -140,8 +140,7 @@ static void set_rows(train_options *opts)
         OPT_STRING("diagnose", &opts->diagnose, "DIRECTIONS",
                    "print every loss and constraint of DIRECTIONS as TSV, no training"),
         OPT_CHOICE("precision", &opts->precision_index, "float32|float64",
-                   "pixel path in float32 (the CUDA arithmetic) or float64 (float64)",
-                   .given = &opts->precision_given),
+                   "pixel path in float32 (the CUDA arithmetic) or float64 (float64)"),
         OPT_END,
     };
     _Static_assert(sizeof rows == sizeof opts->rows, "TRAINOPTS_N_ROWS counts the rows");
@@ -168,7 +167,7 @@ void trainopts_defaults(train_options *opts, const char *default_losses, long ep
     t->al_growth = 10.0;
     t->al_penalty_max = 1e4;
     opts->losses = default_losses;
-    opts->precision_index = 1;
+    opts->precision_index = -1; /* absent differs from float64 with --device auto (device.h) */
     set_rows(opts);
 }
 
@@ -198,7 +197,7 @@ void trainopts_finish(train_options *opts, const cli_common *cli, const char *al
     /* From the parsed values, before anything below derives from them. */
     opts->train.fingerprint = cli_fingerprint(cli);
     opts->train.al_full_data = opts->al_measure == 0;
-    if (opts->precision_given)
+    if (opts->precision_index >= 0)
         opts->precision_arg = opts->precision_index ? "float64" : "float32";
     enable_losses(opts, cli, allowed);
     objective_config *o = &opts->obj;

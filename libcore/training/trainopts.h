@@ -29,7 +29,8 @@ typedef struct {
     const char *precision;       /* the pixel path's precision used (attribute), NULL = float64 */
     char checkpoint_buf[4200];
     int epochs_given;            /* --epochs was on the command line */
-    int precision_index, precision_given, al_measure; /* choices: float32|float64, full|epoch */
+    int precision_index;         /* --precision float32|float64; -1 = absent */
+    int al_measure;              /* --al-measure full|epoch */
     opt_pair kappa;              /* --kappa into obj.kappa_lo/hi */
     opt_row rows[TRAINOPTS_N_ROWS]; /* the training options, for OPT_INCLUDE */
 } train_options;

@@ -259,6 +259,20 @@ static void test_fingerprint(void)
     CHECK(FP("--tag", "a", "--tag", "b") != FP("--tag", "b", "--tag", "a"), "list order matters");
 }
 
+static void test_table_errors(void)
+{
+    int a = 0, b = 0, first;
+    char msg[256];
+    char *argv[] = {"tool", NULL};
+    const opt_row twice[] = {OPT_FLAG("same", &a, "one"), OPT_FLAG("same", &b, "two"), OPT_END};
+    CHECK(opts_parse_args(twice, 1, argv, &first, msg, sizeof msg) == OPTS_ERROR &&
+              !strcmp(msg, "the option table lists --same twice"),
+          "a name listed twice is a table error: %s", msg);
+    const opt_row inner[] = {OPT_FLAG("x", &a, "x", .short_name = 'x'), OPT_END};
+    const opt_row shorts[] = {OPT_FLAG("y", &b, "y", .short_name = 'x'), OPT_INCLUDE(inner), OPT_END};
+    CHECK(opts_parse_args(shorts, 1, argv, &first, msg, sizeof msg) == OPTS_ERROR, "a short name twice, across an include");
+}
+
 int main(void)
 {
     test_kinds();
@@ -266,5 +280,6 @@ int main(void)
     test_bad_values();
     test_help();
     test_fingerprint();
+    test_table_errors();
     return harness_report("opts");
 }
