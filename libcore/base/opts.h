@@ -12,13 +12,13 @@
  *         OPT_GROUP("options:"),
  *         OPT_INTEGER("epochs", &opt->epochs, 1, 1000000000, "N", "training epochs (2000)"),
  *         OPT_CHOICE("space", &opt->space, "standardised|raw", "units of the directions"),
- *         OPT_INCLUDE(cli_rows),   // another table's rows, in place
+ *         OPT_INCLUDE(opt->train.rows),   // another table's rows, in place
  *         OPT_END,
  *     };
  *
  * The library side (opts_parse_args, opts_help, opts_fingerprint) returns a
- * status and never exits; cli's opts_parse() is the main() side that prints
- * one line and exits 64 (or 0 after --help/--version). */
+ * status and never exits; cli_parse() (cli.h) is the main() side that adds
+ * the shared rows, prints one line and exits 64 (or 0 after --help/--version). */
 #ifndef EDDP_OPTS_H
 #define EDDP_OPTS_H
 
