@@ -29,12 +29,16 @@ SWEEP_SEEDS ?= 0 1
 # Images per split over all classes (per class: SWEEP_IMAGES / K), as in the
 # preset, so that an epoch has the preset's number of optimiser steps.
 SWEEP_IMAGES ?= 3000
-# The schedule: EPOCHS_A/EPOCHS_D given on the command line, else shorter
-# than the paper's 20,000 (README, "Sweep": the full schedule reaches the
-# same conclusions on 4 configurations).
-sweep_epochs = $(if $(filter command line,$(origin EPOCHS_$(1))),$(EPOCHS_$(1)),$(2))
-SWEEP_EPOCHS_A ?= $(call sweep_epochs,A,5000)
-SWEEP_EPOCHS_D ?= $(call sweep_epochs,D,5000)
+# The schedule: SWEEP_SCHEDULE=short (the default) trains SWEEP_EPOCHS_A /
+# SWEEP_EPOCHS_D epochs at SWEEP_LR, a quarter of the paper's 20,000 epochs
+# at four times its learning rate 5e-5 (the same distance for Adam's
+# steps); SWEEP_SCHEDULE=full keeps synthetic.mk's EPOCHS_A, EPOCHS_D, LR.
+# README, "Sweep", compares the two on 4 configurations.
+SWEEP_SCHEDULE ?= short
+SWEEP_EPOCHS_A ?= 5000
+SWEEP_EPOCHS_D ?= 5000
+SWEEP_LR ?= 2e-4
+sweep_schedule = $(if $(filter short,$(SWEEP_SCHEDULE)),EPOCHS_A=$(SWEEP_EPOCHS_A) EPOCHS_D=$(SWEEP_EPOCHS_D) LR=$(SWEEP_LR))
 # Extra flags of steps a and d for every configuration (after synthetic.mk's
 # A_FLAGS / D_FLAGS: a repeated option's last value wins).
 SWEEP_A_EXTRA ?=
@@ -43,26 +47,31 @@ SWEEP_D_EXTRA ?=
 # e.g. SWEEP_EXTRA_TARGETS='diagnose-d.tsv diagnose-ideal.tsv'.
 SWEEP_TARGETS = head-eval.txt eval-a.h5 eval-c.h5 eval-d.h5 eval-eq1.h5 eval-ica.h5 eval-pcav.h5 $(SWEEP_EXTRA_TARGETS)
 SWEEP_EXTRA_TARGETS ?=
+# Only these configurations of the grid (e.g. SWEEP_PICK='c00 c03'; all when empty).
+SWEEP_PICK ?=
 # Further Make variables for every configuration's sub-make.
 SWEEP_MAKE_VARS ?=
 
 ifeq ($(SWEEP),quick)
+SWEEP_SCHEDULE := short
 SWEEP_CONFIGS := 3
 SWEEP_SEEDS := 0
 SWEEP_IMAGES := 1500
-SWEEP_EPOCHS_A := 1500
-SWEEP_EPOCHS_D := 1500
-SWEEP_MAKE_VARS += HEAD_FLAGS='--epochs 500 --lr 0.005 --batch 1024' LR=2e-4
+SWEEP_EPOCHS_A := 1000
+SWEEP_EPOCHS_D := 1000
+SWEEP_LR := 1e-3
+SWEEP_MAKE_VARS += HEAD_FLAGS='--epochs 500 --lr 0.005 --batch 1024'
 endif
 
 # The configurations, one word each (NAME:I:F:D:H:W:K:PER_CLASS:CLASSES; see
 # pipelines/sweep_configs.py), drawn only when a sweep target is asked for.
-ifneq ($(filter synthetic-sweep sweep-ablation $(SWEEP_DIR)/summary.txt $(SWEEP_DIR)/summary.png,$(MAKECMDGOALS)),)
-SWEEP_SPECS := $(shell /usr/bin/python3 pipelines/sweep_configs.py --seed $(SWEEP_SEED) --count $(SWEEP_CONFIGS) \
+ifneq ($(filter synthetic-sweep $(SWEEP_DIR)/summary.txt $(SWEEP_DIR)/summary.png,$(MAKECMDGOALS)),)
+SWEEP_DRAWN := $(shell /usr/bin/python3 pipelines/sweep_configs.py --seed $(SWEEP_SEED) --count $(SWEEP_CONFIGS) \
                  --images $(SWEEP_IMAGES) || echo FAILED)
-ifneq ($(filter FAILED,$(SWEEP_SPECS)),)
+ifneq ($(filter FAILED,$(SWEEP_DRAWN)),)
 $(error pipelines/sweep_configs.py failed)
 endif
+SWEEP_SPECS := $(if $(SWEEP_PICK),$(filter $(addsuffix :%,$(SWEEP_PICK)),$(SWEEP_DRAWN)),$(SWEEP_DRAWN))
 $(call flags_file,$(SWEEP_DIR)/configs.flags,SWEEP_SPECS)
 endif
 SWEEP_NAMES = $(foreach w,$(SWEEP_SPECS),$(firstword $(subst :, ,$(w))))
@@ -90,7 +99,7 @@ $(SWEEP_DIR)/%/.made: FORCE | $(TOOLS)
 	    SEED=$(firstword $(SWEEP_SEEDS)) SEEDS='$(SWEEP_SEEDS)' PER_CLASS=$(call sweep_field,$*,8) \
 	    DATA_FLAGS=$(call sq,$(call sweep_data,$*)) \
 	    A_EXTRA=$(call sq,--detectors $(call sweep_field,$*,2) $(SWEEP_A_EXTRA)) D_EXTRA=$(call qv,SWEEP_D_EXTRA) \
-	    EPOCHS_A=$(SWEEP_EPOCHS_A) EPOCHS_D=$(SWEEP_EPOCHS_D) $(SWEEP_MAKE_VARS) synthetic-sweep-config
+	    $(sweep_schedule) $(SWEEP_MAKE_VARS) synthetic-sweep-config
 # The sub-make's goal: every seed's files (SYN_DIR and SEEDS are the
 # configuration's there). A recipe, so that an up-to-date configuration
 # says nothing.
@@ -108,3 +117,20 @@ $(SWEEP_DIR)/summary.png: $(SWEEP_DIR)/rows.tsv pipelines/sweep.gp
 	gnuplot -e "data='$<'; output='$@'" pipelines/sweep.gp
 
 FORCE:
+
+# --- ablation: the same grid under each variant, one line of aggregates per
+# variant. VARIANTS names them; variant_NAME holds the Make settings of
+# variant NAME (as on the command line); "default" is the plain sweep
+# (runs/sweep/), every other variant runs under runs/sweep/NAME/:
+#   make -j2 sweep-ablation VARIANTS="default paper-ic" variant_paper-ic="IC_BOUND=0.1"
+#   make -j2 sweep-ablation VARIANTS="default floor" variant_floor="SWEEP_A_EXTRA='--x 1' SWEEP_D_EXTRA='--x 1'"
+# Variants run one after the other, each with make's -j.
+VARIANTS ?= default
+variant_default :=
+sweep_variant_dir = $(SWEEP_BASE)$(if $(filter-out default,$(1)),/$(1))
+sweep-ablation: $(SWEEP_BASE)/ablation.txt
+	@cat $<
+$(SWEEP_BASE)/ablation.txt: FORCE
+	$(foreach v,$(VARIANTS),$(MAKE) --no-print-directory synthetic-sweep VARIANT=$(filter-out default,$(v)) $(variant_$(v)) > /dev/null &&) true
+	/usr/bin/python3 pipelines/sweep_report.py --ablation $(foreach v,$(VARIANTS),$(v)=$(call sweep_variant_dir,$(v))/rows.tsv) > $@.tmp
+	mv $@.tmp $@
