@@ -10,7 +10,7 @@
 #                                  the same grid with extra training flags → runs/sweep/paper/
 #   make -j2 sweep-ablation VARIANTS="default paper" variant_paper="IC_BOUND=0.1"
 #                                  one sweep per variant → runs/sweep/ablation.txt
-#   make synthetic-sweep SWEEP=quick   3 configurations, 1 seed, short schedule (make test)
+#   make synthetic-sweep SWEEP=quick   3 configurations, 1 seed, a short schedule (make test)
 #
 # A configuration's seed folder is exactly one of synthetic.mk's (SYN_DIR =
 # runs/sweep/[VARIANT/]cNN): each configuration is a sub-make of
@@ -52,9 +52,12 @@ SWEEP_PICK ?=
 # Further Make variables for every configuration's sub-make.
 SWEEP_MAKE_VARS ?=
 
+# SWEEP=quick (make test): one of each image shape among the grid's cheaper
+# configurations, 1 seed, half the images, 1000 epochs at lr 1e-3.
 ifeq ($(SWEEP),quick)
 SWEEP_SCHEDULE := short
-SWEEP_CONFIGS := 3
+SWEEP_CONFIGS := 16
+SWEEP_PICK := c02 c03 c07
 SWEEP_SEEDS := 0
 SWEEP_IMAGES := 1500
 SWEEP_EPOCHS_A := 1000
