@@ -91,12 +91,12 @@ synthetic-sweep: $(SWEEP_DIR)/summary.txt $(SWEEP_DIR)/summary.png
 	@cat $(SWEEP_DIR)/summary.txt
 
 # One configuration: synthetic.mk's targets for every seed, in a sub-make
-# with its data and one detector per concept in steps a (and so d).
-# OMP_NUM_THREADS: synthetic.mk's short steps (eddp --step c, regress) take
-# no --threads and would run on every core, which under -j2 on a busy
-# machine slows OpenMP's ICA from seconds to minutes.
-# (sharing the jobserver, so -j2 means two steps at a time overall). It runs
-# every time; its own rules decide what is out of date.
+# (sharing the jobserver, so -j2 means two steps at a time overall) with its
+# data and one detector per concept in step a (and so d). It runs every
+# time; its own rules decide what is out of date. OMP_NUM_THREADS:
+# synthetic.mk's short steps (eddp --step c, regress) take no --threads and
+# would run on every core, which under -j2 on a busy machine slows the ICA
+# estimator from seconds to minutes.
 $(SWEEP_DIR)/%/.made: FORCE | $(TOOLS)
 	@OMP_NUM_THREADS=$(THREADS) $(MAKE) --no-print-directory SYN_DIR=$(SWEEP_DIR)/$* EXPERIMENT=sweep/$(if $(VARIANT),$(VARIANT)/)$* \
 	    SEED=$(firstword $(SWEEP_SEEDS)) SEEDS='$(SWEEP_SEEDS)' PER_CLASS=$(call sweep_field,$*,8) \
