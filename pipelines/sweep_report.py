@@ -196,6 +196,10 @@ def main():
     if args.rows:
         write_rows(args.rows, rows)
     print(f"synthetic sweep: {run} ({len(specs.split())} configurations × seeds {seeds}; test splits)")
+    first = f"{run}/{rows[0]['config']}/seed{rows[0]['seed']}"
+    for step in ("a", "d"):
+        with open(f"{first}/{step}.flags") as f:
+            print(f"step {step} ({rows[0]['config']}): {f.read().strip()}")
     print("iou_*: IoU of the detector matched to each concept (Hungarian, a distinct detector per concept), "
           "min/mean over concepts; cos_E: cosine of estimator E's s_i with the truth (c: Eq. 1 on step a's "
           "detectors, d: step d's learned S, eq1/ica: on step d's detectors, pcav: Pattern-CAV); "

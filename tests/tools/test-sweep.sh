@@ -85,6 +85,12 @@ check "every configuration-seed ran head, a, c, d and the evaluations" bash -c "
 M synthetic-sweep > "$TMP/rerun.out" 2> "$TMP/rerun.err"
 check "a rerun trains nothing" bash -c "! grep -E '^sweep/' '$TMP/rerun.err' && ! grep -E 'bin/(uibe|eddp|trainhead|synthgen)' '$TMP/rerun.out'"
 
+M -s sweep-ablation VARIANTS=default > "$TMP/ablation.out" 2> "$TMP/ablation.err"
+check "sweep-ablation: one line of aggregates per variant, from the finished sweep (nothing trained)" bash -c "
+    head -1 '$S/ablation.txt' | grep -q \$'^variant\tconfig_seeds\tfrac_iou_ge_0.9' &&
+    test \$(wc -l < '$S/ablation.txt') = 2 && grep -q \$'^default\t3\t' '$S/ablation.txt' &&
+    cmp -s '$S/ablation.txt' '$TMP/ablation.out' && ! grep -E '^sweep/' '$TMP/ablation.err'"
+
 C=$(cut -d' ' -f1 "$TMP/configs")
 M -n synthetic-sweep VARIANT=v1 SWEEP_D_EXTRA='--bound ic=0.1' > "$TMP/plan-v1" 2>&1
 check "VARIANT=v1: its own folder, SWEEP_D_EXTRA in its step d only" bash -c "
