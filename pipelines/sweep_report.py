@@ -6,6 +6,8 @@
       head accuracy, matched IoU of steps a and d, mean/min cosine of every
       estimator) and the aggregate lines, to stdout; the rows also as TSV
       (ROWS.tsv, for gnuplot and the ablation table).
+      --available: only the configuration-seeds finished so far, the others
+      named (to look at a sweep in progress).
   sweep_report.py --ablation NAME=ROWS.tsv...
       one line of aggregates per variant (sweep-ablation).
 
@@ -14,7 +16,7 @@ detectors to concepts (Hungarian on IoU: a distinct detector per concept) and
 the cosines are regress(1)'s evaluation files on the test split; accuracies
 are trainhead --eval's; frequencies are the test split's concept map."""
 import argparse
-import math
+import os
 import sys
 
 # Estimators with encoding directions whose cosine with the true s_i the
@@ -63,6 +65,12 @@ def cosines(path):
     with h5py.File(path, "r") as f:
         values = [float(v) for v in f["cosine"][:]]
     return sum(values) / len(values), min(values)
+
+
+def finished(run, spec, seed):
+    folder = f"{run}/{spec['config']}/seed{seed}"
+    return all(os.path.exists(f"{folder}/{name}") for name in
+               ["head-eval.txt", "test.h5", "eval-a.h5", "eval-d.h5"] + [f"eval-{e}.h5" for e in ESTIMATORS])
 
 
 def row_of(run, spec, seed):
@@ -186,16 +194,25 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", help="write the rows as TSV here")
     parser.add_argument("--ablation", action="store_true")
+    parser.add_argument("--available", action="store_true",
+                        help="only the configuration-seeds whose evaluations exist (a sweep in progress)")
     parser.add_argument("args", nargs="+")
     args = parser.parse_args()
     if args.ablation:
         ablation(args.args)
         return
     run, seeds, specs = args.args
-    rows = [row_of(run, spec_fields(word), int(seed)) for word in specs.split() for seed in seeds.split()]
+    pairs = [(spec_fields(word), int(seed)) for word in specs.split() for seed in seeds.split()]
+    missing = []
+    if args.available:
+        missing = [f"{spec['config']}/seed{seed}" for spec, seed in pairs if not finished(run, spec, seed)]
+        pairs = [(spec, seed) for spec, seed in pairs if finished(run, spec, seed)]
+    rows = [row_of(run, spec, seed) for spec, seed in pairs]
     if args.rows:
         write_rows(args.rows, rows)
     print(f"synthetic sweep: {run} ({len(specs.split())} configurations × seeds {seeds}; test splits)")
+    if missing:
+        print(f"PARTIAL: {len(rows)} configuration-seeds finished, {len(missing)} not yet: {' '.join(missing)}")
     first = f"{run}/{rows[0]['config']}/seed{rows[0]['seed']}"
     for step in ("a", "d"):
         with open(f"{first}/{step}.flags") as f:
