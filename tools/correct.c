@@ -265,10 +265,8 @@ static int correct_all(const options *opt, const features_file *ff, const correc
         cli_progress(&opt->cli, "%zu of %zu images", img0 + n, ff->n_img);
     }
     cli_progress_end(&opt->cli);
-    if (fset >= 0)
-        H5Dclose(fset);
-    if (mset >= 0)
-        H5Dclose(mset);
+    h5out_close_dataset(&fset);
+    h5out_close_dataset(&mset);
     free(x); free(y); free(mask);
     return rc ? error_code() : 0;
 }

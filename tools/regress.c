@@ -475,15 +475,10 @@ static int print_text(const char *path)
     return 0;
 }
 
-static int is_hdf5(const char *path)
-{
-    return H5Fis_hdf5(path) > 0;
-}
-
 static int run_report(const options *opt)
 {
     for (int k = 0; k < opt->n_files; k++) {
-        if (!is_hdf5(opt->files[k])) {
+        if (!h5io_is_hdf5(opt->files[k])) {
             if (print_text(opt->files[k]))
                 return error_code();
             continue;
@@ -523,7 +518,7 @@ static void summarise_head_accuracy(const options *opt)
     double *acc = malloc(opt->n_files * sizeof *acc);
     int n = 0;
     for (int k = 0; k < opt->n_files; k++)
-        if (!is_hdf5(opt->files[k]) && !isnan(head_accuracy_of(opt->files[k])))
+        if (!h5io_is_hdf5(opt->files[k]) && !isnan(head_accuracy_of(opt->files[k])))
             acc[n++] = head_accuracy_of(opt->files[k]);
     if (n)
         printf("%-40s  %6.4f±%-6.4f  (%d runs)\n", "head test accuracy", metrics_mean(acc, n),
@@ -545,7 +540,7 @@ static int run_summary(const options *opt)
     int rc = 0;
     for (int k = 0; k < opt->n_files && !rc; k++) {
         evaluation e;
-        if (!is_hdf5(opt->files[k]))
+        if (!h5io_is_hdf5(opt->files[k]))
             continue;
         if ((rc = read_evaluation(opt->files[k], &e)))
             break;
@@ -557,7 +552,7 @@ static int run_summary(const options *opt)
         putchar('\n');
     }
     for (int k = 0; k < opt->n_files && !rc; k++) {
-        int first = is_hdf5(opt->files[k]), n = 0;
+        int first = h5io_is_hdf5(opt->files[k]), n = 0;
         for (int m = 0; m < k && first; m++)
             first = strcmp(base_name(opt->files[m]), base_name(opt->files[k])) != 0;
         if (!first)
@@ -568,7 +563,7 @@ static int run_summary(const options *opt)
         for (int j = 0; j < FIG_COUNT; j++) {
             n = 0;
             for (int m = k; m < opt->n_files; m++)
-                if (is_hdf5(opt->files[m]) && !strcmp(base_name(opt->files[m]), base_name(opt->files[k])))
+                if (h5io_is_hdf5(opt->files[m]) && !strcmp(base_name(opt->files[m]), base_name(opt->files[k])))
                     column[n++] = all[(size_t)m * FIG_COUNT + j];
             printf("  %6.3f±%-6.3f", metrics_mean(column, n), n > 1 ? metrics_std_sample(column, n) : 0.0);
         }

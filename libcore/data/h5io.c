@@ -1122,6 +1122,20 @@ int h5out_create_dataset(h5out *out, const char *name, h5io_type type, int rank,
     return 0;
 }
 
+void h5out_close_dataset(hid_t *dset)
+{
+    if (*dset > 0)
+        H5Dclose(*dset);
+    *dset = H5I_INVALID_HID;
+}
+
+int h5io_is_hdf5(const char *path)
+{
+    htri_t is = -1;
+    H5E_BEGIN_TRY { is = H5Fis_hdf5(path); } H5E_END_TRY;
+    return is > 0;
+}
+
 int h5out_write_rows(hid_t dset, const char *name, h5io_type type, hsize_t row0,
                      hsize_t nrows, const void *buf)
 {
