@@ -34,8 +34,6 @@
  *        pivoting; B singular (rcond < ws->rcond_min or a zero pivot) →
  *        URA_ERR_SINGULAR, no loss (spec §9 #31: skip the batch, log cond).
  *        n_det > n_dim makes B singular by construction (rank ≤ n_dim).
- *        mat_lstsq_reg offers the regularised fallback for callers that
- *        want a move anyway; it is not used here (no gradient for it).
  *
  * Usage per batch: *_forward(...) then, with the SAME arguments, *_backward;
  * the backward reuses what the forward left in the workspace and refuses
