@@ -1,5 +1,4 @@
-/* error — the one place a library failure is described (base stage; reads
- * and writes nothing but its own message buffer).
+/* error — the one place a library failure is described.
  *
  * Library functions return a status (0 = ok, otherwise a sysexits.h code) and
  * describe the failure with error_set(); only a tool's main() prints it (one
@@ -14,7 +13,9 @@
  * - Pure maths modules (mat, metrics, losses, ura, signal, ...) do not touch
  *   the error state: they return 0 ok, −1 allocation failure, −2 invalid
  *   input (as each header documents), and their caller maps that to a
- *   sysexits code and a message that names the file or option involved. */
+ *   sysexits code and a message that names the file or option involved.
+ *
+ * Stage: base, used by every module. In memory only, no files. */
 #ifndef EDDP_ERROR_H
 #define EDDP_ERROR_H
 

@@ -12,7 +12,9 @@
  * allocating (LAPACKE's *_work column-major entry points are used for that).
  * One-shot wrappers (mat_spd_solve, mat_solve, mat_pinv) allocate inside.
  *
- * Everything that can fail returns an int status (MAT_OK = 0); nothing prints. */
+ * Everything that can fail returns an int status (MAT_OK = 0); nothing prints.
+ *
+ * Stage: base. In memory only, no files. */
 #ifndef EDDP_MAT_H
 #define EDDP_MAT_H
 

@@ -1,5 +1,5 @@
-/* concepts — the concept annotations of a features file (data stage; reads
- * /concepts/<category>, man/man5/eddp-files.5), as iou-label, pcav and sae
+/* concepts — the concept annotations of a features file (/concepts/<category>,
+ * man/man5/eddp-files.5), as iou-label, pcav and sae
  * read them, and the groupings iou-label's evaluation builds on them (one
  * concept id space over all categories, layers grouped by resolution):
  *   pixel label maps   int32 [N, Hm, Wm], 0 = none, labels 1..L;
@@ -9,7 +9,10 @@
  *
  * An image is annotated for a category when it carries any label of it (a
  * pixel map that is all 0 means the category was not annotated there, as for
- * Broden images without that category's annotation). */
+ * Broden images without that category's annotation).
+ *
+ * Stage: data. Reads /concepts of features files; iou-label, pcav and sae
+ * use it. */
 #ifndef EDDP_CONCEPTS_H
 #define EDDP_CONCEPTS_H
 

@@ -7,7 +7,9 @@
  * by h5out_commit(); a failed or interrupted run leaves no file under the
  * final name. "-" as an input reads an HDF5 file image from stdin; "-" as an
  * output writes one to stdout. All functions return 0 or a sysexits.h code
- * with the failure described through error.h. */
+ * with the failure described through error.h.
+ *
+ * Stage: data, under every file the toolkit reads or writes. */
 #ifndef EDDP_H5IO_H
 #define EDDP_H5IO_H
 

@@ -1,8 +1,10 @@
-/* truth — the ground truth a synthetic features file carries (data stage;
- * synthgen writes it, regress reads it: the /truth group, the
- * /concepts/concept map and the α ranges, eddp-files(5)): the true signal
+/* truth — the ground truth a synthetic features file carries (the /truth group,
+ * the /concepts/concept map and the α ranges, eddp-files(5)): the true signal
  * and distractor directions, every pixel's signal values and concept, and
- * the generator's on/off ranges of α. */
+ * the generator's on/off ranges of α.
+ *
+ * Stage: data. synthgen writes it (truth_rows_*, truth_write_meta), regress
+ * reads it (truth_read). */
 #ifndef EDDP_TRUTH_H
 #define EDDP_TRUTH_H
 

@@ -1,7 +1,9 @@
 /* apstream — average precision of many units over more samples than memory
- * holds (evaluation stage, method-spec §6.6; iou-label's AP). Reads and
- * writes no file: the caller streams its data and appends each unit's
- * samples (a continuous score and a positive flag per pixel).
+ * holds (method-spec §6.6; iou-label's AP).
+ *
+ * Stage: evaluation. In memory only: the caller streams its files and
+ * appends each unit's samples (a continuous score and a positive flag per
+ * pixel).
  *
  * Memory budget: a sample costs APSTREAM_SAMPLE_BYTES (a double score and a
  * byte flag). Units are packed in id order into blocks whose samples fit the

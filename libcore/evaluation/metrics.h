@@ -18,7 +18,10 @@
  *   continuous score is the max of its members' logits). Individual
  *   detectors use metrics_units_identity.
  * - All counts are integers, so every result is exact and independent of the
- *   thread count and of how images are split into batches. */
+ *   thread count and of how images are split into batches.
+ *
+ * Stage: evaluation. In memory only: iou-label streams its files
+ * through it (apstream.h for AP). */
 #ifndef EDDP_METRICS_H
 #define EDDP_METRICS_H
 

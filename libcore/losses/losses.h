@@ -23,7 +23,8 @@
  *     depend on n_pix only, combined in chunk order; or one column at a time
  *     in pixel order), so results are bitwise the same for any thread count,
  *     parallel or not.
- */
+ *
+ * Stage: losses. In memory only, no files. */
 #ifndef EDDP_LOSSES_H
 #define EDDP_LOSSES_H
 

@@ -40,7 +40,9 @@
  * (URA_ERR_ORDER) when the last forward was of another kind, another batch
  * size, or failed. Backward calls ACCUMULATE: dW += scale·∂L/∂W, etc.
  * Batches may hold fewer images than the workspace was created for.
- * Nothing is allocated after ura_workspace_create; nothing prints. */
+ * Nothing is allocated after ura_workspace_create; nothing prints.
+ *
+ * Stage: losses. In memory only, no files. */
 #ifndef EDDP_URA_H
 #define EDDP_URA_H
 
