@@ -198,8 +198,10 @@ static int make_direction(const options *opt, const directions *dirs, correction
     if (!dirs->S)
         return error_set(EX_DATAERR, "%s: no signal vectors '/S' (a step-%s file); correct needs step c or d "
                          "(eddp)", opt->directions, dirs->step);
-    cor->w = malloc(n_dim * sizeof(double));
-    cor->v = malloc(n_dim * sizeof(double));
+    cor->w = error_malloc(n_dim * sizeof(double), "the correction's filter");
+    cor->v = error_malloc(n_dim * sizeof(double), "the correction's direction");
+    if (!cor->w || !cor->v)
+        return error_code();
     const double *s = dirs->S + (size_t)i * n_dim;
     memcpy(cor->w, dirs->W + (size_t)i * n_dim, n_dim * sizeof(double));
     cor->b = dirs->b[i];

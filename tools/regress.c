@@ -105,7 +105,12 @@ static void parse(options *opt, int argc, char **argv)
 static int write_ideal(const options *opt, learn_set *set, const truth *t)
 {
     int n_dim = set->data.n_dim, n_cols = t->n_con + t->n_dis;
-    double *C = malloc((size_t)n_dim * n_cols * sizeof *C), *P = malloc((size_t)n_cols * n_dim * sizeof *P);
+    double *C = error_malloc((size_t)n_dim * n_cols * sizeof *C, "the truth's columns");
+    double *P = error_malloc((size_t)n_cols * n_dim * sizeof *P, "the pseudo-inverse");
+    if (!C || !P) {
+        free(C); free(P);
+        return error_code();
+    }
     for (int d = 0; d < n_dim; d++) {
         for (int i = 0; i < t->n_con; i++)
             C[(size_t)d * n_cols + i] = t->S[(size_t)i * n_dim + d];
@@ -119,10 +124,11 @@ static int write_ideal(const options *opt, learn_set *set, const truth *t)
     }
     /* The offset is whatever x − Sα − Dβ leaves: read it as the file's
      * /truth/offset via the data mean (exact for the generator). */
-    double *W = malloc((size_t)t->n_con * n_dim * sizeof *W), *b = malloc(t->n_con * sizeof *b);
+    double *W = error_malloc((size_t)t->n_con * n_dim * sizeof *W, "the ideal filters");
+    double *b = error_malloc(t->n_con * sizeof *b, "the ideal biases");
     double threshold = 0.5 * (t->on_lo + t->off_hi), *offset = NULL;
     hsize_t dims[H5IO_MAX_RANK], odims[1] = {(hsize_t)n_dim};
-    rc = h5in_read(&set->in, "/truth/offset", H5IO_DOUBLE, 1, odims, (void **)&offset, dims);
+    rc = !W || !b || h5in_read(&set->in, "/truth/offset", H5IO_DOUBLE, 1, odims, (void **)&offset, dims);
     for (int i = 0; !rc && i < t->n_con; i++) {
         double shift = 0;
         for (int d = 0; d < n_dim; d++) {
@@ -135,8 +141,11 @@ static int write_ideal(const options *opt, learn_set *set, const truth *t)
     h5out out;
     rc = rc || dirs_from_effective(&dirs, t->n_con, n_dim, W, b, set->mean, "ideal") ||
          h5out_create(&out, opt->cli.output, opt->cli.overwrite, H5IO_FORMAT_DIRECTIONS, 1);
+    if (!rc && !(dirs.S = error_malloc((size_t)t->n_con * n_dim * sizeof(double), "the signal vectors"))) {
+        h5out_abort(&out);
+        rc = 1;
+    }
     if (!rc) {
-        dirs.S = malloc((size_t)t->n_con * n_dim * sizeof(double));
         memcpy(dirs.S, t->S, (size_t)t->n_con * n_dim * sizeof(double));
         h5in *inputs[] = {&set->in};
         rc = learn_finish(0, &out, &dirs, NULL, NULL, &opt->cli, inputs, 1);
@@ -224,7 +233,8 @@ static int match_rows(const options *opt, const directions *dirs, const truth *t
     if (opt->match == MATCH_COSINE) {
         if (!dirs->S)
             return error_set(EX_DATAERR, "%s: --match cosine needs signal vectors '/S'", opt->directions);
-        cos = malloc((size_t)r->n_det * t->n_con * sizeof *cos);
+        if (!(cos = error_malloc((size_t)r->n_det * t->n_con * sizeof *cos, "the cosine matrix")))
+            return error_code();
         signal_cosine_matrix(dirs->S, r->n_det, t->S, t->n_con, dirs->n_dim, cos);
         for (size_t k = 0; k < (size_t)r->n_det * t->n_con; k++)
             cos[k] = fabs(cos[k]);
@@ -345,12 +355,13 @@ static int evaluate(const options *opt, learn_set *set, const truth *t)
         dirfile_read(&in, set->data.n_dim, set->in.path, &dirs))
         return error_code();
     report r = {.n_det = dirs.n_det, .n_con = t->n_con};
-    r.iou = malloc((size_t)r.n_det * r.n_con * sizeof(double));
-    r.match = malloc(r.n_det * sizeof(int));
-    r.cosine = malloc(r.n_det * sizeof(double));
-    r.leak_signal = malloc(r.n_det * sizeof(double));
-    r.leak_distract = malloc(r.n_det * sizeof(double));
-    int rc = count_iou(set, &dirs, t, r.iou);
+    r.iou = error_malloc((size_t)r.n_det * r.n_con * sizeof(double), "the IoU table");
+    r.match = error_malloc(r.n_det * sizeof(int), "the matching");
+    r.cosine = error_malloc(r.n_det * sizeof(double), "the cosines");
+    r.leak_signal = error_malloc(r.n_det * sizeof(double), "the leakages");
+    r.leak_distract = error_malloc(r.n_det * sizeof(double), "the leakages");
+    int rc = !r.iou || !r.match || !r.cosine || !r.leak_signal || !r.leak_distract ? error_code()
+             : count_iou(set, &dirs, t, r.iou);
     if (!rc)
         rc = match_rows(opt, &dirs, t, &r);
     if (!rc) {
@@ -516,6 +527,8 @@ static double head_accuracy_of(const char *path)
 static void summarise_head_accuracy(const options *opt)
 {
     double *acc = malloc(opt->n_files * sizeof *acc);
+    if (!acc)
+        return;   /* a summary line less; run_summary fails on the same shortage */
     int n = 0;
     for (int k = 0; k < opt->n_files; k++)
         if (!h5io_is_hdf5(opt->files[k]) && !isnan(head_accuracy_of(opt->files[k])))
@@ -531,8 +544,12 @@ static void summarise_head_accuracy(const options *opt)
  * among the inputs are trainhead --eval reports (head accuracy). */
 static int run_summary(const options *opt)
 {
-    double *all = malloc((size_t)opt->n_files * FIG_COUNT * sizeof *all);
-    double *column = malloc(opt->n_files * sizeof *column);
+    double *all = error_malloc((size_t)opt->n_files * FIG_COUNT * sizeof *all, "the summary table");
+    double *column = error_malloc(opt->n_files * sizeof *column, "the summary table");
+    if (!all || !column) {
+        free(all); free(column);
+        return error_code();
+    }
     printf("%-40s", "evaluation");
     for (int j = 0; j < FIG_COUNT; j++)
         printf("  %13s", figure_names[j]);

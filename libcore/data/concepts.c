@@ -58,9 +58,9 @@ int concepts_list(h5in *in, size_t n_img, concept_category **cats, int *n_cat)
         h5io_free_strings(names, n);
         return error_set(EX_DATAERR, "%s: no concept annotations ('/concepts' is empty)", in->path);
     }
-    *cats = calloc(n, sizeof **cats);
+    *cats = error_calloc(n, sizeof **cats, "the concept categories");
     *n_cat = (int)n;
-    int rc = *cats ? 0 : error_set(EX_OSERR, "out of memory");
+    int rc = *cats ? 0 : error_code();
     for (size_t k = 0; !rc && k < n; k++) {
         concept_category *cat = *cats + k;
         snprintf(cat->name, sizeof cat->name, "%s", names[k]);
