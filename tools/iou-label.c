@@ -12,10 +12,9 @@
 #include "apstream.h"
 #include "cli.h"
 #include "concepts.h"
-#include "detectors.h"
 #include "dirfile.h"
 #include "error.h"
-#include "features.h"
+#include "evalsrc.h"
 #include "h5io.h"
 #include "metrics.h"
 #include "rng.h"
@@ -42,7 +41,6 @@ static const char usage[] =
 
 enum { OPT_VAL_FRACTION = CLI_OPT_TOOL, OPT_VAL_FROM, OPT_MEMORY, OPT_TABLE };
 enum { TABLE_AUTO, TABLE_ALL, TABLE_LABELS, TABLE_NONE };
-enum { ROLE_TRAIN = 0, ROLE_VAL = 1 };
 #define TABLE_AUTO_MAX 20
 
 /* The split's own random stream, apart from the other users of RNG_STREAM_EVAL. */
@@ -125,344 +123,14 @@ static void parse(options *opt, int argc, char **argv)
         cli_usage_error(cli, "only one input can come from stdin");
 }
 
-/* ------------------------------------------------------------ the inputs */
-
-/* One features file with its annotations and the split role of its images. */
-typedef struct {
-    h5in in;
-    int opened;
-    features_file ff;
-    concept_category *cats;
-    int n_cat;
-    concepts_grouping grouping;  /* its annotation layers by resolution */
-    uint8_t *role;               /* [N] ROLE_TRAIN or ROLE_VAL */
-    size_t n_role[2];
-} source;
-
-static void source_free(source *src)
-{
-    concepts_grouping_free(&src->grouping);
-    free(src->role);
-    concepts_free(src->cats, src->n_cat);
-    if (src->opened)
-        h5in_close(&src->in);
-    memset(src, 0, sizeof *src);
-}
-
-static int source_open(source *src, const char *path)
-{
-    memset(src, 0, sizeof *src);
-    if (h5in_open(&src->in, path, H5IO_FORMAT_FEATURES))
-        return error_code();
-    src->opened = 1;
-    if (features_open(&src->ff, &src->in) ||
-        concepts_list(&src->in, src->ff.n_img, &src->cats, &src->n_cat))
-        return error_code();
-    return 0;
-}
-
-/* Roles of FEATURES' images: --val-fraction of them, drawn by the seed, are
- * validation; or all train when the validation set is another file. */
-static int assign_roles(source *src, const options *opt, int all_role)
-{
-    size_t n = src->ff.n_img;
-    if (!(src->role = error_malloc(n, "the split roles of the images")))
-        return error_code();
-    if (all_role >= 0) {
-        memset(src->role, all_role, n);
-        src->n_role[all_role] = n;
-        return 0;
-    }
-    if (n < 2)
-        return error_set(EX_DATAERR, "%s: one image cannot be split into train and validation; "
-                         "use --val-from", src->in.path);
-    size_t n_val = (size_t)llround(opt->val_fraction * (double)n);
-    n_val = n_val < 1 ? 1 : (n_val > n - 1 ? n - 1 : n_val);
-    size_t *perm = error_malloc(n * sizeof *perm, "the split of the images");
-    if (!perm)
-        return error_code();
-    rng_state rng;
-    rng_init(&rng, opt->cli.seed, SPLIT_STREAM);
-    rng_permutation(&rng, perm, n);
-    memset(src->role, ROLE_TRAIN, n);
-    for (size_t k = 0; k < n_val; k++)
-        src->role[perm[k]] = ROLE_VAL;
-    free(perm);
-    src->n_role[ROLE_VAL] = n_val;
-    src->n_role[ROLE_TRAIN] = n - n_val;
-    return 0;
-}
-
-/* ------------------------------------------------------------- batches */
-
-/* One batch of a source's images and what is built from its selected rows. */
-typedef struct {
-    size_t cap, hw;
-    float *features;     /* [cap × C × hw] */
-    int32_t **rows;      /* per category [cap × width] */
-    size_t *sel;         /* [cap] batch rows of the selected images */
-    size_t n_sel;
-    double *X;           /* [cap·hw × D] */
-    double *A;           /* [cap·hw × I] */
-    int32_t *maps;       /* [cap × layers·hm·wm of the largest group] */
-    uint8_t *present;    /* [cap × n_cat] */
-    uint8_t *img_labels; /* [cap × n_con] */
-} batch;
-
-static void batch_free(batch *b, int n_cat)
-{
-    for (int k = 0; b->rows && k < n_cat; k++)
-        free(b->rows[k]);
-    free(b->rows); free(b->features); free(b->sel); free(b->X); free(b->A);
-    free(b->maps); free(b->present); free(b->img_labels);
-    memset(b, 0, sizeof *b);
-}
-
-/* Images per batch: about 64 MiB of everything held per image. */
-static int batch_alloc(batch *b, const source *src, const concepts_vocab *v, int n_det)
-{
-    memset(b, 0, sizeof *b);
-    size_t hw = src->ff.height * src->ff.width, n_dim = src->ff.n_dim, per_image = 0;
-    size_t n_values = concepts_grouping_values(&src->grouping);
-    per_image += n_dim * hw * (sizeof(float) + sizeof(double)) + hw * n_det * sizeof(double);
-    for (int k = 0; k < src->n_cat; k++)
-        per_image += src->cats[k].width * sizeof(int32_t);
-    per_image += n_values * sizeof(int32_t) + v->n_con + src->n_cat;
-    size_t cap = (64u << 20) / per_image;
-    cap = cap < 1 ? 1 : (cap > src->ff.n_img ? src->ff.n_img : cap);
-    b->cap = cap;
-    b->hw = hw;
-    b->features = malloc(cap * n_dim * hw * sizeof(float));
-    b->rows = calloc(src->n_cat, sizeof(int32_t *));
-    b->sel = malloc(cap * sizeof(size_t));
-    b->X = malloc(cap * hw * n_dim * sizeof(double));
-    b->A = malloc(cap * hw * n_det * sizeof(double));
-    b->maps = malloc(cap * n_values * sizeof(int32_t));
-    b->present = malloc(cap * src->n_cat + 1);
-    b->img_labels = malloc(cap * v->n_con);
-    int ok = b->features && b->rows && b->sel && b->X && b->A && b->maps && b->present && b->img_labels;
-    for (int k = 0; ok && k < src->n_cat; k++)
-        ok = (b->rows[k] = malloc(cap * src->cats[k].width * sizeof(int32_t))) != NULL;
-    if (!ok) {
-        batch_free(b, src->n_cat);
-        return error_set(EX_OSERR, "%s: out of memory for a batch of %zu images", src->in.path, cap);
-    }
-    return 0;
-}
-
-/* Reads images [img0, img0 + n) and selects those of one role. */
-static int batch_read(batch *b, const source *src, size_t img0, size_t n)
-{
-    if (features_read_images(&src->ff, img0, n, b->features))
-        return error_code();
-    for (int k = 0; k < src->n_cat; k++)
-        if (concepts_read_rows((h5in *)&src->in, src->cats + k, img0, n, b->rows[k]))
-            return error_code();
-    return 0;
-}
-
-/* Selects the batch's images of one role and computes their logits
- * A = X Wᵀ − b in double. */
-static void batch_select(batch *b, const source *src, size_t img0, size_t n, int role,
-                         const directions *dirs)
-{
-    b->n_sel = 0;
-    for (size_t k = 0; k < n; k++)
-        if (src->role[img0 + k] == role)
-            b->sel[b->n_sel++] = k;
-    if (!b->n_sel)
-        return;
-    size_t hw = b->hw, n_dim = (size_t)dirs->n_dim;
-#pragma omp parallel for schedule(static)
-    for (size_t s = 0; s < b->n_sel; s++) {
-        const float *image = b->features + b->sel[s] * n_dim * hw;
-        double *pixels = b->X + s * hw * n_dim;
-        for (size_t d = 0; d < n_dim; d++)
-            for (size_t p = 0; p < hw; p++)
-                pixels[p * n_dim + d] = image[d * hw + p];
-    }
-    det_view view = {.W = dirs->W, .b = dirs->b};
-    det_logits(&view, dirs->n_det, dirs->n_dim, b->X, b->n_sel * hw, b->A);
-}
-
-/* The image-level labels of selected image s as concept ids (multi-hot). */
-static void batch_image_labels(batch *b, const source *src, const concepts_vocab *v, size_t s)
-{
-    uint8_t *labels = b->img_labels + s * v->n_con;
-    memset(labels, 0, v->n_con);
-    for (int k = 0; k < src->n_cat; k++)
-        if (src->cats[k].image_level) {
-            const int32_t *row = b->rows[k] + b->sel[s] * src->cats[k].width;
-            for (size_t l = 0; l < src->cats[k].width; l++)
-                labels[v->offset[k] + 1 + l] = row[l] != 0;
-        }
-}
-
-/* The selected images' annotations of resolution group g, as concept ids. */
-static metrics_annotations batch_annotations(batch *b, const source *src, const concepts_vocab *v,
-                                             size_t img0, int g)
-{
-    const concepts_res_group *grp = src->grouping.groups + g;
-    size_t n_q = grp->hm * grp->wm;
-    for (size_t s = 0; s < b->n_sel; s++) {
-        size_t img = img0 + b->sel[s];
-        for (int m = 0; m < grp->n_map; m++) {
-            int k = grp->map_cat[m];
-            const int32_t *row = b->rows[k] + b->sel[s] * n_q;
-            int32_t *out = b->maps + (s * grp->n_map + m) * n_q;
-            for (size_t q = 0; q < n_q; q++)
-                out[q] = row[q] ? row[q] + v->offset[k] : 0;
-            b->present[s * grp->n_map + m] = src->cats[k].annotated[img];
-        }
-        if (grp->image_level)
-            batch_image_labels(b, src, v, s);
-    }
-    return (metrics_annotations){.hm = grp->hm, .wm = grp->wm, .n_map = (size_t)grp->n_map,
-                                 .map_cat = grp->map_cat, .maps = b->maps, .map_present = b->present,
-                                 .img_labels = grp->image_level ? b->img_labels : NULL};
-}
-
-static int batch_count(batch *b, const source *src, const concepts_vocab *v, size_t img0,
-                       metrics_iou_counts *counts)
-{
-    for (int g = 0; g < src->grouping.n_group; g++) {
-        metrics_annotations ann = batch_annotations(b, src, v, img0, g);
-        int rc = metrics_iou_add(counts, b->A, b->n_sel, src->ff.height, src->ff.width, &ann);
-        if (rc == -1)
-            return error_set(EX_OSERR, "out of memory counting IoU");
-        if (rc)
-            return error_set(EX_SOFTWARE, "%s: invalid annotations in images %zu..%zu", src->in.path,
-                             img0, img0 + b->cap);
-    }
-    return 0;
-}
-
-/* ------------------------------------------------------------ AP blocks */
-
-/* A set of units (the detectors, or their Linear-OR groups) with labels. */
-typedef struct {
-    const metrics_units *units;
-    const int *label;  /* [n_unit] concept id, 0 = none */
-    size_t first;      /* the apstream id of unit 0 */
-} unit_set;
-
-/* The units [lo, hi) of one set in the current AP block. */
-typedef struct {
-    const unit_set *set;
-    size_t lo, hi;
-    metrics_units sub;     /* the members of units lo..hi−1 as units 0.. */
-    double *maps;          /* [largest hm·wm × (hi − lo)] one image's unit score maps */
-} ap_part;
-
-/* Validation pixels AP ranks for a unit with concept c: every annotation
- * pixel of the validation images annotated for c's category. */
-static size_t unit_samples(const source *src, const concepts_vocab *v, int c)
-{
-    if (c <= 0)
-        return 0;
-    int k = v->con_cat[c];
-    const concepts_res_group *grp = src->grouping.groups + src->grouping.group_of[k];
-    size_t n = 0;
-    for (size_t x = 0; x < src->ff.n_img; x++)
-        n += src->role[x] == ROLE_VAL && src->cats[k].annotated[x];
-    return n * grp->hm * grp->wm;
-}
-
-static void ap_part_free(ap_part *part)
-{
-    free(part->maps);
-    if (part->sub.start)
-        metrics_units_free(&part->sub);
-    memset(part, 0, sizeof *part);
-}
-
-static int ap_part_init(ap_part *part, const unit_set *set, size_t lo, size_t hi, const source *src)
-{
-    memset(part, 0, sizeof *part);
-    part->set = set;
-    part->lo = lo;
-    part->hi = hi;
-    size_t n = hi - lo, n_det = set->units->n_det, most_q = 1;
-    if (n == 0)
-        return 0;
-    for (int g = 0; g < src->grouping.n_group; g++) {
-        size_t n_q = src->grouping.groups[g].hm * src->grouping.groups[g].wm;
-        most_q = n_q > most_q ? n_q : most_q;
-    }
-    int *det_unit = error_malloc(n_det * sizeof(int), "the units of an AP block");
-    part->maps = error_malloc(most_q * n * sizeof(double), "the unit score maps of AP");
-    int ok = det_unit && part->maps;
-    for (size_t i = 0; ok && i < n_det; i++)
-        det_unit[i] = -1;
-    for (size_t u = lo; ok && u < hi; u++)
-        for (size_t j = set->units->start[u]; j < set->units->start[u + 1]; j++)
-            det_unit[set->units->member[j]] = (int)(u - lo);
-    if (ok && metrics_units_init(&part->sub, det_unit, n_det, n))
-        ok = !error_set(EX_OSERR, "out of memory for the units of an AP block");
-    free(det_unit);
-    return ok ? 0 : error_code();
-}
-
-/* Hands one selected image's pixels of group g to the AP samples of the
- * part's units labelled with a concept of that group. */
-static int ap_collect_group(ap_part *part, apstream *stream, const batch *b, size_t s,
-                            const source *src, const concepts_vocab *v, size_t img, int g)
-{
-    const concepts_res_group *grp = src->grouping.groups + g;
-    size_t n = part->hi - part->lo, n_q = grp->hm * grp->wm;
-    for (size_t u = 0; u < n; u++) {
-        int c = part->set->label[part->lo + u];
-        if (c <= 0)
-            continue;
-        int k = v->con_cat[c], l = c - v->offset[k];
-        if (src->grouping.group_of[k] != g || !src->cats[k].annotated[img])
-            continue;
-        const concept_category *cat = src->cats + k;
-        const int32_t *row = b->rows[k] + b->sel[s] * cat->width;
-        double *score;
-        uint8_t *positive;
-        if (apstream_slot(stream, part->set->first + part->lo + u, n_q, &score, &positive))
-            return error_set(EX_SOFTWARE, "%s: more AP samples than counted for unit %zu", src->in.path,
-                             part->lo + u);
-        for (size_t q = 0; q < n_q; q++) {
-            score[q] = part->maps[q * n + u];
-            positive[q] = cat->image_level ? row[l - 1] != 0 : row[q] == l;
-        }
-    }
-    return 0;
-}
-
-/* Appends one selected image's pixels to the samples of the part's units. */
-static int ap_collect_image(ap_part *part, apstream *stream, const batch *b, size_t s,
-                            const source *src, const concepts_vocab *v, size_t img0)
-{
-    size_t n = part->hi - part->lo, img = img0 + b->sel[s], n_det = part->set->units->n_det;
-    const double *A_img = b->A + s * b->hw * n_det;
-    for (int g = 0; g < src->grouping.n_group; g++) {
-        const concepts_res_group *grp = src->grouping.groups + g;
-        int wanted = 0;
-        for (size_t u = 0; u < n && !wanted; u++) {
-            int c = part->set->label[part->lo + u];
-            wanted = c > 0 && src->grouping.group_of[v->con_cat[c]] == g &&
-                     src->cats[v->con_cat[c]].annotated[img];
-        }
-        if (!wanted)
-            continue;
-        metrics_unit_scores(&part->sub, A_img, src->ff.height, src->ff.width, grp->hm, grp->wm, part->maps);
-        if (ap_collect_group(part, stream, b, s, src, v, img, g))
-            return error_code();
-    }
-    return 0;
-}
-
 /* ------------------------------------------------------------- the passes */
 
 typedef struct {
     const options *opt;
     directions dirs;
     concepts_vocab v;
-    source train_src, val_src;   /* val_src.opened only with --val-from */
-    source *val;                 /* the source of the validation images */
+    evalsrc train_src, val_src;   /* val_src.opened only with --val-from */
+    evalsrc *val;                 /* the source of the validation images */
     metrics_units individual, linear_or;
     metrics_iou_counts counts[2];      /* individual, per role */
     metrics_iou_counts lor_counts;     /* Linear-OR units, validation */
@@ -470,66 +138,66 @@ typedef struct {
 } context;
 
 /* Pass 1: IoU counts of every detector on both splits. */
-static int count_pass(context *ctx, source *src)
+static int count_pass(context *ctx, evalsrc *src)
 {
-    batch b;
-    if (batch_alloc(&b, src, &ctx->v, ctx->dirs.n_det))
+    evalsrc_batch b;
+    if (evalsrc_batch_alloc(&b, src, &ctx->v, ctx->dirs.n_det))
         return error_code();
     int rc = 0;
     for (size_t img0 = 0; !rc && img0 < src->ff.n_img; img0 += b.cap) {
         size_t n = src->ff.n_img - img0 < b.cap ? src->ff.n_img - img0 : b.cap;
-        rc = batch_read(&b, src, img0, n);
-        for (int role = ROLE_TRAIN; !rc && role <= ROLE_VAL; role++) {
-            batch_select(&b, src, img0, n, role, &ctx->dirs);
+        rc = evalsrc_batch_read(&b, src, img0, n);
+        for (int role = EVALSRC_TRAIN; !rc && role <= EVALSRC_VAL; role++) {
+            evalsrc_batch_select(&b, src, img0, n, role, &ctx->dirs);
             if (b.n_sel)
-                rc = batch_count(&b, src, &ctx->v, img0, &ctx->counts[role]);
+                rc = evalsrc_batch_count(&b, src, &ctx->v, img0, &ctx->counts[role]);
         }
         cli_progress(&ctx->opt->cli, "IoU: %zu of %zu images of %s", img0 + n, src->ff.n_img, src->in.path);
     }
     cli_progress_end(&ctx->opt->cli);
-    batch_free(&b, src->n_cat);
+    evalsrc_batch_free(&b, src->n_cat);
     return rc;
 }
 
 /* Pass 2, 3, …: over the validation images, the Linear-OR counts (first
  * pass only) and the AP samples of the parts' units. */
-static int score_pass(context *ctx, apstream *stream, ap_part *parts, int n_parts, int count_lor)
+static int score_pass(context *ctx, apstream *stream, evalsrc_ap_part *parts, int n_parts, int count_lor)
 {
-    source *src = ctx->val;
-    batch b;
-    if (batch_alloc(&b, src, &ctx->v, ctx->dirs.n_det))
+    evalsrc *src = ctx->val;
+    evalsrc_batch b;
+    if (evalsrc_batch_alloc(&b, src, &ctx->v, ctx->dirs.n_det))
         return error_code();
     int rc = 0;
     for (size_t img0 = 0; !rc && img0 < src->ff.n_img; img0 += b.cap) {
         size_t n = src->ff.n_img - img0 < b.cap ? src->ff.n_img - img0 : b.cap;
-        rc = batch_read(&b, src, img0, n);
+        rc = evalsrc_batch_read(&b, src, img0, n);
         if (!rc)
-            batch_select(&b, src, img0, n, ROLE_VAL, &ctx->dirs);
+            evalsrc_batch_select(&b, src, img0, n, EVALSRC_VAL, &ctx->dirs);
         if (!rc && b.n_sel && count_lor)
-            rc = batch_count(&b, src, &ctx->v, img0, &ctx->lor_counts);
+            rc = evalsrc_batch_count(&b, src, &ctx->v, img0, &ctx->lor_counts);
         for (int p = 0; !rc && p < n_parts; p++)
             for (size_t s = 0; !rc && parts[p].hi > parts[p].lo && s < b.n_sel; s++)
-                rc = ap_collect_image(parts + p, stream, &b, s, src, &ctx->v, img0);
+                rc = evalsrc_ap_collect_image(parts + p, stream, &b, s, src, &ctx->v, img0);
         cli_progress(&ctx->opt->cli, "AP: %zu of %zu images of %s", img0 + n, src->ff.n_img, src->in.path);
     }
     cli_progress_end(&ctx->opt->cli);
-    batch_free(&b, src->n_cat);
+    evalsrc_batch_free(&b, src->n_cat);
     return rc;
 }
 
 /* One block of apstream ids [lo, hi) (detectors first, then Linear-OR
  * units): a pass over the validation images, then the block's AP. */
-static int ap_block(context *ctx, apstream *stream, const unit_set *sets, size_t lo, size_t hi,
+static int ap_block(context *ctx, apstream *stream, const evalsrc_unit_set *sets, size_t lo, size_t hi,
                     int first, double *ap)
 {
     size_t n_ind = sets[1].first;
-    ap_part parts[2] = {{0}};
-    int rc = ap_part_init(parts, sets, lo < n_ind ? lo : n_ind, hi < n_ind ? hi : n_ind, ctx->val) ||
-             ap_part_init(parts + 1, sets + 1, lo > n_ind ? lo - n_ind : 0, hi > n_ind ? hi - n_ind : 0,
+    evalsrc_ap_part parts[2] = {{0}};
+    int rc = evalsrc_ap_part_init(parts, sets, lo < n_ind ? lo : n_ind, hi < n_ind ? hi : n_ind, ctx->val) ||
+             evalsrc_ap_part_init(parts + 1, sets + 1, lo > n_ind ? lo - n_ind : 0, hi > n_ind ? hi - n_ind : 0,
                           ctx->val) ||
              score_pass(ctx, stream, parts, 2, first);
-    ap_part_free(parts);
-    ap_part_free(parts + 1);
+    evalsrc_ap_part_free(parts);
+    evalsrc_ap_part_free(parts + 1);
     if (rc)
         return error_code();
     rc = apstream_finish(stream, ap);
@@ -543,14 +211,14 @@ static int ap_block(context *ctx, apstream *stream, const unit_set *sets, size_t
 
 /* AP of every unit of both sets, ap [n_ind + n_lor], in blocks whose
  * per-pixel scores fit --memory (apstream). */
-static int ap_passes(context *ctx, const unit_set *sets, double *ap)
+static int ap_passes(context *ctx, const evalsrc_unit_set *sets, double *ap)
 {
     size_t n_ind = sets[0].units->n_unit, n_all = n_ind + sets[1].units->n_unit;
     size_t *n_samples = error_malloc(n_all * sizeof *n_samples, "the AP sample counts");
     if (!n_samples)
         return error_code();
     for (size_t u = 0; u < n_all; u++)
-        n_samples[u] = unit_samples(ctx->val, &ctx->v, u < n_ind ? sets[0].label[u] : sets[1].label[u - n_ind]);
+        n_samples[u] = evalsrc_unit_samples(ctx->val, &ctx->v, u < n_ind ? sets[0].label[u] : sets[1].label[u - n_ind]);
     apstream stream;
     int rc = apstream_init(&stream, n_samples, n_all, ctx->opt->memory) ? error_set(EX_OSERR, "out of memory for AP")
                                                                         : 0;
@@ -629,12 +297,12 @@ static int write_split(const context *ctx, h5out *out)
 {
     if (ctx->opt->val_from)
         return h5out_attr_string(out, "/", "val_from", ctx->opt->val_from);
-    size_t n_val = ctx->train_src.n_role[ROLE_VAL], k = 0;
+    size_t n_val = ctx->train_src.n_role[EVALSRC_VAL], k = 0;
     int32_t *images = error_malloc(n_val * sizeof *images, "the validation image list");
     if (!images)
         return error_code();
     for (size_t x = 0; x < ctx->train_src.ff.n_img; x++)
-        if (ctx->train_src.role[x] == ROLE_VAL)
+        if (ctx->train_src.role[x] == EVALSRC_VAL)
             images[k++] = (int32_t)x;
     hsize_t vdims[1] = {n_val};
     int rc = h5out_write(out, "/val_images", H5IO_INT32, 1, vdims, images) ||
@@ -671,8 +339,8 @@ static int write_results(const context *ctx, h5out *out, const results *r)
          h5out_attr_double(out, "/", "s2", r->ind_sum.s2) ||
          h5out_attr_int(out, "/", "n_detectors", (long long)n_det) ||
          h5out_attr_int(out, "/", "n_concepts", (long long)(n_con - 1)) ||
-         h5out_attr_int(out, "/", "n_train_images", (long long)ctx->train_src.n_role[ROLE_TRAIN]) ||
-         h5out_attr_int(out, "/", "n_val_images", (long long)ctx->val->n_role[ROLE_VAL]) ||
+         h5out_attr_int(out, "/", "n_train_images", (long long)ctx->train_src.n_role[EVALSRC_TRAIN]) ||
+         h5out_attr_int(out, "/", "n_val_images", (long long)ctx->val->n_role[EVALSRC_VAL]) ||
          h5out_attr_string(out, "/", "directions_step", ctx->dirs.step) ||
          h5out_attr_string(out, "/", "val_source", ctx->opt->val_from ? "file" : "split") ||
          write_split(ctx, out);
@@ -692,8 +360,8 @@ static int label_detectors(context *ctx, results *r)
     r->phi_val = error_malloc(n_det * sizeof(double), "the label IoUs");
     if (!r->iou_train || !r->iou_val || !r->label || !r->phi_train || !r->phi_val)
         return error_code();
-    metrics_iou_compute(&ctx->counts[ROLE_TRAIN], r->iou_train);
-    metrics_iou_compute(&ctx->counts[ROLE_VAL], r->iou_val);
+    metrics_iou_compute(&ctx->counts[EVALSRC_TRAIN], r->iou_train);
+    metrics_iou_compute(&ctx->counts[EVALSRC_VAL], r->iou_val);
     metrics_best_label(r->iou_train, n_det, n_con, r->label);
     metrics_label_iou(r->iou_train, n_det, n_con, r->label, r->phi_train);
     metrics_label_iou(r->iou_val, n_det, n_con, r->label, r->phi_val);
@@ -712,7 +380,7 @@ static int compute_results(context *ctx, results *r)
     size_t n_lor = ctx->linear_or.n_unit;
     if (metrics_prf_table_init(&r->ind, n_det) || metrics_prf_table_init(&r->lor, n_lor))
         return error_set(EX_OSERR, "out of memory for the P/R/F1 tables");
-    unit_set sets[2] = {{&ctx->individual, r->label, 0}, {&ctx->linear_or, ctx->lor_label, n_det}};
+    evalsrc_unit_set sets[2] = {{&ctx->individual, r->label, 0}, {&ctx->linear_or, ctx->lor_label, n_det}};
     double *ap = error_malloc((n_det + n_lor) * sizeof *ap, "the AP of the units");
     int rc = !ap || ap_passes(ctx, sets, ap);
     if (!rc) {
@@ -722,7 +390,7 @@ static int compute_results(context *ctx, results *r)
     free(ap);
     if (rc)
         return error_code();
-    if (metrics_prf_table_fill(&r->ind, &ctx->counts[ROLE_VAL], r->label) ||
+    if (metrics_prf_table_fill(&r->ind, &ctx->counts[EVALSRC_VAL], r->label) ||
         metrics_prf_table_fill(&r->lor, &ctx->lor_counts, ctx->lor_label))
         return error_set(EX_OSERR, "out of memory for the P/R/F1 tables");
     /* one classifier per label: S¹ = S² = Σ of their IoUs */
@@ -758,7 +426,7 @@ static void print_table(const context *ctx, const results *r)
             name_width = (int)strlen(ctx->v.con_name[c]);
     printf("IoU of detector and concept on the validation images (%zu); label: the concept of\n"
            "highest IoU on the train images (%zu)\n",
-           ctx->val->n_role[ROLE_VAL], ctx->train_src.n_role[ROLE_TRAIN]);
+           ctx->val->n_role[EVALSRC_VAL], ctx->train_src.n_role[EVALSRC_TRAIN]);
     printf("%-9s", "detector");
     for (size_t c = 1; c < n_con; c++)
         if (shown[c])
@@ -788,7 +456,7 @@ static void print_table(const context *ctx, const results *r)
  * FEATURES. */
 static int check_val_source(const context *ctx)
 {
-    const source *a = &ctx->train_src, *b = &ctx->val_src;
+    const evalsrc *a = &ctx->train_src, *b = &ctx->val_src;
     if ((int)b->ff.n_dim != ctx->dirs.n_dim)
         return error_set(EX_DATAERR, "%s: has C=%zu channels but the directions and %s have D=%d",
                          b->in.path, b->ff.n_dim, a->in.path, ctx->dirs.n_dim);
@@ -800,12 +468,12 @@ static int open_inputs(context *ctx, h5in *dir_in)
     const options *opt = ctx->opt;
     if (h5in_open(dir_in, opt->directions, H5IO_FORMAT_DIRECTIONS))
         return error_code();
-    if (source_open(&ctx->train_src, opt->features) ||
+    if (evalsrc_open(&ctx->train_src, opt->features) ||
         dirfile_read(dir_in, (int)ctx->train_src.ff.n_dim, opt->features, &ctx->dirs))
         return error_code();
     ctx->val = &ctx->train_src;
     if (opt->val_from) {
-        if (source_open(&ctx->val_src, opt->val_from) || check_val_source(ctx))
+        if (evalsrc_open(&ctx->val_src, opt->val_from) || check_val_source(ctx))
             return error_code();
         ctx->val = &ctx->val_src;
     }
@@ -816,21 +484,16 @@ static int open_inputs(context *ctx, h5in *dir_in)
  * split and the counters. */
 static int prepare(context *ctx)
 {
-    source *srcs[2] = {&ctx->train_src, ctx->opt->val_from ? &ctx->val_src : NULL};
-    for (int s = 0; s < 2; s++)
-        for (int k = 0; srcs[s] && k < srcs[s]->n_cat; k++)
-            if (concepts_scan(&srcs[s]->in, srcs[s]->cats + k))
-                return error_code();
+    evalsrc *srcs[2] = {&ctx->train_src, ctx->opt->val_from ? &ctx->val_src : NULL};
+    if (evalsrc_scan(srcs[0]) || (srcs[1] && evalsrc_scan(srcs[1])))
+        return error_code();
     if (concepts_vocab_build(&ctx->v, ctx->train_src.cats, ctx->train_src.in.path,
                              srcs[1] ? srcs[1]->cats : NULL, srcs[1] ? srcs[1]->in.path : NULL,
                              ctx->train_src.n_cat))
         return error_code();
-    for (int s = 0; s < 2; s++)
-        if (srcs[s] && concepts_group_by_resolution(&srcs[s]->grouping, srcs[s]->cats, srcs[s]->n_cat,
-                                                    srcs[s]->ff.height, srcs[s]->ff.width))
-            return error_code();
-    if (assign_roles(&ctx->train_src, ctx->opt, srcs[1] ? ROLE_TRAIN : -1) ||
-        (srcs[1] && assign_roles(&ctx->val_src, ctx->opt, ROLE_VAL)))
+    const options *opt = ctx->opt;
+    if (evalsrc_roles(&ctx->train_src, opt->val_fraction, opt->cli.seed, SPLIT_STREAM, srcs[1] ? EVALSRC_TRAIN : -1) ||
+        (srcs[1] && evalsrc_roles(&ctx->val_src, opt->val_fraction, opt->cli.seed, SPLIT_STREAM, EVALSRC_VAL)))
         return error_code();
     size_t n_det = (size_t)ctx->dirs.n_det;
     if (metrics_units_identity(&ctx->individual, n_det) ||
@@ -852,8 +515,8 @@ static void context_free(context *ctx)
     free(ctx->lor_label);
     concepts_vocab_free(&ctx->v);
     dirs_free(&ctx->dirs);
-    source_free(&ctx->train_src);
-    source_free(&ctx->val_src);
+    evalsrc_free(&ctx->train_src);
+    evalsrc_free(&ctx->val_src);
 }
 
 int main(int argc, char **argv)
