@@ -163,8 +163,10 @@ static int make_direction(const options *opt, const directions *dirs, correction
     if (!dirs->S)
         return error_set(EX_DATAERR, "%s: no signal vectors '/S' (a step-%s file); correct needs step c or d "
                          "(eddp)", opt->directions, dirs->step);
-    cor->w = malloc(n_dim * sizeof(double));
-    cor->v = malloc(n_dim * sizeof(double));
+    cor->w = error_malloc(n_dim * sizeof(double), "the correction's filter");
+    cor->v = error_malloc(n_dim * sizeof(double), "the correction's direction");
+    if (!cor->w || !cor->v)
+        return error_code();
     const double *s = dirs->S + (size_t)i * n_dim;
     memcpy(cor->w, dirs->W + (size_t)i * n_dim, n_dim * sizeof(double));
     cor->b = dirs->b[i];
@@ -230,10 +232,8 @@ static int correct_all(const options *opt, const features_file *ff, const correc
         cli_progress(&opt->cli, "%zu of %zu images", img0 + n, ff->n_img);
     }
     cli_progress_end(&opt->cli);
-    if (fset >= 0)
-        H5Dclose(fset);
-    if (mset >= 0)
-        H5Dclose(mset);
+    h5out_close_dataset(&fset);
+    h5out_close_dataset(&mset);
     free(x); free(y); free(mask);
     return rc ? error_code() : 0;
 }

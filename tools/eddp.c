@@ -154,8 +154,12 @@ static int estimate_signals_ica(const options *opt, const learn_set *set, direct
     train_gather(&set->data, order, n_img, X, pooled);
     det_view view = {.W = dirs->W, .b = dirs->b};
     det_logits(&view, n_det, n_dim, X, n_pix, A);
-    dirs->S = calloc((size_t)n_det * n_dim, sizeof(double));
-    *filters = calloc((size_t)n_det * n_dim, sizeof(double));
+    dirs->S = error_calloc((size_t)n_det * n_dim, sizeof(double), "the signal vectors");
+    *filters = error_calloc((size_t)n_det * n_dim, sizeof(double), "the refined filters");
+    if (!dirs->S || !*filters) {
+        free(order); free(X); free(pooled); free(A); free(positive);
+        return error_code();
+    }
     ica_config cfg;
     ica_config_default(&cfg);
     rng_state rng;

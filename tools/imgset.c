@@ -347,7 +347,10 @@ static int select_images(const options *opt, const pool *p, selection *set)
     for (size_t i = 0; i < p->n; i++)
         masked[i] = new_label[p->labels[i]] >= 0 ? p->labels[i] : -1;
     int rc = 0;
-    set->per_class = calloc(opt->n_sel, sizeof *set->per_class);
+    if (!(set->per_class = error_calloc(opt->n_sel, sizeof *set->per_class, "the class counts"))) {
+        free(masked); free(new_label); free(role);
+        return error_code();
+    }
     for (size_t i = 0; i < p->n; i++)
         if (masked[i] >= 0)
             set->per_class[new_label[masked[i]]]++;
@@ -471,7 +474,9 @@ static int write_idx_provenance(h5out *out, const options *opt)
     size_t cap = 1, used = 0;
     for (int k = 0; k < 2 * opt->n_pairs; k++)
         cap += strlen(opt->idx_paths[k]) + 20;
-    char *text = malloc(cap);
+    char *text = error_malloc(cap, "the list of sources");
+    if (!text)
+        return error_code();
     text[0] = '\0';
     for (int k = 0; k < 2 * opt->n_pairs; k++) {
         h5in file;
@@ -493,10 +498,14 @@ static int write_idx_provenance(h5out *out, const options *opt)
 static int write_set(h5out *out, const options *opt, const selection *set)
 {
     hsize_t idims[4] = {set->n, 1, set->h, set->w}, ndims[1] = {set->n}, cdims[3] = {set->n, set->h, set->w};
-    const char **names = malloc(opt->n_sel * sizeof *names);
+    const char **names = error_malloc(opt->n_sel * sizeof *names, "the class names");
+    double *per_class = error_malloc(opt->n_sel * sizeof *per_class, "the class counts");
+    if (!names || !per_class) {
+        free(names); free(per_class);
+        return error_code();
+    }
     for (int k = 0; k < opt->n_sel; k++)
         names[k] = opt->source_names[opt->selected[k]];
-    double *per_class = malloc(opt->n_sel * sizeof *per_class);
     for (int k = 0; k < opt->n_sel; k++)
         per_class[k] = (double)set->per_class[k];
     int rc = h5out_write(out, "/images", H5IO_UINT8, 4, idims, set->images) ||

@@ -121,8 +121,13 @@ static int accumulate(const options *opt, const features_file *ff, h5in *in,
 static int make_directions(const pcav_sums *sums, int n_con, int n_dim, const double *V,
                            directions *dirs)
 {
-    double *mean = malloc(n_dim * sizeof *mean), *unit = malloc((size_t)n_con * n_dim * sizeof *unit);
-    double *b = malloc(n_con * sizeof *b);
+    double *mean = error_malloc(n_dim * sizeof *mean, "the data mean");
+    double *unit = error_malloc((size_t)n_con * n_dim * sizeof *unit, "the unit filters");
+    double *b = error_malloc(n_con * sizeof *b, "the biases");
+    if (!mean || !unit || !b) {
+        free(mean); free(unit); free(b);
+        return error_code();
+    }
     for (int d = 0; d < n_dim; d++)
         mean[d] = sums->sum[d] / (double)sums->n_pix;
     for (int c = 0; c < n_con; c++) {
@@ -145,8 +150,10 @@ static int make_directions(const pcav_sums *sums, int n_con, int n_dim, const do
             dirs->margin[c] = 1;
             dirs->threshold[c] = 0;
         }
-        dirs->S = malloc((size_t)n_con * n_dim * sizeof(double));
-        memcpy(dirs->S, V, (size_t)n_con * n_dim * sizeof(double));
+        if (!(dirs->S = error_malloc((size_t)n_con * n_dim * sizeof(double), "the signal vectors")))
+            rc = error_code();
+        else
+            memcpy(dirs->S, V, (size_t)n_con * n_dim * sizeof(double));
     }
     free(mean); free(unit); free(b);
     return rc;
@@ -155,10 +162,16 @@ static int make_directions(const pcav_sums *sums, int n_con, int n_dim, const do
 static int write_output(h5out *out, const concept_category *cat, int n_con, const directions *dirs,
                         const pcav_sums *sums)
 {
-    char **names = malloc(n_con * sizeof *names);
+    char **names = error_calloc(n_con, sizeof *names, "the concept names");
+    if (!names)
+        return error_code();
     for (int c = 0; c < n_con; c++) {
-        names[c] = malloc(512);
-        concepts_label_name(cat, c + 1, names[c], 512);
+        char name[512];
+        concepts_label_name(cat, c + 1, name, sizeof name);
+        if (!(names[c] = error_strdup(name, "the concept names"))) {
+            h5io_free_strings(names, (size_t)c);
+            return error_code();
+        }
     }
     hsize_t dims[1] = {(hsize_t)n_con};
     int rc = dirfile_write(out, dirs) ||

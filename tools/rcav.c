@@ -144,9 +144,10 @@ static int read_eval(inputs *in, const char *path, double **pooled, features_fil
         return error_set(EX_OSERR, "%s: out of memory for the pooled features", path);
     if (which == 0)
         return features_pool_all(ff, *pooled);
-    double *mean = malloc(ff->n_dim * sizeof *mean), *std = malloc(ff->n_dim * sizeof *std);
+    double *mean = error_malloc(ff->n_dim * sizeof *mean, "the cache's statistics");
+    double *std = error_malloc(ff->n_dim * sizeof *std, "the cache's statistics");
     cache_file cf = {&in->eval_in, ff->n_img, ff->n_dim, ff->height, ff->width, 4};
-    int rc = !mean || !std ? error_set(EX_OSERR, "out of memory") : cache_read_stats(&cf, *pooled, mean, std);
+    int rc = !mean || !std ? error_code() : cache_read_stats(&cf, *pooled, mean, std);
     free(mean);
     free(std);
     return rc;
@@ -164,7 +165,8 @@ static int prepare_eval(inputs *in, const options *opt, const features_file *ff,
         return error_set(EX_OSERR, "out of memory for the logits");
     }
     head_linear_forward(pooled, (int)ff->n_img, (int)ff->n_dim, in->head.weight, in->head.bias, K, logits);
-    int rc = influence_eval_init(&in->ev, logits, labels, ff->n_img, K) ? error_set(EX_OSERR, "out of memory") : 0;
+    int rc = influence_eval_init(&in->ev, logits, labels, ff->n_img, K)
+                 ? error_set(EX_OSERR, "out of memory for the evaluation set's head outputs") : 0;
     free(logits);
     free(labels);
     int empty = rc ? -1 : influence_eval_empty_class(&in->ev);
@@ -316,16 +318,16 @@ static int finish(const options *opt, h5out *out, const influence_result *r, h5i
                   const double *s3, int32_t **significant_out, influence_stats *st)
 {
     size_t cells = (size_t)r->n_det * r->n_cls;
-    int32_t *significant = calloc(cells ? cells : 1, sizeof *significant);
+    int32_t *significant = error_calloc(cells, sizeof *significant, "the significance mask");
     if (!significant)
-        return error_set(EX_OSERR, "out of memory");
+        return error_code();
     *significant_out = significant;
     if (r->n_shards == 0) {
         double thr = influence_threshold(r->level, cells);
         for (size_t c = 0; c < cells; c++)
             significant[c] = r->p[c] < thr;
         if (influence_statistics(r->SC, significant, r->n_det, r->n_cls, st))
-            return error_set(EX_OSERR, "out of memory");
+            return error_set(EX_OSERR, "out of memory for the influence statistics");
     }
     int rc = inflfile_write(out, r, significant, st);
     if (!rc && s3)
@@ -386,14 +388,14 @@ static int compute_s3(const options *opt, inputs *in, const influence_result *r,
         if (label[i] >= (int32_t)n_lab)
             rc = error_set(EX_DATAERR, "%s: '/label' %d of detector %d is not a concept", opt->labels, label[i], i);
     if (!rc) {
-        pcav_row = malloc((n_lab ? n_lab : 1) * sizeof *pcav_row);
-        SC_pcav = malloc((size_t)(pc.n_det ? pc.n_det : 1) * r->n_cls * sizeof *SC_pcav);
-        rc = !pcav_row || !SC_pcav ? error_set(EX_OSERR, "out of memory") : 0;
+        pcav_row = error_malloc(n_lab * sizeof *pcav_row, "the Pattern-CAV rows");
+        SC_pcav = error_malloc((size_t)pc.n_det * r->n_cls * sizeof *SC_pcav, "the Pattern-CAV sensitivities");
+        rc = !pcav_row || !SC_pcav ? error_code() : 0;
     }
     if (!rc)
         rc = influence_sensitivity(&in->ev, in->head.weight, r->n_dim, pc.S, (size_t)pc.n_det, r->alpha,
                                    r->pixel_scale, SC_pcav)
-                 ? error_set(EX_OSERR, "out of memory")
+                 ? error_set(EX_OSERR, "out of memory for the Pattern-CAV sensitivities")
                  : 0;
     if (!rc) {
         long pairs;
@@ -524,7 +526,7 @@ static int merge(const options *opt)
     int32_t *significant = NULL;
     influence_stats st = {0};
     if (!ins || !inp || !sl)
-        rc = error_set(EX_OSERR, "out of memory");
+        rc = error_set(EX_OSERR, "out of memory for %d influence files", n);
     for (int j = 0; j < n && !rc; j++) {
         inp[j] = ins + j;
         if (!(rc = h5in_open(ins + j, opt->inputs[j], H5IO_FORMAT_INFLUENCE))) {

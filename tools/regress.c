@@ -87,7 +87,12 @@ static void parse(options *opt, int argc, char **argv)
 static int write_ideal(const options *opt, learn_set *set, const truth *t)
 {
     int n_dim = set->data.n_dim, n_cols = t->n_con + t->n_dis;
-    double *C = malloc((size_t)n_dim * n_cols * sizeof *C), *P = malloc((size_t)n_cols * n_dim * sizeof *P);
+    double *C = error_malloc((size_t)n_dim * n_cols * sizeof *C, "the truth's columns");
+    double *P = error_malloc((size_t)n_cols * n_dim * sizeof *P, "the pseudo-inverse");
+    if (!C || !P) {
+        free(C); free(P);
+        return error_code();
+    }
     for (int d = 0; d < n_dim; d++) {
         for (int i = 0; i < t->n_con; i++)
             C[(size_t)d * n_cols + i] = t->S[(size_t)i * n_dim + d];
@@ -101,10 +106,11 @@ static int write_ideal(const options *opt, learn_set *set, const truth *t)
     }
     /* The offset is whatever x − Sα − Dβ leaves: read it as the file's
      * /truth/offset via the data mean (exact for the generator). */
-    double *W = malloc((size_t)t->n_con * n_dim * sizeof *W), *b = malloc(t->n_con * sizeof *b);
+    double *W = error_malloc((size_t)t->n_con * n_dim * sizeof *W, "the ideal filters");
+    double *b = error_malloc(t->n_con * sizeof *b, "the ideal biases");
     double threshold = 0.5 * (t->on_lo + t->off_hi), *offset = NULL;
     hsize_t dims[H5IO_MAX_RANK], odims[1] = {(hsize_t)n_dim};
-    rc = h5in_read(&set->in, "/truth/offset", H5IO_DOUBLE, 1, odims, (void **)&offset, dims);
+    rc = !W || !b || h5in_read(&set->in, "/truth/offset", H5IO_DOUBLE, 1, odims, (void **)&offset, dims);
     for (int i = 0; !rc && i < t->n_con; i++) {
         double shift = 0;
         for (int d = 0; d < n_dim; d++) {
@@ -117,8 +123,11 @@ static int write_ideal(const options *opt, learn_set *set, const truth *t)
     h5out out;
     rc = rc || dirs_from_effective(&dirs, t->n_con, n_dim, W, b, set->mean, "ideal") ||
          h5out_create(&out, opt->cli.output, opt->cli.overwrite, H5IO_FORMAT_DIRECTIONS, 1);
+    if (!rc && !(dirs.S = error_malloc((size_t)t->n_con * n_dim * sizeof(double), "the signal vectors"))) {
+        h5out_abort(&out);
+        rc = 1;
+    }
     if (!rc) {
-        dirs.S = malloc((size_t)t->n_con * n_dim * sizeof(double));
         memcpy(dirs.S, t->S, (size_t)t->n_con * n_dim * sizeof(double));
         h5in *inputs[] = {&set->in};
         rc = learn_finish(0, &out, &dirs, NULL, NULL, &opt->cli, inputs, 1);
@@ -206,7 +215,8 @@ static int match_rows(const options *opt, const directions *dirs, const truth *t
     if (opt->match == MATCH_COSINE) {
         if (!dirs->S)
             return error_set(EX_DATAERR, "%s: --match cosine needs signal vectors '/S'", opt->directions);
-        cos = malloc((size_t)r->n_det * t->n_con * sizeof *cos);
+        if (!(cos = error_malloc((size_t)r->n_det * t->n_con * sizeof *cos, "the cosine matrix")))
+            return error_code();
         signal_cosine_matrix(dirs->S, r->n_det, t->S, t->n_con, dirs->n_dim, cos);
         for (size_t k = 0; k < (size_t)r->n_det * t->n_con; k++)
             cos[k] = fabs(cos[k]);
@@ -327,12 +337,13 @@ static int evaluate(const options *opt, learn_set *set, const truth *t)
         dirfile_read(&in, set->data.n_dim, set->in.path, &dirs))
         return error_code();
     report r = {.n_det = dirs.n_det, .n_con = t->n_con};
-    r.iou = malloc((size_t)r.n_det * r.n_con * sizeof(double));
-    r.match = malloc(r.n_det * sizeof(int));
-    r.cosine = malloc(r.n_det * sizeof(double));
-    r.leak_signal = malloc(r.n_det * sizeof(double));
-    r.leak_distract = malloc(r.n_det * sizeof(double));
-    int rc = count_iou(set, &dirs, t, r.iou);
+    r.iou = error_malloc((size_t)r.n_det * r.n_con * sizeof(double), "the IoU table");
+    r.match = error_malloc(r.n_det * sizeof(int), "the matching");
+    r.cosine = error_malloc(r.n_det * sizeof(double), "the cosines");
+    r.leak_signal = error_malloc(r.n_det * sizeof(double), "the leakages");
+    r.leak_distract = error_malloc(r.n_det * sizeof(double), "the leakages");
+    int rc = !r.iou || !r.match || !r.cosine || !r.leak_signal || !r.leak_distract ? error_code()
+             : count_iou(set, &dirs, t, r.iou);
     if (!rc)
         rc = match_rows(opt, &dirs, t, &r);
     if (!rc) {
@@ -457,15 +468,10 @@ static int print_text(const char *path)
     return 0;
 }
 
-static int is_hdf5(const char *path)
-{
-    return H5Fis_hdf5(path) > 0;
-}
-
 static int run_report(const options *opt)
 {
     for (int k = 0; k < opt->n_files; k++) {
-        if (!is_hdf5(opt->files[k])) {
+        if (!h5io_is_hdf5(opt->files[k])) {
             if (print_text(opt->files[k]))
                 return error_code();
             continue;
@@ -503,9 +509,11 @@ static double head_accuracy_of(const char *path)
 static void summarise_head_accuracy(const options *opt)
 {
     double *acc = malloc(opt->n_files * sizeof *acc);
+    if (!acc)
+        return;   /* a summary line less; run_summary fails on the same shortage */
     int n = 0;
     for (int k = 0; k < opt->n_files; k++)
-        if (!is_hdf5(opt->files[k]) && !isnan(head_accuracy_of(opt->files[k])))
+        if (!h5io_is_hdf5(opt->files[k]) && !isnan(head_accuracy_of(opt->files[k])))
             acc[n++] = head_accuracy_of(opt->files[k]);
     if (n)
         printf("%-40s  %6.4f±%-6.4f  (%d runs)\n", "head test accuracy", metrics_mean(acc, n),
@@ -518,8 +526,12 @@ static void summarise_head_accuracy(const options *opt)
  * among the inputs are trainhead --eval reports (head accuracy). */
 static int run_summary(const options *opt)
 {
-    double *all = malloc((size_t)opt->n_files * FIG_COUNT * sizeof *all);
-    double *column = malloc(opt->n_files * sizeof *column);
+    double *all = error_malloc((size_t)opt->n_files * FIG_COUNT * sizeof *all, "the summary table");
+    double *column = error_malloc(opt->n_files * sizeof *column, "the summary table");
+    if (!all || !column) {
+        free(all); free(column);
+        return error_code();
+    }
     printf("%-40s", "evaluation");
     for (int j = 0; j < FIG_COUNT; j++)
         printf("  %13s", figure_names[j]);
@@ -527,7 +539,7 @@ static int run_summary(const options *opt)
     int rc = 0;
     for (int k = 0; k < opt->n_files && !rc; k++) {
         evaluation e;
-        if (!is_hdf5(opt->files[k]))
+        if (!h5io_is_hdf5(opt->files[k]))
             continue;
         if ((rc = read_evaluation(opt->files[k], &e)))
             break;
@@ -539,7 +551,7 @@ static int run_summary(const options *opt)
         putchar('\n');
     }
     for (int k = 0; k < opt->n_files && !rc; k++) {
-        int first = is_hdf5(opt->files[k]), n = 0;
+        int first = h5io_is_hdf5(opt->files[k]), n = 0;
         for (int m = 0; m < k && first; m++)
             first = strcmp(base_name(opt->files[m]), base_name(opt->files[k])) != 0;
         if (!first)
@@ -550,7 +562,7 @@ static int run_summary(const options *opt)
         for (int j = 0; j < FIG_COUNT; j++) {
             n = 0;
             for (int m = k; m < opt->n_files; m++)
-                if (is_hdf5(opt->files[m]) && !strcmp(base_name(opt->files[m]), base_name(opt->files[k])))
+                if (h5io_is_hdf5(opt->files[m]) && !strcmp(base_name(opt->files[m]), base_name(opt->files[k])))
                     column[n++] = all[(size_t)m * FIG_COUNT + j];
             printf("  %6.3f±%-6.3f", metrics_mean(column, n), n > 1 ? metrics_std_sample(column, n) : 0.0);
         }

@@ -124,8 +124,8 @@ static int write_output(const options *opt, h5out *out, const sae_layout *layout
     sae_view v = sae_view_of(layout, params);
     hsize_t enc[2] = {(hsize_t)m, (hsize_t)d}, dec[2] = {(hsize_t)d, (hsize_t)m};
     hsize_t hid[1] = {(hsize_t)m}, dim[1] = {(hsize_t)d}, scalar[1] = {1}, ep[1] = {(hsize_t)opt->epochs};
-    double *column = malloc(opt->epochs * sizeof *column);
-    int rc = dirfile_write(out, dirs) ||
+    double *column = error_malloc(opt->epochs * sizeof *column, "the training history");
+    int rc = !column || dirfile_write(out, dirs) ||
              h5out_write(out, "/sae/encoder_weight", H5IO_DOUBLE, 2, enc, v.enc_w) ||
              h5out_write(out, "/sae/encoder_bias", H5IO_DOUBLE, 1, hid, v.enc_b) ||
              h5out_write(out, "/sae/decoder_weight", H5IO_DOUBLE, 2, dec, v.dec_w) ||
@@ -154,13 +154,14 @@ static int train_and_write(const options *opt, h5in *in, const features_file *ff
     size_t n_pix = ff->n_img * ff->height * ff->width;
     sae_layout layout;
     sae_layout_init(&layout, n_dim, opt->hidden);
-    double *X = NULL, *mean = malloc(n_dim * sizeof *mean);
-    double *params = malloc(layout.n_params * sizeof *params);
-    double *W = malloc((size_t)opt->hidden * n_dim * sizeof *W), *b = malloc(opt->hidden * sizeof *b);
-    double *S = malloc((size_t)opt->hidden * n_dim * sizeof *S);
-    sae_loss *history = malloc(opt->epochs * sizeof *history), final;
+    double *X = NULL, *mean = error_malloc(n_dim * sizeof *mean, "the data mean");
+    double *params = error_malloc(layout.n_params * sizeof *params, "the autoencoder's parameters");
+    double *W = error_malloc((size_t)opt->hidden * n_dim * sizeof *W, "the filters");
+    double *b = error_malloc(opt->hidden * sizeof *b, "the biases");
+    double *S = error_malloc((size_t)opt->hidden * n_dim * sizeof *S, "the signal vectors");
+    sae_loss *history = error_malloc(opt->epochs * sizeof *history, "the training history"), final;
     directions dirs = {0};
-    int rc = read_pixels(ff, &X, mean);
+    int rc = !mean || !params || !W || !b || !S || !history ? error_code() : read_pixels(ff, &X, mean);
     if (!rc) {
         sae_init(&layout, opt->cli.seed, RNG_STREAM_INIT, mean, params);
         sae_train_config cfg = {.epochs = opt->epochs, .batch = (size_t)opt->batch, .lr = opt->lr,

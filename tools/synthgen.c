@@ -5,6 +5,7 @@
 #include "h5io.h"
 #include "rng.h"
 #include "synth.h"
+#include "truth.h"
 
 #include <libgen.h>
 #include <stdio.h>
@@ -34,7 +35,8 @@ static void parse_classes(options *opt)
     for (const char *c = opt->classes; *c; c++)
         n_classes += *c == ';';
     cfg->n_classes = n_classes;
-    cfg->class_concepts = malloc(sizeof(int) * n_classes * hw);
+    if (!(cfg->class_concepts = error_malloc(sizeof(int) * n_classes * hw, "the class layouts")))
+        cli_fail(&opt->cli);
     const char *p = opt->classes;
     for (int k = 0; k < n_classes; k++) {
         for (int px = 0; px < hw; px++) {
@@ -112,8 +114,10 @@ static void load_truth(options *opt)
 {
     synth_config *cfg = &opt->cfg;
     if (opt->random_truth) {
-        cfg->signals = malloc(sizeof(double) * cfg->n_concepts * cfg->n_dim);
-        cfg->distractors = malloc(sizeof(double) * (cfg->n_distract ? cfg->n_distract : 1) * cfg->n_dim);
+        cfg->signals = error_malloc(sizeof(double) * cfg->n_concepts * cfg->n_dim, "the signal directions");
+        cfg->distractors = error_malloc(sizeof(double) * cfg->n_distract * cfg->n_dim, "the distractor directions");
+        if (!cfg->signals || !cfg->distractors)
+            cli_fail(&opt->cli);
         synth_random_directions(opt->cli.seed, RNG_STREAM_TRUTH, cfg->n_concepts, cfg->n_dim, cfg->signals);
         synth_random_directions(opt->cli.seed, RNG_STREAM_TRUTH + 100, cfg->n_distract, cfg->n_dim, cfg->distractors);
         return;
@@ -123,30 +127,28 @@ static void load_truth(options *opt)
         cli_fail(&opt->cli);
 }
 
+/* /features and /labels, then the per-image truth (truth.h). */
 typedef struct {
-    hid_t features, labels, concepts, alpha, beta;
+    hid_t features, labels;
+    truth_rows truth;
 } datasets;
 
 static int create_datasets(h5out *out, const synth_config *cfg, size_t n_img, hsize_t chunk, datasets *ds)
 {
-    hsize_t h = cfg->height, w = cfg->width;
-    hsize_t fdims[4] = {n_img, cfg->n_dim, h, w}, ldims[1] = {n_img}, cdims[3] = {n_img, h, w};
-    hsize_t adims[4] = {n_img, cfg->n_concepts, h, w}, bdims[4] = {n_img, cfg->n_distract, h, w};
+    hsize_t fdims[4] = {n_img, cfg->n_dim, cfg->height, cfg->width}, ldims[1] = {n_img};
     if (h5out_create_dataset(out, "/features", H5IO_FLOAT, 4, fdims, chunk, &ds->features) ||
         h5out_create_dataset(out, "/labels", H5IO_INT32, 1, ldims, 0, &ds->labels) ||
-        h5out_create_dataset(out, "/concepts/concept", H5IO_INT32, 3, cdims, chunk, &ds->concepts) ||
-        h5out_create_dataset(out, "/truth/alpha", H5IO_FLOAT, 4, adims, chunk, &ds->alpha) ||
-        h5out_create_dataset(out, "/truth/beta", H5IO_FLOAT, 4, bdims, chunk, &ds->beta))
+        truth_rows_create(&ds->truth, out, n_img, cfg->n_concepts, cfg->n_distract, cfg->height, cfg->width,
+                          chunk))
         return error_code();
     return 0;
 }
 
 static void close_datasets(datasets *ds)
 {
-    hid_t *all[] = {&ds->features, &ds->labels, &ds->concepts, &ds->alpha, &ds->beta};
-    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
-        if (*all[k] > 0)
-            H5Dclose(*all[k]);
+    h5out_close_dataset(&ds->features);
+    h5out_close_dataset(&ds->labels);
+    truth_rows_close(&ds->truth);
 }
 
 /* Generates and writes the images in batches: memory stays at one batch. */
@@ -163,12 +165,13 @@ static int generate(const options *opt, h5out *out)
         close_datasets(&ds);
         return error_code();
     }
-    float *features = malloc(batch * cfg->n_dim * hw * sizeof(float));
-    float *alpha = malloc(batch * cfg->n_concepts * hw * sizeof(float));
-    float *beta = malloc(batch * (cfg->n_distract ? cfg->n_distract : 1) * hw * sizeof(float));
-    int32_t *concepts = malloc(batch * hw * sizeof(int32_t)), *labels = malloc(batch * sizeof(int32_t));
+    float *features = error_malloc(batch * cfg->n_dim * hw * sizeof(float), "a batch of features");
+    float *alpha = error_malloc(batch * cfg->n_concepts * hw * sizeof(float), "a batch of signal values");
+    float *beta = error_malloc(batch * cfg->n_distract * hw * sizeof(float), "a batch of distractor values");
+    int32_t *concepts = error_malloc(batch * hw * sizeof(int32_t), "a batch of concept maps");
+    int32_t *labels = error_malloc(batch * sizeof(int32_t), "a batch of labels");
     uint64_t stream = opt->split_test ? RNG_STREAM_TEST : RNG_STREAM_TRAIN;
-    int rc = 0;
+    int rc = !features || !alpha || !beta || !concepts || !labels;
     for (size_t img0 = 0; img0 < n_img && !rc; img0 += batch) {
         size_t n = n_img - img0 < batch ? n_img - img0 : batch;
 #pragma omp parallel for schedule(static)
@@ -179,9 +182,7 @@ static int generate(const options *opt, h5out *out)
         }
         rc = h5out_write_rows(ds.features, "/features", H5IO_FLOAT, img0, n, features) ||
              h5out_write_rows(ds.labels, "/labels", H5IO_INT32, img0, n, labels) ||
-             h5out_write_rows(ds.concepts, "/concepts/concept", H5IO_INT32, img0, n, concepts) ||
-             h5out_write_rows(ds.alpha, "/truth/alpha", H5IO_FLOAT, img0, n, alpha) ||
-             h5out_write_rows(ds.beta, "/truth/beta", H5IO_FLOAT, img0, n, beta);
+             truth_write_rows(&ds.truth, img0, n, concepts, alpha, beta);
         cli_progress(&opt->cli, "%zu of %zu images", img0 + n, n_img);
     }
     cli_progress_end(&opt->cli);
@@ -190,12 +191,24 @@ static int generate(const options *opt, h5out *out)
     return rc ? error_code() : 0;
 }
 
+static void free_names(char **names, int n)
+{
+    for (int k = 0; names && k < n; k++)
+        free(names[k]);
+    free(names);
+}
+
+/* prefix0, prefix1, …; NULL with the error set when out of memory. */
 static char **numbered_names(const char *prefix, int n)
 {
-    char **names = malloc(sizeof(char *) * (n ? n : 1));
-    for (int k = 0; k < n; k++) {
-        names[k] = malloc(strlen(prefix) + 16);
-        sprintf(names[k], "%s%d", prefix, k);
+    char **names = error_calloc((size_t)n, sizeof(char *), "the class and concept names");
+    for (int k = 0; names && k < n; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s%d", prefix, k);
+        if (!(names[k] = error_strdup(name, "the class and concept names"))) {
+            free_names(names, k);
+            names = NULL;
+        }
     }
     return names;
 }
@@ -203,36 +216,26 @@ static char **numbered_names(const char *prefix, int n)
 static int write_metadata(const options *opt, h5out *out)
 {
     const synth_config *cfg = &opt->cfg;
-    hsize_t sdims[2] = {cfg->n_concepts, cfg->n_dim}, ddims[2] = {cfg->n_distract, cfg->n_dim};
-    double *offset = malloc(sizeof(double) * cfg->n_dim);
-    for (int d = 0; d < cfg->n_dim; d++)
-        offset[d] = cfg->offset;
-    hsize_t odims[1] = {cfg->n_dim};
     /* The paper's classes are a, b, c; others are numbered. */
     int paper_classes = cfg->n_classes == 3 && !strcmp(opt->classes, "0,1;0,2;1,2");
     static const char *const abc[] = {"a", "b", "c"};
     char **class_names = numbered_names("class", cfg->n_classes);
     char **concept_names = numbered_names("concept", cfg->n_concepts);
-    double on[2] = {cfg->on_lo, cfg->on_hi}, off[2] = {cfg->off_lo, cfg->off_hi};
+    truth_meta meta = {.n_con = cfg->n_concepts, .n_dis = cfg->n_distract, .n_dim = cfg->n_dim,
+                       .S = cfg->signals, .Dm = cfg->distractors, .offset = cfg->offset,
+                       .concept_names = (const char *const *)concept_names,
+                       .alpha_on = {cfg->on_lo, cfg->on_hi}, .alpha_off = {cfg->off_lo, cfg->off_hi}};
     double beta[2] = {cfg->beta_lo, cfg->beta_hi};
-    int rc = h5out_write(out, "/truth/S", H5IO_DOUBLE, 2, sdims, cfg->signals) ||
-             h5out_write(out, "/truth/D", H5IO_DOUBLE, 2, ddims, cfg->distractors) ||
-             h5out_write(out, "/truth/offset", H5IO_DOUBLE, 1, odims, offset) ||
+    int rc = !class_names || !concept_names || truth_write_meta(out, &meta) ||
              h5out_write_strings(out, "/class_names", paper_classes ? abc : (const char *const *)class_names, cfg->n_classes) ||
-             h5out_attr_strings(out, "/concepts/concept", "names", (const char *const *)concept_names, cfg->n_concepts) ||
              h5out_attr_string(out, "/", "split", opt->split_test ? "test" : "train") ||
              h5out_attr_string(out, "/", "truth_source", opt->random_truth ? "random" : (opt->table ? opt->table : default_table())) ||
              h5out_attr_string(out, "/", "classes", opt->classes) ||
-             h5out_attr_doubles(out, "/", "alpha_on", on, 2) ||
-             h5out_attr_doubles(out, "/", "alpha_off", off, 2) ||
              h5out_attr_doubles(out, "/", "beta_range", beta, 2) ||
              h5out_attr_double(out, "/", "offset", cfg->offset) ||
              h5out_attr_int(out, "/", "per_class", (long long)cfg->per_class);
-    for (int k = 0; k < cfg->n_classes; k++) free(class_names[k]);
-    for (int k = 0; k < cfg->n_concepts; k++) free(concept_names[k]);
-    free(class_names);
-    free(concept_names);
-    free(offset);
+    free_names(class_names, cfg->n_classes);
+    free_names(concept_names, cfg->n_concepts);
     return rc ? error_code() : 0;
 }
 

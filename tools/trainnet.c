@@ -110,9 +110,9 @@ static int open_images(const char *path, h5in *in, imageset *set)
 static int write_net(const options *opt, h5out *out, h5in *in, const net_arch *arch, const double *params,
                      const imageset *set, const nettrain_history *hist)
 {
-    float *pf = malloc(arch->n_params * sizeof *pf);
+    float *pf = error_malloc(arch->n_params * sizeof *pf, "the network's float32 parameters");
     if (!pf)
-        return error_set(EX_OSERR, "out of memory");
+        return error_code();
     for (size_t j = 0; j < arch->n_params; j++)
         pf[j] = (float)params[j];
     double seconds = 0;
@@ -153,12 +153,13 @@ static int run_training(const options *opt)
         h5in_close(&in);
         return error_code();
     }
-    double *params = malloc(arch.n_params * sizeof *params);
-    net_init_params(&arch, opt->cli.seed, params);
+    double *params = error_malloc(arch.n_params * sizeof *params, "the network's parameters");
+    if (params)
+        net_init_params(&arch, opt->cli.seed, params);
     nettrain_config cfg = {.epochs = opt->epochs, .batch = (int)opt->batch, .lr = opt->lr, .seed = opt->cli.seed,
                            .cli = &opt->cli};
-    nettrain_history hist;
-    rc = nettrain_run(&cfg, &arch, &set, params, &hist) || write_net(opt, &out, &in, &arch, params, &set, &hist) ||
+    nettrain_history hist = {0};
+    rc = !params || nettrain_run(&cfg, &arch, &set, params, &hist) || write_net(opt, &out, &in, &arch, params, &set, &hist) ||
          h5out_commit(&out);
     if (rc)
         h5out_abort(&out);
@@ -229,17 +230,22 @@ static int apply_network(const options *opt, applied *a, int (*before_work)(cons
 }
 
 /* The head as head.h takes it: float32 weights widened to double. */
-static head_params head_of(const applied *a)
+static int head_of(const applied *a, head_params *head)
 {
     const net_arch *arch = &a->arch;
     int c = net_feat_channels(arch);
-    head_params head = {.n_cls = arch->n_cls, .n_dim = c, .weight = malloc((size_t)arch->n_cls * c * sizeof(double)),
-                        .bias = malloc((size_t)arch->n_cls * sizeof(double))};
+    *head = (head_params){.n_cls = arch->n_cls, .n_dim = c,
+                          .weight = error_malloc((size_t)arch->n_cls * c * sizeof(double), "the head's weights"),
+                          .bias = error_malloc((size_t)arch->n_cls * sizeof(double), "the head's biases")};
+    if (!head->weight || !head->bias) {
+        headfile_free(head);
+        return error_code();
+    }
     for (int j = 0; j < arch->n_cls * c; j++)
-        head.weight[j] = a->params[arch->off_head_weight + j];
+        head->weight[j] = a->params[arch->off_head_weight + j];
     for (int k = 0; k < arch->n_cls; k++)
-        head.bias[k] = a->params[arch->off_head_bias + k];
-    return head;
+        head->bias[k] = a->params[arch->off_head_bias + k];
+    return 0;
 }
 
 static void print_confusion(const int64_t *counts, char **names, int n_cls, size_t n_img)
@@ -273,13 +279,17 @@ static int run_eval(const options *opt)
     if (!rc) {
         int c = net_feat_channels(&a.arch), k = a.arch.n_cls;
         size_t n = a.set.n_img;
-        double *pooled = malloc(n * c * sizeof *pooled), *logits = malloc(n * k * sizeof *logits);
-        int64_t *counts = calloc((size_t)k * k, sizeof *counts);
-        head_params head = head_of(&a);
-        head_pool(a.features, (int)n, c, net_feat_hw(&a.arch), pooled);
-        head_linear_forward(pooled, (int)n, c, head.weight, head.bias, k, logits);
-        head_confusion(logits, a.set.labels, (int)n, k, counts);
-        print_confusion(counts, a.set.class_names, k, n);
+        double *pooled = error_malloc(n * c * sizeof *pooled, "the pooled features");
+        double *logits = error_malloc(n * k * sizeof *logits, "the logits");
+        int64_t *counts = error_calloc((size_t)k * k, sizeof *counts, "the confusion matrix");
+        head_params head = {0};
+        rc = !pooled || !logits || !counts || head_of(&a, &head);
+        if (!rc) {
+            head_pool(a.features, (int)n, c, net_feat_hw(&a.arch), pooled);
+            head_linear_forward(pooled, (int)n, c, head.weight, head.bias, k, logits);
+            head_confusion(logits, a.set.labels, (int)n, k, counts);
+            print_confusion(counts, a.set.class_names, k, n);
+        }
         headfile_free(&head);
         free(pooled); free(logits); free(counts);
     }
@@ -330,7 +340,9 @@ static int write_features(const options *opt, applied *a, h5out *out)
 
 static int write_head(const options *opt, applied *a, h5out *out)
 {
-    head_params head = head_of(a);
+    head_params head;
+    if (head_of(a, &head))
+        return error_code();
     h5in *inputs[] = {&a->net_in};
     h5io_provenance prov = {.tool = "trainnet", .argc = opt->cli.argc, .argv = opt->cli.argv, .seed = opt->cli.seed,
                             .threads = cli_threads(), .device = "cpu", .inputs = inputs, .n_inputs = 1};

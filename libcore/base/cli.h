@@ -4,7 +4,10 @@
  * which adds the shared rows (-o, --overwrite, --seed, --threads, --device,
  * --quiet, --help, --version).  This module belongs to the
  * main() side of a tool: its *_or_exit functions print one line and exit with
- * a sysexits.h code (64 usage, 65 data, 66 no input, 73 can't create, 74 I/O). */
+ * a sysexits.h code (64 usage, 65 data, 66 no input, 73 can't create, 74 I/O).
+ *
+ * Stage: base, used by every tool. Reads argv; writes usage, progress and
+ * the one-line failure to stderr. */
 #ifndef EDDP_CLI_H
 #define EDDP_CLI_H
 

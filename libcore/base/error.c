@@ -2,7 +2,9 @@
 #include "error.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static char message[2048];
@@ -56,4 +58,36 @@ void error_clear(void)
 {
     code_recorded = 0;
     message[0] = '\0';
+}
+
+static void *out_of_memory(size_t bytes, const char *purpose)
+{
+    error_set(EX_OSERR, "out of memory for %s (%zu bytes)", purpose, bytes);
+    return NULL;
+}
+
+void *error_malloc(size_t size, const char *purpose)
+{
+    void *p = malloc(size ? size : 1);
+    return p ? p : out_of_memory(size, purpose);
+}
+
+void *error_calloc(size_t n, size_t size, const char *purpose)
+{
+    if (size && n > SIZE_MAX / size)
+        return out_of_memory(SIZE_MAX, purpose);
+    void *p = calloc(n && size ? n : 1, n && size ? size : 1);
+    return p ? p : out_of_memory(n * size, purpose);
+}
+
+void *error_realloc(void *ptr, size_t size, const char *purpose)
+{
+    void *p = realloc(ptr, size ? size : 1);
+    return p ? p : out_of_memory(size, purpose);
+}
+
+char *error_strdup(const char *s, const char *purpose)
+{
+    char *p = strdup(s);
+    return p ? p : out_of_memory(strlen(s) + 1, purpose);
 }

@@ -423,37 +423,6 @@ int mat_solve(const double *a, int n, int transposed, double *rhs, int nrhs,
     return st;
 }
 
-int mat_lstsq_reg(const double *b, int n_row, int n_col, const double *rhs,
-                  int nrhs, double eps, double *out)
-{
-    if (n_row < 1 || n_col < 1 || nrhs < 0)
-        return MAT_ERR_ARG;
-    double *normal = malloc(sizeof(double) * (size_t)n_col * n_col);
-    if (!normal)
-        return MAT_ERR_ALLOC;
-    /* BᵀB, then the rows of out = r_jᵀ B = (Bᵀ r_j)ᵀ. */
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n_col, n_row, 1.0, b,
-                n_col, 0.0, normal, n_col);
-    mirror_upper(normal, n_col);
-    if (eps < 0.0) {
-        double trace = 0.0;
-        for (int i = 0; i < n_col; i++)
-            trace += normal[(size_t)i * n_col + i];
-        eps = MAT_JITTER_REL * trace / n_col;
-    }
-    for (int i = 0; i < n_col; i++)
-        normal[(size_t)i * n_col + i] += eps;
-    if (nrhs > 0)
-        mat_gemm(0, 0, nrhs, n_col, n_row, 1.0, rhs, b, 0.0, out);
-    int info = LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', n_col, normal, n_col);
-    int st = info < 0 ? MAT_ERR_LAPACK : info > 0 ? MAT_ERR_SINGULAR : MAT_OK;
-    if (st == MAT_OK && nrhs > 0)
-        LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'L', n_col, nrhs, normal, n_col,
-                            out, n_col);
-    free(normal);
-    return st;
-}
-
 /* ---- SVD pseudo-inverse ----------------------------------------------- */
 
 int mat_svd_init(mat_svd *svd, int m, int n)

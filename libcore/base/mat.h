@@ -12,7 +12,9 @@
  * allocating (LAPACKE's *_work column-major entry points are used for that).
  * One-shot wrappers (mat_spd_solve, mat_solve, mat_pinv) allocate inside.
  *
- * Everything that can fail returns an int status (MAT_OK = 0); nothing prints. */
+ * Everything that can fail returns an int status (MAT_OK = 0); nothing prints.
+ *
+ * Stage: base. In memory only, no files. */
 #ifndef EDDP_MAT_H
 #define EDDP_MAT_H
 
@@ -127,14 +129,6 @@ void mat_lu_solve(const mat_lu *lu, int transposed, double *rhs, int nrhs);
 /* One-shot LU solve (allocates); rcond may be NULL. */
 int mat_solve(const double *a, int n, int transposed, double *rhs, int nrhs,
               double rcond_min, double *rcond);
-
-/* Regularised least squares, the fallback of spec §5 for a singular B:
- * u_j = (BᵀB + εI)⁻¹ Bᵀ r_j, B [n_row × n_col], r = rhs [nrhs × n_row],
- * u = out [nrhs × n_col]. eps < 0 selects ε = MAT_JITTER_REL · tr(BᵀB)/n_col.
- * MAT_ERR_SINGULAR when BᵀB + εI is not positive definite (B = 0, eps = 0
- * with a rank-deficient B). Allocates. */
-int mat_lstsq_reg(const double *b, int n_row, int n_col, const double *rhs,
-                  int nrhs, double eps, double *out);
 
 /* ---- pseudo-inverse through the SVD (dgesdd) -------------------------- */
 

@@ -1,7 +1,9 @@
 /* pngw — an 8-bit grayscale PNG encoder over zlib (no libpng): signature,
  * IHDR (bit depth 8, colour type 0), one IDAT of the zlib-compressed
  * scanlines (filter 0 on every row), IEND; CRCs by zlib's crc32. For figures
- * a reader looks at (imgset --png). */
+ * a reader looks at (imgset --png).
+ *
+ * Stage: base. Writes one PNG file. */
 #ifndef EDDP_PNGW_H
 #define EDDP_PNGW_H
 

@@ -3,7 +3,9 @@
  * xoshiro256** (Blackman & Vigna), seeded through splitmix64 from
  * (seed, stream): the same seed with different stream numbers gives
  * independent sequences (train and test sets, initialisation, batch order),
- * so adding draws to one stream never shifts another. */
+ * so adding draws to one stream never shifts another.
+ *
+ * Stage: base. In memory only, no files. */
 #ifndef EDDP_RNG_H
 #define EDDP_RNG_H
 

@@ -2,7 +2,9 @@
  * with -lmvec): with these declarations a `#pragma omp simd` loop that calls
  * them is vectorised into calls of _ZGV..._exp etc. They agree with the
  * scalar functions to within a few ulp, and a given build always takes the
- * same variant, so results stay deterministic. */
+ * same variant, so results stay deterministic.
+ *
+ * Stage: base. In memory only, no files. */
 #ifndef EDDP_VECMATH_H
 #define EDDP_VECMATH_H
 

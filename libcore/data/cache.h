@@ -10,7 +10,10 @@
  * Beside them: /pooled [N × C] per-image averages, /mean and /std [C] over
  * all pixels (float64, all computed from the float32 source values, never
  * from rounded half values), /labels and /class_names when the source has
- * them, and the grid (height, width attributes). */
+ * them, and the grid (height, width attributes).
+ *
+ * Stage: data, feeding training. Reads a features file, writes an
+ * eddp-cache file (cachegpu) and reads it back (uibe/eddp --cache, rcav). */
 #ifndef EDDP_CACHE_H
 #define EDDP_CACHE_H
 

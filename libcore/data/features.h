@@ -1,7 +1,10 @@
 /* features — the feature-map file (format eddp-features, man/man5/eddp-files.5):
  * /features float32 [N, C, H, W], /labels int32 [N] (optional), concept maps
  * under /concepts, synthetic truth under /truth. Reading is by batches of
- * images so sets larger than memory stream. */
+ * images so sets larger than memory stream.
+ *
+ * Stage: data, the input of every later stage. Reads eddp-features
+ * files (featdump, synthgen and correct write them through h5io). */
 #ifndef EDDP_FEATURES_H
 #define EDDP_FEATURES_H
 

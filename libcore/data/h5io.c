@@ -466,13 +466,16 @@ static int read_strings(hid_t obj, int is_attr, char ***out, size_t *n_out)
     hssize_t n = H5Sget_simple_extent_npoints(space);
     int rc = H5Tget_class(stored) == H5T_STRING ? 0 : -1;
     char **strings = calloc(n > 0 ? (size_t)n : 1, sizeof *strings);
+    rc = rc || !strings;   /* −1: the caller names the object */
     if (!rc && H5Tis_variable_str(stored)) {
         hid_t mem = vlen_string_type();
         char **raw = calloc(n > 0 ? (size_t)n : 1, sizeof *raw);
-        rc = (is_attr ? H5Aread(obj, mem, raw) : H5Dread(obj, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw)) < 0;
+        int read_failed = !raw || (is_attr ? H5Aread(obj, mem, raw)
+                                           : H5Dread(obj, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw)) < 0;
+        rc = read_failed;
         for (hssize_t k = 0; !rc && k < n; k++)
-            strings[k] = strdup(raw[k] ? raw[k] : "");
-        if (!rc)
+            rc = !(strings[k] = strdup(raw[k] ? raw[k] : ""));
+        if (!read_failed)
             H5Dvlen_reclaim(mem, space, H5P_DEFAULT, raw);
         free(raw);
         H5Tclose(mem);
@@ -481,9 +484,9 @@ static int read_strings(hid_t obj, int is_attr, char ***out, size_t *n_out)
         hid_t mem = H5Tcopy(H5T_C_S1);
         H5Tset_size(mem, len + 1);
         char *raw = calloc((size_t)(n > 0 ? n : 1), len + 1);
-        rc = (is_attr ? H5Aread(obj, mem, raw) : H5Dread(obj, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw)) < 0;
+        rc = !raw || (is_attr ? H5Aread(obj, mem, raw) : H5Dread(obj, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw)) < 0;
         for (hssize_t k = 0; !rc && k < n; k++)
-            strings[k] = strndup(raw + k * (len + 1), len);
+            rc = !(strings[k] = strndup(raw + k * (len + 1), len));
         free(raw);
         H5Tclose(mem);
     }
@@ -1149,6 +1152,20 @@ int h5out_create_dataset(h5out *out, const char *name, h5io_type type, int rank,
     return 0;
 }
 
+void h5out_close_dataset(hid_t *dset)
+{
+    if (*dset > 0)
+        H5Dclose(*dset);
+    *dset = H5I_INVALID_HID;
+}
+
+int h5io_is_hdf5(const char *path)
+{
+    htri_t is = -1;
+    H5E_BEGIN_TRY { is = H5Fis_hdf5(path); } H5E_END_TRY;
+    return is > 0;
+}
+
 int h5out_write_rows(hid_t dset, const char *name, h5io_type type, hsize_t row0,
                      hsize_t nrows, const void *buf)
 {
@@ -1258,8 +1275,8 @@ static char *command_line(int argc, char **argv)
     size_t cap = 64;
     for (int k = 0; k < argc; k++)
         cap += 4 * strlen(argv[k]) + 3;
-    char *line = malloc(cap), *p = line;
-    for (int k = 0; k < argc; k++) {
+    char *line = error_malloc(cap, "the command line"), *p = line;
+    for (int k = 0; line && k < argc; k++) {
         const char *arg = argv[k];
         int plain = *arg && strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,+@%") == strlen(arg);
         if (k)
@@ -1273,7 +1290,8 @@ static char *command_line(int argc, char **argv)
             p += *arg == '\'' ? sprintf(p, "'\\''") : sprintf(p, "%c", *arg);
         *p++ = '\'';
     }
-    *p = '\0';
+    if (line)
+        *p = '\0';
     return line;
 }
 
@@ -1282,7 +1300,9 @@ static int write_inputs(h5out *out, const h5io_provenance *prov, char **upstream
     size_t cap = 64, used = 0;
     for (int k = 0; k < prov->n_inputs; k++)
         cap += strlen(prov->inputs[k]->path) + 32;
-    char *inputs = malloc(cap);
+    char *inputs = error_malloc(cap, "the list of inputs");
+    if (!inputs)
+        return error_code();
     inputs[0] = '\0';
     for (int k = 0; k < prov->n_inputs; k++) {
         h5in *in = prov->inputs[k];
@@ -1306,10 +1326,13 @@ int h5out_provenance(h5out *out, const h5io_provenance *prov)
     char stamp[64];
     time_t now = time(NULL);
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    int rc = write_inputs(out, prov, &upstream);
-    size_t len = strlen(cmd) + strlen(stamp) + (upstream ? strlen(upstream) : 0) + 8;
-    char *history = malloc(len);
-    snprintf(history, len, "%s: %s\n%s", stamp, cmd, upstream ? upstream : "");
+    int rc = cmd ? write_inputs(out, prov, &upstream) : error_code();
+    size_t len = (cmd ? strlen(cmd) : 0) + strlen(stamp) + (upstream ? strlen(upstream) : 0) + 8;
+    char *history = rc ? NULL : error_malloc(len, "the history");
+    if (history)
+        snprintf(history, len, "%s: %s\n%s", stamp, cmd, upstream ? upstream : "");
+    else if (!rc)
+        rc = error_code();
     const char *slurm = getenv("SLURM_JOB_ID");
     if (!rc)
         rc = h5out_attr_string(out, "/", "history", history) ||

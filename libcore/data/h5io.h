@@ -7,7 +7,9 @@
  * by h5out_commit(); a failed or interrupted run leaves no file under the
  * final name. "-" as an input reads an HDF5 file image from stdin; "-" as an
  * output writes one to stdout. All functions return 0 or a sysexits.h code
- * with the failure described through error.h. */
+ * with the failure described through error.h.
+ *
+ * Stage: data, under every file the toolkit reads or writes. */
 #ifndef EDDP_H5IO_H
 #define EDDP_H5IO_H
 
@@ -112,9 +114,15 @@ int h5out_create(h5out *out, const char *path, int overwrite, const char *format
 int h5out_write(h5out *out, const char *name, h5io_type type, int rank,
                 const hsize_t *dims, const void *data);
 /* Creates a dataset chunked along the first dimension (chunk_rows rows per
- * chunk) to be filled with h5out_write_rows; *dset must be H5Dclose()d. */
+ * chunk) to be filled with h5out_write_rows; *dset must be closed with
+ * h5out_close_dataset. */
 int h5out_create_dataset(h5out *out, const char *name, h5io_type type, int rank,
                          const hsize_t *dims, hsize_t chunk_rows, hid_t *dset);
+/* Closes a dataset of h5out_create_dataset; nothing when *dset ≤ 0 (zero-
+ * initialised, or its creation failed). *dset is then H5I_INVALID_HID. */
+void h5out_close_dataset(hid_t *dset);
+/* 1 when path is an HDF5 file, 0 otherwise (also when it cannot be read). */
+int h5io_is_hdf5(const char *path);
 int h5out_write_rows(hid_t dset, const char *name, h5io_type type, hsize_t row0,
                      hsize_t nrows, const void *buf);
 /* 1-D variable-length UTF-8 string dataset. */

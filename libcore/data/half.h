@@ -4,7 +4,9 @@
  * float → half rounds to nearest, ties to even (as NumPy's astype(float16)
  * and CUDA's __float2half_rn do); magnitudes from 65520 up become ±Inf,
  * below 2^-14 the result is subnormal (steps of 2^-24) and below 2^-25 it is
- * ±0; NaN stays NaN. half → float is exact. */
+ * ±0; NaN stays NaN. half → float is exact.
+ *
+ * Stage: data. In memory only (npy and cache convert through it). */
 #ifndef EDDP_HALF_H
 #define EDDP_HALF_H
 

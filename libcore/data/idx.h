@@ -4,7 +4,9 @@
  *   r dimensions, big-endian uint32; then the prod(dims) data bytes.
  * Images are rank 3 [N, H, W], labels rank 1 [N]. A file shorter or longer
  * than its header says, with another magic, or of another element type is
- * refused, naming the file. */
+ * refused, naming the file.
+ *
+ * Stage: data, feeding the network stage. Reads IDX files (imgset). */
 #ifndef EDDP_IDX_H
 #define EDDP_IDX_H
 

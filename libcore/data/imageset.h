@@ -5,7 +5,9 @@
  *   /class_names  strings [K]
  *   /concepts/NAME  int32 [N, H, W] pixel label maps (or [N, L] image-level
  *                 rows), with a `names` string-array attribute,
- * and the mapping of pixel label maps onto a coarser feature grid. */
+ * and the mapping of pixel label maps onto a coarser feature grid.
+ *
+ * Stage: data, feeding the network stage. Reads eddp-images files. */
 #ifndef EDDP_IMAGESET_H
 #define EDDP_IMAGESET_H
 

@@ -14,7 +14,9 @@
  * folder renamed on commit; "-" writes to stdout.
  *
  * All functions return 0 or a sysexits.h code, described through error.h with
- * the file named. */
+ * the file named.
+ *
+ * Stage: data. Reads and writes .npy files. */
 #ifndef EDDP_NPY_H
 #define EDDP_NPY_H
 

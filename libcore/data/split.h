@@ -5,7 +5,9 @@
  * from (seed, class); the first n_train of the permutation are train, the
  * next n_test test. The split depends on the seed, the labels and the
  * settings only, so two runs with the same seed (one writing the train set,
- * one the test set) draw disjoint sets. */
+ * one the test set) draw disjoint sets.
+ *
+ * Stage: data. In memory only, no files. */
 #ifndef EDDP_SPLIT_H
 #define EDDP_SPLIT_H
 

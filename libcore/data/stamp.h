@@ -6,7 +6,10 @@
  * 5s tall, glyphs are s apart, and the box adds s on every side:
  *   box width  = s·(4·len − 1) + 2s,  box height = 5s + 2s,
  * the box's top-left corner at pixel (0, 0), the text's at (s, s). Letters
- * are case-insensitive (lowercase prints as uppercase). */
+ * are case-insensitive (lowercase prints as uppercase).
+ *
+ * Stage: data (the watermark experiment). Draws into image buffers in
+ * memory, no files. */
 #ifndef EDDP_STAMP_H
 #define EDDP_STAMP_H
 

@@ -108,8 +108,10 @@ int synth_read_table(const char *path, double **signals, int *n_concepts,
     *n_dim = rows;
     *n_concepts = n_s;
     *n_distract = n_d;
-    *signals = malloc(sizeof(double) * n_s * rows);
-    *distractors = malloc(sizeof(double) * (n_d ? n_d : 1) * rows);
+    *signals = error_malloc(sizeof(double) * n_s * rows, "the signal directions");
+    *distractors = error_malloc(sizeof(double) * n_d * rows, "the distractor directions");
+    if (!*signals || !*distractors)
+        return error_code();
     for (int d = 0; d < rows; d++) {
         for (int i = 0; i < n_s; i++)
             (*signals)[i * rows + d] = values[d][i];

@@ -1,6 +1,9 @@
 /* synth — the multi-concept signal–distractor generator (method-spec §1.2–1.3):
  * every pixel x_p = S α_p + D β_p + offset, α_{p,i} drawn "on" for the pixel's
- * concept and "off" otherwise, β independent of the concept. */
+ * concept and "off" otherwise, β independent of the concept.
+ *
+ * Stage: data. Reads the truth table (a text file); synthgen writes what
+ * it generates (features.h, truth.h). */
 #ifndef EDDP_SYNTH_H
 #define EDDP_SYNTH_H
 

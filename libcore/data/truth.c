@@ -51,3 +51,57 @@ void truth_free(truth *t)
     free(t->concept);
     memset(t, 0, sizeof *t);
 }
+
+/* ---------------------------------------------------------------- writer */
+
+int truth_rows_create(truth_rows *w, h5out *out, size_t n_img, int n_con, int n_dis, size_t height,
+                      size_t width, size_t chunk_rows)
+{
+    hsize_t h = height, wd = width;
+    hsize_t cdims[3] = {n_img, h, wd}, adims[4] = {n_img, (hsize_t)n_con, h, wd};
+    hsize_t bdims[4] = {n_img, (hsize_t)n_dis, h, wd};
+    memset(w, 0, sizeof *w);
+    if (h5out_create_dataset(out, "/concepts/concept", H5IO_INT32, 3, cdims, chunk_rows, &w->concept) ||
+        h5out_create_dataset(out, "/truth/alpha", H5IO_FLOAT, 4, adims, chunk_rows, &w->alpha) ||
+        h5out_create_dataset(out, "/truth/beta", H5IO_FLOAT, 4, bdims, chunk_rows, &w->beta)) {
+        truth_rows_close(w);
+        return error_code();
+    }
+    return 0;
+}
+
+int truth_write_rows(truth_rows *w, size_t img0, size_t n, const int32_t *concept, const float *alpha,
+                     const float *beta)
+{
+    if (h5out_write_rows(w->concept, "/concepts/concept", H5IO_INT32, img0, n, concept) ||
+        h5out_write_rows(w->alpha, "/truth/alpha", H5IO_FLOAT, img0, n, alpha) ||
+        h5out_write_rows(w->beta, "/truth/beta", H5IO_FLOAT, img0, n, beta))
+        return error_code();
+    return 0;
+}
+
+void truth_rows_close(truth_rows *w)
+{
+    h5out_close_dataset(&w->concept);
+    h5out_close_dataset(&w->alpha);
+    h5out_close_dataset(&w->beta);
+}
+
+int truth_write_meta(h5out *out, const truth_meta *m)
+{
+    hsize_t sdims[2] = {(hsize_t)m->n_con, (hsize_t)m->n_dim}, ddims[2] = {(hsize_t)m->n_dis, (hsize_t)m->n_dim};
+    hsize_t odims[1] = {(hsize_t)m->n_dim};
+    double *offset = error_malloc((size_t)m->n_dim * sizeof *offset, "the truth's offset");
+    if (!offset)
+        return error_code();
+    for (int d = 0; d < m->n_dim; d++)
+        offset[d] = m->offset;
+    int rc = h5out_write(out, "/truth/S", H5IO_DOUBLE, 2, sdims, m->S) ||
+             h5out_write(out, "/truth/D", H5IO_DOUBLE, 2, ddims, m->Dm) ||
+             h5out_write(out, "/truth/offset", H5IO_DOUBLE, 1, odims, offset) ||
+             h5out_attr_strings(out, "/concepts/concept", "names", m->concept_names, (size_t)m->n_con) ||
+             h5out_attr_doubles(out, "/", "alpha_on", m->alpha_on, 2) ||
+             h5out_attr_doubles(out, "/", "alpha_off", m->alpha_off, 2);
+    free(offset);
+    return rc ? error_code() : 0;
+}

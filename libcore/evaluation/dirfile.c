@@ -97,8 +97,10 @@ int dirfile_read(h5in *in, int n_dim, const char *features_path, directions *dir
     for (int i = 0; i < dirs->n_det; i++)
         if (!(dirs->margin[i] > 0))
             return error_set(EX_DATAERR, "%s: '/margin' of detector %d is not positive", in->path, i);
-    dirs->W = malloc((size_t)dirs->n_det * dirs->n_dim * sizeof(double));
-    dirs->b = malloc(dirs->n_det * sizeof(double));
+    dirs->W = error_malloc((size_t)dirs->n_det * dirs->n_dim * sizeof(double), "the detector filters");
+    dirs->b = error_malloc(dirs->n_det * sizeof(double), "the detector biases");
+    if (!dirs->W || !dirs->b)
+        return error_code();
     dirs_from_geometry(dirs);
     return 0;
 }
@@ -121,9 +123,9 @@ int dirfile_write(h5out *out, const directions *dirs)
 int dirfile_write_history(h5out *out, const train_history *h)
 {
     hsize_t epochs[1] = {(hsize_t)h->epochs_done};
-    double *column = malloc((h->epochs_done ? h->epochs_done : 1) * sizeof *column);
+    double *column = error_malloc(h->epochs_done * sizeof *column, "the training history");
     char name[64];
-    int rc = 0;
+    int rc = column ? 0 : error_code();
     for (int c = 0; c < h->n_cols && !rc; c++) {
         for (long e = 0; e < h->epochs_done; e++)
             column[e] = h->rows[e * h->n_cols + c];

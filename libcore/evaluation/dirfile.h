@@ -1,7 +1,10 @@
 /* dirfile — the directions file (format eddp-directions, man/man5/eddp-files.5):
  * concept detectors y = σ(W x − b) in the raw feature space, their unit
  * directions, margins and thresholds, signal vectors, and the training
- * history. Written by uibe and eddp, read by eddp, iou-label and regress. */
+ * history. Written by uibe and eddp, read by eddp, iou-label and regress.
+ *
+ * Stage: evaluation (the directions every evaluation reads). Reads and
+ * writes eddp-directions files. */
 #ifndef EDDP_DIRFILE_H
 #define EDDP_DIRFILE_H
 

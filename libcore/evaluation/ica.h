@@ -8,7 +8,9 @@
  * non-linearity) on the whitened positives yields one filter per independent
  * source; the source whose mean moves most between the positives and the
  * rest is the detector's concept. Eq. 1 with that filter is the refined
- * signal vector. */
+ * signal vector.
+ *
+ * Stage: evaluation (EDDP step d). In memory only, no files. */
 #ifndef EDDP_ICA_H
 #define EDDP_ICA_H
 

@@ -739,3 +739,61 @@ double metrics_std_sample(const double *x, size_t n)
         s += (x[k] - mean) * (x[k] - mean);
     return sqrt(s / (double)(n - 1));
 }
+
+/* ---- the P/R/F1 table ------------------------------------------------------ */
+
+int metrics_prf_table_init(metrics_prf_table *t, size_t n)
+{
+    size_t m = n ? n : 1;
+    double **columns[] = {&t->precision, &t->recall, &t->f1, &t->iou, &t->ap, &t->tp, &t->fp, &t->fn};
+    memset(t, 0, sizeof *t);
+    t->n = n;
+    int ok = 1;
+    for (size_t k = 0; k < sizeof columns / sizeof *columns; k++)
+        ok &= (*columns[k] = calloc(m, sizeof(double))) != NULL;
+    if (!ok) {
+        metrics_prf_table_free(t);
+        return -1;
+    }
+    return 0;
+}
+
+int metrics_prf_table_fill(metrics_prf_table *t, const metrics_iou_counts *counts, const int *unit_label)
+{
+    size_t m = t->n ? t->n : 1;
+    uint64_t *tp = malloc(m * sizeof *tp), *fp = malloc(m * sizeof *fp), *fn = malloc(m * sizeof *fn);
+    int rc = tp && fp && fn ? 0 : -1;
+    if (!rc) {
+        metrics_iou_confusion(counts, unit_label, tp, fp, fn);
+        metrics_prf(tp, fp, fn, t->n, t->precision, t->recall, t->f1, t->iou);
+        for (size_t k = 0; k < t->n; k++) {
+            t->tp[k] = (double)tp[k];
+            t->fp[k] = (double)fp[k];
+            t->fn[k] = (double)fn[k];
+        }
+    }
+    free(tp);
+    free(fp);
+    free(fn);
+    return rc;
+}
+
+metrics_prf_summary metrics_prf_table_summary(const metrics_prf_table *t, double s1, double s2)
+{
+    return (metrics_prf_summary){s1, s2, metrics_mean(t->precision, t->n), metrics_mean(t->recall, t->n),
+                                 metrics_mean(t->f1, t->n), metrics_mean(t->iou, t->n),
+                                 metrics_mean(t->ap, t->n)};
+}
+
+void metrics_prf_table_free(metrics_prf_table *t)
+{
+    free(t->precision);
+    free(t->recall);
+    free(t->f1);
+    free(t->iou);
+    free(t->ap);
+    free(t->tp);
+    free(t->fp);
+    free(t->fn);
+    memset(t, 0, sizeof *t);
+}

@@ -18,7 +18,10 @@
  *   continuous score is the max of its members' logits). Individual
  *   detectors use metrics_units_identity.
  * - All counts are integers, so every result is exact and independent of the
- *   thread count and of how images are split into batches. */
+ *   thread count and of how images are split into batches.
+ *
+ * Stage: evaluation. In memory only: iou-label streams its files
+ * through it (apstream.h for AP). */
 #ifndef EDDP_METRICS_H
 #define EDDP_METRICS_H
 
@@ -171,6 +174,32 @@ void metrics_prf(const uint64_t *tp, const uint64_t *fp, const uint64_t *fn,
  * allocation, −2 a NaN score. */
 int metrics_average_precision(const double *score, const uint8_t *label,
                               size_t n, double *ap);
+
+/* ---- the P/R/F1 table of a set of units (§6.6, Table 3) ----------------- */
+
+/* One row per unit (each array [n]): precision, recall, F1, IoU from the
+ * category-aware confusion counts against the unit's label, AP (filled by
+ * the caller, e.g. from apstream), and the counts TP, FP, FN as doubles. */
+typedef struct {
+    size_t n;
+    double *precision, *recall, *f1, *iou, *ap;
+    double *tp, *fp, *fn;
+} metrics_prf_table;
+
+/* The means of a table's columns and the set's S¹, S² (NAN for n = 0). */
+typedef struct {
+    double s1, s2, precision, recall, f1, iou, ap;
+} metrics_prf_summary;
+
+/* Zeroed columns of n rows. Returns 0 ok, −1 allocation (nothing to free). */
+int metrics_prf_table_init(metrics_prf_table *t, size_t n);
+/* Precision, recall, F1, IoU, TP, FP, FN of unit u against unit_label[u]
+ * from counts (metrics_iou_confusion, then metrics_prf); AP untouched.
+ * Returns 0 ok, −1 allocation. */
+int metrics_prf_table_fill(metrics_prf_table *t, const metrics_iou_counts *counts,
+                           const int *unit_label);
+metrics_prf_summary metrics_prf_table_summary(const metrics_prf_table *t, double s1, double s2);
+void metrics_prf_table_free(metrics_prf_table *t);
 
 /* ---- summaries ---------------------------------------------------------- */
 

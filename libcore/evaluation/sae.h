@@ -10,7 +10,9 @@
  *
  * All parameters live in one flat vector (one Adam state):
  *     [ W_e (n_hidden × n_dim) | b_e (n_hidden) | W_d (n_dim × n_hidden) | b_d (n_dim) ]
- * Pixel vectors X are [n_pix × n_dim], codes F [n_pix × n_hidden]. */
+ * Pixel vectors X are [n_pix × n_dim], codes F [n_pix × n_hidden].
+ *
+ * Stage: evaluation (a baseline, sae(1)). In memory only, no files. */
 #ifndef EDDP_SAE_H
 #define EDDP_SAE_H
 

@@ -9,7 +9,10 @@
  * Determinism: the accumulators parallelise over detectors (concepts), and
  * each detector's sums run over pixels in input order, so results are
  * bit-identical for every thread count and for every way of splitting the
- * same pixels into consecutive batches. */
+ * same pixels into consecutive batches.
+ *
+ * Stage: evaluation (EDDP steps c and d, regress). In memory only, no
+ * files. */
 #ifndef EDDP_SIGNAL_H
 #define EDDP_SIGNAL_H
 

@@ -13,7 +13,9 @@
  * ŝ comes from Eq. 1 with w as the regressor (wᵀŝ = 1 by construction), so
  * its k = 450 means the same here. The controls (the filter direction,
  * random directions) are scaled to the same length ‖v‖: they differ from
- * the signal direction in direction only. */
+ * the signal direction in direction only.
+ *
+ * Stage: influence (correct(1)). In memory only, no files. */
 #ifndef EDDP_CORRECT_H
 #define EDDP_CORRECT_H
 

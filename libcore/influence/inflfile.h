@@ -3,7 +3,9 @@
  * permutation p-values, its noise vectors and their sensitivities, and, in a
  * whole file, the significance mask and the Table 8 statistics. A slice
  * (rcav --shard i/n) holds the rows of detectors [det_lo, det_hi) and no
- * significance; rcav --merge joins the slices of one run. */
+ * significance; rcav --merge joins the slices of one run.
+ *
+ * Stage: influence. Reads and writes eddp-influence files. */
 #ifndef EDDP_INFLFILE_H
 #define EDDP_INFLFILE_H
 

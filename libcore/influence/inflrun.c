@@ -113,10 +113,10 @@ static int one_detector(const influence_job *job, influence_result *r, noise_poo
 int influence_run(const influence_job *job, influence_result *r)
 {
     size_t rows = (size_t)influence_result_rows(r);
-    int *det_index = malloc((rows ? rows : 1) * sizeof *det_index);
+    int *det_index = error_malloc(rows * sizeof *det_index, "the detector rows");
     noise_pools np;
     if (!det_index)
-        return error_set(EX_OSERR, "out of memory");
+        return error_code();
     for (size_t row = 0; row < rows; row++)
         det_index[row] = r->det_lo + (int)row;
     int rc = noise_pools_init(&np, rows, det_index, &job->noise);

@@ -6,7 +6,10 @@
  * range gives the same rows whatever the other detectors of the run and
  * the thread count. The logits of the concept pixels come from one product
  * for all detectors of the file in fixed blocks of images (the same product
- * in every shard). */
+ * in every shard).
+ *
+ * Stage: influence (rcav(1)). Reads the concept set's features or cache
+ * in one pass; writes nothing itself (inflfile.h does). */
 #ifndef EDDP_INFLRUN_H
 #define EDDP_INFLRUN_H
 

@@ -21,7 +21,9 @@
  * ("≥", for real and noise directions alike). A zero direction (‖v‖ = 0:
  * a dead detector's or dead noise vector) perturbs nothing and gets SC = 0.
  *
- * Layout: row-major double; directions V [n_dir × n_dim]; SC [n_dir × n_cls]. */
+ * Layout: row-major double; directions V [n_dir × n_dim]; SC [n_dir × n_cls].
+ *
+ * Stage: influence. In memory only, no files. */
 #ifndef EDDP_INFLUENCE_H
 #define EDDP_INFLUENCE_H
 

@@ -26,7 +26,9 @@
  * The N classifiers of a detector are trained together (one product for all
  * their logits); computation inside noise_train is single-threaded BLAS
  * when called inside an OpenMP region, so the result does not depend on the
- * thread count. */
+ * thread count.
+ *
+ * Stage: influence. In memory only, no files. */
 #ifndef EDDP_NOISE_H
 #define EDDP_NOISE_H
 

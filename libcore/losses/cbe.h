@@ -7,7 +7,9 @@
  * x̃ = (x − μ) ⊘ σ). Because f+ pools before its linear layer only the
  * per-image sums c_{n,i} = (1/HW) Σ_p g_{p,i} (r_iᵀx̃_p − t_i) = (M_i/HW) Σ_p g a
  * are needed. The gates are piecewise constant: their gradient is zero almost
- * everywhere and is taken as zero. */
+ * everywhere and is taken as zero.
+ *
+ * Stage: losses. In memory only, no files. */
 #ifndef EDDP_CBE_H
 #define EDDP_CBE_H
 

@@ -23,7 +23,61 @@
  *     depend on n_pix only, combined in chunk order; or one column at a time
  *     in pixel order), so results are bitwise the same for any thread count,
  *     parallel or not.
- */
+ *
+ * Which code computes each term (the --losses names; objective.h's term_id).
+ * Training runs ONE path per run (train.c): --device cpu with the default
+ * --precision float64 runs objective_eval, the "CPU fused" path; --device
+ * cuda (or auto with a GPU) runs device_step_eval over the CUDA plugin, the
+ * "CUDA" path; --device cpu --precision float32 runs the same host half
+ * (device.c) over cpu32.c, the "cpu32" path. For the pixel terms the
+ * "reference" pair is the plain definition that training never calls:
+ * test_losses checks the fused branch against it, test_device and
+ * test_device_f32 check the backends against the CPU path. mm, fso, uur and cur have one pair,
+ * which is both the reference and what the CPU path runs.
+ *
+ *  term  path       function(s): forward / backward
+ *  s     reference  loss_sparsity_forward / loss_sparsity_backward
+ *        CPU fused  loss_pixel_forward (pass1_chunk) /
+ *                   loss_pixel_backward_store (pass2, pass2_pixel)
+ *        cpu32      pass1_block / pass2_block
+ *        CUDA       pixel.cu k_pass1 / k_pixel_coefs, k_pass2, dW by cuBLAS
+ *  sb    reference  loss_sparsity_batch_forward / _backward
+ *        CPU fused  pass1_chunk's H, loss_rsw_forward / loss_rsw_backward's
+ *                   factor in pass2
+ *        cpu32      pass1_block, rsw_stats / pass2_block
+ *        CUDA       k_pass1, k_rsw_stats / k_pixel_coefs, k_pass2
+ *  ma    reference  loss_max_activation_forward / _backward
+ *        CPU fused  pass1_chunk (ℓ_p) / pass2_pixel
+ *        cpu32      pass1_block / pass2_block
+ *        CUDA       k_pass1 / k_pixel_coefs, k_pass2
+ *  ic    reference  loss_inactive_forward / _backward
+ *        CPU fused  pass1_chunk's column sums of y^γ, loss_column_values /
+ *                   loss_column_coefficients, column terms of pass2
+ *        cpu32      pass1_block's column sums, then on the host (float64)
+ *                   loss_column_values / loss_column_coefficients, pass2_block
+ *        CUDA       k_column_part, then on the host loss_column_values /
+ *                   loss_column_coefficients, k_pass2
+ *  eac   reference  loss_excessive_forward / _backward
+ *        others     as ic (the same column pass and the same host functions)
+ *  mm    every path loss_margin_forward / loss_margin_backward (host, float64)
+ *  fso   reference  loss_fso_forward / loss_fso_backward
+ *        every path loss_fso_forward_ws / loss_fso_backward_ws (host, float64)
+ *  uur   reference  ura_uur_forward / _backward (ura.h; ura_uur_shift alone
+ *                   gives the shift), ura_std_forward / _backward for
+ *                   standardised detectors; CPU fused runs these same pairs
+ *        cpu32      ura_forward / ura_backward (CUDA_URA_UUR, CUDA_URA_STD;
+ *                   the Cholesky factor from device.c, host float64)
+ *        CUDA       ura.cu cuda_ura_forward / cuda_ura_backward (k_row_entropy,
+ *                   k_apply_shift, k_row_entropy_backward, cuBLAS, cuSOLVER
+ *                   potrs with the host's factor)
+ *  cur   reference  ura_cur_forward / _backward (ura_cur_shift: the shift);
+ *                   CPU fused runs the same pair
+ *        cpu32      ura_forward / ura_backward (CUDA_URA_CUR, host LU)
+ *        CUDA       ura.cu cuda_ura_forward / _backward (CUDA_URA_CUR, getrs)
+ *  cnn   CPU only   cbe_forward / cbe_backward (cbe.h); cpu32 and CUDA refuse
+ *                   it (EX_UNAVAILABLE, device_step_create)
+ *
+ * Stage: losses. In memory only, no files. */
 #ifndef EDDP_LOSSES_H
 #define EDDP_LOSSES_H
 

@@ -1,7 +1,9 @@
 /* objective — the loss terms of UIBE/CBE/EDDP assembled into one objective
  * for a batch: values of every enabled term, the weights they enter with (a
  * fixed λ, or an augmented-Lagrangian multiplier for constrained terms), and
- * the gradient with respect to the flat detector parameters. */
+ * the gradient with respect to the flat detector parameters.
+ *
+ * Stage: losses, called by training. In memory only, no files. */
 #ifndef EDDP_OBJECTIVE_H
 #define EDDP_OBJECTIVE_H
 

@@ -34,15 +34,15 @@
  *        pivoting; B singular (rcond < ws->rcond_min or a zero pivot) →
  *        URA_ERR_SINGULAR, no loss (spec §9 #31: skip the batch, log cond).
  *        n_det > n_dim makes B singular by construction (rank ≤ n_dim).
- *        mat_lstsq_reg offers the regularised fallback for callers that
- *        want a move anyway; it is not used here (no gradient for it).
  *
  * Usage per batch: *_forward(...) then, with the SAME arguments, *_backward;
  * the backward reuses what the forward left in the workspace and refuses
  * (URA_ERR_ORDER) when the last forward was of another kind, another batch
  * size, or failed. Backward calls ACCUMULATE: dW += scale·∂L/∂W, etc.
  * Batches may hold fewer images than the workspace was created for.
- * Nothing is allocated after ura_workspace_create; nothing prints. */
+ * Nothing is allocated after ura_workspace_create; nothing prints.
+ *
+ * Stage: losses. In memory only, no files. */
 #ifndef EDDP_URA_H
 #define EDDP_URA_H
 

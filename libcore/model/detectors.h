@@ -15,7 +15,9 @@
  * move a hyperplane, and measuring them from c keeps every parameter O(1)
  * whatever the features' offset (method-spec §13).
  *
- * All parameters live in one flat vector (one Adam state, one checkpoint). */
+ * All parameters live in one flat vector (one Adam state, one checkpoint).
+ *
+ * Stage: model. In memory only, no files. */
 #ifndef EDDP_DETECTORS_H
 #define EDDP_DETECTORS_H
 

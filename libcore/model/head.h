@@ -7,7 +7,9 @@
  * pooled [n_img × n_dim], logits [n_img × n_cls].
  *
  * Reductions over images (the means) are per-thread partial sums combined in
- * thread order: deterministic for a fixed thread count. */
+ * thread order: deterministic for a fixed thread count.
+ *
+ * Stage: model. In memory only (headfile.h reads and writes heads). */
 #ifndef EDDP_HEAD_H
 #define EDDP_HEAD_H
 

@@ -1,7 +1,9 @@
 /* headfile — the head file (format eddp-head): /weight [K, C], /bias [K]
  * (any float type; trainhead writes float64, featdump float32), optional
  * /class_names [K] strings. Written by trainhead
- * and featdump, read by every tool that needs f+. */
+ * and featdump, read by every tool that needs f+.
+ *
+ * Stage: model. Reads and writes eddp-head files. */
 #ifndef EDDP_HEADFILE_H
 #define EDDP_HEADFILE_H
 

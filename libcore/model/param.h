@@ -3,7 +3,9 @@
  * conversion of standardised step-(a) detectors to raw feature space.
  *
  * Backward functions ACCUMULATE into their output gradient (as in losses.h).
- * Shapes are row-major: one row per detector. */
+ * Shapes are row-major: one row per detector.
+ *
+ * Stage: model. In memory only, no files. */
 #ifndef EDDP_PARAM_H
 #define EDDP_PARAM_H
 

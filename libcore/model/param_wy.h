@@ -13,7 +13,9 @@
  * P = triu(GK) with its diagonal halved (∂L/∂S, S = Vh Vhᵀ), and
  *     ∂L/∂Vh = −X Ĝ + (P + Pᵀ) Vh + [Gy 0].
  * Used by the CUDA backend's host half (device.c) for step (a) at n_det in
- * the hundreds, where the level-2 loop of param.c dominates a step. */
+ * the hundreds, where the level-2 loop of param.c dominates a step.
+ *
+ * Stage: model. In memory only, no files. */
 #ifndef EDDP_PARAM_WY_H
 #define EDDP_PARAM_WY_H
 

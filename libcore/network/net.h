@@ -18,7 +18,10 @@
  *
  * Reductions (bias gradients, pooling) run in a fixed order per output and
  * OpenMP splits only over independent outputs, so results depend on the
- * thread count only through OpenBLAS's GEMM partitioning. */
+ * thread count only through OpenBLAS's GEMM partitioning.
+ *
+ * Stage: network (trainnet, which makes the features the data stage
+ * reads). In memory only, no files. */
 #ifndef EDDP_NET_H
 #define EDDP_NET_H
 

@@ -1,7 +1,9 @@
 /* net_layers.h — the layers and the network of net.h, written once for a
  * type `real`. Included by net.c twice: REAL float with SFX _f and GEMM
  * cblas_sgemm, REAL double with SFX _d and GEMM cblas_dgemm. No include
- * guard, on purpose. */
+ * guard, on purpose.
+ *
+ * Stage: network. In memory only, no files. */
 
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)

@@ -6,7 +6,9 @@
  *   /class_names strings [K]
  *   root attributes: input_channels, input_height, input_width, layers,
  *       channels, dropout, pixel_scale (and the training record).
- * The weights are the float32 values the network computes with. */
+ * The weights are the float32 values the network computes with.
+ *
+ * Stage: network. Reads and writes eddp-net files. */
 #ifndef EDDP_NETFILE_H
 #define EDDP_NETFILE_H
 

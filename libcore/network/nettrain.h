@@ -5,7 +5,9 @@
  *
  * Reproducibility: the order of epoch e and the masks of batch b are
  * functions of (seed, e, b) only; with the same thread count the run is
- * bit-identical. */
+ * bit-identical.
+ *
+ * Stage: network. Works on an image set in memory; progress on stderr. */
 #ifndef EDDP_NETTRAIN_H
 #define EDDP_NETTRAIN_H
 

@@ -18,7 +18,9 @@
  *            factor), the operations of cuda/ura.cu
  * The passes run over OpenMP on fixed blocks of CPU32_BLOCK_PIX pixels
  * whose partial sums are added in block order, so the result does not
- * depend on the thread count beyond what OpenBLAS's SGEMMs do. */
+ * depend on the thread count beyond what OpenBLAS's SGEMMs do.
+ *
+ * Stage: training. In memory only, no files. */
 #ifndef EDDP_CPU32_H
 #define EDDP_CPU32_H
 

@@ -31,7 +31,9 @@
  *
  * The pixel path runs on centred pixels x̃ = x − c (c = layout->center):
  * the host forms the bias b − W c and adds the centring's share of the
- * filter gradient in float64 (cuda/backend.h). */
+ * filter gradient in float64 (cuda/backend.h).
+ *
+ * Stage: training. No files; loads the CUDA plugin on demand. */
 #ifndef EDDP_DEVICE_H
 #define EDDP_DEVICE_H
 

@@ -3,7 +3,9 @@
  * The query runs in the CUDA plugin, loaded on demand (device.h): without
  * a driver or without the plugin (a build without nvcc) the answer is that
  * there is no CUDA device or backend. Failures are
- * described through error.h, never printed. */
+ * described through error.h, never printed.
+ *
+ * Stage: training. No files; asks the CUDA plugin. */
 #ifndef EDDP_DEVINFO_H
 #define EDDP_DEVINFO_H
 

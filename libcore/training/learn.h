@@ -1,6 +1,9 @@
 /* learn — what uibe and eddp share around the training loop: the training
  * set held in memory with its statistics, the head, the diagnostics table,
- * and writing a directions file with history and provenance. */
+ * and writing a directions file with history and provenance.
+ *
+ * Stage: training. Reads a features file (or cache) and a head file;
+ * writes the directions file (dirfile.h). */
 #ifndef EDDP_LEARN_H
 #define EDDP_LEARN_H
 

@@ -1,6 +1,8 @@
 /* optim — Adam, reduce-on-plateau, and the augmented Lagrangian that turns
  * "minimise f subject to L_j <= bound_j" into one differentiable objective
- * (method-spec §4.8, PHR form for inequalities). */
+ * (method-spec §4.8, PHR form for inequalities).
+ *
+ * Stage: training. In memory only, no files. */
 #ifndef EDDP_OPTIM_H
 #define EDDP_OPTIM_H
 

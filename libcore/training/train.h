@@ -5,7 +5,10 @@
  * Reproducibility: the batch order of epoch e and the κ draws of batch k are
  * functions of (seed, e, k) only, and the state saved in a checkpoint is the
  * complete optimiser state, so a run resumed from a checkpoint ends
- * bit-identical to an uninterrupted one (same backend and thread count). */
+ * bit-identical to an uninterrupted one (same backend and thread count).
+ *
+ * Stage: training. Writes checkpoints and reads them on --resume;
+ * progress on stderr. */
 #ifndef EDDP_TRAIN_H
 #define EDDP_TRAIN_H
 

@@ -2,7 +2,9 @@
  * (man/man1/uibe.1 "TRAINING OPTIONS"): which loss terms, their weights or
  * constraint bounds, the loss hyper-parameters, the optimiser and the
  * augmented-Lagrangian schedule, checkpoints. Code defaults are neutral
- * (weight 1, no bounds); the paper's values live in the pipeline makefiles. */
+ * (weight 1, no bounds); the paper's values live in the pipeline makefiles.
+ *
+ * Stage: training. Parses the training options from argv; no files. */
 #ifndef EDDP_TRAINOPTS_H
 #define EDDP_TRAINOPTS_H
 

@@ -228,37 +228,6 @@ static void test_lu(rng_state *r)
     mat_lu_free(&lu);
 }
 
-static void test_lstsq_reg(rng_state *r)
-{
-    enum { N = 4, NRHS = 2 };
-    double b[N * N], bt[N * N], x[NRHS * N], rhs[NRHS * N], u[NRHS * N];
-    fill_normal(r, b, N * N);
-    transpose(b, N, N, bt);
-    fill_normal(r, x, NRHS * N);
-    naive_mul(x, bt, NRHS, N, N, rhs);
-    int st = mat_lstsq_reg(b, N, N, rhs, NRHS, 0.0, u);
-    CHECK(st == MAT_OK && max_abs_diff(u, x, NRHS * N) < 1e-8,
-          "eps = 0 on a regular B is the plain solve");
-
-    /* Singular B: the solution satisfies (BᵀB + εI) u = Bᵀ r. */
-    double s[9] = {1, 2, 3, 2, 4, 6, 1, 0, 1}, rr[3] = {1, -2, 0.5}, us[3];
-    st = mat_lstsq_reg(s, 3, 3, rr, 1, -1.0, us);
-    CHECK(st == MAT_OK, "regularised solve of a singular B (%d)", st);
-    double st_s[9], btb[9], btr[3], lhs[3], tr = 0;
-    transpose(s, 3, 3, st_s);
-    naive_mul(st_s, s, 3, 3, 3, btb);
-    for (int i = 0; i < 3; i++)
-        tr += btb[i * 3 + i];
-    for (int i = 0; i < 3; i++)
-        btb[i * 3 + i] += 1e-6 * tr / 3;
-    naive_mul(rr, s, 1, 3, 3, btr);
-    naive_mul(us, btb, 1, 3, 3, lhs);
-    CHECK(max_abs_diff(lhs, btr, 3) < 1e-9, "(BᵀB + εI) u = Bᵀ r");
-    double zero[4] = {0}, zr[2] = {1, 1}, zu[2];
-    CHECK(mat_lstsq_reg(zero, 2, 2, zr, 1, 0.0, zu) == MAT_ERR_SINGULAR,
-          "B = 0, eps = 0 reported singular");
-}
-
 /* The four Moore–Penrose conditions for a [m × n], p [n × m]. */
 static double penrose_error(const double *a, const double *p, int m, int n)
 {
@@ -394,7 +363,6 @@ int main(void)
     test_spd(&r);
     test_lu(&r);
     test_solve_orders(&r);
-    test_lstsq_reg(&r);
     test_pinv(&r);
     CHECK(strcmp(mat_strerror(MAT_ERR_SINGULAR), "ok") != 0, "strerror");
     return harness_report("mat");

@@ -444,6 +444,42 @@ static void test_ap(void)
     CHECK(ap_of(s6, y4, 2) == -102.0, "NaN score rejected");
 }
 
+/* The table from hand-set counts: unit 0 labelled 1 (TP 3, FP 1, FN 0),
+ * unit 1 labelled 2 (TP 2, FP 2, FN 6), unit 2 "none" (all 0). */
+static void test_prf_table(void)
+{
+    metrics_units units;
+    metrics_iou_counts c;
+    const int ccat[3] = {0, 0, 0}, label[3] = {1, 2, 0};
+    CHECK(metrics_units_identity(&units, 3) == 0 && metrics_iou_init(&c, &units, 3, 1, ccat) == 0, "init");
+    c.inter[0 * 3 + 1] = 3, c.unit_in_cat[0] = 4, c.label[1] = 3;
+    c.inter[1 * 3 + 2] = 2, c.unit_in_cat[1] = 4, c.label[2] = 8;
+    c.unit_in_cat[2] = 5;
+    metrics_prf_table t;
+    CHECK(metrics_prf_table_init(&t, 3) == 0 && t.n == 3, "table init");
+    t.ap[0] = 0.5, t.ap[1] = 0.25, t.ap[2] = 0;
+    CHECK(metrics_prf_table_fill(&t, &c, label) == 0, "table fill");
+    CHECK(t.tp[0] == 3 && t.fp[0] == 1 && t.fn[0] == 0 && t.tp[1] == 2 && t.fp[1] == 2 && t.fn[1] == 6 &&
+              t.tp[2] == 0 && t.fp[2] == 0 && t.fn[2] == 0, "confusion counts");
+    CHECK_CLOSE(t.precision[0], 0.75, 1e-15, "P0");
+    CHECK_CLOSE(t.f1[1], 1.0 / 3.0, 1e-15, "F1_1");
+    CHECK_CLOSE(t.iou[1], 0.2, 1e-15, "IoU1");
+    CHECK(t.ap[0] == 0.5 && t.ap[1] == 0.25, "fill leaves AP alone");
+    metrics_prf_summary s = metrics_prf_table_summary(&t, 1.5, 0.75);
+    CHECK(s.s1 == 1.5 && s.s2 == 0.75, "S1, S2 passed through");
+    CHECK_CLOSE(s.precision, (0.75 + 0.5) / 3, 1e-15, "mean P");
+    CHECK_CLOSE(s.recall, (1.0 + 0.25) / 3, 1e-15, "mean R");
+    CHECK_CLOSE(s.iou, (0.75 + 0.2) / 3, 1e-15, "mean IoU");
+    CHECK_CLOSE(s.ap, 0.75 / 3, 1e-15, "mean AP");
+    metrics_prf_table_free(&t);
+    metrics_prf_table empty;
+    CHECK(metrics_prf_table_init(&empty, 0) == 0 && isnan(metrics_prf_table_summary(&empty, 0, 0).f1),
+          "an empty table: mean NaN");
+    metrics_prf_table_free(&empty);
+    metrics_iou_free(&c);
+    metrics_units_free(&units);
+}
+
 static void test_summaries(void)
 {
     const double x[4] = {1, 2, 3, 4}, a[2] = {0, 0}, b[2] = {3, 4};
@@ -465,6 +501,7 @@ int main(void)
     test_hungarian();
     test_prf();
     test_ap();
+    test_prf_table();
     test_summaries();
     return harness_report("metrics");
 }

@@ -24,7 +24,9 @@
  *   - the URA/head path in float64 (cuBLAS DGEMM, cuSOLVER potrs/getrs with
  *     the factor computed on the host).
  * Every function returns 0 or a status with the failure recorded through
- * error.h, naming the failing CUDA/cuBLAS/cuSOLVER call, file and line. */
+ * error.h, naming the failing CUDA/cuBLAS/cuSOLVER call, file and line.
+ *
+ * Stage: training (the CUDA backend). Device memory only, no files. */
 #ifndef EDDP_CUDA_BACKEND_H
 #define EDDP_CUDA_BACKEND_H
 

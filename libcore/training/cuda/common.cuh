@@ -3,7 +3,9 @@
  * goes through one; a failure is recorded through error.h naming the call,
  * file and line, and the function returns its status), and deterministic
  * reductions (fixed launch shapes, partial sums combined in a fixed order;
- * no atomics). */
+ * no atomics).
+ *
+ * Stage: training (the CUDA backend). Device memory only, no files. */
 #ifndef EDDP_CUDA_COMMON_CUH
 #define EDDP_CUDA_COMMON_CUH
 
