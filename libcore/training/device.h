@@ -11,9 +11,10 @@
  *     reductions, dW = dAᵀX, db;
  *   device, float64: the URA terms (uur, std, cur) on pooled features with
  *     the frozen head, and their gradients (cuBLAS, cuSOLVER potrs/getrs);
- *   host, float64: the parametrisation (det_forward / det_backward), L^mm,
- *     L^fso, the n_det × n_det factorisations (Cholesky with jitter, LU), the
- *     column terms' n_det-sized statistics, Adam (train.c).
+ *   host, float64, here: the n_det × n_det factorisations (Cholesky with
+ *     jitter, LU), the column terms' n_det-sized statistics;
+ *   host, float64, shared with every backend: the parametrisation
+ *     (det_forward / det_backward), L^mm, L^fso (objective.c), Adam (train.c).
  * Per step the host uploads W, b (float32) and the URA matrices (float64),
  * and downloads dW (float32), db and the URA gradients (float64).
  * L^cnn is refused on the device.
