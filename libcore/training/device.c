@@ -397,6 +397,7 @@ static int pixel_forward(device_step *s, const det_view *view)
     return plugin_failed(s->ops, s->ops->pixel_forward(s->gpu, s->Wf, s->bf, cfg->pixel.gamma, cfg->pixel.nu,
                                                        with_sb, columns));
 }
+
 static int pixel_values(device_step *s, double values[TERM_COUNT])
 {
     const objective_config *cfg = s->cfg;
