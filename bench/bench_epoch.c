@@ -143,14 +143,13 @@ static int epoch_float32(train_config tcfg, const det_layout *layout, const obje
 {
     device_choice dev = {.kind = DEVICE_CPU32, .name = "cpu float32"};
     device_step *ds = NULL;
-    objective obj;
+    objective obj = {0};
     train_history history;
     if (device_step_create(&ds, &dev, layout, ocfg, head, data, batch) ||
-        objective_init(&obj, layout, ocfg, head, 1, HW)) {
-        device_step_free(ds);
+        objective_init_backend(&obj, layout, ocfg, head, device_step_backend(ds))) {
+        objective_free(&obj);
         return 1;
     }
-    tcfg.device = ds;
     train_data first_batch = *data;
     first_batch.n_img = batch;
     int rc = train_run(&tcfg, &obj, &first_batch, params, &history);
@@ -165,7 +164,6 @@ static int epoch_float32(train_config tcfg, const det_layout *layout, const obje
         }
     }
     objective_free(&obj);
-    device_step_free(ds);
     return rc;
 }
 
@@ -212,12 +210,11 @@ int main(int argc, char **argv)
     det_layout layout;
     objective_config ocfg;
     step_d_objective(&ocfg);
-    objective obj;
+    objective obj = {0};
     double *params = NULL;
     if (det_layout_init(&layout, DET_FREE, N_DET, N_DIM, 1, center, NULL) ||
         !(params = malloc(layout.n_params * sizeof *params)) ||
-        det_init_from_effective(&layout, W, b, S, 1.0, params) ||
-        objective_init(&obj, &layout, &ocfg, &head, (int)batch, max_pix)) {
+        det_init_from_effective(&layout, W, b, S, 1.0, params)) {
         fprintf(stderr, "bench_epoch: setup failed: %s\n", error_message());
         return 1;
     }
@@ -240,10 +237,16 @@ int main(int argc, char **argv)
     double t_epoch = 0, t_gemm = 0, objective64 = NAN;
     train_history history;
     if (run64) {
-    /* Warm-up: one epoch over the first batch touches every buffer of the
-     * step (first-touch page faults are no part of a long run's epochs). */
+    /* The objective's batch buffers (a gathered batch, logits) reuse the
+     * heap the float32 run left, as the float64 run's own did. Warm-up: one
+     * epoch over the first batch touches every buffer of the step
+     * (first-touch page faults are no part of a long run's epochs). */
     train_data first_batch = data;
     first_batch.n_img = batch;
+    if (objective_init_data(&obj, &layout, &ocfg, &head, &data, batch)) {
+        fprintf(stderr, "bench_epoch: setup failed: %s\n", error_message());
+        return 1;
+    }
     if (train_run(&tcfg, &obj, &first_batch, params, &history)) {
         fprintf(stderr, "bench_epoch: training failed: %s\n", error_message());
         return 1;
@@ -269,8 +272,6 @@ int main(int argc, char **argv)
     objective64 = history.rows[0];
     train_history_free(&history);
     free(X); free(pooled); free(A); free(dA); free(dW);
-    } else {
-        objective_free(&obj);
     }
 
     struct rusage ru;

@@ -106,9 +106,13 @@ static int time_epochs(const char *label, const bench_args *a, const device_choi
                        double *params, double *epoch_s, size_t *bytes)
 {
     device_step *ds = NULL;
+    objective obj = {0};
     double t0 = now();
-    if (device_step_create(&ds, dev, layout, cfg, head, data, a->batch))
+    if (device_step_create(&ds, dev, layout, cfg, head, data, a->batch) ||
+        objective_init_backend(&obj, layout, cfg, head, device_step_backend(ds))) {
+        objective_free(&obj);
         return error_code();
+    }
     printf("  %s: set %s, upload %.1f s, device memory held %.0f MiB\n", label,
            device_step_resident(ds) ? "resident" : "streamed", now() - t0,
            device_step_bytes(ds) / 1048576.0);
@@ -128,7 +132,8 @@ static int time_epochs(const char *label, const bench_args *a, const device_choi
             size_t m = a->n_img - b0 < a->batch ? a->n_img - b0 : a->batch;
             for (size_t k = 0; k < m; k++)
                 kappa[k] = rng_uniform_range(&r, 0.5, 0.9);
-            rc = device_step_eval(ds, params, order + b0, m, kappa, NULL, values, &total, grads);
+            objective_batch batch = {.kappa = kappa, .n_img = (int)m, .n_pix = m * data->hw, .order = order + b0};
+            rc = objective_eval(&obj, params, &batch, NULL, values, &total, grads);
             if (!rc)
                 adam_update(&adam, params, grads, 1e-4);
         }
@@ -140,7 +145,7 @@ static int time_epochs(const char *label, const bench_args *a, const device_choi
         *epoch_s = median(times + 1, a->epochs);
     adam_free(&adam);
     free(order); free(grads); free(kappa); free(times);
-    device_step_free(ds);
+    objective_free(&obj);
     return rc;
 }
 

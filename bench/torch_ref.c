@@ -281,7 +281,7 @@ static int check_batch(const options *opt, const learn_set *set, const det_layou
     free(order);
     objective obj;
     int rc = objective_init(&obj, layout, &opt->train.obj, head, (int)n, cb->n_pix);
-    objective_batch ob = {cb->X, cb->pooled, cb->kappa, (int)n, cb->n_pix};
+    objective_batch ob = {cb->X, cb->pooled, cb->kappa, (int)n, cb->n_pix, NULL};
     rc = rc || objective_eval(&obj, params, &ob, al, cb->values, &cb->total, cb->grad);
     objective_free(&obj);
     return rc ? error_code() : 0;
@@ -385,7 +385,7 @@ static int time_epochs(const options *opt, const learn_set *set, const det_layou
     tc.epochs = opt->time_epochs;
     tc.cli = &opt->cli;
     double t0 = now();
-    int rc = objective_init(&obj, layout, &opt->train.obj, head, (int)batch, batch * set->data.hw) ||
+    int rc = objective_init_data(&obj, layout, &opt->train.obj, head, &set->data, batch) ||
              train_run(&tc, &obj, &set->data, work, &history);
     double seconds = now() - t0;
     if (!rc) {

@@ -5,6 +5,8 @@
 #ifndef DEVICE_SETS_H
 #define DEVICE_SETS_H
 
+#include "device.h"
+#include "error.h"
 #include "head.h"
 #include "objective.h"
 #include "rng.h"
@@ -21,6 +23,26 @@ typedef struct {
     double *pooled, *mean, *std;
     train_data data;
 } test_set;
+
+/* The objective over a device step on data (step: the step, which obj owns),
+ * for batches of up to max_img images. obj can be freed after a failure. */
+static int device_objective(objective *obj, device_step **step, const device_choice *dev,
+                            const det_layout *layout, const objective_config *cfg, const head_params *head,
+                            const train_data *data, size_t max_img)
+{
+    memset(obj, 0, sizeof *obj);
+    if (device_step_create(step, dev, layout, cfg, head, data, max_img))
+        return error_code();
+    return objective_init_backend(obj, layout, cfg, head, device_step_backend(*step));
+}
+
+/* objective_eval on the images order[0..n_img) of the objective's set. */
+static int eval_images(objective *obj, const double *params, const size_t *order, size_t n_img, int hw,
+                       const double *kappa, const al_state *al, double *values, double *total, double *grads)
+{
+    objective_batch batch = {.kappa = kappa, .n_img = (int)n_img, .n_pix = n_img * hw, .order = order};
+    return objective_eval(obj, params, &batch, al, values, total, grads);
+}
 
 /* Pooled features, per-channel mean and standard deviation of t->features. */
 static void set_statistics(test_set *t, size_t n_img, int n_dim, int hw)

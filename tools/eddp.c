@@ -256,17 +256,10 @@ static int run_training(options *opt, learn_set *set, h5in *head_in, const head_
     double *params = NULL;
     objective obj = {0};
     train_history history = {0};
-    size_t batch = opt->train.train.batch_images;
     char step[2] = {opt->step, 0};
-    train_config tc = opt->train.train;
-    device_step *dev_step = NULL;
     int rc = layout_from(opt, set, &dirs, &layout, &params) ||
-             learn_device_step(&opt->dev, &layout, &opt->train, head, set, &dev_step);
-    /* On the device the CPU objective only maps parameters: one image. */
-    size_t cpu_batch = dev_step ? 1 : batch;
-    rc = rc || objective_init(&obj, &layout, &opt->train.obj, head, (int)cpu_batch, cpu_batch * set->data.hw);
-    tc.device = dev_step;
-    rc = rc || train_run(&tc, &obj, &set->data, params, &history) ||
+             learn_objective(&obj, &opt->dev, &layout, &opt->train, head, set) ||
+             train_run(&opt->train.train, &obj, &set->data, params, &history) ||
              dirs_from_effective(&result, dirs.n_det, dirs.n_dim, obj.view.W, obj.view.b, set->mean, step);
     if (!rc)
         rc = h5out_attr_string(&out, "/", "space", opt->raw_space ? "raw" : "standardised") ||
@@ -283,7 +276,6 @@ static int run_training(options *opt, learn_set *set, h5in *head_in, const head_
     h5in *inputs[] = {&in, &set->in, head_in};
     rc = learn_finish(rc ? error_code() : 0, &out, &result, &history, &opt->train, &opt->cli, inputs, 3);
     objective_free(&obj);
-    device_step_free(dev_step);
     train_history_free(&history);
     det_layout_free(&layout);
     free(params);

@@ -134,16 +134,10 @@ static int learn_basis(options *opt, learn_set *set, h5in *head_in, const head_p
     objective obj = {0};
     train_history history = {0};
     directions dirs = {0};
-    size_t batch = opt->train.train.batch_images;
-    device_step *dev_step = NULL;
     int rc = !params ? error_set(EX_OSERR, "out of memory for %d directions of %d channels", opt->n_det, n_dim) :
              det_init_standardised(&layout, &rng, opt->init_margin, 0.0, params) ||
-             learn_device_step(&opt->dev, &layout, &opt->train, head, set, &dev_step);
-    /* On the device the CPU objective only maps parameters: one image. */
-    size_t cpu_batch = dev_step ? 1 : batch;
-    rc = rc || objective_init(&obj, &layout, &opt->train.obj, head, (int)cpu_batch, cpu_batch * set->data.hw);
-    opt->train.train.device = dev_step;
-    rc = rc || train_run(&opt->train.train, &obj, &set->data, params, &history) ||
+             learn_objective(&obj, &opt->dev, &layout, &opt->train, head, set) ||
+             train_run(&opt->train.train, &obj, &set->data, params, &history) ||
              dirs_from_effective(&dirs, opt->n_det, n_dim, obj.view.W, obj.view.b, set->mean, "a") ||
              write_standardised(&out, &layout, params, &obj.view) ||
              h5out_attr_int(&out, "/", "detectors", opt->n_det) ||
@@ -153,8 +147,6 @@ static int learn_basis(options *opt, learn_set *set, h5in *head_in, const head_p
     dirs_free(&dirs);
     train_history_free(&history);
     objective_free(&obj);
-    device_step_free(dev_step);
-    opt->train.train.device = NULL;
     det_layout_free(&layout);
     free(params);
     return rc;

@@ -13,6 +13,7 @@
  */
 #include "losses.h"
 #include "mat.h"
+#include "rsw_power.h"
 #include "vecmath.h"
 
 #include <cblas.h>
@@ -92,22 +93,6 @@ static inline double rsw_map_value(rsw_map mp, double x)
     return x > mp.shift ? mp.gain * (x - mp.shift) : 0.0;
 }
 
-/* r^ν: by multiplication for small integer ν (the default ν = 4 is one),
- * where pow() cost a tenth of a step (d); pow() otherwise. */
-static inline double power(double r, double nu)
-{
-    if (nu == 4.0) {
-        double r2 = r * r;
-        return r2 * r2;
-    }
-    if (nu == 3.0)
-        return r * r * r;
-    if (nu == 2.0)
-        return r * r;
-    if (nu == 1.0)
-        return r;
-    return pow(r, nu);
-}
 
 /* The plain map with ν = 4 (L^sb over a batch's pixels, the default ν):
  * branch-free loops the compiler vectorises. Same sums as the general path
@@ -150,7 +135,7 @@ static rsw_stats rsw_compute(const double *x, size_t n, rsw_map mp, double nu)
     for (size_t k = 0; k < n; k++) {
         double r = rsw_map_value(mp, x[k]) * inv_max;
         if (r > 0.0) {
-            double rn = power(r, nu);
+            double rn = rsw_power(r, nu);
             a_sum += rn * r;
             st.b_sum += rn;
         }
@@ -177,7 +162,7 @@ static inline double rsw_grad_of(rsw_stats st, rsw_map mp, double nu, double x)
         slope = mp.gain;
     }
     double r = rsw_map_value(mp, x) / st.max;
-    return slope * power(r, nu - 1.0) * ((nu + 1.0) * r - nu * st.r_ratio) /
+    return slope * rsw_power(r, nu - 1.0) * ((nu + 1.0) * r - nu * st.r_ratio) /
            st.b_sum;
 }
 

@@ -4,6 +4,7 @@
 #include "error.h"
 #include "losses.h"
 #include "mat.h"
+#include "rsw_power.h"
 #include "vecmath.h"
 
 #include <cblas.h>
@@ -269,11 +270,6 @@ static void sigmoid_rows(const float *a, const float *b, size_t n_rows, int n_de
 static float *thread_scratch(const cuda_step *s, int which)
 {
     return s->scratch32 + ((size_t)omp_get_thread_num() * 4 + which) * SUB_PIX * s->sz.n_det;
-}
-
-static inline double rsw_power(double r, double nu)
-{
-    return nu == 4.0 ? (r * r) * (r * r) : nu == 3.0 ? r * r * r : nu == 2.0 ? r * r : nu == 1.0 ? r : pow(r, nu);
 }
 
 /* Σ over blocks, in block order: out[i] = scale · Σ_b blk[b][i]. */

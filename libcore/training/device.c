@@ -238,9 +238,6 @@ struct device_step {
     const cuda_backend_ops *ops;
     cuda_step *gpu;
     int ura_kind;              /* enum cuda_ura_kind of the enabled URA term */
-    det_view view;
-    det_grads grads;
-    loss_fso_workspace *fso_ws;
     mat_chol chol;
     mat_lu lu;
     double *square;            /* [n_det × n_det] G or B */
@@ -252,16 +249,12 @@ struct device_step {
     cuda_pixel_sums sums;      /* of the last forward */
     int pixel_pending;         /* a pixel backward is enqueued and not collected */
     size_t n_pix;
-    double ura_cond;
 };
 
-int device_step_create(device_step **out, const device_choice *dev, const det_layout *layout,
-                       const objective_config *cfg, const head_params *head, const train_data *data,
-                       size_t max_img)
+/* What the device cannot do, before anything is allocated. */
+static int step_supported(const device_choice *dev, const det_layout *layout, const objective_config *cfg,
+                          const head_params *head, const train_data *data)
 {
-    *out = NULL;
-    if (!dev || dev->kind == DEVICE_CPU)
-        return error_set(EX_SOFTWARE, "device_step_create: not a CUDA device or cpu float32");
     const char *where = dev->kind == DEVICE_CPU32 ? "in float32 on the CPU; use --precision float64"
                                                   : "on the CUDA device; use --device cpu";
     if (!loss_pixel_config_valid(&cfg->pixel))
@@ -281,16 +274,16 @@ int device_step_create(device_step **out, const device_choice *dev, const det_la
     if (n_dim != data->n_dim || (head && head->n_dim != n_dim))
         return error_set(EX_SOFTWARE, "device_step_create: %d channels in the layout, %d in the data", n_dim,
                          data->n_dim);
-    device_step *s = calloc(1, sizeof *s);
-    if (!s)
-        return error_set(EX_OSERR, "out of memory for the device step");
-    s->layout = layout;
-    s->cfg = cfg;
-    s->head = head;
-    s->data = data;
-    s->ura_kind = cur ? CUDA_URA_CUR : uur ? (layout->scale ? CUDA_URA_STD : CUDA_URA_UUR) : CUDA_URA_NONE;
+    if ((uur || cur) && !head)
+        return error_set(EX_SOFTWARE, "device_step_create: the URA terms need the head");
+    return 0;
+}
+
+/* The host's float64 buffers. */
+static int step_alloc(device_step *s)
+{
+    int n_det = s->layout->n_det, n_dim = s->layout->n_dim;
     size_t nd = (size_t)n_det * n_dim;
-    int rc = det_view_alloc(&s->view, layout) || det_grads_alloc(&s->grads, layout);
     s->square = malloc((size_t)n_det * n_det * sizeof(double));
     s->Wf = malloc(nd * sizeof(float));
     s->bf = malloc(n_det * sizeof(float));
@@ -301,21 +294,33 @@ int device_step_create(device_step **out, const device_choice *dev, const det_la
     s->uW = malloc(nd * sizeof(double));
     s->ub = malloc(n_det * sizeof(double));
     s->uS = malloc(nd * sizeof(double));
-    rc = rc || !s->square || !s->Wf || !s->bf || !s->dWc || !s->db || !s->col_mean ||
-         !s->col_coef || !s->uW || !s->ub || !s->uS || mat_chol_init(&s->chol, n_det) ||
-         mat_lu_init(&s->lu, n_det);
-    if (!rc && cfg->enabled[TERM_FSO] && !(s->fso_ws = loss_fso_workspace_create(n_det, n_dim)))
-        rc = 1;
-    if (rc) {
-        device_step_free(s);
+    int rc = !s->square || !s->Wf || !s->bf || !s->dWc || !s->db || !s->col_mean || !s->col_coef || !s->uW ||
+             !s->ub || !s->uS || mat_chol_init(&s->chol, n_det) || mat_lu_init(&s->lu, n_det);
+    return rc ? error_set(EX_OSERR, "out of memory for the device step") : 0;
+}
+
+int device_step_create(device_step **out, const device_choice *dev, const det_layout *layout,
+                       const objective_config *cfg, const head_params *head, const train_data *data,
+                       size_t max_img)
+{
+    *out = NULL;
+    if (!dev || dev->kind == DEVICE_CPU)
+        return error_set(EX_SOFTWARE, "device_step_create: not a CUDA device or cpu float32");
+    if (step_supported(dev, layout, cfg, head, data))
+        return error_code();
+    device_step *s = calloc(1, sizeof *s);
+    if (!s)
         return error_set(EX_OSERR, "out of memory for the device step");
-    }
-    if (s->ura_kind && !head) {
+    int uur = cfg->enabled[TERM_UUR], cur = cfg->enabled[TERM_CUR];
+    *s = (device_step){.layout = layout, .cfg = cfg, .head = head, .data = data,
+                       .ura_kind = cur ? CUDA_URA_CUR : uur ? (layout->scale ? CUDA_URA_STD : CUDA_URA_UUR)
+                                                            : CUDA_URA_NONE};
+    if (step_alloc(s)) {
         device_step_free(s);
-        return error_set(EX_SOFTWARE, "device_step_create: the URA terms need the head");
+        return error_code();
     }
     const char *stream = getenv("EDDP_DEVICE_STREAM");
-    cuda_step_sizes sz = {.device = dev->index, .n_det = n_det, .n_dim = n_dim, .hw = data->hw,
+    cuda_step_sizes sz = {.device = dev->index, .n_det = layout->n_det, .n_dim = layout->n_dim, .hw = data->hw,
                           .n_cls = head ? head->n_cls : 1, .n_img_total = data->n_img,
                           .max_img = max_img < data->n_img ? max_img : data->n_img, .ura_kind = s->ura_kind,
                           .force_stream = stream && !strcmp(stream, "1")};
@@ -340,9 +345,6 @@ void device_step_free(device_step *s)
         return;
     if (s->ops && s->gpu)
         s->ops->step_free(s->gpu);
-    det_view_free(&s->view);
-    det_grads_free(&s->grads);
-    loss_fso_workspace_free(s->fso_ws);
     mat_chol_free(&s->chol);
     mat_lu_free(&s->lu);
     free(s->square); free(s->Wf); free(s->bf); free(s->dWc); free(s->db);
@@ -350,8 +352,6 @@ void device_step_free(device_step *s)
     free(s);
 }
 
-const det_view *device_step_view(const device_step *s) { return &s->view; }
-double device_step_ura_cond(const device_step *s) { return s->ura_cond; }
 int device_step_resident(const device_step *s) { return s->ops->step_resident(s->gpu); }
 size_t device_step_bytes(const device_step *s) { return s->ops->step_bytes(s->gpu); }
 
@@ -365,23 +365,33 @@ static int any_pixel_term(const objective_config *cfg)
     return 0;
 }
 
+static int step_load(void *ctx, const objective_batch *batch)
+{
+    device_step *s = ctx;
+    if (!batch->order)
+        return error_set(EX_SOFTWARE, "the device step draws its batches from the training set (no order given)");
+    s->n_pix = (size_t)batch->n_img * (size_t)s->data->hw;
+    s->pixel_pending = 0;
+    return plugin_failed(s->ops, s->ops->load_batch(s->gpu, batch->order, (size_t)batch->n_img, batch->kappa));
+}
+
 /* Enqueues the pixel forward on the device; pixel_values collects it.
  * The device holds centred pixels x̃ = x − c: a = W x − b = W x̃ − (b − W c).
  * The bias of the centred pixels is formed here in float64 (it is t/M, of
  * order 1, where b itself reaches 1e5 on the synthetic preset). */
-static int pixel_forward(device_step *s)
+static int pixel_forward(device_step *s, const det_view *view)
 {
     const objective_config *cfg = s->cfg;
     int n_det = s->layout->n_det, n_dim = s->layout->n_dim;
     const double *c = s->layout->center;
     for (int i = 0; i < n_det; i++) {
-        const double *w = s->view.W + (size_t)i * n_dim;
+        const double *w = view->W + (size_t)i * n_dim;
         double wc = 0.0;
         for (int d = 0; d < n_dim; d++) {
             s->Wf[(size_t)i * n_dim + d] = (float)w[d];
             wc += w[d] * c[d];
         }
-        s->bf[i] = (float)(s->view.b[i] - wc);
+        s->bf[i] = (float)(view->b[i] - wc);
     }
     int with_sb = cfg->enabled[TERM_SB], columns = cfg->enabled[TERM_IC] || cfg->enabled[TERM_EAC];
     return plugin_failed(s->ops, s->ops->pixel_forward(s->gpu, s->Wf, s->bf, cfg->pixel.gamma, cfg->pixel.nu,
@@ -410,58 +420,48 @@ static int pixel_values(device_step *s, double values[TERM_COUNT])
 }
 
 /* Host factor of G = W Wᵀ (uur, std) or B = W Sᵀ (cur), then the device forward. */
-static int ura_forward(device_step *s, int term, double *value)
+static int ura_forward(device_step *s, const det_view *view, int term, double *value, double *cond)
 {
     const det_layout *layout = s->layout;
-    const det_view *view = &s->view;
     int n_det = layout->n_det, n_dim = layout->n_dim, kind = s->ura_kind, st;
     const double *W = kind == CUDA_URA_STD ? view->unit : view->W;
     const double *b = kind == CUDA_URA_STD ? view->t : view->b;
     if (kind == CUDA_URA_CUR) {
         mat_mul_abt(view->W, view->S, n_det, n_det, n_dim, s->square);
         st = mat_lu_factor(&s->lu, s->square, MAT_RCOND_MIN);
-        s->ura_cond = s->lu.rcond > 0.0 ? 1.0 / s->lu.rcond : INFINITY;
+        *cond = s->lu.rcond > 0.0 ? 1.0 / s->lu.rcond : INFINITY;
     } else {
         mat_gram_rows(W, n_det, n_dim, s->square);
         st = mat_chol_factor(&s->chol, s->square, MAT_RCOND_MIN);
-        s->ura_cond = s->chol.rcond_input > 0.0 ? 1.0 / s->chol.rcond_input : INFINITY;
+        *cond = s->chol.rcond_input > 0.0 ? 1.0 / s->chol.rcond_input : INFINITY;
     }
     if (st) {
         int ura_status = st == MAT_ERR_SINGULAR ? URA_ERR_SINGULAR : st == MAT_ERR_ALLOC ? URA_ERR_ALLOC
                                                                                         : URA_ERR_LAPACK;
         return error_set(EX_DATAERR, "L^%s: %s (condition number %.3g)", term_names[term],
-                         ura_strerror(ura_status), s->ura_cond);
+                         ura_strerror(ura_status), *cond);
     }
     const double *factor = kind == CUDA_URA_CUR ? s->lu.factor : s->chol.factor;
     return plugin_failed(s->ops, s->ops->ura_forward(s->gpu, kind, W, b, view->S, factor,
                                                      kind == CUDA_URA_CUR ? s->lu.ipiv : NULL, value));
 }
 
-static int forward_all(device_step *s, const double *params, double values[TERM_COUNT])
+/* The pixel forward starts on the device while the host does L^mm and L^fso
+ * (objective.c); the URA forward follows it on the same stream. */
+static int step_forward_start(void *ctx, const det_view *view, double *values)
 {
-    const objective_config *cfg = s->cfg;
-    const det_layout *layout = s->layout;
-    int n_det = layout->n_det, n_dim = layout->n_dim;
-    if (det_forward(layout, params, &s->view)) {
-        for (size_t k = 0; k < layout->n_params; k++)
-            if (!isfinite(params[k]))
-                return error_set(EX_SOFTWARE, "the parameters became NaN/Inf; stopped (the last checkpoint is kept)");
-        return error_set(EX_SOFTWARE, "a detector direction became zero");
-    }
-    /* The device's pixel work runs while the host does L^mm, L^fso and the
-     * URA factorisation; the URA forward follows it on the same stream. */
-    int pixels = any_pixel_term(cfg);
-    if (pixels && pixel_forward(s))
-        return error_code();
-    if (cfg->enabled[TERM_MM])
-        values[TERM_MM] = loss_margin_forward(s->view.M, n_det);
-    if (cfg->enabled[TERM_FSO] &&
-        loss_fso_forward_ws(s->fso_ws, s->view.W, s->view.S, n_det, n_dim, &values[TERM_FSO]))
-        return error_set(EX_SOFTWARE, "L^fso: a zero filter or signal vector");
+    (void)values;
+    device_step *s = ctx;
+    return any_pixel_term(s->cfg) ? pixel_forward(s, view) : 0;
+}
+
+static int step_forward_finish(void *ctx, const det_view *view, double *values, double *ura_cond)
+{
+    device_step *s = ctx;
     for (int j = TERM_UUR; j <= TERM_CUR; j++)
-        if (cfg->enabled[j] && ura_forward(s, j, &values[j]))
+        if (s->cfg->enabled[j] && ura_forward(s, view, j, &values[j], ura_cond))
             return error_code();
-    return pixels ? pixel_values(s, values) : 0;
+    return any_pixel_term(s->cfg) ? pixel_values(s, values) : 0;
 }
 
 /* Enqueues pass 2 on the device with the weights of this step
@@ -487,7 +487,7 @@ static int pixel_backward(device_step *s, const double weights[TERM_COUNT])
 
 /* Waits for the pixel backward: grads.W += dAᵀX = dAᵀX̃ + (Σ_p dA) cᵀ =
  * dW̃ − db cᵀ (the centring's share, in float64), grads.b += db = −Σ dA. */
-static int pixel_gradients(device_step *s)
+static int pixel_gradients(device_step *s, det_grads *grads)
 {
     if (!s->pixel_pending)
         return 0;
@@ -499,13 +499,13 @@ static int pixel_gradients(device_step *s)
     const double *c = s->layout->center;
     for (int i = 0; i < n_det; i++) {
         for (int d = 0; d < n_dim; d++)
-            s->grads.W[(size_t)i * n_dim + d] += s->dWc[(size_t)i * n_dim + d] - s->db[i] * c[d];
-        s->grads.b[i] += s->db[i];
+            grads->W[(size_t)i * n_dim + d] += s->dWc[(size_t)i * n_dim + d] - s->db[i] * c[d];
+        grads->b[i] += s->db[i];
     }
     return 0;
 }
 
-static int ura_backward(device_step *s, double scale)
+static int ura_backward(device_step *s, double scale, det_grads *g)
 {
     int n_det = s->layout->n_det, kind = s->ura_kind;
     size_t nd = (size_t)n_det * s->layout->n_dim;
@@ -513,7 +513,6 @@ static int ura_backward(device_step *s, double scale)
     if (plugin_failed(s->ops, s->ops->ura_backward(s->gpu, scale, extra, s->uW, s->ub,
                                                    kind == CUDA_URA_CUR ? s->uS : NULL)))
         return error_code();
-    det_grads *g = &s->grads;
     double *dW = kind == CUDA_URA_STD ? g->unit : g->W, *db = kind == CUDA_URA_STD ? g->t : g->b;
     for (size_t k = 0; k < nd; k++)
         dW[k] += s->uW[k];
@@ -525,40 +524,36 @@ static int ura_backward(device_step *s, double scale)
     return 0;
 }
 
-static int backward_all(device_step *s, const double *params, const double weights[TERM_COUNT], double *dparams)
+/* Pass 2 starts on the device while the host does the backward of L^mm and
+ * L^fso; the URA gradients, then the pixel ones, are added after. */
+static int step_backward_start(void *ctx, const det_view *view, const double *weights, det_grads *grads)
 {
-    const objective_config *cfg = s->cfg;
-    int n_det = s->layout->n_det;
-    det_grads_zero(&s->grads, s->layout);
-    if (any_pixel_term(cfg) && pixel_backward(s, weights))
-        return error_code();
-    if (cfg->enabled[TERM_MM])
-        loss_margin_backward(s->view.M, n_det, weights[TERM_MM], s->grads.M);
-    if (cfg->enabled[TERM_FSO] &&
-        loss_fso_backward_ws(s->fso_ws, s->view.W, s->view.S, weights[TERM_FSO], s->grads.W, s->grads.S))
-        return error_set(EX_SOFTWARE, "L^fso backward: a zero filter or signal vector");
+    (void)view;
+    (void)grads;
+    device_step *s = ctx;
+    return any_pixel_term(s->cfg) ? pixel_backward(s, weights) : 0;
+}
+
+static int step_backward_finish(void *ctx, const det_view *view, const double *weights, det_grads *grads)
+{
+    (void)view;
+    device_step *s = ctx;
     for (int j = TERM_UUR; j <= TERM_CUR; j++)
-        if (cfg->enabled[j] && weights[j] != 0 && ura_backward(s, weights[j]))
+        if (s->cfg->enabled[j] && weights[j] != 0 && ura_backward(s, weights[j], grads))
             return error_prefix("L^%s backward: ", term_names[j]);
-    if (pixel_gradients(s))
-        return error_code();
-    if (det_backward(s->layout, params, &s->view, &s->grads, dparams))
-        return error_set(EX_SOFTWARE, "a detector direction became zero");
-    return 0;
+    return pixel_gradients(s, grads);
 }
 
-int device_step_eval(device_step *s, const double *params, const size_t *order, size_t n_img,
-                     const double *kappa, const al_state *al, double values[TERM_COUNT], double *total,
-                     double *dparams)
-{
-    for (int j = 0; j < TERM_COUNT; j++)
-        values[j] = NAN;
-    s->n_pix = n_img * (size_t)s->data->hw;
-    s->pixel_pending = 0;
-    if (plugin_failed(s->ops, s->ops->load_batch(s->gpu, order, n_img, kappa)) || forward_all(s, params, values))
-        return error_code();
-    double weights[TERM_COUNT];
-    *total = objective_weights(s->cfg, al, values, weights);
-    return dparams ? backward_all(s, params, weights, dparams) : 0;
-}
+static void step_destroy(void *ctx) { device_step_free(ctx); }
 
+static const batch_backend_ops step_ops = {
+    .name = "device",
+    .load = step_load,
+    .forward_start = step_forward_start,
+    .forward_finish = step_forward_finish,
+    .backward_start = step_backward_start,
+    .backward_finish = step_backward_finish,
+    .destroy = step_destroy,
+};
+
+batch_backend device_step_backend(device_step *s) { return (batch_backend){&step_ops, s}; }

@@ -1,11 +1,9 @@
 /* device — which backend runs the batch step (--device auto|cpu|cuda[:N])
- * and the CUDA backend's batch step behind a C interface.
- *
- * device_step_eval has objective_eval's contract on the images
- * order[0..n_img) of a training set uploaded once by device_step_create:
- * the values of every enabled term (NAN for the others), the total with λ
- * or the augmented-Lagrangian weights, and the gradient w.r.t. the flat
- * parameters. So train.c calls one or the other, and the tests compare them.
+ * and the device step: the batch terms of the objective (objective.h's
+ * batch_backend_ops) over the CUDA plugin or cpu32, on the images
+ * order[0..n_img) of a training set uploaded once by device_step_create.
+ * objective_eval runs it like the CPU float64 backend (batch_cpu.h), so
+ * train.c never asks which one runs, and the tests compare them.
  *
  * Where the work runs (first version):
  *   device, float32 with float64 sums: the gather of the batch, the logits
@@ -13,9 +11,10 @@
  *     reductions, dW = dAᵀX, db;
  *   device, float64: the URA terms (uur, std, cur) on pooled features with
  *     the frozen head, and their gradients (cuBLAS, cuSOLVER potrs/getrs);
- *   host, float64: the parametrisation (det_forward / det_backward), L^mm,
- *     L^fso, the n_det × n_det factorisations (Cholesky with jitter, LU), the
- *     column terms' n_det-sized statistics, Adam (train.c).
+ *   host, float64, here: the n_det × n_det factorisations (Cholesky with
+ *     jitter, LU), the column terms' n_det-sized statistics;
+ *   host, float64, shared with every backend: the parametrisation
+ *     (det_forward / det_backward), L^mm, L^fso (objective.c), Adam (train.c).
  * Per step the host uploads W, b (float32) and the URA matrices (float64),
  * and downloads dW (float32), db and the URA gradients (float64).
  * L^cnn is refused on the device.
@@ -40,7 +39,6 @@
 #include "detectors.h"
 #include "headfile.h"
 #include "objective.h"
-#include "train.h"
 
 #include <stddef.h>
 
@@ -91,16 +89,9 @@ int device_step_create(device_step **out, const device_choice *dev, const det_la
                        const objective_config *cfg, const head_params *head, const train_data *data,
                        size_t max_img);
 
-/* objective_eval on images order[0..n_img) with κ [n_img] (see above).
- * dparams NULL: values and total only. */
-int device_step_eval(device_step *s, const double *params, const size_t *order, size_t n_img,
-                     const double *kappa, const al_state *al, double values[TERM_COUNT], double *total,
-                     double *dparams);
-
-/* The detectors of the last evaluation (as objective.view after objective_eval). */
-const det_view *device_step_view(const device_step *s);
-/* Condition number of the last URA solve (objective.ura_cond). */
-double device_step_ura_cond(const device_step *s);
+/* The step as the objective's batch backend (objective_init_backend), which
+ * then owns it: objective_free frees it. */
+batch_backend device_step_backend(device_step *s);
 /* 1 when the set is resident, 0 when streamed. */
 int device_step_resident(const device_step *s);
 /* Device memory held by the step, in bytes. */

@@ -161,8 +161,7 @@ int learn_diagnose(const train_options *opts, const det_layout *layout, const do
 {
     objective obj = {0};
     double values[TERM_COUNT];
-    size_t batch = opts->train.batch_images;
-    int rc = objective_init(&obj, layout, &opts->obj, head, (int)batch, batch * set->data.hw) ||
+    int rc = objective_init_data(&obj, layout, &opts->obj, head, &set->data, opts->train.batch_images) ||
              train_evaluate(&opts->train, &obj, &set->data, params, values);
     if (!rc)
         print_diagnostics(&opts->obj, values);
@@ -189,20 +188,22 @@ static int note_cache_storage(h5out *out, h5in **inputs, int n_inputs)
     return 0;
 }
 
-int learn_device_step(device_choice *dev, const det_layout *layout, const train_options *opts,
-                      const head_params *head, const learn_set *set, device_step **out)
+int learn_objective(objective *obj, device_choice *dev, const det_layout *layout, const train_options *opts,
+                    const head_params *head, const learn_set *set)
 {
-    *out = NULL;
-    if (dev->kind == DEVICE_CPU)
-        return 0;
-    if (!device_step_create(out, dev, layout, &opts->obj, head, &set->data, opts->train.batch_images))
-        return 0;
-    if (!dev->automatic || error_code() != EX_UNAVAILABLE)
-        return error_code();
-    error_clear();
-    memset(dev, 0, sizeof *dev);
-    snprintf(dev->name, sizeof dev->name, "cpu");
-    return 0;
+    memset(obj, 0, sizeof *obj);
+    size_t batch = opts->train.batch_images;
+    device_step *step = NULL;
+    if (dev->kind != DEVICE_CPU && !device_step_create(&step, dev, layout, &opts->obj, head, &set->data, batch))
+        return objective_init_backend(obj, layout, &opts->obj, head, device_step_backend(step));
+    if (dev->kind != DEVICE_CPU) {
+        if (!dev->automatic || error_code() != EX_UNAVAILABLE)
+            return error_code();
+        error_clear(); /* auto: the CPU does what the device refuses */
+        memset(dev, 0, sizeof *dev);
+        snprintf(dev->name, sizeof dev->name, "cpu");
+    }
+    return objective_init_data(obj, layout, &opts->obj, head, &set->data, batch);
 }
 
 int learn_finish(int rc, h5out *out, const directions *dirs, const train_history *history,

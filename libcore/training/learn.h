@@ -46,11 +46,13 @@ int learn_load_head(h5in *in, const char *path, const learn_set *set, head_param
 int learn_diagnose(const train_options *opts, const det_layout *layout, const double *params,
                    const learn_set *set, const head_params *head);
 
-/* The device step of a training run: NULL (*out) when dev is the CPU. With
- * --device auto, an objective the device refuses (EX_UNAVAILABLE: L^cnn,
- * ...) falls back to the CPU, and dev then says "cpu". */
-int learn_device_step(device_choice *dev, const det_layout *layout, const train_options *opts,
-                      const head_params *head, const learn_set *set, device_step **out);
+/* The objective of a training run on dev's backend: the device step (CUDA,
+ * cpu float32) or the CPU in float64, over the set's images. With --device
+ * auto, an objective the device refuses (EX_UNAVAILABLE: L^cnn, ...) falls
+ * back to the CPU, and dev then says "cpu". objective_free frees it (also
+ * after a failure). */
+int learn_objective(objective *obj, device_choice *dev, const det_layout *layout, const train_options *opts,
+                    const head_params *head, const learn_set *set);
 
 /* Finishes an output: when rc is 0, writes dirs, history (may be NULL),
  * settings (opts, may be NULL) and provenance and commits, then removes the

@@ -1,6 +1,5 @@
 /* train — see train.h. */
 #include "train.h"
-#include "device.h"
 #include "error.h"
 #include "h5io.h"
 #include "rng.h"
@@ -51,58 +50,6 @@ static void restore_handlers(const struct sigaction saved[3])
 {
     for (int k = 0; k < 3; k++)
         sigaction(stop_signals[k], &saved[k], NULL);
-}
-
-/* The gather goes parallel from this many copied values (pixels × channels)
- * on: below it an OpenMP fork/join costs more than the copy (a full batch
- * of the synthetic experiment is 32768 values, ~50 µs of copying). */
-#define GATHER_PARALLEL_MIN 131072
-/* Images are visited in random order, so each one's first cache lines miss;
- * they are requested this many images ahead (at most GATHER_PREFETCH_BYTES
- * of each; the hardware prefetcher follows the rest of a large image). */
-#define GATHER_PREFETCH_AHEAD 8
-#define GATHER_PREFETCH_BYTES 512
-
-static void prefetch_bytes(const void *start, size_t bytes)
-{
-    const char *p = start;
-    if (bytes > GATHER_PREFETCH_BYTES)
-        bytes = GATHER_PREFETCH_BYTES;
-    for (size_t off = 0; off < bytes; off += 64)
-        __builtin_prefetch(p + off);
-}
-
-/* pixels [hw × n_dim] (doubles) = the transpose of image [n_dim × hw]. The
- * loop over the longer side runs innermost, so that either the reads
- * (large images: hw contiguous floats of a channel) or the writes (few
- * pixels: a pixel's n_dim channels) are contiguous. */
-static void transpose_image(const float *image, int n_dim, int hw, double *pixels)
-{
-    if (hw < n_dim) {
-        for (int p = 0; p < hw; p++)
-            for (int d = 0; d < n_dim; d++)
-                pixels[(size_t)p * n_dim + d] = image[(size_t)d * hw + p];
-    } else {
-        for (int d = 0; d < n_dim; d++)
-            for (int p = 0; p < hw; p++)
-                pixels[(size_t)p * n_dim + d] = image[(size_t)d * hw + p];
-    }
-}
-
-void train_gather(const train_data *data, const size_t *order, size_t n, double *X, double *pooled)
-{
-    int n_dim = data->n_dim, hw = data->hw;
-    size_t image_values = (size_t)n_dim * hw;
-#pragma omp parallel for schedule(static) if (n * image_values >= GATHER_PARALLEL_MIN)
-    for (size_t k = 0; k < n; k++) {
-        if (k + GATHER_PREFETCH_AHEAD < n) {
-            size_t next = order[k + GATHER_PREFETCH_AHEAD];
-            prefetch_bytes(data->features + next * image_values, image_values * sizeof(float));
-            prefetch_bytes(data->pooled + next * n_dim, n_dim * sizeof(double));
-        }
-        transpose_image(data->features + order[k] * image_values, n_dim, hw, X + k * image_values);
-        memcpy(pooled + k * n_dim, data->pooled + order[k] * n_dim, n_dim * sizeof(double));
-    }
 }
 
 /* ------------------------------------------------------------ bookkeeping */
@@ -259,7 +206,7 @@ static int load_checkpoint(const train_config *cfg, run_state *st, double *param
 
 typedef struct {
     size_t *order;
-    double *X, *pooled, *kappa, *grads;
+    double *kappa, *grads;
     size_t batch;
 } buffers;
 
@@ -267,16 +214,20 @@ static int buffers_alloc(buffers *b, const train_data *data, size_t batch, size_
 {
     b->batch = batch;
     b->order = malloc(data->n_img * sizeof *b->order);
-    b->X = malloc(batch * data->hw * data->n_dim * sizeof(double));
-    b->pooled = malloc(batch * data->n_dim * sizeof(double));
     b->kappa = malloc(batch * sizeof(double));
     b->grads = malloc(n_params * sizeof(double));
-    return b->order && b->X && b->pooled && b->kappa && b->grads ? 0 : -1;
+    return b->order && b->kappa && b->grads ? 0 : -1;
 }
 
 static void buffers_free(buffers *b)
 {
-    free(b->order); free(b->X); free(b->pooled); free(b->kappa); free(b->grads);
+    free(b->order); free(b->kappa); free(b->grads);
+}
+
+/* The batch of images order[0..n), drawn by the objective's backend. */
+static objective_batch images_batch(const train_data *data, const size_t *order, size_t n, const double *kappa)
+{
+    return (objective_batch){.kappa = kappa, .n_img = (int)n, .n_pix = n * data->hw, .order = order};
 }
 
 static void draw_kappa(const objective_config *ocfg, uint64_t seed, long epoch, size_t batch_index,
@@ -324,13 +275,8 @@ int train_evaluate(const train_config *cfg, objective *obj, const train_data *da
         b.kappa[k] = 0.5 * (obj->cfg->kappa_lo + obj->cfg->kappa_hi);
     for (size_t b0 = 0; b0 < data->n_img && !rc; b0 += batch) {
         size_t n = data->n_img - b0 < batch ? data->n_img - b0 : batch;
-        if (cfg->device) {
-            rc = device_step_eval(cfg->device, params, b.order + b0, n, b.kappa, NULL, batch_values, &total, NULL);
-        } else {
-            train_gather(data, b.order + b0, n, b.X, b.pooled);
-            objective_batch ob = {b.X, b.pooled, b.kappa, (int)n, n * data->hw};
-            rc = objective_eval(obj, params, &ob, NULL, batch_values, &total, NULL);
-        }
+        objective_batch ob = images_batch(data, b.order + b0, n, b.kappa);
+        rc = objective_eval(obj, params, &ob, NULL, batch_values, &total, NULL);
         for (int j = 0; j < TERM_COUNT; j++)
             sums[j] += batch_values[j] * (double)n;
     }
@@ -376,15 +322,8 @@ static int run_epoch(const train_config *cfg, objective *obj, const train_data *
         size_t n = data->n_img - b0 < b->batch ? data->n_img - b0 : b->batch;
         draw_kappa(obj->cfg, cfg->seed, st->epoch, batch_index, b->kappa, n);
         const al_state *al = cfg->constrained ? &st->al : NULL;
-        int rc;
-        if (cfg->device) {
-            rc = device_step_eval(cfg->device, params, b->order + b0, n, b->kappa, al, values, &total, b->grads);
-        } else {
-            train_gather(data, b->order + b0, n, b->X, b->pooled);
-            objective_batch ob = {b->X, b->pooled, b->kappa, (int)n, n * data->hw};
-            rc = objective_eval(obj, params, &ob, al, values, &total, b->grads);
-        }
-        if (rc)
+        objective_batch ob = images_batch(data, b->order + b0, n, b->kappa);
+        if (objective_eval(obj, params, &ob, al, values, &total, b->grads))
             return error_prefix("epoch %ld, batch %zu: ", st->epoch + 1, batch_index);
         if (check_finite(st->epoch, batch_index, values, total, b->grads, obj->layout->n_params))
             return error_code();
@@ -392,7 +331,7 @@ static int run_epoch(const train_config *cfg, objective *obj, const train_data *
         for (int j = 0; j < TERM_COUNT; j++)
             sums[j] += values[j] * (double)n;
         total_sum += total * (double)n;
-        *cond = fmax(*cond, cfg->device ? device_step_ura_cond(cfg->device) : obj->ura_cond);
+        *cond = fmax(*cond, obj->ura_cond);
     }
     for (int j = 0; j < TERM_COUNT; j++)
         epoch_values[j] = sums[j] / (double)data->n_img;
@@ -479,8 +418,7 @@ int train_run(const train_config *cfg, objective *obj, const train_data *data, d
         if (cfg->constrained && c.n_con && (st.epoch + 1) % cfg->al_every == 0 &&
             (rc = update_multipliers(cfg, obj, data, params, &c, &st, epoch_values, &st.violation)))
             break;
-        record_epoch(history, &c, &st, cfg->device ? device_step_view(cfg->device) : &obj->view, epoch_values,
-                     objective_mean, st.violation, cond);
+        record_epoch(history, &c, &st, &obj->view, epoch_values, objective_mean, st.violation, cond);
         st.lr = plateau_step(&st.plateau, objective_mean, st.lr);
         st.epoch++;
         progress(cfg, &st, objective_mean, start, first_epoch);

@@ -19,14 +19,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The training images, held in memory. */
-typedef struct {
-    const float *features;  /* [n_img × n_dim × hw] as in the file (NCHW) */
-    const double *pooled;   /* [n_img × n_dim] */
-    size_t n_img;
-    int n_dim, hw;
-} train_data;
-
 typedef struct {
     long epochs;
     size_t batch_images;
@@ -43,7 +35,6 @@ typedef struct {
     uint64_t fingerprint;      /* settings hash: a checkpoint of other settings is refused */
     int resume;
     const cli_common *cli;     /* progress and provenance */
-    struct device_step *device; /* NULL: the CPU objective; else device.h's step */
     const char *device_name;   /* provenance: "cpu" when NULL */
 } train_config;
 
@@ -72,10 +63,6 @@ void train_history_free(train_history *history);
  * shuffled order (seed), κ at the middle of its range. */
 int train_evaluate(const train_config *cfg, objective *obj, const train_data *data,
                    const double *params, double values[TERM_COUNT]);
-
-/* Gathers images order[0..n) into pixel-major X [n·hw × n_dim] and pooled
- * rows [n × n_dim]. */
-void train_gather(const train_data *data, const size_t *order, size_t n, double *X, double *pooled);
 
 
 #endif

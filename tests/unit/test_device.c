@@ -68,21 +68,21 @@ static void head_make(head_params *h, rng_state *rng, int n_cls, int n_dim)
         h->bias[k] = 0.1 * rng_normal(rng);
 }
 
-/* CPU objective_eval vs device_step_eval on images order[0..n_img). */
+/* CPU objective_eval vs the device step on images order[0..n_img). */
 static void compare_step(const char *what, const device_choice *dev, const test_set *t, const det_layout *layout,
                          const objective_config *cfg, const head_params *head, const double *params,
                          const size_t *order, size_t n_img, const double *kappa, const al_state *al)
 {
     size_t n = layout->n_params, n_pix = n_img * t->data.hw;
-    objective obj;
+    objective obj, obj_dev;
     device_step *ds = NULL;
     int rc_cpu = objective_init(&obj, layout, cfg, head, (int)n_img, n_pix);
-    int rc_dev = device_step_create(&ds, dev, layout, cfg, head, &t->data, n_img);
+    int rc_dev = device_objective(&obj_dev, &ds, dev, layout, cfg, head, &t->data, n_img);
     CHECK(rc_cpu == 0 && rc_dev == 0, "%s: setup (%s)", what, error_message());
     if (rc_cpu || rc_dev) {
         error_clear();
         objective_free(&obj);
-        device_step_free(ds);
+        objective_free(&obj_dev);
         return;
     }
     double *X = malloc(n_pix * t->data.n_dim * sizeof(double));
@@ -90,9 +90,9 @@ static void compare_step(const char *what, const device_choice *dev, const test_
     double *g_cpu = malloc(n * sizeof(double)), *g_dev = malloc(n * sizeof(double)), *diff = malloc(n * sizeof(double));
     double v_cpu[TERM_COUNT], v_dev[TERM_COUNT], total_cpu, total_dev;
     train_gather(&t->data, order, n_img, X, pooled);
-    objective_batch batch = {X, pooled, kappa, (int)n_img, n_pix};
+    objective_batch batch = {X, pooled, kappa, (int)n_img, n_pix, NULL};
     rc_cpu = objective_eval(&obj, params, &batch, al, v_cpu, &total_cpu, g_cpu);
-    rc_dev = device_step_eval(ds, params, order, n_img, kappa, al, v_dev, &total_dev, g_dev);
+    rc_dev = eval_images(&obj_dev, params, order, n_img, t->data.hw, kappa, al, v_dev, &total_dev, g_dev);
     CHECK(rc_cpu == 0 && rc_dev == 0, "%s: eval (%s)", what, error_message());
     if (!rc_cpu && !rc_dev) {
         char name[160];
@@ -115,7 +115,7 @@ static void compare_step(const char *what, const device_choice *dev, const test_
         CHECK(norm2(diff, n) / norm2(g_cpu, n) > GRAD_TOL, "%s: a perturbed gradient is caught", what);
         /* Deterministic: the same batch gives the same bits. */
         double v2[TERM_COUNT], total2, *g2 = malloc(n * sizeof(double));
-        CHECK(device_step_eval(ds, params, order, n_img, kappa, al, v2, &total2, g2) == 0 &&
+        CHECK(eval_images(&obj_dev, params, order, n_img, t->data.hw, kappa, al, v2, &total2, g2) == 0 &&
                   total2 == total_dev && !memcmp(g2, g_dev, n * sizeof(double)),
               "%s: a second evaluation gives the same bits", what);
         free(g2);
@@ -123,7 +123,7 @@ static void compare_step(const char *what, const device_choice *dev, const test_
     error_clear();
     free(X); free(pooled); free(g_cpu); free(g_dev); free(diff);
     objective_free(&obj);
-    device_step_free(ds);
+    objective_free(&obj_dev);
 }
 
 /* Streamed batches give the bits of resident ones. */
@@ -133,24 +133,26 @@ static void compare_streaming(const device_choice *dev, const test_set *t, const
 {
     size_t n = layout->n_params;
     device_step *resident = NULL, *streamed = NULL;
-    int rc = device_step_create(&resident, dev, layout, cfg, head, &t->data, n_img);
+    objective obj_res, obj_str;
+    int rc = device_objective(&obj_res, &resident, dev, layout, cfg, head, &t->data, n_img);
     setenv("EDDP_DEVICE_STREAM", "1", 1);
-    rc = rc || device_step_create(&streamed, dev, layout, cfg, head, &t->data, n_img);
+    int rc_str = device_objective(&obj_str, &streamed, dev, layout, cfg, head, &t->data, n_img);
+    rc = rc || rc_str;
     unsetenv("EDDP_DEVICE_STREAM");
     CHECK(rc == 0 && device_step_resident(resident) && !device_step_resident(streamed),
           "streaming: setup (%s)", error_message());
     if (!rc) {
         double v1[TERM_COUNT], v2[TERM_COUNT], t1, t2;
         double *g1 = malloc(n * sizeof(double)), *g2 = malloc(n * sizeof(double));
-        rc = device_step_eval(resident, params, order, n_img, kappa, NULL, v1, &t1, g1) ||
-             device_step_eval(streamed, params, order, n_img, kappa, NULL, v2, &t2, g2);
+        rc = eval_images(&obj_res, params, order, n_img, t->data.hw, kappa, NULL, v1, &t1, g1) ||
+             eval_images(&obj_str, params, order, n_img, t->data.hw, kappa, NULL, v2, &t2, g2);
         CHECK(rc == 0 && t1 == t2 && !memcmp(g1, g2, n * sizeof(double)),
               "streamed and resident batches agree bit for bit (%s)", rc ? error_message() : "values differ");
         free(g1); free(g2);
     }
     error_clear();
-    device_step_free(resident);
-    device_step_free(streamed);
+    objective_free(&obj_res);
+    objective_free(&obj_str);
 }
 
 static void first_batch(rng_state *rng, size_t n_total, size_t *order, double *kappa, size_t n_img)
@@ -223,17 +225,15 @@ static void compare_training(const device_choice *dev, const test_set *t, const 
     double *p_cpu = malloc(n * sizeof(double)), *p_dev = malloc(n * sizeof(double));
     memcpy(p_cpu, start, n * sizeof(double));
     memcpy(p_dev, start, n * sizeof(double));
-    objective obj_cpu, obj_dev;
+    objective obj_cpu = {0}, obj_dev = {0};
     train_history h_cpu = {0}, h_dev = {0};
     device_step *ds = NULL;
-    int rc = objective_init(&obj_cpu, layout, cfg, head, (int)batch, batch * t->data.hw) ||
-             objective_init(&obj_dev, layout, cfg, head, 1, t->data.hw) ||
-             device_step_create(&ds, dev, layout, cfg, head, &t->data, batch);
+    int rc = objective_init_data(&obj_cpu, layout, cfg, head, &t->data, batch) ||
+             device_objective(&obj_dev, &ds, dev, layout, cfg, head, &t->data, batch);
     CHECK(rc == 0, "training: setup (%s)", error_message());
     if (!rc) {
         rc = train_run(&tc, &obj_cpu, &t->data, p_cpu, &h_cpu);
         CHECK(rc == 0, "training on the CPU (%s)", error_message());
-        tc.device = ds;
         int rc_dev = train_run(&tc, &obj_dev, &t->data, p_dev, &h_dev);
         CHECK(rc_dev == 0, "training on the device (%s)", error_message());
         if (!rc && !rc_dev) {
@@ -244,13 +244,12 @@ static void compare_training(const device_choice *dev, const test_set *t, const 
             printf("  training, %d epochs x %zu batches: min detector IoU %.4f, max logit difference %.3g\n",
                    TRAIN_EPOCHS, (t->data.n_img + batch - 1) / batch, iou, max_diff);
         }
-        objective_free(&obj_cpu);
-        objective_free(&obj_dev);
     }
+    objective_free(&obj_cpu);
+    objective_free(&obj_dev);
     error_clear();
     train_history_free(&h_cpu);
     train_history_free(&h_dev);
-    device_step_free(ds);
     free(p_cpu); free(p_dev);
 }
 

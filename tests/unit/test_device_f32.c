@@ -93,11 +93,12 @@ static int measure(arith m, const test_set *t, const det_layout *layout, const o
     }
     device_choice dev;
     device_step *ds = NULL;
+    objective obj = {0};
     double v[TERM_COUNT], total;
-    int rc = device_choose("cuda", &dev) || device_step_create(&ds, &dev, layout, cfg, NULL, &t->data, n_img);
+    int rc = device_choose("cuda", &dev) || device_objective(&obj, &ds, &dev, layout, cfg, NULL, &t->data, n_img);
     if (!rc) {
-        cpu32_test_arith((cpu32_arith)m, device_step_view(ds)->b);
-        rc = device_step_eval(ds, params, order, n_img, kappa, NULL, v, &total, g);
+        cpu32_test_arith((cpu32_arith)m, obj.view.b);
+        rc = eval_images(&obj, params, order, n_img, t->data.hw, kappa, NULL, v, &total, g);
     }
     if (!rc) {
         for (int j = 0; j < TERM_COUNT; j++)
@@ -108,7 +109,7 @@ static int measure(arith m, const test_set *t, const det_layout *layout, const o
         e->grad = norm2(g, n) / norm2(g_cpu, n);
     }
     cpu32_test_arith(CPU32_ARITH_DEVICE, NULL);
-    device_step_free(ds);
+    objective_free(&obj);
     free(order); free(kappa); free(g);
     return rc;
 }
@@ -140,7 +141,7 @@ static void compare(const char *what, const test_set *t, const det_layout *layou
     double *g_cpu = malloc(n * sizeof(double)), v_cpu[TERM_COUNT], total;
     objective obj;
     train_gather(&t->data, order, n_img, X, pooled);
-    objective_batch batch = {X, pooled, kappa, (int)n_img, n_pix};
+    objective_batch batch = {X, pooled, kappa, (int)n_img, n_pix, NULL};
     int rc = objective_init(&obj, layout, &cfg, NULL, (int)n_img, n_pix) ||
              objective_eval(&obj, params, &batch, NULL, v_cpu, &total, g_cpu);
     CHECK(rc == 0, "%s: the CPU reference (%s)", what, error_message());

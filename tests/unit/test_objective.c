@@ -166,7 +166,7 @@ int main(void)
     rng_init(&rng, 21, 1);
     double X[N_PIX * N_DIM], pooled[N_IMG * N_DIM], kappa[N_IMG], mean[N_DIM], std[N_DIM];
     make_batch(&rng, X, pooled, kappa, mean, std);
-    objective_batch batch = {X, pooled, kappa, N_IMG, N_PIX};
+    objective_batch batch = {X, pooled, kappa, N_IMG, N_PIX, NULL};
     double V[N_CLS * N_DIM], c[N_CLS];
     for (int k = 0; k < N_CLS * N_DIM; k++)
         V[k] = rng_normal(&rng);

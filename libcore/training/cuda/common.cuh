@@ -19,6 +19,7 @@ extern "C" {
 #include "error.h"
 }
 #include "backend.h"
+#include "rsw_power.h"
 
 #define CUDA_TRY(call)                                                                        \
     do {                                                                                      \
@@ -192,22 +193,6 @@ __global__ void k_strided_sum(const T *in, size_t n, size_t stride, double scale
     double total = block_sum(v, sh);
     if (threadIdx.x == 0)
         out[blockIdx.x] = scale * total;
-}
-
-/* r^ν as optim/losses compute it (multiplication for ν = 1..4). */
-__host__ __device__ inline double rsw_power(double r, double nu)
-{
-    if (nu == 4.0) {
-        double r2 = r * r;
-        return r2 * r2;
-    }
-    if (nu == 3.0)
-        return r * r * r;
-    if (nu == 2.0)
-        return r * r;
-    if (nu == 1.0)
-        return r;
-    return pow(r, nu);
 }
 
 /* Chunks of the dW̃ GEMMs for n_pix pixels (backend.h, DW_CHUNK_MAX_PIX). */
