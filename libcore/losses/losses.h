@@ -25,9 +25,10 @@
  *     parallel or not.
  *
  * Which code computes each term (the --losses names; objective.h's term_id).
- * Training runs ONE path per run (train.c): --device cpu with the default
- * --precision float64 runs objective_eval, the "CPU fused" path; --device
- * cuda (or auto with a GPU) runs device_step_eval over the CUDA plugin, the
+ * Training runs ONE path per run, the backend behind objective_eval's
+ * batch_backend_ops table (objective.h): --device cpu with the default
+ * --precision float64 runs batch_cpu.c, the "CPU fused" path; --device
+ * cuda (or auto with a GPU) runs device.c's step over the CUDA plugin, the
  * "CUDA" path; --device cpu --precision float32 runs the same host half
  * (device.c) over cpu32.c, the "cpu32" path. For the pixel terms the
  * "reference" pair is the plain definition that training never calls:
@@ -75,7 +76,7 @@
  *        cpu32      ura_forward / ura_backward (CUDA_URA_CUR, host LU)
  *        CUDA       ura.cu cuda_ura_forward / _backward (CUDA_URA_CUR, getrs)
  *  cnn   CPU only   cbe_forward / cbe_backward (cbe.h); cpu32 and CUDA refuse
- *                   it (EX_UNAVAILABLE, device_step_create)
+ *                   it (EX_UNAVAILABLE, device.c step_supported)
  *
  * Stage: losses. In memory only, no files. */
 #ifndef EDDP_LOSSES_H
