@@ -207,7 +207,7 @@ int main(int argc, char **argv)
     fill_normal(&r, b, N_DET, 1.0);
     fill_normal(&r, head.weight, N_CLS * N_DIM, 0.1);
     fill_normal(&r, head.bias, N_CLS, 0.1);
-    train_data data = {features, pooled_all, n_img, N_DIM, HW};
+    train_data data = {features, pooled_all, n_img, N_DIM, HW, NULL};
 
     det_layout layout;
     objective_config ocfg;
@@ -217,7 +217,9 @@ int main(int argc, char **argv)
     if (det_layout_init(&layout, DET_FREE, N_DET, N_DIM, 1, center, NULL) ||
         !(params = malloc(layout.n_params * sizeof *params)) ||
         det_init_from_effective(&layout, W, b, S, 1.0, params) ||
-        objective_init(&obj, &layout, &ocfg, &head, (int)batch, max_pix)) {
+        /* float32 alone: no float64 batch buffers (the float32 run maps
+         * parameters with a one-image objective of its own) */
+        objective_init(&obj, &layout, &ocfg, &head, run64 ? (int)batch : 1, run64 ? max_pix : HW)) {
         fprintf(stderr, "bench_epoch: setup failed: %s\n", error_message());
         return 1;
     }

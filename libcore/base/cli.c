@@ -75,6 +75,22 @@ double cli_parse_double(const cli_common *cli, const char *option, const char *a
     return value;
 }
 
+size_t cli_parse_bytes(const cli_common *cli, const char *option, const char *arg)
+{
+    char *end;
+    errno = 0;
+    double value = strtod(arg, &end), scale = 1;
+    switch (*end) {
+    case 'k': case 'K': scale = 1024.0; end++; break;
+    case 'm': case 'M': scale = 1024.0 * 1024; end++; break;
+    case 'g': case 'G': scale = 1024.0 * 1024 * 1024; end++; break;
+    }
+    if (errno || end == arg || *end || !(value * scale >= 1) || value * scale > 1e18)
+        cli_usage_error(cli, "%s: expected a size in bytes with an optional suffix K, M or G (binary), such as "
+                        "512M or 6G, got '%s'", option, arg);
+    return (size_t)(value * scale);
+}
+
 void cli_parse_range(const cli_common *cli, const char *option, const char *arg, double *lo, double *hi)
 {
     char *end;

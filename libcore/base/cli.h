@@ -9,6 +9,7 @@
 #define EDDP_CLI_H
 
 #include <getopt.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define EDDP_VERSION "0.1.0"
@@ -64,6 +65,9 @@ void cli_die(const cli_common *cli, int code, const char *fmt, ...)
 /* Option value parsers: exit 64 naming the option on a bad value. */
 long cli_parse_long(const cli_common *cli, const char *option, const char *arg, long lo, long hi);
 double cli_parse_double(const cli_common *cli, const char *option, const char *arg, double lo, double hi);
+/* A size in bytes, with an optional binary suffix K, M or G (6G = 6·2^30):
+ * at least 1 byte; anything else is a usage error naming option. */
+size_t cli_parse_bytes(const cli_common *cli, const char *option, const char *arg);
 /* "LO:HI" with LO <= HI. */
 void cli_parse_range(const cli_common *cli, const char *option, const char *arg, double *lo, double *hi);
 

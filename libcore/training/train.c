@@ -1,6 +1,7 @@
 /* train — see train.h. */
 #include "train.h"
 #include "device.h"
+#include "batchsrc.h"
 #include "error.h"
 #include "h5io.h"
 #include "rng.h"
@@ -89,8 +90,26 @@ static void transpose_image(const float *image, int n_dim, int hw, double *pixel
     }
 }
 
-void train_gather(const train_data *data, const size_t *order, size_t n, double *X, double *pooled)
+/* A streamed batch: the source delivers the images in batch order. */
+static int gather_streamed(const train_data *data, const size_t *order, size_t n, double *X, double *pooled)
 {
+    int n_dim = data->n_dim, hw = data->hw;
+    size_t image_values = (size_t)n_dim * hw;
+    const float *images;
+    if (batchsrc_gather(data->source, order, n, &images))
+        return error_code();
+#pragma omp parallel for schedule(static) if (n * image_values >= GATHER_PARALLEL_MIN)
+    for (size_t k = 0; k < n; k++) {
+        transpose_image(images + k * image_values, n_dim, hw, X + k * image_values);
+        memcpy(pooled + k * n_dim, data->pooled + order[k] * n_dim, n_dim * sizeof(double));
+    }
+    return 0;
+}
+
+int train_gather(const train_data *data, const size_t *order, size_t n, double *X, double *pooled)
+{
+    if (!data->features)
+        return gather_streamed(data, order, n, X, pooled);
     int n_dim = data->n_dim, hw = data->hw;
     size_t image_values = (size_t)n_dim * hw;
 #pragma omp parallel for schedule(static) if (n * image_values >= GATHER_PARALLEL_MIN)
@@ -103,6 +122,7 @@ void train_gather(const train_data *data, const size_t *order, size_t n, double 
         transpose_image(data->features + order[k] * image_values, n_dim, hw, X + k * image_values);
         memcpy(pooled + k * n_dim, data->pooled + order[k] * n_dim, n_dim * sizeof(double));
     }
+    return 0;
 }
 
 /* ------------------------------------------------------------ bookkeeping */
@@ -263,15 +283,17 @@ typedef struct {
     size_t batch;
 } buffers;
 
-static int buffers_alloc(buffers *b, const train_data *data, size_t batch, size_t n_params)
+/* With a device step (float32 or CUDA) the batch is gathered there: no
+ * float64 copy of the pixels here. */
+static int buffers_alloc(buffers *b, const train_data *data, size_t batch, size_t n_params, int on_device)
 {
     b->batch = batch;
     b->order = malloc(data->n_img * sizeof *b->order);
-    b->X = malloc(batch * data->hw * data->n_dim * sizeof(double));
-    b->pooled = malloc(batch * data->n_dim * sizeof(double));
+    b->X = on_device ? NULL : malloc(batch * data->hw * data->n_dim * sizeof(double));
+    b->pooled = on_device ? NULL : malloc(batch * data->n_dim * sizeof(double));
     b->kappa = malloc(batch * sizeof(double));
     b->grads = malloc(n_params * sizeof(double));
-    return b->order && b->X && b->pooled && b->kappa && b->grads ? 0 : -1;
+    return b->order && (on_device || (b->X && b->pooled)) && b->kappa && b->grads ? 0 : -1;
 }
 
 static void buffers_free(buffers *b)
@@ -309,7 +331,7 @@ int train_evaluate(const train_config *cfg, objective *obj, const train_data *da
 {
     buffers b;
     size_t batch = cfg->batch_images < data->n_img ? cfg->batch_images : data->n_img;
-    if (buffers_alloc(&b, data, batch, obj->layout->n_params)) {
+    if (buffers_alloc(&b, data, batch, obj->layout->n_params, cfg->device != NULL)) {
         buffers_free(&b);
         return error_set(EX_OSERR, "out of memory for evaluation batches");
     }
@@ -327,9 +349,11 @@ int train_evaluate(const train_config *cfg, objective *obj, const train_data *da
         if (cfg->device) {
             rc = device_step_eval(cfg->device, params, b.order + b0, n, b.kappa, NULL, batch_values, &total, NULL);
         } else {
-            train_gather(data, b.order + b0, n, b.X, b.pooled);
             objective_batch ob = {b.X, b.pooled, b.kappa, (int)n, n * data->hw};
-            rc = objective_eval(obj, params, &ob, NULL, batch_values, &total, NULL);
+            rc = train_gather(data, b.order + b0, n, b.X, b.pooled) ||
+                         objective_eval(obj, params, &ob, NULL, batch_values, &total, NULL)
+                     ? error_code()
+                     : 0;
         }
         for (int j = 0; j < TERM_COUNT; j++)
             sums[j] += batch_values[j] * (double)n;
@@ -380,9 +404,9 @@ static int run_epoch(const train_config *cfg, objective *obj, const train_data *
         if (cfg->device) {
             rc = device_step_eval(cfg->device, params, b->order + b0, n, b->kappa, al, values, &total, b->grads);
         } else {
-            train_gather(data, b->order + b0, n, b->X, b->pooled);
             objective_batch ob = {b->X, b->pooled, b->kappa, (int)n, n * data->hw};
-            rc = objective_eval(obj, params, &ob, al, values, &total, b->grads);
+            rc = train_gather(data, b->order + b0, n, b->X, b->pooled) ||
+                 objective_eval(obj, params, &ob, al, values, &total, b->grads);
         }
         if (rc)
             return error_prefix("epoch %ld, batch %zu: ", st->epoch + 1, batch_index);
@@ -457,7 +481,7 @@ int train_run(const train_config *cfg, objective *obj, const train_data *data, d
     buffers b;
     history_init(history, &c, ocfg, cfg->constrained, cfg->epochs, obj->layout->n_det);
     size_t batch = cfg->batch_images < data->n_img ? cfg->batch_images : data->n_img;
-    if (run_state_init(&st, cfg, ocfg, n_params) || buffers_alloc(&b, data, batch, n_params)) {
+    if (run_state_init(&st, cfg, ocfg, n_params) || buffers_alloc(&b, data, batch, n_params, cfg->device != NULL)) {
         adam_free(&st.adam);
         return error_code() ? error_code() : error_set(EX_OSERR, "out of memory for batches");
     }

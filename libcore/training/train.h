@@ -16,12 +16,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The training images, held in memory. */
+/* The training images: held in memory (features), or streamed batch by
+ * batch from the file (features NULL, source set: uibe/eddp --memory). The
+ * pooled features are always in memory. */
 typedef struct {
-    const float *features;  /* [n_img × n_dim × hw] as in the file (NCHW) */
+    const float *features;  /* [n_img × n_dim × hw] as in the file (NCHW), or NULL */
     const double *pooled;   /* [n_img × n_dim] */
     size_t n_img;
     int n_dim, hw;
+    struct batchsrc *source; /* when features is NULL (batchsrc.h) */
 } train_data;
 
 typedef struct {
@@ -71,8 +74,9 @@ int train_evaluate(const train_config *cfg, objective *obj, const train_data *da
                    const double *params, double values[TERM_COUNT]);
 
 /* Gathers images order[0..n) into pixel-major X [n·hw × n_dim] and pooled
- * rows [n × n_dim]. */
-void train_gather(const train_data *data, const size_t *order, size_t n, double *X, double *pooled);
+ * rows [n × n_dim], from memory or the source (the same values). Returns
+ * the source's status (0 from memory). */
+int train_gather(const train_data *data, const size_t *order, size_t n, double *X, double *pooled);
 
 
 #endif

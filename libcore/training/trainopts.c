@@ -117,6 +117,7 @@ int trainopts_option(train_options *opts, const cli_common *cli, int opt, const 
             cli_usage_error(cli, "--precision: expected float32 or float64");
         opts->precision_arg = arg;
         return 1;
+    case TOPT_MEMORY: opts->memory = cli_parse_bytes(cli, "--memory", arg); return 1;
     default: return 0;
     }
 }
@@ -142,7 +143,7 @@ static void enable_losses(train_options *opts, const cli_common *cli, const char
 static uint64_t fingerprint(const cli_common *cli)
 {
     static const char *const ignored[] = {"--resume", "--quiet", "--overwrite", "--checkpoint-every",
-                                          "--checkpoint", "--epochs"};
+                                          "--checkpoint", "--epochs", "--memory"};
     uint64_t h = 0xcbf29ce484222325ULL;
     for (int k = 1; k < cli->argc; k++) {
         const char *arg = cli->argv[k];

@@ -14,7 +14,7 @@ enum {
     TOPT_EPOCHS = 1200, TOPT_LR, TOPT_BATCH, TOPT_LR_REF, TOPT_OBJECTIVE, TOPT_LOSSES, TOPT_WEIGHT,
     TOPT_BOUND, TOPT_GAMMA, TOPT_TAU, TOPT_RHO, TOPT_NU, TOPT_KAPPA, TOPT_AL_EVERY, TOPT_AL_PENALTY,
     TOPT_AL_GROWTH, TOPT_AL_PENALTY_MAX, TOPT_AL_MEASURE, TOPT_PLATEAU, TOPT_CHECKPOINT_EVERY,
-    TOPT_CHECKPOINT, TOPT_RESUME, TOPT_DIAGNOSE, TOPT_PRECISION
+    TOPT_CHECKPOINT, TOPT_RESUME, TOPT_DIAGNOSE, TOPT_PRECISION, TOPT_MEMORY
 };
 
 #define TRAINOPTS_LONGOPTS                                                          \
@@ -38,7 +38,8 @@ enum {
     {"checkpoint", required_argument, 0, TOPT_CHECKPOINT},                          \
     {"resume", no_argument, 0, TOPT_RESUME},                                        \
     {"diagnose", required_argument, 0, TOPT_DIAGNOSE},                              \
-    {"precision", required_argument, 0, TOPT_PRECISION}
+    {"precision", required_argument, 0, TOPT_PRECISION},                            \
+    {"memory", required_argument, 0, TOPT_MEMORY}
 
 #define TRAINOPTS_USAGE                                                                        \
     "training options:\n"                                                                      \
@@ -58,7 +59,9 @@ enum {
     "  --checkpoint-every N    epochs between checkpoints (0 = only on signals)\n"              \
     "  --resume                continue from the checkpoint if there is one\n"                  \
     "  --diagnose DIRECTIONS   print every loss and constraint of DIRECTIONS as TSV, no training\n" \
-    "  --precision float32|float64   pixel path in float32 (the CUDA arithmetic) or float64 (float64)\n"
+    "  --precision float32|float64   pixel path in float32 (the CUDA arithmetic) or float64 (float64)\n" \
+    "  --memory BYTES          budget for the training set (K/M/G suffix): a larger set is read\n"  \
+    "                          from the file batch by batch, with the same result (no limit)\n"
 
 typedef struct {
     objective_config obj;
@@ -69,6 +72,7 @@ typedef struct {
     const char *checkpoint;
     const char *precision_arg;   /* --precision as given, NULL when absent */
     const char *precision;       /* the pixel path's precision used (attribute), NULL = float64 */
+    size_t memory;               /* --memory in bytes, 0 = no budget */
     char checkpoint_buf[4200];
     int epochs_given;            /* --epochs was on the command line */
 } train_options;
