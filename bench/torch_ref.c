@@ -14,7 +14,9 @@
  *       autograd from the same numbers.
  *       With --time-epochs E it then trains E epochs (train_run, the
  *       tools' loop) from those parameters on the whole set and prints
- *       "c_seconds S" and "c_objective X" (mean objective of the last epoch).
+ *       "c_seconds S" and "c_objective X" (mean objective of the last epoch);
+ *       with --precision float32, on the float32 CPU path (device.h), as
+ *       uibe/eddp --precision float32 train.
  *   torch_ref --make-broden N FEATURES HEAD
  *       Writes a Broden-sized set (N images of 512 channels × 7 × 7,
  *       uniform features of unit variance, as bench_epoch) and a random
@@ -406,15 +408,25 @@ static int time_epochs(const options *opt, const learn_set *set, const det_layou
     if (!work)
         return error_set(EX_OSERR, "out of memory");
     memcpy(work, params, layout->n_params * sizeof *work);
-    objective obj;
+    objective obj = {0};
     train_history history = {0};
     train_config tc = opt->train.train;
     tc.epochs = opt->time_epochs;
     tc.cli = &opt->cli;
+    /* --precision float32: the float32 CPU path (device.h), as uibe/eddp
+     * run it; the CPU objective then only maps parameters (one image) */
+    device_choice dev;
+    device_step *step = NULL;
     double t0 = now();
-    int rc = objective_init(&obj, layout, &opt->train.obj, head, (int)batch, batch * set->data.hw) ||
-             train_run(&tc, &obj, &set->data, work, &history);
+    int rc = device_choose("cpu", &dev) || device_set_precision(&dev, opt->train.precision_arg) ||
+             (dev.kind == DEVICE_CPU32 &&
+              device_step_create(&step, &dev, layout, &opt->train.obj, head, &set->data, batch));
+    size_t obj_batch = step ? 1 : batch;
+    tc.device = step;
+    rc = rc || objective_init(&obj, layout, &opt->train.obj, head, (int)obj_batch, obj_batch * set->data.hw) ||
+         train_run(&tc, &obj, &set->data, work, &history);
     double seconds = now() - t0;
+    device_step_free(step);
     if (!rc) {
         printf("c_seconds %.6f\n", seconds);
         printf("c_objective %.10g\n", history.rows[(history.epochs_done - 1) * history.n_cols]);
