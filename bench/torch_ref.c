@@ -451,7 +451,7 @@ int main(int argc, char **argv)
     learn_set set;
     h5in head_in;
     head_params head = {0};
-    if (learn_load(&set, opt.features) || learn_load_head(&head_in, opt.head, &set, &head))
+    if (learn_load_budget(&set, opt.features, opt.train.memory) || learn_load_head(&head_in, opt.head, &set, &head))
         cli_fail(&opt.cli);
     det_layout layout = {0};
     double *params = NULL;
