@@ -55,6 +55,14 @@ static void fill_normal(rng_state *r, double *x, size_t n, double sd)
         x[k] = sd * rng_normal(r);
 }
 
+/* The process's peak resident set so far, in GiB. */
+static double peak_rss_gib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1048576.0;
+}
+
 /* Uniform features of unit variance, one stream per image (parallel). */
 static void fill_features(float *features, size_t n_img, uint64_t seed)
 {
@@ -205,7 +213,7 @@ int main(int argc, char **argv)
     fill_normal(&r, b, N_DET, 1.0);
     fill_normal(&r, head.weight, N_CLS * N_DIM, 0.1);
     fill_normal(&r, head.bias, N_CLS, 0.1);
-    train_data data = {features, pooled_all, n_img, N_DIM, HW};
+    train_data data = {features, pooled_all, n_img, N_DIM, HW, NULL};
 
     det_layout layout;
     objective_config ocfg;
@@ -224,11 +232,12 @@ int main(int argc, char **argv)
                          .al_growth = 10, .al_penalty_max = 1e4, .seed = 1, .cli = &cli};
     double *params0 = malloc(layout.n_params * sizeof *params0);
     memcpy(params0, params, layout.n_params * sizeof *params0);
-    double t32 = 0, t_sgemm = 0, objective32 = NAN;
+    double t32 = 0, t_sgemm = 0, objective32 = NAN, rss32 = 0;
     if (run32) {
         device_choice dev32 = {.kind = DEVICE_CPU32, .name = "cpu float32"};
-        if (epoch_float32(tcfg, &layout, &ocfg, &head, &data, batch, params, &t32, &objective32) ||
-            sgemm_epoch(&dev32, n_img, batch, &t_sgemm)) {
+        int rc32 = epoch_float32(tcfg, &layout, &ocfg, &head, &data, batch, params, &t32, &objective32);
+        rss32 = peak_rss_gib();
+        if (rc32 || sgemm_epoch(&dev32, n_img, batch, &t_sgemm)) {
             fprintf(stderr, "bench_epoch: float32: %s\n", error_message());
             return 1;
         }
@@ -291,10 +300,12 @@ int main(int argc, char **argv)
         printf("  its SGEMMs alone over the same batches%8.2f s\n", t_sgemm);
         printf("  ratio float32 epoch / SGEMMs          %8.3f   (target <= 1.3)\n", t32 / t_sgemm);
         printf("  objective after the float32 epoch %.6g\n", objective32);
+        printf("  peak RSS after the float32 epoch %.2f GiB (the set %.2f GiB)\n", rss32,
+               (double)n_img * N_DIM * (HW * sizeof(float) + sizeof(double)) / 1073741824.0);
     }
     if (run32 && run64)
         printf("  ratio float64 epoch / float32 epoch   %8.3f   (target >= 1.7)\n", t_epoch / t32);
-    printf("  peak RSS %.2f GB\n", ru.ru_maxrss / 1048576.0);
+    printf("  peak RSS %.2f GiB\n", ru.ru_maxrss / 1048576.0);
 
     det_layout_free(&layout);
     free(features); free(pooled_all); free(W); free(S); free(b); free(center);

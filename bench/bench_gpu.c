@@ -180,7 +180,7 @@ int main(int argc, char **argv)
     for (int d = 0; d < a.n_dim; d++)
         std[d] = 1.0 / sqrt(3.0); /* of U(−1, 1) */
     printf("  data generated in %.1f s\n", now() - t0);
-    train_data data = {features, pooled, a.n_img, a.n_dim, a.hw};
+    train_data data = {features, pooled, a.n_img, a.n_dim, a.hw, NULL};
     rng_state r;
     rng_init(&r, 3, RNG_STREAM_INIT);
     head_params head = {365, a.n_dim, malloc((size_t)365 * a.n_dim * sizeof(double)), malloc(365 * sizeof(double))};

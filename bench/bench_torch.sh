@@ -19,9 +19,12 @@
 #      epochs (multiplier updates included, as in a run) on both sides.
 #   3. One step-(d) epoch at Broden scale: 512 channels, 500 detectors, 7×7
 #      pixels, batches of 4096 images, over BRODEN_IMAGES random images,
-#      random detectors and signals (the float64 path on both sides; PyTorch
-#      float32 too with TORCH_FLOAT32=1). Memory: C ~7 GB, PyTorch float64
-#      ~10 GB at batches of 4096.
+#      random detectors and signals: the float64 path on both sides, then
+#      float32 on both sides (our --precision float32 path, PyTorch with
+#      --dtype float32; TORCH_FLOAT32=0 skips it, TORCH_FLOAT64=0 the
+#      float64 pair), with the ratios
+#      PyTorch / C in each precision and C float64 / C float32. Memory at
+#      8192 images: C ~2 GB, PyTorch float64 ~10 GB at batches of 4096.
 #
 #   make bench-torch            # or: bash bench/bench_torch.sh after make and
 #                               # make build/bench/torch_ref
@@ -111,21 +114,33 @@ if [[ " $PARTS " == *" 3 "* ]]; then
            --gamma 1.1 --tau 1 --rho 0.5 --nu 4 --kappa 0.5:0.9
            --losses s,sb,ma,mm,ic,eac,cur,fso --weight s=0.85 --weight sb=2.6 --weight cur=0.25
            --bound ma=0.8 --bound mm=8 --bound ic=0.01 --bound eac=0.1 --bound fso=0.1)
-    /usr/bin/time -f "peak_rss_kb %M" -o "$dir/c3.mem" build/bench/torch_ref --quiet "${flags[@]}" --check-images 8 \
-        --time-epochs 1 "$dir/broden.h5" "$dir/broden-head.h5" -o "$dir/dump-b.h5" > "$dir/c3.txt"
+    build/bench/torch_ref --quiet "${flags[@]}" --check-images 8 "$dir/broden.h5" "$dir/broden-head.h5" \
+        -o "$dir/dump-b.h5"
     crosscheck "$dir/dump-b.h5" "8 images, random detectors and signals"
+    if [[ ${TORCH_FLOAT64:-1} == 1 ]]; then
+    /usr/bin/time -f "peak_rss_kb %M" -o "$dir/c3.mem" build/bench/torch_ref --quiet --overwrite "${flags[@]}" \
+        --check-images 8 --time-epochs 1 "$dir/broden.h5" "$dir/broden-head.h5" -o "$dir/dump-b.h5" > "$dir/c3.txt"
     /usr/bin/time -f "peak_rss_kb %M" -o "$dir/p3.mem" "$PY" bench/torch_eddp.py time "$dir/dump-b.h5" "$dir/broden.h5" \
         --epochs 1 --threads "$BRODEN_THREADS" > "$dir/p3.txt"
     c3=$(field c_seconds "$dir/c3.txt") p3=$(field torch_seconds "$dir/p3.txt")
     mc=$(field peak_rss_kb "$dir/c3.mem") mp=$(field peak_rss_kb "$dir/p3.mem")
     awk -v c="$c3" -v p="$p3" -v mc="$mc" -v mp="$mp" 'BEGIN {
-        printf "  C %.2f s   PyTorch float64 %.2f s   ratio PyTorch / C %.2f   (peak RSS C %.1f GB, PyTorch %.1f GB)\n",
+        printf "  C float64 %.2f s   PyTorch float64 %.2f s   ratio PyTorch / C %.2f   (peak RSS C %.1f GB, PyTorch %.1f GB)\n",
                c, p, p / c, mc / 1048576, mp / 1048576 }'
-    if [[ ${TORCH_FLOAT32:-0} == 1 ]]; then
-        "$PY" bench/torch_eddp.py time "$dir/dump-b.h5" "$dir/broden.h5" --epochs 1 --threads "$BRODEN_THREADS" \
-            --dtype float32 > "$dir/p3f.txt"
-        p3f=$(field torch_seconds "$dir/p3f.txt")
-        echo "  PyTorch float32 $p3f s   ratio PyTorch float32 / C float64 $(ratio "$p3f" "$c3")"
+    fi
+    if [[ ${TORCH_FLOAT32:-1} == 1 ]]; then
+        /usr/bin/time -f "peak_rss_kb %M" -o "$dir/c3f.mem" build/bench/torch_ref --quiet --overwrite "${flags[@]}" \
+            --precision float32 --check-images 8 --time-epochs 1 "$dir/broden.h5" "$dir/broden-head.h5" \
+            -o "$dir/dump-b.h5" > "$dir/c3f.txt"
+        /usr/bin/time -f "peak_rss_kb %M" -o "$dir/p3f.mem" "$PY" bench/torch_eddp.py time "$dir/dump-b.h5" \
+            "$dir/broden.h5" --epochs 1 --threads "$BRODEN_THREADS" --dtype float32 > "$dir/p3f.txt"
+        c3f=$(field c_seconds "$dir/c3f.txt") p3f=$(field torch_seconds "$dir/p3f.txt")
+        mcf=$(field peak_rss_kb "$dir/c3f.mem") mpf=$(field peak_rss_kb "$dir/p3f.mem")
+        awk -v c="$c3f" -v p="$p3f" -v mc="$mcf" -v mp="$mpf" 'BEGIN {
+            printf "  C float32 %.2f s   PyTorch float32 %.2f s   ratio PyTorch / C %.2f   (peak RSS C %.1f GB, PyTorch %.1f GB)\n",
+                   c, p, p / c, mc / 1048576, mp / 1048576 }'
+        [[ ${TORCH_FLOAT64:-1} == 1 ]] &&
+            echo "  ratio C float64 / C float32 $(ratio "$c3" "$c3f")   PyTorch float32 / C float64 $(ratio "$p3f" "$c3")"
     fi
     echo "  load at the end: $(load)"
 fi

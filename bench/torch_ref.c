@@ -14,7 +14,9 @@
  *       autograd from the same numbers.
  *       With --time-epochs E it then trains E epochs (train_run, the
  *       tools' loop) from those parameters on the whole set and prints
- *       "c_seconds S" and "c_objective X" (mean objective of the last epoch).
+ *       "c_seconds S" and "c_objective X" (mean objective of the last epoch);
+ *       with --precision float32, on the float32 CPU path (device.h), as
+ *       uibe/eddp --precision float32 train.
  *   torch_ref --make-broden N FEATURES HEAD
  *       Writes a Broden-sized set (N images of 512 channels × 7 × 7,
  *       uniform features of unit variance, as bench_epoch) and a random
@@ -374,18 +376,20 @@ static double now(void)
 static int time_epochs(const options *opt, const learn_set *set, const det_layout *layout, const double *params,
                        const head_params *head)
 {
-    size_t batch = opt->train.train.batch_images < set->data.n_img ? opt->train.train.batch_images : set->data.n_img;
     double *work = malloc(layout->n_params * sizeof *work);
     if (!work)
         return error_set(EX_OSERR, "out of memory");
     memcpy(work, params, layout->n_params * sizeof *work);
-    objective obj;
+    objective obj = {0};
     train_history history = {0};
     train_config tc = opt->train.train;
     tc.epochs = opt->time_epochs;
     tc.cli = &opt->cli;
+    /* --precision float32: the float32 CPU path (device.h), as uibe/eddp run it */
+    device_choice dev;
     double t0 = now();
-    int rc = objective_init_data(&obj, layout, &opt->train.obj, head, &set->data, batch) ||
+    int rc = device_choose("cpu", &dev) || device_set_precision(&dev, opt->train.precision_arg) ||
+             learn_objective(&obj, &dev, layout, &opt->train, head, set) ||
              train_run(&tc, &obj, &set->data, work, &history);
     double seconds = now() - t0;
     if (!rc) {
@@ -412,7 +416,7 @@ int main(int argc, char **argv)
     learn_set set;
     h5in head_in;
     head_params head = {0};
-    if (learn_load(&set, opt.features) || learn_load_head(&head_in, opt.head, &set, &head))
+    if (learn_load_budget(&set, opt.features, opt.train.memory) || learn_load_head(&head_in, opt.head, &set, &head))
         cli_fail(&opt.cli);
     det_layout layout = {0};
     double *params = NULL;

@@ -66,7 +66,7 @@ static void set_statistics(test_set *t, size_t n_img, int n_dim, int hw)
         t->mean[d] = mean;
         t->std[d] = sqrt(sq / n_pix);
     }
-    t->data = (train_data){t->features, t->pooled, n_img, n_dim, hw};
+    t->data = (train_data){t->features, t->pooled, n_img, n_dim, hw, NULL};
 }
 
 /* The synthetic preset's data (synthgen's defaults: Table 6, offset 10,

@@ -115,14 +115,15 @@ static int estimate_signals(const learn_set *set, directions *dirs)
     }
     for (size_t k = 0; k < set->data.n_img; k++)
         order[k] = k;
-    for (size_t img0 = 0; img0 < set->data.n_img; img0 += batch) {
+    for (size_t img0 = 0; img0 < set->data.n_img && !rc; img0 += batch) {
         size_t n = set->data.n_img - img0 < batch ? set->data.n_img - img0 : batch;
-        train_gather(&set->data, order + img0, n, X, pooled);
+        if ((rc = train_gather(&set->data, order + img0, n, X, pooled)))
+            break;
         det_logits(&view, n_det, n_dim, X, n * hw, A);
         det_logits(&unit_view, n_det, n_dim, X, n * hw, Z);
         signal_accum_add(&acc, X, A, Z, n * hw);
     }
-    size_t dead = signal_accum_finish(&acc, dirs->S, alive);
+    size_t dead = rc ? 0 : signal_accum_finish(&acc, dirs->S, alive);
     for (int i = 0; dead && i < n_det; i++)
         if (!alive[i]) {
             rc = error_set(EX_DATAERR, "detector %d has fewer than 2 positive pixels (or constant "
@@ -151,7 +152,10 @@ static int estimate_signals_ica(const options *opt, const learn_set *set, direct
     }
     for (size_t k = 0; k < n_img; k++)
         order[k] = k;
-    train_gather(&set->data, order, n_img, X, pooled);
+    if (train_gather(&set->data, order, n_img, X, pooled)) {
+        free(order); free(X); free(pooled); free(A); free(positive);
+        return error_code();
+    }
     det_view view = {.W = dirs->W, .b = dirs->b};
     det_logits(&view, n_det, n_dim, X, n_pix, A);
     dirs->S = error_calloc((size_t)n_det * n_dim, sizeof(double), "the signal vectors");
@@ -319,9 +323,11 @@ int main(int argc, char **argv)
     learn_set set;
     h5in head_in = {.file = -1};
     head_params head = {0};
-    if (learn_load(&set, opt.features) || (opt.head && learn_load_head(&head_in, opt.head, &set, &head)))
+    if (learn_load_budget(&set, opt.features, opt.train.memory) ||
+        (opt.head && learn_load_head(&head_in, opt.head, &set, &head)))
         cli_fail(&opt.cli);
     learn_note_half(&set, &opt.cli);
+    learn_note_streamed(&set, opt.train.memory, &opt.cli);
     int rc = opt.step == 'c'        ? run_step_c(&opt, &set)
              : opt.train.diagnose ? diagnose(&opt, &set, &head)
                                   : run_training(&opt, &set, &head_in, &head);

@@ -167,9 +167,11 @@ int main(int argc, char **argv)
     learn_set set;
     h5in head_in;
     head_params head = {0};
-    if (learn_load(&set, opt.features) || learn_load_head(&head_in, opt.head, &set, &head))
+    if (learn_load_budget(&set, opt.features, opt.train.memory) ||
+        learn_load_head(&head_in, opt.head, &set, &head))
         cli_fail(&opt.cli);
     learn_note_half(&set, &opt.cli);
+    learn_note_streamed(&set, opt.train.memory, &opt.cli);
     int rc = opt.train.diagnose ? diagnose(&opt, &set, &head) : learn_basis(&opt, &set, &head_in, &head);
     headfile_free(&head);
     h5in_close(&head_in);

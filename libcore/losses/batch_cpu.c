@@ -1,5 +1,6 @@
 /* batch_cpu — see batch_cpu.h. */
 #include "batch_cpu.h"
+#include "batchsrc.h"
 #include "cbe.h"
 #include "error.h"
 #include "ura.h"
@@ -68,8 +69,26 @@ static void transpose_image(const float *image, int n_dim, int hw, double *pixel
     }
 }
 
-void train_gather(const train_data *data, const size_t *order, size_t n, double *X, double *pooled)
+/* A streamed batch: the source delivers the images in batch order. */
+static int gather_streamed(const train_data *data, const size_t *order, size_t n, double *X, double *pooled)
 {
+    int n_dim = data->n_dim, hw = data->hw;
+    size_t image_values = (size_t)n_dim * hw;
+    const float *images;
+    if (batchsrc_gather(data->source, order, n, &images))
+        return error_code();
+#pragma omp parallel for schedule(static) if (n * image_values >= GATHER_PARALLEL_MIN)
+    for (size_t k = 0; k < n; k++) {
+        transpose_image(images + k * image_values, n_dim, hw, X + k * image_values);
+        memcpy(pooled + k * n_dim, data->pooled + order[k] * n_dim, n_dim * sizeof(double));
+    }
+    return 0;
+}
+
+int train_gather(const train_data *data, const size_t *order, size_t n, double *X, double *pooled)
+{
+    if (!data->features)
+        return gather_streamed(data, order, n, X, pooled);
     int n_dim = data->n_dim, hw = data->hw;
     size_t image_values = (size_t)n_dim * hw;
 #pragma omp parallel for schedule(static) if (n * image_values >= GATHER_PARALLEL_MIN)
@@ -82,6 +101,7 @@ void train_gather(const train_data *data, const size_t *order, size_t n, double 
         transpose_image(data->features + order[k] * image_values, n_dim, hw, X + k * image_values);
         memcpy(pooled + k * n_dim, data->pooled + order[k] * n_dim, n_dim * sizeof(double));
     }
+    return 0;
 }
 
 static int cpu_load(void *ctx, const objective_batch *batch)
@@ -95,7 +115,8 @@ static int cpu_load(void *ctx, const objective_batch *batch)
         return 0;
     if (!c->data || !batch->order)
         return error_set(EX_SOFTWARE, "the CPU objective has no training set to gather a batch from");
-    train_gather(c->data, batch->order, (size_t)batch->n_img, c->X, c->pooled);
+    if (train_gather(c->data, batch->order, (size_t)batch->n_img, c->X, c->pooled))
+        return error_code();
     c->batch.X = c->X;
     c->batch.pooled = c->pooled;
     return 0;

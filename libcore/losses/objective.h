@@ -30,17 +30,21 @@ typedef struct {
     double kappa_lo, kappa_hi;   /* URA step magnitude range */
 } objective_config;
 
-/* The training images a backend draws batches from, held in memory. */
+/* The training images a backend draws batches from: held in memory
+ * (features), or streamed batch by batch from the file (features NULL,
+ * source set: uibe/eddp --memory). The pooled features are always in memory. */
 typedef struct {
-    const float *features;  /* [n_img × n_dim × hw] as in the file (NCHW) */
-    const double *pooled;   /* [n_img × n_dim] */
+    const float *features;   /* [n_img × n_dim × hw] as in the file (NCHW), or NULL */
+    const double *pooled;    /* [n_img × n_dim] */
     size_t n_img;
     int n_dim, hw;
+    struct batchsrc *source; /* when features is NULL (batchsrc.h) */
 } train_data;
 
 /* Gathers images order[0..n) into pixel-major X [n·hw × n_dim] and pooled
- * rows [n × n_dim]. */
-void train_gather(const train_data *data, const size_t *order, size_t n, double *X, double *pooled);
+ * rows [n × n_dim], from memory or the source (the same values). Returns
+ * the source's status (0 from memory). */
+int train_gather(const train_data *data, const size_t *order, size_t n, double *X, double *pooled);
 
 /* One batch of whole images: either the images order[0..n_img) of the
  * training set the backend was created over (X, pooled NULL), or, for the

@@ -2,6 +2,7 @@
  * parametrisation, the small n_det-sized terms and the factorisations run
  * here in double, the rest through libcore/training/cuda/backend.h. */
 #include "device.h"
+#include "batchsrc.h"
 #include "error.h"
 
 #include <math.h>
@@ -249,7 +250,48 @@ struct device_step {
     cuda_pixel_sums sums;      /* of the last forward */
     int pixel_pending;         /* a pixel backward is enqueued and not collected */
     size_t n_pix;
+    /* A set streamed from the file (data->features NULL): each batch is read
+     * into stage and handed to the backend as images 0..n−1 of a set of
+     * max_img (the float32 CPU backend only). */
+    train_data stage;
+    float *stage_features;     /* [max_img × n_dim × hw] */
+    double *stage_pooled;      /* [max_img × n_dim] */
+    size_t *stage_order;       /* 0..max_img−1 */
 };
+
+/* The staging of a streamed set; the backend then sees a set of max_img images. */
+static int stage_create(device_step *s, const device_choice *dev, size_t max_img)
+{
+    if (dev->kind != DEVICE_CPU32)
+        return error_set(EX_UNAVAILABLE, "streaming the training set from the file (--memory) is not implemented "
+                         "on the CUDA device; use --device cpu or a larger --memory");
+    const train_data *data = s->data;
+    size_t per_image = (size_t)data->n_dim * data->hw;
+    s->stage_features = malloc(max_img * per_image * sizeof(float));
+    s->stage_pooled = malloc(max_img * data->n_dim * sizeof(double));
+    s->stage_order = malloc(max_img * sizeof(size_t));
+    if (!s->stage_features || !s->stage_pooled || !s->stage_order)
+        return error_set(EX_OSERR, "out of memory for streamed batches of %zu images", max_img);
+    for (size_t k = 0; k < max_img; k++)
+        s->stage_order[k] = k;
+    s->stage = (train_data){s->stage_features, s->stage_pooled, max_img, data->n_dim, data->hw, NULL};
+    return 0;
+}
+
+/* Reads the streamed batch order[0..n) into the staging; *order_out is
+ * then the staging's own order. */
+static int stage_batch(device_step *s, const size_t *order, size_t n, const size_t **order_out)
+{
+    const train_data *data = s->data;
+    if (batchsrc_read(data->source, order, n, s->stage_features))
+        return error_code();
+    for (size_t k = 0; k < n; k++)
+        memcpy(s->stage_pooled + k * data->n_dim, data->pooled + order[k] * data->n_dim,
+               (size_t)data->n_dim * sizeof(double));
+    *order_out = s->stage_order;
+    return 0;
+}
+
 
 /* What the device cannot do, before anything is allocated. */
 static int step_supported(const device_choice *dev, const det_layout *layout, const objective_config *cfg,
@@ -320,16 +362,23 @@ int device_step_create(device_step **out, const device_choice *dev, const det_la
         return error_code();
     }
     const char *stream = getenv("EDDP_DEVICE_STREAM");
+    if (max_img > data->n_img)
+        max_img = data->n_img;
+    if (!data->features && stage_create(s, dev, max_img)) {
+        device_step_free(s);
+        return error_code();
+    }
+    const train_data *set = data->features ? data : &s->stage;
     cuda_step_sizes sz = {.device = dev->index, .n_det = layout->n_det, .n_dim = layout->n_dim, .hw = data->hw,
-                          .n_cls = head ? head->n_cls : 1, .n_img_total = data->n_img,
-                          .max_img = max_img < data->n_img ? max_img : data->n_img, .ura_kind = s->ura_kind,
-                          .force_stream = stream && !strcmp(stream, "1")};
+                          .n_cls = head ? head->n_cls : 1, .n_img_total = set->n_img,
+                          .max_img = max_img, .ura_kind = s->ura_kind,
+                          .force_stream = !data->features || (stream && !strcmp(stream, "1"))};
     s->ops = dev->kind == DEVICE_CPU32 ? cpu32_backend() : ops_now();
     if (!s->ops) {
         device_step_free(s);
         return error_set(EX_SOFTWARE, "device_step_create: no CUDA backend loaded (device_choose first)");
     }
-    if (plugin_failed(s->ops, s->ops->step_create(&s->gpu, &sz, data->features, data->pooled,
+    if (plugin_failed(s->ops, s->ops->step_create(&s->gpu, &sz, set->features, set->pooled,
                                                   head ? head->weight : NULL, head ? head->bias : NULL,
                                                   layout->center, layout->scale))) {
         device_step_free(s);
@@ -349,6 +398,7 @@ void device_step_free(device_step *s)
     mat_lu_free(&s->lu);
     free(s->square); free(s->Wf); free(s->bf); free(s->dWc); free(s->db);
     free(s->col_mean); free(s->col_coef); free(s->uW); free(s->ub); free(s->uS);
+    free(s->stage_features); free(s->stage_pooled); free(s->stage_order);
     free(s);
 }
 
@@ -372,7 +422,10 @@ static int step_load(void *ctx, const objective_batch *batch)
         return error_set(EX_SOFTWARE, "the device step draws its batches from the training set (no order given)");
     s->n_pix = (size_t)batch->n_img * (size_t)s->data->hw;
     s->pixel_pending = 0;
-    return plugin_failed(s->ops, s->ops->load_batch(s->gpu, batch->order, (size_t)batch->n_img, batch->kappa));
+    const size_t *order = batch->order;
+    if (!s->data->features && stage_batch(s, order, (size_t)batch->n_img, &order))
+        return error_code();
+    return plugin_failed(s->ops, s->ops->load_batch(s->gpu, order, (size_t)batch->n_img, batch->kappa));
 }
 
 /* Enqueues the pixel forward on the device; pixel_values collects it.

@@ -1,5 +1,6 @@
 /* learn — see learn.h. */
 #include "learn.h"
+#include "batchsrc.h"
 #include "cache.h"
 #include "error.h"
 #include "head.h"
@@ -26,14 +27,14 @@ static void channel_stats(const learn_set *set)
 static int alloc_set(learn_set *set)
 {
     size_t n_img = set->ff.n_img, n_dim = set->ff.n_dim, hw = set->ff.height * set->ff.width;
-    set->features = malloc(n_img * n_dim * hw * sizeof(float));
+    set->features = set->streamed ? NULL : malloc(n_img * n_dim * hw * sizeof(float));
     set->pooled = malloc(n_img * n_dim * sizeof(double));
     set->mean = malloc(n_dim * sizeof(double));
     set->std = malloc(n_dim * sizeof(double));
-    if (!set->features || !set->pooled || !set->mean || !set->std)
+    if ((!set->features && !set->streamed) || !set->pooled || !set->mean || !set->std)
         return error_set(EX_OSERR, "%s: out of memory holding %zu images of %zu×%zu features", set->in.path,
                          n_img, n_dim, hw);
-    set->data = (train_data){set->features, set->pooled, n_img, (int)n_dim, (int)hw};
+    set->data = (train_data){set->features, set->pooled, n_img, (int)n_dim, (int)hw, NULL};
     return 0;
 }
 
@@ -54,6 +55,46 @@ static int load_features(learn_set *set)
     return 0;
 }
 
+/* A features file streamed: pooled features, mean and std from passes over
+ * the file in batches of whole images (the same bits as over the whole set
+ * in memory, features.h), then the batch reader. */
+static int stream_features(learn_set *set)
+{
+    if (features_open(&set->ff, &set->in) || alloc_set(set))
+        return error_code();
+    size_t n_img = set->ff.n_img, n_dim = set->ff.n_dim, hw = set->ff.height * set->ff.width;
+    /* EDDP_BATCH_BYTES: smaller read batches (tests: several per pass) */
+    const char *env = getenv("EDDP_BATCH_BYTES");
+    size_t batch = features_batch_images(&set->ff, env && atol(env) > 0 ? (size_t)atol(env) : 64u << 20);
+    float *buf = malloc(batch * n_dim * hw * sizeof *buf);
+    if (!buf)
+        return error_set(EX_OSERR, "%s: out of memory for batches of %zu images", set->in.path, batch);
+    memset(set->mean, 0, n_dim * sizeof(double));
+    memset(set->std, 0, n_dim * sizeof(double));
+    int rc = 0;
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        for (size_t img0 = 0; img0 < n_img && !rc; img0 += batch) {
+            size_t n = n_img - img0 < batch ? n_img - img0 : batch;
+            if ((rc = features_read_images(&set->ff, img0, n, buf)))
+                break;
+            if (pass == 0) {
+                head_pool(buf, (int)n, (int)n_dim, (int)hw, set->pooled + img0 * n_dim);
+                features_channel_sums(buf, n, (int)n_dim, hw, set->mean);
+            } else {
+                features_channel_sqdev(buf, n, (int)n_dim, hw, set->mean, set->std);
+            }
+        }
+        if (pass == 0)
+            features_channel_mean(set->mean, (int)n_dim, n_img * hw, set->mean);
+    }
+    free(buf);
+    if (rc)
+        return error_code();
+    features_channel_std(set->std, (int)n_dim, n_img * hw, set->std);
+    set->value_bytes = 4;
+    return batchsrc_open(&set->source, &set->in, 0, n_img, n_dim, hw);
+}
+
 /* A cache holds the pixels pixel-major: read them in batches and lay them
  * out NCHW as a features file gives them; pooled, mean and std come from the
  * file (computed there from the float32 source). */
@@ -67,6 +108,9 @@ static int load_cache(learn_set *set)
     if (alloc_set(set))
         return error_code();
     size_t n_img = cf.n_img, per_image = cf.n_dim * cf.height * cf.width;
+    if (set->streamed)
+        return cache_read_stats(&cf, set->pooled, set->mean, set->std) ||
+               batchsrc_open(&set->source, &set->in, 1, n_img, cf.n_dim, cf.height * cf.width);
     size_t batch = features_batch_images(&set->ff, 64u << 20);
     float *rows = malloc(batch * per_image * sizeof(float));
     if (!rows)
@@ -97,17 +141,57 @@ static void unit_scale_constant_channels(learn_set *set)
         }
 }
 
-int learn_load(learn_set *set, const char *path)
+int learn_load(learn_set *set, const char *path) { return learn_load_budget(set, path, 0); }
+
+/* N, C and H·W of the open file (features or cache), for the budget. */
+static int set_shape(learn_set *set, int which, size_t *n_img, size_t *n_dim, size_t *hw)
+{
+    if (which == 0) {
+        features_file ff;
+        if (features_open(&ff, &set->in))
+            return error_code();
+        *n_img = ff.n_img, *n_dim = ff.n_dim, *hw = ff.height * ff.width;
+    } else {
+        cache_file cf;
+        if (cache_open(&cf, &set->in))
+            return error_code();
+        *n_img = cf.n_img, *n_dim = cf.n_dim, *hw = cf.height * cf.width;
+    }
+    return 0;
+}
+
+size_t learn_set_bytes(size_t n_img, size_t n_dim, size_t hw)
+{
+    return n_img * n_dim * (hw * sizeof(float) + sizeof(double));
+}
+
+int learn_load_budget(learn_set *set, const char *path, size_t memory)
 {
     static const char *const formats[] = {H5IO_FORMAT_FEATURES, H5IO_FORMAT_CACHE};
     int which;
     memset(set, 0, sizeof *set);
     if (h5in_open_formats(&set->in, path, formats, 2, &which))
         return error_code();
-    int rc = which == 0 ? load_features(set) : load_cache(set);
-    if (!rc)
+    if (memory) {
+        size_t n_img = 0, n_dim = 0, hw = 0;
+        if (set_shape(set, which, &n_img, &n_dim, &hw))
+            return error_code();
+        set->bytes = learn_set_bytes(n_img, n_dim, hw);
+        set->streamed = set->bytes > memory;
+    }
+    int rc = which == 0 ? (set->streamed ? stream_features(set) : load_features(set)) : load_cache(set);
+    if (!rc) {
+        set->data.source = set->source;
         unit_scale_constant_channels(set);
+    }
     return rc;
+}
+
+void learn_note_streamed(const learn_set *set, size_t memory, const cli_common *cli)
+{
+    if (set->streamed && !cli->quiet)
+        fprintf(stderr, "%s: %s: the training set takes %.3g GiB, more than --memory %.3g GiB: batches are read "
+                        "from the file\n", cli->tool, set->in.path, set->bytes / 1073741824.0, memory / 1073741824.0);
 }
 
 void learn_note_constant(const learn_set *set, const cli_common *cli)
@@ -123,6 +207,7 @@ void learn_free(learn_set *set)
     free(set->pooled);
     free(set->mean);
     free(set->std);
+    batchsrc_free(set->source);
     h5in_close(&set->in);
     memset(set, 0, sizeof *set);
 }

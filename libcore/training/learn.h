@@ -22,6 +22,9 @@ typedef struct {
     double *mean, *std; /* [C] over all pixels; std 1 for a constant channel */
     int n_constant;     /* constant channels (std 0 in the data) */
     int value_bytes;    /* 4; 2 for a cache storing its pixels at half precision */
+    int streamed;       /* features NULL: batches come from the file (source) */
+    size_t bytes;       /* learn_set_bytes of the set (0 when no budget was given) */
+    struct batchsrc *source;
     train_data data;
 } learn_set;
 
@@ -31,6 +34,17 @@ typedef struct {
  * gives its rounded pixels (value_bytes 2) with the pooled features, mean
  * and std of its float32 source. */
 int learn_load(learn_set *set, const char *path);
+/* The same within a memory budget (--memory; 0 = none): a set whose
+ * learn_set_bytes exceed memory is not read in; its pooled features, mean
+ * and std are (from passes over the file, or the cache's), and training
+ * reads each batch from the file (batchsrc.h) — the same values, so the
+ * same result. */
+int learn_load_budget(learn_set *set, const char *path, size_t memory);
+/* Bytes an in-memory set of n_img images of n_dim channels and hw pixels
+ * takes: the features in float32 and the pooled features in float64. */
+size_t learn_set_bytes(size_t n_img, size_t n_dim, size_t hw);
+/* Says on stderr (unless --quiet) that the set is streamed. */
+void learn_note_streamed(const learn_set *set, size_t memory, const cli_common *cli);
 void learn_free(learn_set *set);
 /* Says on stderr (unless --quiet) that the set came from a half-precision
  * cache: training sees the rounded pixel values. */

@@ -2,6 +2,7 @@
 #include "trainopts.h"
 #include "error.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,31 @@ static void format_plateau(const opt_row *row, char *buf, size_t len)
     snprintf(buf, len, "%.17g:%d:%d", t->plateau_factor, t->plateau_patience, t->plateau_cooldown);
 }
 
+/* --memory BYTES with an optional binary suffix K, M or G (6G = 6·2^30). */
+static int parse_memory(const opt_row *row, const char *arg, char *msg, size_t len)
+{
+    char *end;
+    errno = 0;
+    double value = strtod(arg, &end), scale = 1;
+    switch (*end) {
+    case 'k': case 'K': scale = 1024.0; end++; break;
+    case 'm': case 'M': scale = 1024.0 * 1024; end++; break;
+    case 'g': case 'G': scale = 1024.0 * 1024 * 1024; end++; break;
+    }
+    if (errno || end == arg || *end || !(value * scale >= 1) || value * scale > 1e18) {
+        snprintf(msg, len, "--memory: expected a size in bytes with an optional suffix K, M or G (binary), "
+                 "such as 512M or 6G, got '%s'", arg);
+        return -1;
+    }
+    *(size_t *)row->target = (size_t)(value * scale);
+    return 0;
+}
+
+static void format_memory(const opt_row *row, char *buf, size_t len)
+{
+    snprintf(buf, len, "%zu", *(const size_t *)row->target);
+}
+
 static void set_rows(train_options *opts)
 {
     objective_config *o = &opts->obj;
@@ -141,6 +167,9 @@ static void set_rows(train_options *opts)
                    "print every loss and constraint of DIRECTIONS as TSV, no training"),
         OPT_CHOICE("precision", &opts->precision_index, "float32|float64",
                    "pixel path in float32 (the CUDA arithmetic) or float64 (float64)"),
+        OPT_CALLBACK("memory", &opts->memory, parse_memory, format_memory, "BYTES",
+                     "budget for the training set (K/M/G suffix): a larger set is\nread from the file batch by batch, with the same result (no\nlimit)",
+                     .flags = OPTF_NOHASH),
         OPT_END,
     };
     _Static_assert(sizeof rows == sizeof opts->rows, "TRAINOPTS_N_ROWS counts the rows");

@@ -18,7 +18,7 @@
 #define OPT_LR(tgt, help, ...) OPT_DOUBLE("lr", tgt, 1e-15, 1e6, "X", help, __VA_ARGS__)
 #define OPT_BATCH(tgt, help, ...) OPT_INTEGER("batch", tgt, 1, 1L << 31, "N", help, __VA_ARGS__)
 
-#define TRAINOPTS_N_ROWS 26
+#define TRAINOPTS_N_ROWS 27
 
 typedef struct {
     objective_config obj;
@@ -29,6 +29,7 @@ typedef struct {
     const char *checkpoint;
     const char *precision_arg;   /* --precision as given, NULL when absent (trainopts_finish) */
     const char *precision;       /* the pixel path's precision used (attribute), NULL = float64 */
+    size_t memory;               /* --memory in bytes, 0 = no budget */
     char checkpoint_buf[4200];
     int epochs_given;            /* --epochs was on the command line */
     int precision_index;         /* --precision float32|float64; -1 = absent */
