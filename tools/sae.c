@@ -124,7 +124,9 @@ static int write_output(const options *opt, h5out *out, const sae_layout *layout
     sae_view v = sae_view_of(layout, params);
     hsize_t enc[2] = {(hsize_t)m, (hsize_t)d}, dec[2] = {(hsize_t)d, (hsize_t)m};
     hsize_t hid[1] = {(hsize_t)m}, dim[1] = {(hsize_t)d}, scalar[1] = {1}, ep[1] = {(hsize_t)opt->epochs};
-    double *column = malloc(opt->epochs * sizeof *column);
+    double *column = malloc(opt->epochs * sizeof *column); /* [epochs] one history series */
+    if (!column)
+        return error_set(EX_OSERR, "out of memory for the history of %ld epochs", opt->epochs);
     int rc = dirfile_write(out, dirs) ||
              h5out_write(out, "/sae/encoder_weight", H5IO_DOUBLE, 2, enc, v.enc_w) ||
              h5out_write(out, "/sae/encoder_bias", H5IO_DOUBLE, 1, hid, v.enc_b) ||
@@ -160,7 +162,12 @@ static int train_and_write(const options *opt, h5in *in, const features_file *ff
     double *S = malloc((size_t)opt->hidden * n_dim * sizeof *S);
     sae_loss *history = malloc(opt->epochs * sizeof *history), final;
     directions dirs = {0};
-    int rc = read_pixels(ff, &X, mean);
+    int rc;
+    if (!mean || !params || !W || !b || !S || !history)
+        rc = error_set(EX_OSERR, "out of memory for an autoencoder of %d hidden units over %d channels",
+                       opt->hidden, n_dim);
+    else
+        rc = read_pixels(ff, &X, mean);
     if (!rc) {
         sae_init(&layout, opt->cli.seed, RNG_STREAM_INIT, mean, params);
         sae_train_config cfg = {.epochs = opt->epochs, .batch = (size_t)opt->batch, .lr = opt->lr,
