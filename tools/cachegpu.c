@@ -1,6 +1,7 @@
 /* cachegpu — prepares a features file for device-resident training: the
  * pixel-major cache (eddp-cache) uibe and eddp read like a features file,
  * and the report of the device memory a run on it needs. */
+#include "batch.h"
 #include "cache.h"
 #include "cli.h"
 #include "trainopts.h"
@@ -96,13 +97,6 @@ static void parse(options *opt, int argc, char **argv)
 
 /* Bytes of source features per read batch (EDDP_BATCH_BYTES overrides it, as
  * for featdump: many batches in tests). */
-static size_t batch_bytes(void)
-{
-    const char *env = getenv("EDDP_BATCH_BYTES");
-    long long value = env ? atoll(env) : 0;
-    return value > 0 ? (size_t)value : (size_t)64 << 20;
-}
-
 static void show_progress(void *ctx, int pass, size_t done, size_t total)
 {
     cli_progress(ctx, "%s: %zu of %zu images", pass == 1 ? "pixels" : "standard deviations", done, total);

@@ -4,8 +4,6 @@
 #include "h5io.h"
 
 #include <cblas.h>
-#include <errno.h>
-#include <math.h>
 #include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,7 +50,6 @@ void cli_init(cli_common *cli, const char *tool, const char *usage, int argc, ch
     cli->device = "auto";
     cli->argc = argc;
     cli->argv = argv;
-    opterr = 0; /* cli_common_option reports bad options, in one line */
     const opt_row rows[] = {
         OPT_GROUP("common options:"),
         OPT_CALLBACK("output", cli, parse_output, format_output, "FILE", "output file (- = stdout)",
@@ -128,63 +125,6 @@ void cli_fail(const cli_common *cli)
     int code = error_code() ? error_code() : EX_SOFTWARE;
     h5io_exit_now(code);
     exit(code);
-}
-
-/* For cli_common_option (featdump) only. */
-static long parse_long(const cli_common *cli, const char *option, const char *arg, long lo, long hi)
-{
-    char *end;
-    errno = 0;
-    long value = strtol(arg, &end, 10);
-    if (errno || end == arg || *end || value < lo || value > hi)
-        cli_usage_error(cli, "%s: expected an integer in [%ld, %ld], got '%s'", option, lo, hi, arg);
-    return value;
-}
-
-int cli_common_option(cli_common *cli, int opt, const char *arg)
-{
-    switch (opt) {
-    case 'o':
-        if (!*arg)
-            cli_usage_error(cli, "-o: the output path is empty");
-        cli->output = arg;
-        return 1;
-    case CLI_OPT_OVERWRITE:
-        cli->overwrite = 1;
-        return 1;
-    case CLI_OPT_SEED:
-        cli->seed = (uint64_t)parse_long(cli, "--seed", arg, 0, 0x7fffffffffffffffL);
-        return 1;
-    case CLI_OPT_THREADS:
-        cli->threads = (int)parse_long(cli, "--threads", arg, 0, 4096);
-        return 1;
-    case CLI_OPT_DEVICE:
-        if (strcmp(arg, "auto") && strcmp(arg, "cpu") && strncmp(arg, "cuda", 4))
-            cli_usage_error(cli, "--device: expected auto, cpu or cuda[:N], got '%s'", arg);
-        cli->device = arg;
-        return 1;
-    case CLI_OPT_QUIET:
-        cli->quiet = 1;
-        return 1;
-    case CLI_OPT_HELP:
-        fputs(cli->usage, stdout);
-        exit(0);
-    case CLI_OPT_VERSION:
-        printf("%s (eddp-toolkit) %s\n", cli->tool, EDDP_VERSION);
-        exit(0);
-    case '?':
-        /* opterr = 0 (cli_init): one line naming the option, not getopt's two. */
-        if (optopt && optopt < CLI_OPT_OVERWRITE && strchr("o", optopt) && optind > 0 &&
-            !strncmp(cli->argv[optind - 1], "-o", 2))
-            cli_usage_error(cli, "option '-o' needs a value");
-        if (optind > 0 && optind <= cli->argc && !strncmp(cli->argv[optind - 1], "--", 2))
-            cli_usage_error(cli, "unknown option '%s', or it lacks its value", cli->argv[optind - 1]);
-        if (optopt > 0 && optopt < 128)
-            cli_usage_error(cli, "unknown option '-%c'", optopt);
-        cli_usage_error(cli, "unknown option");
-    default:
-        return 0;
-    }
 }
 
 void cli_check_output(const cli_common *cli)

@@ -3,7 +3,7 @@
  * A tool lists its options as rows (opts.h) and parses argv with cli_parse(),
  * which adds the shared rows (-o, --overwrite, --seed, --threads, --device,
  * --quiet, --help, --version).  This module belongs to the
- * main() side of a tool: its *_or_exit functions print one line and exit with
+ * main() side of a tool: its functions that fail print one line and exit with
  * a sysexits.h code (64 usage, 65 data, 66 no input, 73 can't create, 74 I/O).
  *
  * Stage: base, used by every tool. Reads argv; writes usage, progress and
@@ -13,7 +13,6 @@
 
 #include "opts.h"
 
-#include <getopt.h>
 #include <stdint.h>
 
 #define EDDP_VERSION "0.1.0"
@@ -36,29 +35,6 @@ typedef struct {
     int n_operands;
 } cli_common;
 
-enum {
-    CLI_OPT_OVERWRITE = 1000,
-    CLI_OPT_SEED,
-    CLI_OPT_THREADS,
-    CLI_OPT_QUIET,
-    CLI_OPT_HELP,
-    CLI_OPT_VERSION,
-    CLI_OPT_DEVICE,
-    CLI_OPT_TOOL = 1100 /* first value free for a tool's own long options */
-};
-
-/* featdump's getopt loop (until it moves to a row table): the shared options
- * as getopt_long entries, handled by cli_common_option(). */
-#define CLI_COMMON_OPTIONS                                       \
-    {"output", required_argument, 0, 'o'},                       \
-    {"overwrite", no_argument, 0, CLI_OPT_OVERWRITE},            \
-    {"seed", required_argument, 0, CLI_OPT_SEED},                \
-    {"threads", required_argument, 0, CLI_OPT_THREADS},          \
-    {"device", required_argument, 0, CLI_OPT_DEVICE},            \
-    {"quiet", no_argument, 0, CLI_OPT_QUIET},                    \
-    {"help", no_argument, 0, CLI_OPT_HELP},                      \
-    {"version", no_argument, 0, CLI_OPT_VERSION}
-
 /* Sets the defaults and cli->common_rows. cli must not move afterwards (the
  * rows point into it). */
 void cli_init(cli_common *cli, const char *tool, const char *usage, int argc, char **argv);
@@ -73,11 +49,8 @@ void cli_expect_operands(const cli_common *cli, int n, const char *what);
 void cli_require_output(const cli_common *cli);
 /* The --resume fingerprint: the parsed values of cli->rows and the operands. */
 uint64_t cli_fingerprint(const cli_common *cli);
-/* Handles a shared option; returns 0 if opt is not one of them. Exits for
- * --help (0), --version (0) and malformed values (64). */
-int cli_common_option(cli_common *cli, int opt, const char *arg);
-/* Prints "tool: message" for an unknown option or missing argument, a hint to
- * --help, and exits 64. */
+/* Prints "tool: message (try 'tool --help')" for a usage error (a bad option,
+ * operand or combination of them) and exits 64. */
 void cli_usage_error(const cli_common *cli, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
 /* Prints the recorded library error (error.h) and exits with its code. */

@@ -1,6 +1,6 @@
 /* featdump's modes (git's builtin/ pattern): tools/featdump.c parses the
- * options into `options` and calls the one mode they choose through its
- * command table; each mode is a file of this folder, linked into bin/featdump
+ * options (one row each, opts.h) into `options` and calls the one mode they
+ * choose through its command table; each mode is a file of this folder, linked into bin/featdump
  * (the Makefile links tools/<tool>/ into bin/<tool>). A mode opens its inputs,
  * calls libcore (h5npy, shards, featstats, h5tree, classnames) and writes;
  * it returns 0 or a sysexits.h code described through error.h. */
@@ -24,9 +24,10 @@ typedef struct {
 
 typedef struct {
     cli_common cli;
-    int modes;                  /* mode_bit set by the options given */
+    int modes;                  /* the mode_bits of the options given (one after parsing) */
     const char *features, *labels, *class_names, *head_weight, *head_bias, *info, *export_name;
-    int nhwc, layout_given;
+    int concat;                 /* --concat */
+    int nhwc, layout_given;     /* --layout: the index of nhwc in "nchw|nhwc", given or not */
     concept_arg concepts[MAX_CONCEPTS];
     int n_concepts;
     char **args;                /* positional: concat shards, or the export file */
