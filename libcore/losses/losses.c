@@ -75,6 +75,7 @@ static inline sigmoid_ref sigmoid_ref_of(double a)
 typedef struct {
     int hinge;
     double shift, gain;
+    int below; /* hinge below the shift: v = gain·max(shift − x, 0) (L^ic per detector) */
 } rsw_map;
 
 typedef struct {
@@ -83,12 +84,14 @@ typedef struct {
     double b_sum;   /* Σ r^ν */
 } rsw_stats;
 
-static const rsw_map RSW_PLAIN = {0, 0.0, 1.0};
+static const rsw_map RSW_PLAIN = {0, 0.0, 1.0, 0};
 
 static inline double rsw_map_value(rsw_map mp, double x)
 {
     if (!mp.hinge)
         return x;
+    if (mp.below)
+        return x < mp.shift ? mp.gain * (mp.shift - x) : 0.0;
     return x > mp.shift ? mp.gain * (x - mp.shift) : 0.0;
 }
 
@@ -172,9 +175,9 @@ static inline double rsw_grad_of(rsw_stats st, rsw_map mp, double nu, double x)
         return 0.0;
     double slope = 1.0;
     if (mp.hinge) {
-        if (!(x > mp.shift))
+        if (mp.below ? !(x < mp.shift) : !(x > mp.shift))
             return 0.0;
-        slope = mp.gain;
+        slope = mp.below ? -mp.gain : mp.gain;
     }
     double r = rsw_map_value(mp, x) / st.max;
     return slope * power(r, nu - 1.0) * ((nu + 1.0) * r - nu * st.r_ratio) /
@@ -361,24 +364,59 @@ void loss_power_mean(const double *A, size_t n_pix, size_t n_det,
     }
 }
 
-/* L^ic from the column means, and ∂L^ic/∂g_i = −1/τ where the gate is on. */
-static double inactive_of_means(const double *g, size_t n_det, double tau)
+/* L^ic's floor ν_ic = τ/n_det, the share every detector should claim. */
+static inline double inactive_floor(size_t n_det, double tau)
 {
-    double nu_ic = tau / (double)n_det, sum = 0.0;
+    return tau / (double)n_det;
+}
+
+/* The per-detector deficits ReLU(ν_ic − g_i)/ν_ic as an R_SW map of g. */
+static inline rsw_map inactive_map(size_t n_det, double tau)
+{
+    double nu_ic = inactive_floor(n_det, tau);
+    rsw_map mp = {1, nu_ic, 1.0 / nu_ic, 1};
+    return mp;
+}
+
+/* L^ic from the column means: the mean of the deficits (Eq. 13), or their
+ * R_SW soft maximum (per detector: every detector must meet the floor). */
+static double inactive_of_means(const double *g, size_t n_det, const loss_pixel_config *cfg)
+{
+    rsw_map mp = inactive_map(n_det, cfg->tau);
+    if (cfg->coverage == LOSS_COVERAGE_PER_DETECTOR)
+        return rsw_value_of(rsw_compute(g, n_det, mp, cfg->nu));
+    double sum = 0.0;
     for (size_t i = 0; i < n_det; i++)
-        if (g[i] < nu_ic)
-            sum += (nu_ic - g[i]) / nu_ic;
+        sum += rsw_map_value(mp, g[i]);
     return sum / (double)n_det;
 }
 
+/* ∂L^ic/∂g_i (mean): −1/τ where the gate is on. */
 static inline double inactive_grad_of_mean(double g, size_t n_det, double tau)
 {
-    return g < tau / (double)n_det ? -1.0 / tau : 0.0;
+    return g < inactive_floor(n_det, tau) ? -1.0 / tau : 0.0;
+}
+
+/* ∂L^ic/∂g_i for either reduction; st: the R_SW statistics of the deficits
+ * (per detector only). */
+static inline double inactive_grad_of(const loss_pixel_config *cfg, size_t n_det, rsw_stats st, double g)
+{
+    if (cfg->coverage == LOSS_COVERAGE_PER_DETECTOR)
+        return rsw_grad_of(st, inactive_map(n_det, cfg->tau), cfg->nu, g);
+    return inactive_grad_of_mean(g, n_det, cfg->tau);
+}
+
+static inline rsw_stats inactive_stats(const double *g, size_t n_det, const loss_pixel_config *cfg)
+{
+    rsw_stats st = {0.0, 0.0, 0.0};
+    if (cfg->coverage == LOSS_COVERAGE_PER_DETECTOR)
+        st = rsw_compute(g, n_det, inactive_map(n_det, cfg->tau), cfg->nu);
+    return st;
 }
 
 static inline rsw_map excessive_map(double rho)
 {
-    rsw_map mp = {1, rho, 1.0 / (1.0 - rho)};
+    rsw_map mp = {1, rho, 1.0 / (1.0 - rho), 0};
     return mp;
 }
 
@@ -390,13 +428,13 @@ static double excessive_of_means(const double *g, size_t n_det, double rho,
 
 /* What multiplies ∂g_i/∂a in a column backward. */
 typedef struct {
-    enum { COLUMN_INACTIVE, COLUMN_EXCESSIVE } kind;
+    enum { COLUMN_INACTIVE, COLUMN_RSW } kind;
     const double *g;
     size_t n_det;
-    double tau;      /* inactive */
-    rsw_map map;     /* excessive */
-    rsw_stats stats; /* excessive */
-    double nu;       /* excessive */
+    double tau;      /* inactive (mean) */
+    rsw_map map;     /* R_SW: excessive, or inactive per detector */
+    rsw_stats stats; /* R_SW */
+    double nu;       /* R_SW */
 } column_coef;
 
 static double column_coef_of(const column_coef *cc, size_t i)
@@ -435,7 +473,8 @@ double loss_inactive_forward(const double *A, size_t n_pix, size_t n_det,
                              double tau, double gamma, double *g)
 {
     loss_power_mean(A, n_pix, n_det, gamma, g);
-    return inactive_of_means(g, n_det, tau);
+    loss_pixel_config cfg = {.gamma = gamma, .tau = tau, .nu = 4.0, .coverage = LOSS_COVERAGE_MEAN};
+    return inactive_of_means(g, n_det, &cfg);
 }
 
 void loss_inactive_backward(const double *A, size_t n_pix, size_t n_det,
@@ -445,6 +484,30 @@ void loss_inactive_backward(const double *A, size_t n_pix, size_t n_det,
     column_coef cc = {.kind = COLUMN_INACTIVE, .g = g, .n_det = n_det,
                       .tau = tau};
     column_backward(A, n_pix, n_det, gamma, &cc, scale, dA);
+}
+
+/* R_SW over detectors of a mapped column statistic; nothing when all are 0. */
+static void column_rsw_backward(const double *A, size_t n_pix, size_t n_det, double gamma, const double *g,
+                                rsw_map mp, double nu, double scale, double *dA)
+{
+    column_coef cc = {.kind = COLUMN_RSW, .g = g, .n_det = n_det, .map = mp, .nu = nu};
+    cc.stats = rsw_compute(g, n_det, mp, nu);
+    if (cc.stats.max == 0.0)
+        return;
+    column_backward(A, n_pix, n_det, gamma, &cc, scale, dA);
+}
+
+double loss_inactive_per_detector_forward(const double *A, size_t n_pix, size_t n_det, double tau, double gamma,
+                                          double nu, double *g)
+{
+    loss_power_mean(A, n_pix, n_det, gamma, g);
+    return rsw_value_of(rsw_compute(g, n_det, inactive_map(n_det, tau), nu));
+}
+
+void loss_inactive_per_detector_backward(const double *A, size_t n_pix, size_t n_det, double tau, double gamma,
+                                         double nu, const double *g, double scale, double *dA)
+{
+    column_rsw_backward(A, n_pix, n_det, gamma, g, inactive_map(n_det, tau), nu, scale, dA);
 }
 
 double loss_excessive_forward(const double *A, size_t n_pix, size_t n_det,
@@ -458,12 +521,7 @@ void loss_excessive_backward(const double *A, size_t n_pix, size_t n_det,
                              double rho, double gamma, double nu,
                              const double *g, double scale, double *dA)
 {
-    column_coef cc = {.kind = COLUMN_EXCESSIVE, .g = g, .n_det = n_det,
-                      .map = excessive_map(rho), .nu = nu};
-    cc.stats = rsw_compute(g, n_det, cc.map, nu);
-    if (cc.stats.max == 0.0)
-        return;
-    column_backward(A, n_pix, n_det, gamma, &cc, scale, dA);
+    column_rsw_backward(A, n_pix, n_det, gamma, g, excessive_map(rho), nu, scale, dA);
 }
 
 /* ---- L^mm ------------------------------------------------------------------ */
@@ -704,7 +762,8 @@ void loss_pixel_workspace_free(loss_pixel_workspace *ws)
 int loss_pixel_config_valid(const loss_pixel_config *cfg)
 {
     return cfg->gamma > 0.0 && cfg->tau > 0.0 && cfg->rho >= 0.0 &&
-           cfg->rho < 1.0 && cfg->nu >= 1.0;
+           cfg->rho < 1.0 && cfg->nu >= 1.0 &&
+           (cfg->coverage == LOSS_COVERAGE_MEAN || cfg->coverage == LOSS_COVERAGE_PER_DETECTOR);
 }
 
 /* Fast stable sigmoid: e = exp(−|a|), one log1p, one division:
@@ -870,11 +929,14 @@ int loss_column_coefficients(const double *col_mean, size_t n_det, size_t n_pix,
     rsw_stats st = {0.0, 0.0, 0.0};
     if (w->eac != 0.0)
         st = rsw_compute(col_mean, n_det, mp, cfg->nu);
+    rsw_stats ic_st = {0.0, 0.0, 0.0};
+    if (w->ic != 0.0)
+        ic_st = inactive_stats(col_mean, n_det, cfg);
     int any = 0;
     for (size_t i = 0; i < n_det; i++) {
         double g = col_mean[i], d = 0.0;
         if (w->ic != 0.0)
-            d += w->ic * inactive_grad_of_mean(g, n_det, cfg->tau);
+            d += w->ic * inactive_grad_of(cfg, n_det, ic_st, g);
         if (w->eac != 0.0)
             d += w->eac * rsw_grad_of(st, mp, cfg->nu, g);
         col_coef[i] = d * f;
@@ -886,7 +948,7 @@ int loss_column_coefficients(const double *col_mean, size_t n_det, size_t n_pix,
 void loss_column_values(const double *col_mean, size_t n_det, const loss_pixel_config *cfg, double *ic,
                         double *eac)
 {
-    *ic = inactive_of_means(col_mean, n_det, cfg->tau);
+    *ic = inactive_of_means(col_mean, n_det, cfg);
     *eac = excessive_of_means(col_mean, n_det, cfg->rho, cfg->nu);
 }
 

@@ -79,6 +79,16 @@ void loss_inactive_backward(const double *A, size_t n_pix, size_t n_det,
                             double tau, double gamma, const double *g,
                             double scale, double *dA);
 
+/* ---- L^ic per detector (ours; uibe/eddp --coverage per-detector) ----------
+ * R_SW over detectors (exponent ν) of the deficits (1/ν_ic) ReLU(ν_ic − g_i),
+ * ν_ic = τ/n_det: a soft maximum, so a bound on it holds for every detector,
+ * where Eq. 13's mean lets one detector's deficit hide behind the others'.
+ * g [n_det]: out of the forward, in to the backward. */
+double loss_inactive_per_detector_forward(const double *A, size_t n_pix, size_t n_det, double tau, double gamma,
+                                          double nu, double *g);
+void loss_inactive_per_detector_backward(const double *A, size_t n_pix, size_t n_det, double tau, double gamma,
+                                         double nu, const double *g, double scale, double *dA);
+
 /* ---- L^eac excessive activation (Eq. 5 + R_SW) ----------------------------
  * L_i = ReLU(g_i − ρ)/(1 − ρ), 0 ≤ ρ < 1;  L^eac = R_SW({L_i}) with ν.
  * g [n_det]: out of the forward, in to the backward. */
@@ -133,11 +143,16 @@ int loss_fso_backward_ws(loss_fso_workspace *ws, const double *W,
  * The split lets a caller pick the weights from the values in between (an
  * augmented Lagrangian multiplier max(0, μ + ρ c(L)) needs L first);
  * loss_pixel_fused does both at once. */
+/* How L^ic reduces its per-detector deficits: the mean (Eq. 13, the
+ * paper's) or R_SW (every detector must meet the floor). */
+enum { LOSS_COVERAGE_MEAN = 0, LOSS_COVERAGE_PER_DETECTOR = 1 };
+
 typedef struct {
     double gamma; /* sharpening exponent γ (> 0; the method uses γ > 1) */
     double tau;   /* L^ic target fraction τ > 0: ν_ic = τ/n_det */
     double rho;   /* L^eac bound ρ, 0 ≤ ρ < 1 */
-    double nu;    /* R_SW exponent ν > 1 (L^sb, L^eac); default 4 */
+    double nu;    /* R_SW exponent ν > 1 (L^sb, L^eac, L^ic per detector); default 4 */
+    int coverage; /* LOSS_COVERAGE_MEAN (0) or LOSS_COVERAGE_PER_DETECTOR */
 } loss_pixel_config;
 
 /* One weight per pixel loss. Weight 0 skips the term (its gradient is not
@@ -155,8 +170,8 @@ typedef struct {
     double s, sb, ma, ic, eac, total;
 } loss_pixel_values;
 
-/* 1 when γ > 0, τ > 0, 0 ≤ ρ < 1 and ν ≥ 1, the settings the pixel losses
- * are defined for. */
+/* 1 when γ > 0, τ > 0, 0 ≤ ρ < 1, ν ≥ 1 and a known coverage, the settings
+ * the pixel losses are defined for. */
 int loss_pixel_config_valid(const loss_pixel_config *cfg);
 
 typedef struct loss_pixel_workspace loss_pixel_workspace;

@@ -112,6 +112,11 @@ int trainopts_option(train_options *opts, const cli_common *cli, int opt, const 
     case TOPT_CHECKPOINT: opts->checkpoint = arg; return 1;
     case TOPT_RESUME: t->resume = 1; return 1;
     case TOPT_DIAGNOSE: opts->diagnose = arg; return 1;
+    case TOPT_COVERAGE:
+        if (strcmp(arg, "mean") && strcmp(arg, "per-detector"))
+            cli_usage_error(cli, "--coverage: expected mean or per-detector, got '%s'", arg);
+        o->pixel.coverage = strcmp(arg, "mean") ? LOSS_COVERAGE_PER_DETECTOR : LOSS_COVERAGE_MEAN;
+        return 1;
     case TOPT_PRECISION:
         if (strcmp(arg, "float32") && strcmp(arg, "float64"))
             cli_usage_error(cli, "--precision: expected float32 or float64");
@@ -221,6 +226,8 @@ int trainopts_write_attrs(const train_options *opts, h5out *out)
          h5out_attr_string(out, "/", "precision", opts->precision ? opts->precision : "float64") ||
          h5out_attr_double(out, "/", "gamma", o->pixel.gamma) ||
          h5out_attr_double(out, "/", "tau", o->pixel.tau) ||
+         h5out_attr_string(out, "/", "coverage",
+                           o->pixel.coverage == LOSS_COVERAGE_PER_DETECTOR ? "per-detector" : "mean") ||
          h5out_attr_double(out, "/", "rho", o->pixel.rho) ||
          h5out_attr_double(out, "/", "nu", o->pixel.nu) ||
          h5out_attr_doubles(out, "/", "kappa", kappa, 2) ||

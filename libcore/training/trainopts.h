@@ -14,7 +14,7 @@ enum {
     TOPT_EPOCHS = 1200, TOPT_LR, TOPT_BATCH, TOPT_LR_REF, TOPT_OBJECTIVE, TOPT_LOSSES, TOPT_WEIGHT,
     TOPT_BOUND, TOPT_GAMMA, TOPT_TAU, TOPT_RHO, TOPT_NU, TOPT_KAPPA, TOPT_AL_EVERY, TOPT_AL_PENALTY,
     TOPT_AL_GROWTH, TOPT_AL_PENALTY_MAX, TOPT_AL_MEASURE, TOPT_PLATEAU, TOPT_CHECKPOINT_EVERY,
-    TOPT_CHECKPOINT, TOPT_RESUME, TOPT_DIAGNOSE, TOPT_PRECISION
+    TOPT_CHECKPOINT, TOPT_RESUME, TOPT_DIAGNOSE, TOPT_PRECISION, TOPT_COVERAGE
 };
 
 #define TRAINOPTS_LONGOPTS                                                          \
@@ -38,7 +38,8 @@ enum {
     {"checkpoint", required_argument, 0, TOPT_CHECKPOINT},                          \
     {"resume", no_argument, 0, TOPT_RESUME},                                        \
     {"diagnose", required_argument, 0, TOPT_DIAGNOSE},                              \
-    {"precision", required_argument, 0, TOPT_PRECISION}
+    {"precision", required_argument, 0, TOPT_PRECISION},                            \
+    {"coverage", required_argument, 0, TOPT_COVERAGE}
 
 #define TRAINOPTS_USAGE                                                                        \
     "training options:\n"                                                                      \
@@ -47,6 +48,8 @@ enum {
     "  --weight TERM=X         weight of a term in the objective (1); repeatable\n"             \
     "  --bound TERM=X          with --objective constrained: TERM <= X is a constraint\n"       \
     "  --gamma X --tau X --rho X --nu X   loss hyper-parameters (1.1, 1, 0.5, 4)\n"             \
+    "  --coverage mean|per-detector   L^ic: mean deficit over detectors (Eq. 13) or its\n"       \
+    "                          soft maximum, every detector at its floor tau/I (mean)\n"        \
     "  --kappa LO:HI           URA step magnitude range (0.5:0.9)\n"                            \
     "  --epochs N --lr X --batch N   Adam schedule; batches of whole images\n"                 \
     "  --lr-ref-batch N        scale lr by batch/N (0 = use lr as given)\n"                     \

@@ -544,7 +544,7 @@ static void test_fused_equals_separate(void)
     size_t n_pix = 1000, n_det = 7, n = n_pix * n_det;
     double *A = fused_instance(&r, n_pix, n_det);
     /* τ·... chosen so L^ic and L^eac gates are mixed (3 open each). */
-    loss_pixel_config cfg = {1.1, 1.4, 0.6, 4.0};
+    loss_pixel_config cfg = {1.1, 1.4, 0.6, 4.0, LOSS_COVERAGE_MEAN};
     const loss_pixel_weights ws_list[] = {
         {2.6, 1.3, 2.8, 5.0, 15.0}, /* everything */
         {0.85, 0, 0, 0, 0},         /* only L^s: column pass skipped */
@@ -608,7 +608,7 @@ static void test_fused_fd(void)
 {
     rng_state r;
     rng_init(&r, 17, RNG_STREAM_TRAIN);
-    fused_ctx f = {NULL, 40, 7, {1.1, 1.4, 0.6, 4.0}, {2.6, 1.3, 2.8, 5.0, 15.0}};
+    fused_ctx f = {NULL, 40, 7, {1.1, 1.4, 0.6, 4.0, LOSS_COVERAGE_MEAN}, {2.6, 1.3, 2.8, 5.0, 15.0}};
     size_t n = f.n_pix * f.n_det;
     double mean[7] = {-4.0, -3.0, 2.0, 3.0, -3.5, 1.5, 0.0};
     double *A = column_logits(&r, f.n_pix, f.n_det, mean, 0.7);
@@ -677,7 +677,7 @@ static void test_fused_deterministic(void)
     rng_init(&r, 18, RNG_STREAM_TRAIN);
     size_t n_pix = 5000, n_det = 7, n = n_pix * n_det;
     double *A = fused_instance(&r, n_pix, n_det);
-    loss_pixel_config cfg = {1.1, 1.4, 0.6, 4.0};
+    loss_pixel_config cfg = {1.1, 1.4, 0.6, 4.0, LOSS_COVERAGE_MEAN};
     loss_pixel_weights w = {2.6, 1.3, 2.8, 5.0, 15.0};
     loss_pixel_workspace *ws = loss_pixel_workspace_create(n_pix, n_det);
     double *g1 = calloc(n, sizeof(double)), *g4 = calloc(n, sizeof(double));
@@ -750,7 +750,7 @@ static void test_extreme_logits(void)
     loss_excessive_backward(A, n_pix, n_det, 0.3, 1.1, 4.0, g, 1.0, d);
     CHECK(all_finite(d, n), "separate gradients finite");
 
-    loss_pixel_config cfg = {1.1, 0.9, 0.3, 4.0};
+    loss_pixel_config cfg = {1.1, 0.9, 0.3, 4.0, LOSS_COVERAGE_MEAN};
     loss_pixel_weights w = {1, 1, 1, 1, 1};
     loss_pixel_values v;
     loss_pixel_workspace *ws = loss_pixel_workspace_create(n_pix, n_det);
