@@ -81,11 +81,17 @@ static double f_excessive(const double *A, void *c)
                                   x->nu, x->work);
 }
 
-enum which { L_S, L_SB, L_MA, L_IC, L_EAC };
+static double f_inactive_pd(const double *A, void *c)
+{
+    loss_ctx *x = c;
+    return loss_inactive_per_detector_forward(A, x->n_pix, x->n_det, x->tau, x->gamma, x->nu, x->work);
+}
+
+enum which { L_S, L_SB, L_MA, L_IC, L_EAC, L_ICPD };
 static const char *const which_name[] = {"L^s", "L^sb", "L^ma", "L^ic",
-                                         "L^eac"};
+                                         "L^eac", "L^ic per detector"};
 static const scalar_fn which_fn[] = {f_sparsity, f_sparsity_batch, f_max_act,
-                                     f_inactive, f_excessive};
+                                     f_inactive, f_excessive, f_inactive_pd};
 
 /* Analytic gradient of one separate loss at A, via forward + backward. */
 static void analytic(enum which wh, const double *A, loss_ctx *x,
@@ -114,6 +120,9 @@ static void analytic(enum which wh, const double *A, loss_ctx *x,
     case L_EAC:
         loss_excessive_backward(A, x->n_pix, x->n_det, x->rho, x->gamma,
                                 x->nu, x->work, scale, g);
+        break;
+    case L_ICPD:
+        loss_inactive_per_detector_backward(A, x->n_pix, x->n_det, x->tau, x->gamma, x->nu, x->work, scale, g);
         break;
     }
     for (size_t k = 0; k < n; k++)
@@ -255,6 +264,56 @@ static void test_column_losses_fd(void)
     /* ...and every gate open. */
     check_loss_fd(L_IC, "all gates open", C, &x, &r);
     check_loss_fd(L_EAC, "all gates open", B, &x, &r);
+    free(g);
+    free(A);
+    free(B);
+    free(C);
+    free(x.work);
+}
+
+/* L^ic per detector: finite differences with mixed and with all gates open,
+ * zero with all closed, and what it is for: one detector short of its floor
+ * by a deficit d gives d (the mean of Eq. 13 gives d/n_det, so a bound
+ * on the mean lets one detector fall short by n_det times the bound). */
+static void test_inactive_per_detector(void)
+{
+    rng_state r;
+    rng_init(&r, 21, RNG_STREAM_TRAIN);
+    loss_ctx x = make_ctx(10, 6);
+    size_t n = x.n_pix * x.n_det;
+    double mean[6] = {-4.0, -3.0, 2.0, 3.0, -3.5, 1.5};
+    double *A = column_logits(&r, x.n_pix, x.n_det, mean, 0.5);
+    check_loss_fd(L_ICPD, "mixed gates", A, &x, &r);
+    x.nu = 2.5;
+    check_loss_fd(L_ICPD, "mixed gates, nu 2.5", A, &x, &r);
+    x.nu = 4.0;
+    double quiet[6] = {-3, -4, -3.5, -5, -3, -4}, on[6] = {2, 2.5, 3, 1.5, 2, 3.5};
+    double *C = column_logits(&r, x.n_pix, x.n_det, quiet, 0.5);
+    double *B = column_logits(&r, x.n_pix, x.n_det, on, 0.5);
+    check_loss_fd(L_ICPD, "all gates open", C, &x, &r);
+    double *g = malloc(n * sizeof(double));
+    CHECK(f_inactive_pd(B, &x) == 0.0, "L^ic per detector = 0 with all gates closed");
+    analytic(L_ICPD, B, &x, 1.0, &r, g);
+    CHECK(max_abs(g, n) < 1e-15, "L^ic per detector: gradient 0 with all gates closed");
+
+    /* Between the mean and the largest deficit. */
+    double nu_ic = x.tau / (double)x.n_det, worst = 0.0;
+    double pd = f_inactive_pd(A, &x), avg = f_inactive(A, &x);
+    for (size_t i = 0; i < x.n_det; i++)
+        worst = fmax(worst, x.work[i] < nu_ic ? (nu_ic - x.work[i]) / nu_ic : 0.0);
+    CHECK(avg < pd && pd <= worst + 1e-15, "mean %g < per detector %g <= max deficit %g", avg, pd, worst);
+    /* One detector short: per detector = its deficit = n_det × the mean. */
+    memcpy(A, B, n * sizeof(double));
+    for (size_t p = 0; p < x.n_pix; p++)
+        A[p * x.n_det + 1] = -2.0 + 0.1 * (double)p;
+    pd = f_inactive_pd(A, &x);
+    avg = f_inactive(A, &x);
+    double d1 = (nu_ic - x.work[1]) / nu_ic;
+    CHECK(d1 > 0.1, "one detector short of the floor (deficit %g)", d1);
+    CHECK_CLOSE(pd, d1, 1e-14, "per detector = the one deficit");
+    CHECK_CLOSE(avg * (double)x.n_det, d1, 1e-14, "mean = deficit / n_det");
+    loss_pixel_config bad = {1.1, 1.0, 0.5, 4.0, 2};
+    CHECK(!loss_pixel_config_valid(&bad), "an unknown coverage is refused");
     free(g);
     free(A);
     free(B);
@@ -479,7 +538,9 @@ static void separate_total(const double *A, size_t n_pix, size_t n_det,
     v->s = loss_sparsity_forward(A, n_pix, n_det, NULL);
     v->sb = loss_sparsity_batch_forward(A, n_pix, n_det, cfg->nu, H);
     v->ma = loss_max_activation_forward(A, n_pix, n_det);
-    v->ic = loss_inactive_forward(A, n_pix, n_det, cfg->tau, cfg->gamma, g);
+    int per_det = cfg->coverage == LOSS_COVERAGE_PER_DETECTOR;
+    v->ic = per_det ? loss_inactive_per_detector_forward(A, n_pix, n_det, cfg->tau, cfg->gamma, cfg->nu, g)
+                    : loss_inactive_forward(A, n_pix, n_det, cfg->tau, cfg->gamma, g);
     v->eac = loss_excessive_forward(A, n_pix, n_det, cfg->rho, cfg->gamma,
                                     cfg->nu, g);
     v->total = w->s * v->s + w->sb * v->sb + w->ma * v->ma + w->ic * v->ic +
@@ -490,7 +551,9 @@ static void separate_total(const double *A, size_t n_pix, size_t n_det,
         loss_sparsity_batch_backward(A, n_pix, n_det, cfg->nu, H, w->sb, dA);
     if (w->ma != 0)
         loss_max_activation_backward(A, n_pix, n_det, w->ma, dA);
-    if (w->ic != 0)
+    if (w->ic != 0 && per_det)
+        loss_inactive_per_detector_backward(A, n_pix, n_det, cfg->tau, cfg->gamma, cfg->nu, g, w->ic, dA);
+    else if (w->ic != 0)
         loss_inactive_backward(A, n_pix, n_det, cfg->tau, cfg->gamma, g,
                                w->ic, dA);
     if (w->eac != 0)
@@ -555,8 +618,10 @@ static void test_fused_equals_separate(void)
     loss_pixel_workspace *ws = loss_pixel_workspace_create(n_pix, n_det);
     CHECK(ws != NULL, "workspace");
     double *d_sep = malloc(n * sizeof(double)), *d_fus = malloc(n * sizeof(double));
-    for (size_t t = 0; t < sizeof ws_list / sizeof ws_list[0]; t++) {
-        const loss_pixel_weights *w = &ws_list[t];
+    size_t n_w = sizeof ws_list / sizeof ws_list[0];
+    for (size_t t = 0; t < 2 * n_w; t++) {
+        const loss_pixel_weights *w = &ws_list[t % n_w];
+        cfg.coverage = t < n_w ? LOSS_COVERAGE_MEAN : LOSS_COVERAGE_PER_DETECTOR;
         loss_pixel_values v_sep, v_fus, v_fwd;
         fill_normal(&r, d_sep, n, 0.0, 0.1);
         memcpy(d_fus, d_sep, n * sizeof(double));
@@ -564,8 +629,8 @@ static void test_fused_equals_separate(void)
         CHECK(loss_pixel_fused(ws, A, n_pix, n_det, &cfg, w, &v_fus, d_fus) ==
                   0,
               "fused status");
-        char what[64];
-        snprintf(what, sizeof what, "weights #%zu", t);
+        char what[96];
+        snprintf(what, sizeof what, "weights #%zu, coverage %s", t % n_w, t < n_w ? "mean" : "per detector");
         check_values_close(&v_fus, &v_sep, w, what);
         double err = rel_diff(d_fus, d_sep, n);
         CHECK(err <= FUSED_TOL, "%s: fused gradient rel err %.3g", what, err);
@@ -619,6 +684,11 @@ static void test_fused_fd(void)
     loss_pixel_values v;
     loss_pixel_fused(f.ws, A, f.n_pix, f.n_det, &f.cfg, &f.w, &v, g);
     check_fd("fused total", f_fused, &f, A, n, g);
+    f.cfg.coverage = LOSS_COVERAGE_PER_DETECTOR;
+    memset(g, 0, n * sizeof(double));
+    loss_pixel_fused(f.ws, A, f.n_pix, f.n_det, &f.cfg, &f.w, &v, g);
+    check_fd("fused total, L^ic per detector", f_fused, &f, A, n, g);
+    f.cfg.coverage = LOSS_COVERAGE_MEAN;
 
     /* Split use: forward with all terms, backward with other weights. */
     loss_pixel_weights w2 = {0.0, 0.0, 1.0, 0.0, 3.0};
@@ -774,6 +844,7 @@ int main(void)
 {
     test_pixel_losses_fd();
     test_column_losses_fd();
+    test_inactive_per_detector();
     test_rsw();
     test_margin();
     test_fso();
