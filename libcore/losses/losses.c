@@ -510,6 +510,13 @@ void loss_inactive_per_detector_backward(const double *A, size_t n_pix, size_t n
     column_rsw_backward(A, n_pix, n_det, gamma, g, inactive_map(n_det, tau), nu, scale, dA);
 }
 
+double loss_coverage_tau_at(double tau_from, double tau_to, long ramp_epochs, long epoch)
+{
+    if (ramp_epochs <= 0 || epoch >= ramp_epochs)
+        return tau_to;
+    return tau_from + (tau_to - tau_from) * (double)epoch / (double)ramp_epochs;
+}
+
 double loss_excessive_forward(const double *A, size_t n_pix, size_t n_det,
                               double rho, double gamma, double nu, double *g)
 {

@@ -89,6 +89,12 @@ double loss_inactive_per_detector_forward(const double *A, size_t n_pix, size_t 
 void loss_inactive_per_detector_backward(const double *A, size_t n_pix, size_t n_det, double tau, double gamma,
                                          double nu, const double *g, double scale, double *dA);
 
+/* ---- a schedule for L^ic's floor (uibe/eddp --tau-schedule) ---------------
+ * τ at the start of epoch `epoch` (0-based): linear from tau_from at epoch 0
+ * to tau_to at epoch ramp_epochs, tau_to from then on (ramp_epochs ≤ 0:
+ * tau_to throughout). */
+double loss_coverage_tau_at(double tau_from, double tau_to, long ramp_epochs, long epoch);
+
 /* ---- L^eac excessive activation (Eq. 5 + R_SW) ----------------------------
  * L_i = ReLU(g_i − ρ)/(1 − ρ), 0 ≤ ρ < 1;  L^eac = R_SW({L_i}) with ν.
  * g [n_det]: out of the forward, in to the backward. */

@@ -42,6 +42,13 @@ typedef struct {
     const cli_common *cli;     /* progress and provenance */
     struct device_step *device; /* NULL: the CPU objective; else device.h's step */
     const char *device_name;   /* provenance: "cpu" when NULL */
+    /* --tau-schedule: *tau (the objective's L^ic τ) is set at the start of
+     * every epoch by loss_coverage_tau_at(from, to, epochs, epoch); NULL = off. */
+    struct {
+        double *tau;
+        double from, to;
+        long epochs;
+    } tau_schedule;
 } train_config;
 
 /* Per-epoch record: one row per epoch of n_cols named columns, and the

@@ -117,6 +117,13 @@ int trainopts_option(train_options *opts, const cli_common *cli, int opt, const 
             cli_usage_error(cli, "--coverage: expected mean or per-detector, got '%s'", arg);
         o->pixel.coverage = strcmp(arg, "mean") ? LOSS_COVERAGE_PER_DETECTOR : LOSS_COVERAGE_MEAN;
         return 1;
+    case TOPT_TAU_SCHEDULE: {
+        char extra;
+        if (sscanf(arg, "%lf:%ld%c", &opts->tau_to, &opts->tau_epochs, &extra) != 2 || !(opts->tau_to > 0) ||
+            opts->tau_to > 1e9 || opts->tau_epochs < 1)
+            cli_usage_error(cli, "--tau-schedule: expected TO:EPOCHS with TO > 0 and EPOCHS >= 1, got '%s'", arg);
+        return 1;
+    }
     case TOPT_PRECISION:
         if (strcmp(arg, "float32") && strcmp(arg, "float64"))
             cli_usage_error(cli, "--precision: expected float32 or float64");
@@ -184,6 +191,16 @@ void trainopts_finish(train_options *opts, const cli_common *cli, const char *al
     if (o->kappa_lo < 0 || o->kappa_hi > 1)
         cli_usage_error(cli, "--kappa: the range must lie in [0, 1]");
     train_config *t = &opts->train;
+    if (opts->tau_epochs > 0 && !o->enabled[TERM_IC])
+        cli_usage_error(cli, "--tau-schedule: L^ic (ic) is not in --losses");
+    if (opts->tau_epochs > 0 && opts->diagnose)
+        o->pixel.tau = opts->tau_to; /* the objective the schedule ends in */
+    else if (opts->tau_epochs > 0) {
+        t->tau_schedule.tau = &o->pixel.tau;
+        t->tau_schedule.from = o->pixel.tau;
+        t->tau_schedule.to = opts->tau_to;
+        t->tau_schedule.epochs = opts->tau_epochs;
+    }
     if (opts->lr_ref_batch > 0)
         t->lr *= (double)t->batch_images / opts->lr_ref_batch;
     if (!t->constrained)
@@ -225,7 +242,9 @@ int trainopts_write_attrs(const train_options *opts, h5out *out)
          h5out_attr_string(out, "/", "objective", t->constrained ? "constrained" : "sum") ||
          h5out_attr_string(out, "/", "precision", opts->precision ? opts->precision : "float64") ||
          h5out_attr_double(out, "/", "gamma", o->pixel.gamma) ||
-         h5out_attr_double(out, "/", "tau", o->pixel.tau) ||
+         h5out_attr_double(out, "/", "tau", t->tau_schedule.tau ? t->tau_schedule.from : o->pixel.tau) ||
+         (t->tau_schedule.tau && (h5out_attr_double(out, "/", "tau_final", t->tau_schedule.to) ||
+                                  h5out_attr_int(out, "/", "tau_schedule_epochs", t->tau_schedule.epochs))) ||
          h5out_attr_string(out, "/", "coverage",
                            o->pixel.coverage == LOSS_COVERAGE_PER_DETECTOR ? "per-detector" : "mean") ||
          h5out_attr_double(out, "/", "rho", o->pixel.rho) ||

@@ -14,7 +14,7 @@ enum {
     TOPT_EPOCHS = 1200, TOPT_LR, TOPT_BATCH, TOPT_LR_REF, TOPT_OBJECTIVE, TOPT_LOSSES, TOPT_WEIGHT,
     TOPT_BOUND, TOPT_GAMMA, TOPT_TAU, TOPT_RHO, TOPT_NU, TOPT_KAPPA, TOPT_AL_EVERY, TOPT_AL_PENALTY,
     TOPT_AL_GROWTH, TOPT_AL_PENALTY_MAX, TOPT_AL_MEASURE, TOPT_PLATEAU, TOPT_CHECKPOINT_EVERY,
-    TOPT_CHECKPOINT, TOPT_RESUME, TOPT_DIAGNOSE, TOPT_PRECISION, TOPT_COVERAGE
+    TOPT_CHECKPOINT, TOPT_RESUME, TOPT_DIAGNOSE, TOPT_PRECISION, TOPT_COVERAGE, TOPT_TAU_SCHEDULE
 };
 
 #define TRAINOPTS_LONGOPTS                                                          \
@@ -39,7 +39,8 @@ enum {
     {"resume", no_argument, 0, TOPT_RESUME},                                        \
     {"diagnose", required_argument, 0, TOPT_DIAGNOSE},                              \
     {"precision", required_argument, 0, TOPT_PRECISION},                            \
-    {"coverage", required_argument, 0, TOPT_COVERAGE}
+    {"coverage", required_argument, 0, TOPT_COVERAGE},                              \
+    {"tau-schedule", required_argument, 0, TOPT_TAU_SCHEDULE}
 
 #define TRAINOPTS_USAGE                                                                        \
     "training options:\n"                                                                      \
@@ -50,6 +51,7 @@ enum {
     "  --gamma X --tau X --rho X --nu X   loss hyper-parameters (1.1, 1, 0.5, 4)\n"             \
     "  --coverage mean|per-detector   L^ic: mean deficit over detectors (Eq. 13) or its\n"       \
     "                          soft maximum, every detector at its floor tau/I (mean)\n"        \
+    "  --tau-schedule TO:N     tau moves linearly from --tau to TO over the first N epochs\n"    \
     "  --kappa LO:HI           URA step magnitude range (0.5:0.9)\n"                            \
     "  --epochs N --lr X --batch N   Adam schedule; batches of whole images\n"                 \
     "  --lr-ref-batch N        scale lr by batch/N (0 = use lr as given)\n"                     \
@@ -74,6 +76,8 @@ typedef struct {
     const char *precision;       /* the pixel path's precision used (attribute), NULL = float64 */
     char checkpoint_buf[4200];
     int epochs_given;            /* --epochs was on the command line */
+    double tau_to;               /* --tau-schedule TO:N; tau_epochs 0 = no schedule */
+    long tau_epochs;
 } train_options;
 
 void trainopts_defaults(train_options *opts, const char *default_losses, long epochs);

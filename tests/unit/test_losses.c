@@ -321,6 +321,17 @@ static void test_inactive_per_detector(void)
     free(x.work);
 }
 
+/* --tau-schedule: linear from τ₀ at epoch 0 to τ₁ at epoch N, τ₁ after. */
+static void test_tau_schedule(void)
+{
+    CHECK(loss_coverage_tau_at(1.0, 0.25, 100, 0) == 1.0, "epoch 0: the start value");
+    CHECK_CLOSE(loss_coverage_tau_at(1.0, 0.25, 100, 40), 0.7, 1e-15, "epoch 40 of 100: 1 − 0.4·0.75");
+    CHECK(loss_coverage_tau_at(1.0, 0.25, 100, 100) == 0.25 && loss_coverage_tau_at(1.0, 0.25, 100, 5000) == 0.25,
+          "from epoch N on: the end value");
+    CHECK(loss_coverage_tau_at(1.0, 0.25, 0, 0) == 0.25, "no ramp: the end value");
+    CHECK_CLOSE(loss_coverage_tau_at(0.2, 0.6, 4, 1), 0.3, 1e-15, "a rising schedule");
+}
+
 typedef struct {
     size_t n;
     double nu;
@@ -845,6 +856,7 @@ int main(void)
     test_pixel_losses_fd();
     test_column_losses_fd();
     test_inactive_per_detector();
+    test_tau_schedule();
     test_rsw();
     test_margin();
     test_fso();
