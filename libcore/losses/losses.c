@@ -378,10 +378,28 @@ static inline rsw_map inactive_map(size_t n_det, double tau)
     return mp;
 }
 
-/* L^ic from the column means: the mean of the deficits (Eq. 13), or their
- * R_SW soft maximum (per detector: every detector must meet the floor). */
-static double inactive_of_means(const double *g, size_t n_det, const loss_pixel_config *cfg)
+/* Floors per detector (--coverage soft): mean_i ReLU(ν_i − g_i)/ν_i. */
+static double inactive_of_floors(const double *g, size_t n_det, const double *floor)
 {
+    double sum = 0.0;
+    for (size_t i = 0; i < n_det; i++)
+        if (floor[i] > 0.0 && g[i] < floor[i])
+            sum += (floor[i] - g[i]) / floor[i];
+    return sum / (double)n_det;
+}
+
+static inline double inactive_grad_of_floor(double g, size_t n_det, double floor)
+{
+    return floor > 0.0 && g < floor ? -1.0 / ((double)n_det * floor) : 0.0;
+}
+
+/* L^ic from the column means: the mean of the deficits (Eq. 13), or their
+ * R_SW soft maximum (per detector: every detector must meet the floor), or
+ * the mean over floors per detector (soft; NAN without them). */
+static double inactive_of_means(const double *g, size_t n_det, const loss_pixel_config *cfg, const double *floor)
+{
+    if (cfg->coverage == LOSS_COVERAGE_SOFT)
+        return floor ? inactive_of_floors(g, n_det, floor) : NAN;
     rsw_map mp = inactive_map(n_det, cfg->tau);
     if (cfg->coverage == LOSS_COVERAGE_PER_DETECTOR)
         return rsw_value_of(rsw_compute(g, n_det, mp, cfg->nu));
@@ -397,10 +415,13 @@ static inline double inactive_grad_of_mean(double g, size_t n_det, double tau)
     return g < inactive_floor(n_det, tau) ? -1.0 / tau : 0.0;
 }
 
-/* ∂L^ic/∂g_i for either reduction; st: the R_SW statistics of the deficits
- * (per detector only). */
-static inline double inactive_grad_of(const loss_pixel_config *cfg, size_t n_det, rsw_stats st, double g)
+/* ∂L^ic/∂g_i for every reduction; st: the R_SW statistics of the deficits
+ * (per detector only); floor_i: detector i's floor (soft only). */
+static inline double inactive_grad_of(const loss_pixel_config *cfg, size_t n_det, rsw_stats st, double g,
+                                      double floor_i)
 {
+    if (cfg->coverage == LOSS_COVERAGE_SOFT)
+        return inactive_grad_of_floor(g, n_det, floor_i);
     if (cfg->coverage == LOSS_COVERAGE_PER_DETECTOR)
         return rsw_grad_of(st, inactive_map(n_det, cfg->tau), cfg->nu, g);
     return inactive_grad_of_mean(g, n_det, cfg->tau);
@@ -428,10 +449,11 @@ static double excessive_of_means(const double *g, size_t n_det, double rho,
 
 /* What multiplies ∂g_i/∂a in a column backward. */
 typedef struct {
-    enum { COLUMN_INACTIVE, COLUMN_RSW } kind;
+    enum { COLUMN_INACTIVE, COLUMN_FLOORS, COLUMN_RSW } kind;
     const double *g;
     size_t n_det;
     double tau;      /* inactive (mean) */
+    const double *floor; /* inactive with floors per detector */
     rsw_map map;     /* R_SW: excessive, or inactive per detector */
     rsw_stats stats; /* R_SW */
     double nu;       /* R_SW */
@@ -441,6 +463,8 @@ static double column_coef_of(const column_coef *cc, size_t i)
 {
     if (cc->kind == COLUMN_INACTIVE)
         return inactive_grad_of_mean(cc->g[i], cc->n_det, cc->tau);
+    if (cc->kind == COLUMN_FLOORS)
+        return inactive_grad_of_floor(cc->g[i], cc->n_det, cc->floor[i]);
     return rsw_grad_of(cc->stats, cc->map, cc->nu, cc->g[i]);
 }
 
@@ -474,7 +498,7 @@ double loss_inactive_forward(const double *A, size_t n_pix, size_t n_det,
 {
     loss_power_mean(A, n_pix, n_det, gamma, g);
     loss_pixel_config cfg = {.gamma = gamma, .tau = tau, .nu = 4.0, .coverage = LOSS_COVERAGE_MEAN};
-    return inactive_of_means(g, n_det, &cfg);
+    return inactive_of_means(g, n_det, &cfg, NULL);
 }
 
 void loss_inactive_backward(const double *A, size_t n_pix, size_t n_det,
@@ -484,6 +508,36 @@ void loss_inactive_backward(const double *A, size_t n_pix, size_t n_det,
     column_coef cc = {.kind = COLUMN_INACTIVE, .g = g, .n_det = n_det,
                       .tau = tau};
     column_backward(A, n_pix, n_det, gamma, &cc, scale, dA);
+}
+
+double loss_inactive_floors_forward(const double *A, size_t n_pix, size_t n_det, const double *floor, double gamma,
+                                    double *g)
+{
+    loss_power_mean(A, n_pix, n_det, gamma, g);
+    return inactive_of_floors(g, n_det, floor);
+}
+
+void loss_inactive_floors_backward(const double *A, size_t n_pix, size_t n_det, const double *floor, double gamma,
+                                   const double *g, double scale, double *dA)
+{
+    column_coef cc = {.kind = COLUMN_FLOORS, .g = g, .n_det = n_det, .floor = floor};
+    column_backward(A, n_pix, n_det, gamma, &cc, scale, dA);
+}
+
+/* Pixel by pixel, one column sum at a time in pixel order (deterministic). */
+void loss_soft_share(const double *A, size_t n_pix, size_t n_det, double *share)
+{
+    memset(share, 0, n_det * sizeof(double));
+    for (size_t p = 0; p < n_pix; p++) {
+        double s = 0.0;
+        for (size_t i = 0; i < n_det; i++)
+            s += exp(-softplus(-A[p * n_det + i]));
+        double inv = 1.0 / (s < LOSS_S_MIN ? LOSS_S_MIN : s);
+        for (size_t i = 0; i < n_det; i++)
+            share[i] += exp(-softplus(-A[p * n_det + i])) * inv;
+    }
+    for (size_t i = 0; i < n_det; i++)
+        share[i] /= (double)n_pix;
 }
 
 /* R_SW over detectors of a mapped column statistic; nothing when all are 0. */
@@ -716,6 +770,8 @@ struct loss_pixel_workspace {
     double *col_part;  /* [CHUNKS_MAX × n_det] per-chunk Σ_p y^γ */
     double *col_mean;  /* [n_det] g_i */
     double *col_coef;  /* [n_det] γ/N · Σ_term w ∂L/∂g_i */
+    double *share_part; /* [CHUNKS_MAX × n_det] per-chunk Σ_p q_{p,i} (--coverage soft) */
+    double *floor;      /* [n_det] τ·E_p[q_{p,i}] (--coverage soft) */
     /* the last forward, for the backward */
     const double *A;
     size_t n_pix;
@@ -734,7 +790,7 @@ loss_pixel_workspace *loss_pixel_workspace_create(size_t max_pix, size_t n_det)
     ws->n_det = n_det;
     size_t cells = max_pix * n_det;
     size_t n_doubles = 5 * max_pix + 4 * cells + 2 * CHUNKS_MAX +
-                       CHUNKS_MAX * n_det + 2 * n_det;
+                       2 * CHUNKS_MAX * n_det + 4 * n_det;
     ws->s_clamped = malloc(n_doubles * sizeof(double));
     ws->clamped = malloc(max_pix);
     if (!ws->s_clamped || !ws->clamped) {
@@ -754,6 +810,8 @@ loss_pixel_workspace *loss_pixel_workspace_create(size_t max_pix, size_t n_det)
     ws->col_part = ws->chunk_max_act + CHUNKS_MAX;
     ws->col_mean = ws->col_part + CHUNKS_MAX * n_det;
     ws->col_coef = ws->col_mean + n_det;
+    ws->share_part = ws->col_coef + n_det;
+    ws->floor = ws->share_part + CHUNKS_MAX * n_det;
     return ws;
 }
 
@@ -770,7 +828,8 @@ int loss_pixel_config_valid(const loss_pixel_config *cfg)
 {
     return cfg->gamma > 0.0 && cfg->tau > 0.0 && cfg->rho >= 0.0 &&
            cfg->rho < 1.0 && cfg->nu >= 1.0 &&
-           (cfg->coverage == LOSS_COVERAGE_MEAN || cfg->coverage == LOSS_COVERAGE_PER_DETECTOR);
+           (cfg->coverage == LOSS_COVERAGE_MEAN || cfg->coverage == LOSS_COVERAGE_PER_DETECTOR ||
+            cfg->coverage == LOSS_COVERAGE_SOFT);
 }
 
 /* Fast stable sigmoid: e = exp(−|a|), one log1p, one division:
@@ -875,6 +934,40 @@ static void pass1_chunk(loss_pixel_workspace *ws, const double *A, size_t lo,
     *sum_m = sm;
 }
 
+/* Σ_p q_{p,i} over pixels [lo, hi) into part [n_det], from pass 1's y and S̃. */
+static void share_chunk(const loss_pixel_workspace *ws, size_t lo, size_t hi, double *part)
+{
+    size_t n_det = ws->n_det;
+    memset(part, 0, n_det * sizeof(double));
+    for (size_t p = lo; p < hi; p++) {
+        const double *y = ws->y + p * n_det;
+        double inv = 1.0 / ws->s_clamped[p];
+        for (size_t i = 0; i < n_det; i++)
+            part[i] += y[i] * inv;
+    }
+}
+
+/* --coverage soft: floor_i = τ·E_p[q_{p,i}], chunk sums in chunk order. */
+static void soft_floors(loss_pixel_workspace *ws, size_t n_pix, double tau)
+{
+    size_t n_det = ws->n_det, n_chunks = chunk_count(n_pix);
+#pragma omp parallel for schedule(static) if (LOSS_PARALLEL(n_pix, n_det))
+    for (size_t c = 0; c < n_chunks; c++)
+        share_chunk(ws, chunk_start(c, n_chunks, n_pix), chunk_start(c + 1, n_chunks, n_pix),
+                    ws->share_part + c * n_det);
+    for (size_t i = 0; i < n_det; i++) {
+        double sum = 0.0;
+        for (size_t c = 0; c < n_chunks; c++)
+            sum += ws->share_part[c * n_det + i];
+        ws->floor[i] = tau * sum / (double)n_pix;
+    }
+}
+
+static void column_values(const double *col_mean, size_t n_det, const loss_pixel_config *cfg, const double *floor,
+                          double *ic, double *eac);
+static int column_coefficients(const double *col_mean, size_t n_det, size_t n_pix, const loss_pixel_config *cfg,
+                               const double *floor, const loss_pixel_weights *w, double *col_coef);
+
 int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
                        size_t n_pix, size_t n_det,
                        const loss_pixel_config *cfg,
@@ -910,7 +1003,10 @@ int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
                 sum += ws->col_part[c * n_det + i];
             ws->col_mean[i] = sum * inv_n;
         }
-        loss_column_values(ws->col_mean, n_det, cfg, &out->ic, &out->eac);
+        int soft = cfg->coverage == LOSS_COVERAGE_SOFT;
+        if (soft)
+            soft_floors(ws, n_pix, cfg->tau);
+        column_values(ws->col_mean, n_det, cfg, soft ? ws->floor : NULL, &out->ic, &out->eac);
     }
     out->total = w->s * out->s + (w->sb != 0.0 ? w->sb * out->sb : 0.0) +
                  w->ma * out->ma;
@@ -931,6 +1027,13 @@ int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
 int loss_column_coefficients(const double *col_mean, size_t n_det, size_t n_pix,
                              const loss_pixel_config *cfg, const loss_pixel_weights *w, double *col_coef)
 {
+    return column_coefficients(col_mean, n_det, n_pix, cfg, NULL, w, col_coef);
+}
+
+/* floor [n_det]: the floors of --coverage soft (NULL: L^ic contributes 0). */
+static int column_coefficients(const double *col_mean, size_t n_det, size_t n_pix, const loss_pixel_config *cfg,
+                               const double *floor, const loss_pixel_weights *w, double *col_coef)
+{
     double f = cfg->gamma / (double)n_pix;
     rsw_map mp = excessive_map(cfg->rho);
     rsw_stats st = {0.0, 0.0, 0.0};
@@ -943,7 +1046,7 @@ int loss_column_coefficients(const double *col_mean, size_t n_det, size_t n_pix,
     for (size_t i = 0; i < n_det; i++) {
         double g = col_mean[i], d = 0.0;
         if (w->ic != 0.0)
-            d += w->ic * inactive_grad_of(cfg, n_det, ic_st, g);
+            d += w->ic * inactive_grad_of(cfg, n_det, ic_st, g, floor ? floor[i] : 0.0);
         if (w->eac != 0.0)
             d += w->eac * rsw_grad_of(st, mp, cfg->nu, g);
         col_coef[i] = d * f;
@@ -955,7 +1058,13 @@ int loss_column_coefficients(const double *col_mean, size_t n_det, size_t n_pix,
 void loss_column_values(const double *col_mean, size_t n_det, const loss_pixel_config *cfg, double *ic,
                         double *eac)
 {
-    *ic = inactive_of_means(col_mean, n_det, cfg);
+    column_values(col_mean, n_det, cfg, NULL, ic, eac);
+}
+
+static void column_values(const double *col_mean, size_t n_det, const loss_pixel_config *cfg, const double *floor,
+                          double *ic, double *eac)
+{
+    *ic = inactive_of_means(col_mean, n_det, cfg, floor);
     *eac = excessive_of_means(col_mean, n_det, cfg->rho, cfg->nu);
 }
 
@@ -1021,7 +1130,9 @@ static int pass2(loss_pixel_workspace *ws, const double *A, size_t n_pix, const 
     int want_columns = w->ic != 0.0 || w->eac != 0.0;
     if (want_columns && !ws->have_columns)
         return -1;
-    int columns = want_columns && loss_column_coefficients(ws->col_mean, ws->n_det, ws->n_pix, &ws->cfg, w, ws->col_coef);
+    int columns = want_columns && column_coefficients(ws->col_mean, ws->n_det, ws->n_pix, &ws->cfg,
+                                                      ws->cfg.coverage == LOSS_COVERAGE_SOFT ? ws->floor : NULL, w,
+                                                      ws->col_coef);
     int pixels = w->s != 0.0 || w->sb != 0.0 || w->ma != 0.0;
     size_t n_det = ws->n_det;
     if (!columns && !pixels) {

@@ -113,9 +113,14 @@ int trainopts_option(train_options *opts, const cli_common *cli, int opt, const 
     case TOPT_RESUME: t->resume = 1; return 1;
     case TOPT_DIAGNOSE: opts->diagnose = arg; return 1;
     case TOPT_COVERAGE:
-        if (strcmp(arg, "mean") && strcmp(arg, "per-detector"))
-            cli_usage_error(cli, "--coverage: expected mean or per-detector, got '%s'", arg);
-        o->pixel.coverage = strcmp(arg, "mean") ? LOSS_COVERAGE_PER_DETECTOR : LOSS_COVERAGE_MEAN;
+        if (!strcmp(arg, "mean"))
+            o->pixel.coverage = LOSS_COVERAGE_MEAN;
+        else if (!strcmp(arg, "per-detector"))
+            o->pixel.coverage = LOSS_COVERAGE_PER_DETECTOR;
+        else if (!strcmp(arg, "soft"))
+            o->pixel.coverage = LOSS_COVERAGE_SOFT;
+        else
+            cli_usage_error(cli, "--coverage: expected mean, per-detector or soft, got '%s'", arg);
         return 1;
     case TOPT_TAU_SCHEDULE: {
         char extra;
@@ -246,7 +251,9 @@ int trainopts_write_attrs(const train_options *opts, h5out *out)
          (t->tau_schedule.tau && (h5out_attr_double(out, "/", "tau_final", t->tau_schedule.to) ||
                                   h5out_attr_int(out, "/", "tau_schedule_epochs", t->tau_schedule.epochs))) ||
          h5out_attr_string(out, "/", "coverage",
-                           o->pixel.coverage == LOSS_COVERAGE_PER_DETECTOR ? "per-detector" : "mean") ||
+                           o->pixel.coverage == LOSS_COVERAGE_PER_DETECTOR ? "per-detector"
+                           : o->pixel.coverage == LOSS_COVERAGE_SOFT       ? "soft"
+                                                                           : "mean") ||
          h5out_attr_double(out, "/", "rho", o->pixel.rho) ||
          h5out_attr_double(out, "/", "nu", o->pixel.nu) ||
          h5out_attr_doubles(out, "/", "kappa", kappa, 2) ||

@@ -49,8 +49,8 @@ enum {
     "  --weight TERM=X         weight of a term in the objective (1); repeatable\n"             \
     "  --bound TERM=X          with --objective constrained: TERM <= X is a constraint\n"       \
     "  --gamma X --tau X --rho X --nu X   loss hyper-parameters (1.1, 1, 0.5, 4)\n"             \
-    "  --coverage mean|per-detector   L^ic: mean deficit over detectors (Eq. 13) or its\n"       \
-    "                          soft maximum, every detector at its floor tau/I (mean)\n"        \
+    "  --coverage mean|per-detector|soft   L^ic: mean deficit below tau/I (Eq. 13), its soft\n"  \
+    "                          maximum (per-detector), or floors tau x soft share (mean)\n"    \
     "  --tau-schedule TO:N     tau moves linearly from --tau to TO over the first N epochs\n"    \
     "  --kappa LO:HI           URA step magnitude range (0.5:0.9)\n"                            \
     "  --epochs N --lr X --batch N   Adam schedule; batches of whole images\n"                 \

@@ -312,7 +312,7 @@ static void test_inactive_per_detector(void)
     CHECK(d1 > 0.1, "one detector short of the floor (deficit %g)", d1);
     CHECK_CLOSE(pd, d1, 1e-14, "per detector = the one deficit");
     CHECK_CLOSE(avg * (double)x.n_det, d1, 1e-14, "mean = deficit / n_det");
-    loss_pixel_config bad = {1.1, 1.0, 0.5, 4.0, 2};
+    loss_pixel_config bad = {1.1, 1.0, 0.5, 4.0, 3};
     CHECK(!loss_pixel_config_valid(&bad), "an unknown coverage is refused");
     free(g);
     free(A);
@@ -851,11 +851,89 @@ static void test_extreme_logits(void)
     free(A);
 }
 
+/* L^ic with floors per detector (--coverage soft): finite differences at
+ * fixed floors; the soft shares sum to 1; the fused path with floors
+ * τ·E_p[q] equals the separate functions; the device path's column
+ * functions refuse it. */
+typedef struct {
+    size_t n_pix, n_det;
+    const double *floor;
+    double gamma;
+    double *g;
+} floors_ctx;
+
+static double f_floors(const double *A, void *c)
+{
+    floors_ctx *x = c;
+    return loss_inactive_floors_forward(A, x->n_pix, x->n_det, x->floor, x->gamma, x->g);
+}
+
+static void test_inactive_soft(void)
+{
+    rng_state r;
+    rng_init(&r, 22, RNG_STREAM_TRAIN);
+    enum { NP = 12, ND = 5 };
+    double mean[ND] = {-4.0, 2.0, -1.0, 3.0, -3.0}, g[ND], share[ND];
+    double *A = column_logits(&r, NP, ND, mean, 0.5);
+    double floor[ND] = {0.3, 0.1, 0.5, 0.0, 0.02}; /* 0: no floor */
+    floors_ctx x = {NP, ND, floor, 1.1, g};
+    double *grad = calloc(NP * ND, sizeof(double));
+    f_floors(A, &x);
+    int open = 0;
+    for (int i = 0; i < ND; i++)
+        open += floor[i] > 0 && g[i] < floor[i];
+    CHECK(open >= 2 && open <= 3, "floors instance: %d gates open", open);
+    loss_inactive_floors_backward(A, NP, ND, floor, 1.1, g, 1.0, grad);
+    check_fd("L^ic with floors (mixed gates)", f_floors, &x, A, NP * ND, grad);
+
+    loss_soft_share(A, NP, ND, share);
+    double sum = 0.0;
+    for (int i = 0; i < ND; i++)
+        sum += share[i];
+    CHECK_CLOSE(sum, 1.0, 1e-14, "soft shares sum to 1");
+
+    /* Fused (everything weighted) == separate, floors τ·share. */
+    size_t n_pix = 600, n_det = 7, n = n_pix * n_det;
+    double *B = fused_instance(&r, n_pix, n_det);
+    loss_pixel_config cfg = {1.1, 2.5, 0.6, 4.0, LOSS_COVERAGE_SOFT};
+    loss_pixel_weights w = {2.6, 1.3, 2.8, 5.0, 15.0};
+    double fl[7], g7[7], *d_sep = calloc(n, sizeof(double)), *d_fus = calloc(n, sizeof(double));
+    loss_soft_share(B, n_pix, n_det, fl);
+    for (size_t i = 0; i < n_det; i++)
+        fl[i] *= cfg.tau;
+    loss_pixel_values v_sep, v_fus;
+    cfg.coverage = LOSS_COVERAGE_MEAN;
+    separate_total(B, n_pix, n_det, &cfg, &(loss_pixel_weights){w.s, w.sb, w.ma, 0, w.eac}, &v_sep, d_sep);
+    v_sep.ic = loss_inactive_floors_forward(B, n_pix, n_det, fl, cfg.gamma, g7);
+    v_sep.total += w.ic * v_sep.ic;
+    loss_inactive_floors_backward(B, n_pix, n_det, fl, cfg.gamma, g7, w.ic, d_sep);
+    cfg.coverage = LOSS_COVERAGE_SOFT;
+    loss_pixel_workspace *ws = loss_pixel_workspace_create(n_pix, n_det);
+    CHECK(loss_pixel_fused(ws, B, n_pix, n_det, &cfg, &w, &v_fus, d_fus) == 0, "soft: fused status");
+    check_values_close(&v_fus, &v_sep, &w, "coverage soft");
+    CHECK(rel_diff(d_fus, d_sep, n) <= FUSED_TOL, "coverage soft: fused gradient rel err %.3g",
+          rel_diff(d_fus, d_sep, n));
+    CHECK(v_fus.ic > 0.0, "coverage soft: some floor is not met (L^ic %g)", v_fus.ic);
+
+    double ic, eac, coef[7];
+    loss_column_values(g7, n_det, &cfg, &ic, &eac);
+    CHECK(isnan(ic), "the device path's column values refuse soft floors (NaN)");
+    loss_pixel_weights only_ic = {0, 0, 0, 1.0, 0};
+    CHECK(loss_column_coefficients(g7, n_det, n_pix, &cfg, &only_ic, coef) == 0, "...and give no coefficients");
+    loss_pixel_workspace_free(ws);
+    free(d_sep);
+    free(d_fus);
+    free(grad);
+    free(A);
+    free(B);
+}
+
 int main(void)
 {
     test_pixel_losses_fd();
     test_column_losses_fd();
     test_inactive_per_detector();
+    test_inactive_soft();
     test_tau_schedule();
     test_rsw();
     test_margin();
