@@ -188,7 +188,16 @@ build/libcore.a: $(LIB_OBJ) build/.settings
 bin/%: build/tools/%.o build/libcore.a
 	@mkdir -p bin
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS_ALL) $< build/libcore.a $(LDLIBS_ALL) -o $@
+	@$(CC) $(CFLAGS_ALL) $(filter %.o,$^) build/libcore.a $(LDLIBS_ALL) -o $@
+
+# A tool with modes keeps one file per mode in tools/<tool>/ (git's builtin/,
+# e.g. tools/featdump/): those objects link into bin/<tool> beside
+# tools/<tool>.c, and the folder's headers are the tool's own.
+TOOL_PART_DIRS := $(patsubst tools/%/,%,$(sort $(dir $(wildcard tools/*/*.c))))
+$(foreach t,$(TOOL_PART_DIRS),$(eval bin/$(t): $(patsubst %.c,build/%.o,$(wildcard tools/$(t)/*.c))) \
+  $(eval build-asan/bin/$(t): $(patsubst %.c,build-asan/%.o,$(wildcard tools/$(t)/*.c))) \
+  $(eval $(foreach b,build build-asan,$(patsubst %.c,$(b)/%.o,$(wildcard tools/$(t)/*.c tools/$(t).c))): \
+         $(wildcard tools/$(t)/*.h)))
 
 # test_device and bench_gpu load the plugin like the tools (their ../lib is
 # build/lib); they need it built.
@@ -224,7 +233,7 @@ ASAN_TOOLS := $(patsubst tools/%.c,build-asan/bin/%,$(TOOL_SRC))
 build-asan/bin/%: build-asan/tools/%.o build-asan/libcore.a
 	@mkdir -p $(dir $@)
 	@echo "  LD asan $@"
-	@$(CC) $(CFLAGS_ALL) -O1 $(ASAN_FLAGS) $< build-asan/libcore.a $(LDLIBS_ALL) -o $@
+	@$(CC) $(CFLAGS_ALL) -O1 $(ASAN_FLAGS) $(filter %.o,$^) build-asan/libcore.a $(LDLIBS_ALL) -o $@
 
 # Fuzzing (issue 10): libFuzzer targets for the .npy parser and the HDF5
 # readers (tests/fuzz/), built with Debian's clang, run FUZZ_TIME seconds

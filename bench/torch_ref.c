@@ -67,18 +67,7 @@ static const char usage[] =
     "       torch_ref --make-broden N FEATURES HEAD\n"
     "The C side of bench/bench_torch.sh: one checked batch of step (a) or (d)\n"
     "(values, AL total, gradient) and the problem, for bench/torch_eddp.py.\n"
-    "  --step a|d              which step's objective (d)\n"
-    "  --detectors N           step (a): number of detectors (3)\n"
-    "  --init-margin X         step (a): initial shared margin (1)\n"
-    "  --init-threshold X      step (a): initial shared threshold (0, as uibe)\n"
-    "  --directions FILE       step (d): detectors and signals from FILE (random)\n"
-    "  --check-images N        images in the checked batch (the batch size)\n"
-    "  --time-epochs E         then train E epochs and print c_seconds\n"
-    "  --make-broden N         write a random Broden-sized set and head\n"
-    "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n" TRAINOPTS_USAGE;
-
-enum { OPT_STEP = CLI_OPT_TOOL, OPT_DETECTORS, OPT_INIT_MARGIN, OPT_INIT_THRESHOLD, OPT_DIRECTIONS, OPT_CHECK,
-       OPT_TIME, OPT_BRODEN };
+    "options:\n";
 
 typedef struct {
     cli_common cli;
@@ -93,51 +82,35 @@ typedef struct {
 
 static void parse(options *opt, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_OPTIONS, TRAINOPTS_LONGOPTS,
-        {"step", required_argument, 0, OPT_STEP},
-        {"detectors", required_argument, 0, OPT_DETECTORS},
-        {"init-margin", required_argument, 0, OPT_INIT_MARGIN},
-        {"init-threshold", required_argument, 0, OPT_INIT_THRESHOLD},
-        {"directions", required_argument, 0, OPT_DIRECTIONS},
-        {"check-images", required_argument, 0, OPT_CHECK},
-        {"time-epochs", required_argument, 0, OPT_TIME},
-        {"make-broden", required_argument, 0, OPT_BRODEN}, {0, 0, 0, 0}};
     cli_common *cli = &opt->cli;
     cli_init(cli, "torch_ref", usage, argc, argv);
-    opt->step = 'd';
     opt->n_det = 3;
     opt->init_margin = 1;
-    /* A first pass for --step: the default term list depends on it. */
-    for (int k = 1; k + 1 < argc; k++)
-        if (!strcmp(argv[k], "--step"))
-            opt->step = argv[k + 1][0];
-    if ((opt->step != 'a' && opt->step != 'd'))
-        cli_usage_error(cli, "--step: expected a or d");
+    trainopts_defaults(&opt->train, NULL, 1); /* the default terms depend on --step */
+    int step = 1;
+    const opt_row rows[] = {
+        OPT_CHOICE("step", &step, "a|d", "which step's objective (d)"),
+        OPT_INTEGER("detectors", &opt->n_det, 1, 1 << 20, "N", "step (a): number of detectors (3)"),
+        OPT_DOUBLE("init-margin", &opt->init_margin, 1e-9, 1e9, "X", "step (a): initial shared margin (1)"),
+        OPT_DOUBLE("init-threshold", &opt->init_threshold, -1e9, 1e9, "X",
+                   "step (a): initial shared threshold (0, as uibe)"),
+        OPT_STRING("directions", &opt->directions, "FILE", "step (d): detectors and signals from FILE (random)"),
+        OPT_INTEGER("check-images", &opt->check_images, 1, 1L << 30, "N",
+                    "images in the checked batch (the batch size)"),
+        OPT_INTEGER("time-epochs", &opt->time_epochs, 0, 1L << 30, "E", "then train E epochs and print c_seconds"),
+        OPT_INTEGER("make-broden", &opt->broden_images, 1, 1L << 30, "N",
+                    "write a random Broden-sized set and head"),
+        OPT_INCLUDE(opt->train.rows),
+        OPT_END,
+    };
+    int first = cli_parse(cli, rows);
+    opt->step = "ad"[step];
     const char *terms = opt->step == 'a' ? "s,ma,mm,ic,uur" : "s,sb,ma,mm,ic,eac,cur,fso";
-    trainopts_defaults(&opt->train, terms, 1);
-    int c;
-    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
-        if (cli_common_option(cli, c, optarg) || trainopts_option(&opt->train, cli, c, optarg))
-            continue;
-        switch (c) {
-        case OPT_STEP: break;
-        case OPT_DETECTORS: opt->n_det = (int)cli_parse_long(cli, "--detectors", optarg, 1, 1 << 20); break;
-        case OPT_INIT_MARGIN: opt->init_margin = cli_parse_double(cli, "--init-margin", optarg, 1e-9, 1e9); break;
-        case OPT_INIT_THRESHOLD:
-            opt->init_threshold = cli_parse_double(cli, "--init-threshold", optarg, -1e9, 1e9);
-            break;
-        case OPT_DIRECTIONS: opt->directions = optarg; break;
-        case OPT_CHECK: opt->check_images = (size_t)cli_parse_long(cli, "--check-images", optarg, 1, 1L << 30); break;
-        case OPT_TIME: opt->time_epochs = cli_parse_long(cli, "--time-epochs", optarg, 0, 1L << 30); break;
-        case OPT_BRODEN: opt->broden_images = cli_parse_long(cli, "--make-broden", optarg, 1, 1L << 30); break;
-        default: cli_usage_error(cli, "unexpected option");
-        }
-    }
-    if (argc - optind != 2)
-        cli_usage_error(cli, "expected FEATURES HEAD");
-    opt->features = argv[optind];
-    opt->head = argv[optind + 1];
+    if (!opt->train.losses)
+        opt->train.losses = terms;
+    cli_expect_operands(cli, 2, "FEATURES HEAD");
+    opt->features = argv[first];
+    opt->head = argv[first + 1];
     if (!opt->broden_images && !cli->output)
         cli_usage_error(cli, "no output file: give -o FILE");
     if (opt->step == 'a' && opt->directions)

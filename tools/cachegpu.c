@@ -3,6 +3,7 @@
  * and the report of the device memory a run on it needs. */
 #include "cache.h"
 #include "cli.h"
+#include "trainopts.h"
 #include "devinfo.h"
 #include "error.h"
 #include "features.h"
@@ -21,19 +22,7 @@ static const char usage[] =
     "Write FEATURES (eddp-features) as a device-ready cache (eddp-cache): pixels\n"
     "pixel-major [N, H*W, C], per-image pooled features, per-channel mean and std;\n"
     "then report the device memory a uibe/eddp run on it needs.\n"
-    "  --half                  store pixels as IEEE float16 ('<f2'; computation\n"
-    "                          stays float32/double); refuses |x| > 65504\n"
-    "  --detectors I           detectors of the planned run (default: C)\n"
-    "  --batch B               images per training batch of the planned run (1024)\n"
-    "  --device-memory BYTES|auto\n"
-    "                          device memory to plan for: a number with an optional\n"
-    "                          K, M, G or T suffix (binary), or auto (the free\n"
-    "                          memory of the --device CUDA device; default)\n"
-    "  --report                the memory report on stdout instead of stderr\n"
-    "  -o FILE, --overwrite, --device auto|cpu|cuda[:N], --threads N, --quiet,\n"
-    "  --help, --version\n";
-
-enum { OPT_HALF = CLI_OPT_TOOL, OPT_DETECTORS, OPT_BATCH, OPT_DEVICE_MEMORY, OPT_REPORT };
+    "options:\n";
 
 typedef struct {
     cli_common cli;
@@ -45,10 +34,13 @@ typedef struct {
 
 /* "auto", or a positive number of bytes with an optional binary suffix
  * K, M, G, T (KiB..TiB; "G", "GB" and "GiB" all mean 2^30). */
-static uint64_t parse_bytes(const cli_common *cli, const char *arg)
+static int parse_bytes(const opt_row *row, const char *arg, char *msg, size_t len)
 {
-    if (!strcmp(arg, "auto"))
+    uint64_t *device_memory = row->target;
+    if (!strcmp(arg, "auto")) {
+        *device_memory = 0;
         return 0;
+    }
     char *end;
     errno = 0;
     double value = strtod(arg, &end);
@@ -63,41 +55,41 @@ static uint64_t parse_bytes(const cli_common *cli, const char *arg)
         end++;
     }
     double bytes = value * (double)((uint64_t)1 << shift);
-    if (errno || end == arg || *end || !isfinite(value) || bytes < 1 || bytes > 1e18)
-        cli_usage_error(cli, "--device-memory: expected auto or a number of bytes with an optional K, M, G "
-                             "or T suffix (e.g. 80G), got '%s'", arg);
-    return (uint64_t)bytes;
+    if (errno || end == arg || *end || !isfinite(value) || bytes < 1 || bytes > 1e18) {
+        snprintf(msg, len, "--device-memory: expected auto or a number of bytes with an optional K, M, G "
+                           "or T suffix (e.g. 80G), got '%s'", arg);
+        return -1;
+    }
+    *device_memory = (uint64_t)bytes;
+    return 0;
+}
+
+static void format_bytes(const opt_row *row, char *buf, size_t len)
+{
+    snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)row->target);
 }
 
 static void parse(options *opt, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_OPTIONS,
-        {"half", no_argument, 0, OPT_HALF}, {"detectors", required_argument, 0, OPT_DETECTORS},
-        {"batch", required_argument, 0, OPT_BATCH},
-        {"device-memory", required_argument, 0, OPT_DEVICE_MEMORY},
-        {"report", no_argument, 0, OPT_REPORT}, {0, 0, 0, 0}};
     cli_common *cli = &opt->cli;
     cli_init(cli, "cachegpu", usage, argc, argv);
     opt->batch = 1024; /* uibe's and eddp's --batch default */
-    int c;
-    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
-        if (cli_common_option(cli, c, optarg))
-            continue;
-        switch (c) {
-        case OPT_HALF: opt->half = 1; break;
-        case OPT_DETECTORS: opt->n_det = (size_t)cli_parse_long(cli, "--detectors", optarg, 1, 1 << 20); break;
-        case OPT_BATCH: opt->batch = (size_t)cli_parse_long(cli, "--batch", optarg, 1, 1L << 31); break;
-        case OPT_DEVICE_MEMORY: opt->device_memory = parse_bytes(cli, optarg); break;
-        case OPT_REPORT: opt->report = 1; break;
-        default: cli_usage_error(cli, "unexpected option");
-        }
-    }
-    if (argc - optind != 1)
-        cli_usage_error(cli, argc - optind ? "expected one FEATURES file" : "no input: give FEATURES");
-    opt->features = argv[optind];
-    if (!cli->output)
-        cli_usage_error(cli, "no output file: give -o FILE");
+    const opt_row rows[] = {
+        OPT_FLAG("half", &opt->half,
+                 "store pixels as IEEE float16 ('<f2'; computation\nstays float32/double); refuses |x| > 65504"),
+        OPT_INTEGER("detectors", &opt->n_det, 1, 1 << 20, "I", "detectors of the planned run (default: C)"),
+        OPT_BATCH(&opt->batch, "images per training batch of the planned run (1024)"),
+        OPT_CALLBACK("device-memory", &opt->device_memory, parse_bytes, format_bytes, "BYTES|auto",
+                     "device memory to plan for: a number with an optional\nK, M, G or T suffix (binary), or "
+                     "auto (the free\nmemory of the --device CUDA device; default)"),
+        OPT_FLAG("report", &opt->report, "the memory report on stdout instead of stderr"),
+        OPT_END,
+    };
+    int first = cli_parse(cli, rows);
+    if (argc - first != 1)
+        cli_usage_error(cli, argc - first ? "expected one FEATURES file" : "no input: give FEATURES");
+    opt->features = argv[first];
+    cli_require_output(cli);
     if (opt->report && !strcmp(cli->output, "-"))
         cli_usage_error(cli, "--report writes to stdout, which -o - already uses");
 }

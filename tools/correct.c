@@ -22,19 +22,8 @@ static const char usage[] =
     "every pixel, m = sigmoid(w_i.x - b_i); v is the signal vector s_i scaled so that\n"
     "w_i.v = 1 (k = the drop of the detector's logit where m = 1), or a control of the\n"
     "same length. Writes an eddp-features file for trainhead --eval.\n"
-    "  --detector I            the detector, by index (0-based)\n"
-    "  --concept NAME          the detector labelled NAME by iou-label (needs --labels;\n"
-    "                          of several, the one of highest validation IoU)\n"
-    "  --labels EVAL           iou-label's output, for --concept\n"
-    "  --direction signal|filter|random   v: the signal vector (default), the filter\n"
-    "                          w_i, or a random direction, both at the length of the\n"
-    "                          signal direction\n"
-    "  --trial T               which random direction (0, 1, ...; drawn from --seed)\n"
-    "  --strength K            k > 0 (450, the paper's)\n"
-    "  --no-relu               x - m k v without the ReLU (features not post-ReLU)\n"
-    "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n";
+    "options:\n";
 
-enum { OPT_DETECTOR = CLI_OPT_TOOL, OPT_CONCEPT, OPT_LABELS, OPT_DIRECTION, OPT_TRIAL, OPT_STRENGTH, OPT_NO_RELU };
 enum { DIR_SIGNAL, DIR_FILTER, DIR_RANDOM };
 static const char *const direction_names[] = {"signal", "filter", "random"};
 
@@ -49,56 +38,32 @@ typedef struct {
 
 static void parse(options *opt, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_OPTIONS,
-        {"detector", required_argument, 0, OPT_DETECTOR}, {"concept", required_argument, 0, OPT_CONCEPT},
-        {"labels", required_argument, 0, OPT_LABELS}, {"direction", required_argument, 0, OPT_DIRECTION},
-        {"trial", required_argument, 0, OPT_TRIAL}, {"strength", required_argument, 0, OPT_STRENGTH},
-        {"no-relu", no_argument, 0, OPT_NO_RELU}, {0, 0, 0, 0}};
     cli_common *cli = &opt->cli;
     cli_init(cli, "correct", usage, argc, argv);
     opt->detector = -1;
     opt->strength = 450;
     opt->relu = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
-        if (cli_common_option(cli, c, optarg))
-            continue;
-        switch (c) {
-        case OPT_DETECTOR: opt->detector = cli_parse_long(cli, "--detector", optarg, 0, 1L << 30); break;
-        case OPT_CONCEPT: opt->concept = optarg; break;
-        case OPT_LABELS: opt->labels = optarg; break;
-        case OPT_DIRECTION: {
-            int k = 0;
-            while (k < 3 && strcmp(optarg, direction_names[k]))
-                k++;
-            if (k == 3)
-                cli_usage_error(cli, "--direction: expected signal, filter or random, got '%s'", optarg);
-            opt->direction = k;
-            break;
-        }
-        case OPT_TRIAL:
-            opt->trial = cli_parse_long(cli, "--trial", optarg, 0, 1L << 30);
-            opt->trial_given = 1;
-            break;
-        case OPT_STRENGTH: {
-            char *end;
-            double k = strtod(optarg, &end);
-            if (end == optarg || *end || !isfinite(k) || !(k > 0))
-                cli_usage_error(cli, "--strength: expected a number k > 0, got '%s'", optarg);
-            opt->strength = k;
-            break;
-        }
-        case OPT_NO_RELU: opt->relu = 0; break;
-        default: cli_usage_error(cli, "unexpected option");
-        }
-    }
-    if (argc - optind != 2)
-        cli_usage_error(cli, "expected DIRECTIONS FEATURES");
-    opt->directions = argv[optind];
-    opt->features = argv[optind + 1];
-    if (!cli->output)
-        cli_usage_error(cli, "no output file: give -o FILE");
+    const opt_row rows[] = {
+        OPT_INTEGER("detector", &opt->detector, 0, 1L << 30, "I", "the detector, by index (0-based)"),
+        OPT_STRING("concept", &opt->concept, "NAME",
+                   "the detector labelled NAME by iou-label (needs --labels;\nof several, the one of highest "
+                   "validation IoU)"),
+        OPT_STRING("labels", &opt->labels, "EVAL", "iou-label's output, for --concept"),
+        OPT_CHOICE("direction", &opt->direction, "signal|filter|random",
+                   "v: the signal vector (default), the filter\nw_i, or a random direction, both at the length "
+                   "of the\nsignal direction"),
+        OPT_INTEGER("trial", &opt->trial, 0, 1L << 30, "T", "which random direction (0, 1, ...; drawn from --seed)",
+                    .given = &opt->trial_given),
+        OPT_DOUBLE("strength", &opt->strength, 0, HUGE_VAL, "K", "k > 0 (450, the paper's)",
+                   .flags = OPTF_OPEN_MIN, .expect = "a number k > 0"),
+        OPT_SET_INT("no-relu", &opt->relu, 0, "x - m k v without the ReLU (features not post-ReLU)"),
+        OPT_END,
+    };
+    int first = cli_parse(cli, rows);
+    cli_expect_operands(cli, 2, "DIRECTIONS FEATURES");
+    opt->directions = argv[first];
+    opt->features = argv[first + 1];
+    cli_require_output(cli);
     if ((opt->detector >= 0) == (opt->concept != NULL))
         cli_usage_error(cli, "give the detector: --detector I or --concept NAME (one of them)");
     if (opt->concept && !opt->labels)

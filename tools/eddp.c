@@ -27,18 +27,7 @@ static const char usage[] =
     "EDDP step (b): free detectors (losses s,sb,ma,mm,ic,eac,uur); step (c): signal\n"
     "vectors by Eq. 1 on each detector's positives; step (d): detectors and signal\n"
     "vectors jointly (losses s,sb,ma,mm,ic,eac,cur,fso).\n"
-    "  --step b|c|d            which step\n"
-    "  --init-scale X          norm of the free direction parameters at the start (1);\n"
-    "                          smaller rotates faster under Adam\n"
-    "  --estimator eq1|ica     step (c): Eq. 1 with each detector's own filter (the\n"
-    "                          paper), or with the filter of the independent source\n"
-    "                          that separates its positives (ica; see eddp(1))\n"
-    "  --space standardised|raw   space whose units measure directions, margins and\n"
-    "                          thresholds during training (standardised)\n"
-    "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n"
-    TRAINOPTS_USAGE;
-
-enum { OPT_STEP = CLI_OPT_TOOL, OPT_INIT_SCALE, OPT_SPACE, OPT_ESTIMATOR };
+    "options:\n";
 
 typedef struct {
     cli_common cli;
@@ -52,55 +41,36 @@ typedef struct {
 
 static void parse(options *opt, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_OPTIONS, TRAINOPTS_LONGOPTS,
-        {"step", required_argument, 0, OPT_STEP},
-        {"init-scale", required_argument, 0, OPT_INIT_SCALE},
-        {"space", required_argument, 0, OPT_SPACE},
-        {"estimator", required_argument, 0, OPT_ESTIMATOR}, {0, 0, 0, 0}};
     cli_common *cli = &opt->cli;
     cli_init(cli, "eddp", usage, argc, argv);
     opt->init_scale = 1;
-    /* Losses depend on the step; parse it first. */
-    for (int k = 1; k < argc; k++)
-        if (!strcmp(argv[k], "--step") && k + 1 < argc)
-            opt->step = argv[k + 1][0];
-        else if (!strncmp(argv[k], "--step=", 7))
-            opt->step = argv[k][7];
-    trainopts_defaults(&opt->train, opt->step == 'd' ? "s,sb,ma,mm,ic,eac,cur,fso" : "s,sb,ma,mm,ic,eac,uur", 2000);
-    int c;
-    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
-        if (cli_common_option(cli, c, optarg) || trainopts_option(&opt->train, cli, c, optarg))
-            continue;
-        switch (c) {
-        case OPT_STEP:
-            if (strcmp(optarg, "b") && strcmp(optarg, "c") && strcmp(optarg, "d"))
-                cli_usage_error(cli, "--step: expected b, c or d, got '%s'", optarg);
-            opt->step = optarg[0];
-            break;
-        case OPT_INIT_SCALE: opt->init_scale = cli_parse_double(cli, "--init-scale", optarg, 1e-9, 1e9); break;
-        case OPT_ESTIMATOR:
-            if (strcmp(optarg, "eq1") && strcmp(optarg, "ica"))
-                cli_usage_error(cli, "--estimator: expected eq1 or ica, got '%s'", optarg);
-            opt->ica = !strcmp(optarg, "ica");
-            break;
-        case OPT_SPACE:
-            if (strcmp(optarg, "standardised") && strcmp(optarg, "raw"))
-                cli_usage_error(cli, "--space: expected standardised or raw, got '%s'", optarg);
-            opt->raw_space = !strcmp(optarg, "raw");
-            break;
-        default: cli_usage_error(cli, "unexpected option");
-        }
-    }
+    trainopts_defaults(&opt->train, NULL, 2000); /* the losses depend on the step */
+    int step = -1;
+    const opt_row rows[] = {
+        OPT_CHOICE("step", &step, "b|c|d", "which step"),
+        OPT_DOUBLE("init-scale", &opt->init_scale, 1e-9, 1e9, "X",
+                   "norm of the free direction parameters at the start (1);\nsmaller rotates faster under Adam"),
+        OPT_CHOICE("estimator", &opt->ica, "eq1|ica",
+                   "step (c): Eq. 1 with each detector's own filter (the\npaper), or with the filter of the "
+                   "independent source\nthat separates its positives (ica; see eddp(1))"),
+        OPT_CHOICE("space", &opt->raw_space, "standardised|raw",
+                   "space whose units measure directions, margins and\nthresholds during training (standardised)"),
+        OPT_INCLUDE(opt->train.rows),
+        OPT_END,
+    };
+    int first = cli_parse(cli, rows);
+    opt->step = step < 0 ? 0 : "bcd"[step];
+    if (!opt->train.losses)
+        opt->train.losses = opt->step == 'd' ? "s,sb,ma,mm,ic,eac,cur,fso" : "s,sb,ma,mm,ic,eac,uur";
     if (!opt->step)
         cli_usage_error(cli, "give the step with --step b, c or d");
     int n_pos = opt->step == 'c' ? 2 : 3;
     if (opt->train.diagnose && opt->step != 'c')
         n_pos = 2;
-    if (argc - optind != n_pos)
+    if (argc - first != n_pos)
         cli_usage_error(cli, "expected %s", opt->step == 'c' ? "DIRECTIONS FEATURES"
                                              : opt->train.diagnose ? "FEATURES HEAD" : "DIRECTIONS FEATURES HEAD");
-    int k = optind;
+    int k = first;
     opt->directions = opt->train.diagnose && opt->step != 'c' ? opt->train.diagnose : argv[k++];
     opt->features = argv[k++];
     opt->head = opt->step == 'c' ? NULL : argv[k];

@@ -24,34 +24,8 @@ static const char usage[] =
     "An image set (eddp-images) from IDX files (gzip'd or plain), pooled in the order\n"
     "given: class selection, a stratified train/test split drawn by --seed, and\n"
     "watermark poisoning annotated as the concept /concepts/watermark.\n"
-    "  --classes LIST          classes kept, by name or source index, comma-separated,\n"
-    "                          in the order of the new labels; 'all' (Sandal,Sneaker,\n"
-    "                          Ankle boot)\n"
-    "  --class-names LIST      names of the source classes 0..K-1, comma-separated\n"
-    "                          (Fashion-MNIST's ten)\n"
-    "  --split train|test|all  the part written (train); all = every selected image\n"
-    "  --train-fraction F      share of each class drawn as train (0.7)\n"
-    "  --train-count N         train images per class instead of the fraction\n"
-    "  --test-count N          test images per class (default: the rest of the class)\n"
-    "  --watermark TEXT        stamp TEXT (A-Z 0-9 space ! + - . / : _) in a 3x5 font,\n"
-    "                          white on a black box, at the top-left corner\n"
-    "  --watermark-scale S     image pixels per font pixel (1)\n"
-    "  --poison none|class|all|union   which images carry the watermark (class when\n"
-    "                          --watermark is given, else none): class = --fraction\n"
-    "                          of --watermark-class's images; all = every image;\n"
-    "                          union = every image twice, clean then watermarked\n"
-    "  --watermark-class K     the poisoned class (name or source index)\n"
-    "  --fraction F            share of that class's images stamped (0.5)\n"
-    "  --annotate box|glyphs   watermark pixels of the annotation: the whole box or\n"
-    "                          the glyphs' pixels (box)\n"
-    "  --png FILE              also a PNG grid: one row per class, up to 8 images,\n"
-    "                          watermarked ones first\n"
-    "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n";
+    "options:\n";
 
-enum {
-    OPT_CLASSES = CLI_OPT_TOOL, OPT_CLASS_NAMES, OPT_SPLIT, OPT_TRAIN_FRACTION, OPT_TRAIN_COUNT, OPT_TEST_COUNT,
-    OPT_WATERMARK, OPT_WATERMARK_SCALE, OPT_POISON, OPT_WATERMARK_CLASS, OPT_FRACTION, OPT_ANNOTATE, OPT_PNG
-};
 enum { PART_ALL = 0 }; /* else SPLIT_TRAIN or SPLIT_TEST */
 enum { POISON_NONE, POISON_CLASS, POISON_ALL, POISON_UNION };
 static const char *const poison_names[] = {"none", "class", "all", "union"};
@@ -153,14 +127,14 @@ static void resolve_classes(options *opt)
         for (int k = 0; k < n; k++) {
             int c = find_class(opt, items[k]);
             if (c < 0)
-                cli_die(cli, EX_USAGE, "--classes: no class '%s' (classes: %s)", items[k],
-                        opt->class_names ? opt->class_names : "T-shirt/top, Trouser, Pullover, Dress, Coat, "
-                                                              "Sandal, Shirt, Sneaker, Bag, Ankle boot; or 0..9");
+                cli_usage_error(cli, "--classes: no class '%s' (classes: %s)", items[k],
+                                opt->class_names ? opt->class_names : "T-shirt/top, Trouser, Pullover, Dress, Coat, "
+                                                                      "Sandal, Shirt, Sneaker, Bag, Ankle boot; or 0..9");
             for (int j = 0; j < opt->n_sel; j++)
                 if (opt->selected[j] == c)
-                    cli_die(cli, EX_USAGE, "--classes: class '%s' is listed twice", opt->source_names[c]);
+                    cli_usage_error(cli, "--classes: class '%s' is listed twice", opt->source_names[c]);
             if (opt->n_sel >= opt->n_source)
-                cli_die(cli, EX_USAGE, "--classes: more classes than the %d source classes", opt->n_source);
+                cli_usage_error(cli, "--classes: more classes than the %d source classes", opt->n_source);
             opt->selected[opt->n_sel++] = c;
         }
         for (int k = 0; k < n; k++)
@@ -174,18 +148,9 @@ static void resolve_classes(options *opt)
             if (opt->selected[k] == c)
                 opt->target = k;
         if (opt->target < 0)
-            cli_die(cli, EX_USAGE, "--watermark-class: '%s' is not one of the selected classes",
-                    opt->watermark_class);
+            cli_usage_error(cli, "--watermark-class: '%s' is not one of the selected classes",
+                            opt->watermark_class);
     }
-}
-
-static int parse_choice(const cli_common *cli, const char *option, const char *arg, const char *const *names,
-                        int n)
-{
-    for (int k = 0; k < n; k++)
-        if (!strcmp(arg, names[k]))
-            return k;
-    cli_usage_error(cli, "%s: unknown value '%s'", option, arg);
 }
 
 static void check_combinations(options *opt)
@@ -217,65 +182,50 @@ static void check_combinations(options *opt)
 
 static void parse(options *opt, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_OPTIONS,
-        {"classes", required_argument, 0, OPT_CLASSES},
-        {"class-names", required_argument, 0, OPT_CLASS_NAMES},
-        {"split", required_argument, 0, OPT_SPLIT},
-        {"train-fraction", required_argument, 0, OPT_TRAIN_FRACTION},
-        {"train-count", required_argument, 0, OPT_TRAIN_COUNT},
-        {"test-count", required_argument, 0, OPT_TEST_COUNT},
-        {"watermark", required_argument, 0, OPT_WATERMARK},
-        {"watermark-scale", required_argument, 0, OPT_WATERMARK_SCALE},
-        {"poison", required_argument, 0, OPT_POISON},
-        {"watermark-class", required_argument, 0, OPT_WATERMARK_CLASS},
-        {"fraction", required_argument, 0, OPT_FRACTION},
-        {"annotate", required_argument, 0, OPT_ANNOTATE},
-        {"png", required_argument, 0, OPT_PNG}, {0, 0, 0, 0}};
     cli_common *cli = &opt->cli;
     cli_init(cli, "imgset", usage, argc, argv);
     opt->part = SPLIT_TRAIN;
     opt->spec = (split_spec){0.7, -1, -1};
     opt->scale = 1;
     opt->fraction = 0.5;
-    static const char *const annotate_names[] = {"box", "glyphs"};
-    int c;
-    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
-        if (cli_common_option(cli, c, optarg))
-            continue;
-        switch (c) {
-        case OPT_CLASSES: opt->classes = optarg; break;
-        case OPT_CLASS_NAMES: opt->class_names = optarg; break;
-        case OPT_SPLIT: opt->part = parse_choice(cli, "--split", optarg, part_names, 3); break;
-        case OPT_TRAIN_FRACTION:
-            opt->spec.train_fraction = cli_parse_double(cli, "--train-fraction", optarg, 0, 1);
-            opt->fraction_split_given = 1;
-            break;
-        case OPT_TRAIN_COUNT: opt->spec.train_count = cli_parse_long(cli, "--train-count", optarg, 0, 1L << 40); break;
-        case OPT_TEST_COUNT: opt->spec.test_count = cli_parse_long(cli, "--test-count", optarg, 0, 1L << 40); break;
-        case OPT_WATERMARK: opt->watermark = optarg; break;
-        case OPT_WATERMARK_SCALE: opt->scale = (int)cli_parse_long(cli, "--watermark-scale", optarg, 1, 64); break;
-        case OPT_POISON:
-            opt->poison = parse_choice(cli, "--poison", optarg, poison_names, 4);
-            opt->poison_given = 1;
-            break;
-        case OPT_WATERMARK_CLASS: opt->watermark_class = optarg; break;
-        case OPT_FRACTION:
-            opt->fraction = cli_parse_double(cli, "--fraction", optarg, 0, 1);
-            opt->fraction_given = 1;
-            break;
-        case OPT_ANNOTATE: opt->annotate_glyphs = parse_choice(cli, "--annotate", optarg, annotate_names, 2); break;
-        case OPT_PNG: opt->png = optarg; break;
-        default: cli_usage_error(cli, "unexpected option");
-        }
-    }
-    int n_files = argc - optind;
+    const opt_row rows[] = {
+        OPT_STRING("classes", &opt->classes, "LIST",
+                   "classes kept, by name or source index, comma-separated,\nin the order of the new labels; "
+                   "'all' (Sandal,Sneaker,\nAnkle boot)"),
+        OPT_STRING("class-names", &opt->class_names, "LIST",
+                   "names of the source classes 0..K-1, comma-separated\n(Fashion-MNIST's ten)"),
+        OPT_CHOICE("split", &opt->part, "all|train|test", "the part written (train); all = every selected image"),
+        OPT_DOUBLE("train-fraction", &opt->spec.train_fraction, 0, 1, "F", "share of each class drawn as train (0.7)",
+                   .given = &opt->fraction_split_given),
+        OPT_INTEGER("train-count", &opt->spec.train_count, 0, 1L << 40, "N",
+                    "train images per class instead of the fraction"),
+        OPT_INTEGER("test-count", &opt->spec.test_count, 0, 1L << 40, "N",
+                    "test images per class (default: the rest of the class)"),
+        OPT_STRING("watermark", &opt->watermark, "TEXT",
+                   "stamp TEXT (A-Z 0-9 space ! + - . / : _) in a 3x5 font,\nwhite on a black box, at the "
+                   "top-left corner"),
+        OPT_INTEGER("watermark-scale", &opt->scale, 1, 64, "S", "image pixels per font pixel (1)"),
+        OPT_CHOICE("poison", &opt->poison, "none|class|all|union",
+                   "which images carry the watermark (class when\n--watermark is given, else none): class = "
+                   "--fraction\nof --watermark-class's images; all = every image;\nunion = every image twice, "
+                   "clean then watermarked",
+                   .given = &opt->poison_given),
+        OPT_STRING("watermark-class", &opt->watermark_class, "K", "the poisoned class (name or source index)"),
+        OPT_DOUBLE("fraction", &opt->fraction, 0, 1, "F", "share of that class's images stamped (0.5)",
+                   .given = &opt->fraction_given),
+        OPT_CHOICE("annotate", &opt->annotate_glyphs, "box|glyphs",
+                   "watermark pixels of the annotation: the whole box or\nthe glyphs' pixels (box)"),
+        OPT_STRING("png", &opt->png, "FILE",
+                   "also a PNG grid: one row per class, up to 8 images,\nwatermarked ones first"),
+        OPT_END,
+    };
+    int first = cli_parse(cli, rows);
+    int n_files = argc - first;
     if (n_files < 2 || n_files % 2)
         cli_usage_error(cli, "expected pairs of IDX files IMAGES LABELS");
-    opt->idx_paths = argv + optind;
+    opt->idx_paths = argv + first;
     opt->n_pairs = n_files / 2;
-    if (!cli->output)
-        cli_usage_error(cli, "no output file: give -o FILE");
+    cli_require_output(cli);
     if (opt->png && !strcmp(opt->png, "-"))
         cli_usage_error(cli, "--png: expected a file name, not stdout");
     check_combinations(opt);

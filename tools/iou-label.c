@@ -30,16 +30,8 @@ static const char usage[] =
     "Label concept detectors with the concepts of FEATURES' /concepts (NetDissect-style\n"
     "IoU, category-aware union); report S1, S2 and precision / recall / F1 / IoU / AP\n"
     "of the detectors and of their Linear-OR combinations per label.\n"
-    "  --val-fraction F        validation share of FEATURES' images, drawn by --seed (0.5)\n"
-    "  --val-from FILE         take the validation images from FILE instead (all of\n"
-    "                          FEATURES is then the train split)\n"
-    "  --memory BYTES          budget for the per-pixel scores of AP, with suffix K, M\n"
-    "                          or G (1G); more units per pass over the validation set\n"
-    "  --table auto|all|labels|none   concept columns of the table on stdout (auto:\n"
-    "                          all when there are at most 20 concepts, else the labels)\n"
-    "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n";
+    "options:\n";
 
-enum { OPT_VAL_FRACTION = CLI_OPT_TOOL, OPT_VAL_FROM, OPT_MEMORY, OPT_TABLE };
 enum { TABLE_AUTO, TABLE_ALL, TABLE_LABELS, TABLE_NONE };
 enum { ROLE_TRAIN = 0, ROLE_VAL = 1 };
 #define TABLE_AUTO_MAX 20
@@ -57,7 +49,7 @@ typedef struct {
     const char *directions, *features;
 } options;
 
-static size_t parse_bytes(const cli_common *cli, const char *option, const char *arg)
+static int parse_bytes(const opt_row *row, const char *arg, char *msg, size_t len)
 {
     char *end;
     errno = 0;
@@ -69,55 +61,39 @@ static size_t parse_bytes(const cli_common *cli, const char *option, const char 
     case 'g': case 'G': scale = 1024.0 * 1024 * 1024; end++; break;
     case 't': case 'T': scale = 1024.0 * 1024 * 1024 * 1024; end++; break;
     }
-    if (errno || end == arg || *end || !(value * scale >= 1) || value * scale > 1e18)
-        cli_usage_error(cli, "%s: expected a size in bytes such as 512M or 2G, got '%s'", option, arg);
-    return (size_t)(value * scale);
+    if (errno || end == arg || *end || !(value * scale >= 1) || value * scale > 1e18) {
+        snprintf(msg, len, "--%s: expected a size in bytes such as 512M or 2G, got '%s'", row->name, arg);
+        return -1;
+    }
+    *(size_t *)row->target = (size_t)(value * scale);
+    return 0;
 }
 
 static void parse(options *opt, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_OPTIONS,
-        {"val-fraction", required_argument, 0, OPT_VAL_FRACTION},
-        {"val-from", required_argument, 0, OPT_VAL_FROM},
-        {"memory", required_argument, 0, OPT_MEMORY},
-        {"table", required_argument, 0, OPT_TABLE}, {0, 0, 0, 0}};
     cli_common *cli = &opt->cli;
     cli_init(cli, "iou-label", usage, argc, argv);
     opt->val_fraction = 0.5;
     opt->memory = (size_t)1 << 30;
-    int c;
-    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
-        if (cli_common_option(cli, c, optarg))
-            continue;
-        switch (c) {
-        case OPT_VAL_FRACTION: {
-            char *end;
-            double f = strtod(optarg, &end);
-            if (end == optarg || *end || !(f > 0 && f < 1))
-                cli_usage_error(cli, "--val-fraction: expected a number in (0, 1), got '%s'", optarg);
-            opt->val_fraction = f;
-            opt->fraction_given = 1;
-            break;
-        }
-        case OPT_VAL_FROM: opt->val_from = optarg; break;
-        case OPT_MEMORY: opt->memory = parse_bytes(cli, "--memory", optarg); break;
-        case OPT_TABLE:
-            if (!strcmp(optarg, "auto")) opt->table = TABLE_AUTO;
-            else if (!strcmp(optarg, "all")) opt->table = TABLE_ALL;
-            else if (!strcmp(optarg, "labels")) opt->table = TABLE_LABELS;
-            else if (!strcmp(optarg, "none")) opt->table = TABLE_NONE;
-            else cli_usage_error(cli, "--table: expected auto, all, labels or none, got '%s'", optarg);
-            break;
-        default: cli_usage_error(cli, "unexpected option");
-        }
-    }
-    if (argc - optind != 2)
-        cli_usage_error(cli, "expected DIRECTIONS FEATURES");
-    opt->directions = argv[optind];
-    opt->features = argv[optind + 1];
-    if (!cli->output)
-        cli_usage_error(cli, "no output file: give -o FILE");
+    const opt_row rows[] = {
+        OPT_DOUBLE("val-fraction", &opt->val_fraction, 0, 1, "F",
+                   "validation share of FEATURES' images, drawn by --seed (0.5)",
+                   .flags = OPTF_OPEN_MIN | OPTF_OPEN_MAX, .given = &opt->fraction_given),
+        OPT_STRING("val-from", &opt->val_from, "FILE",
+                   "take the validation images from FILE instead (all of\nFEATURES is then the train split)"),
+        OPT_CALLBACK("memory", &opt->memory, parse_bytes, NULL, "BYTES",
+                     "budget for the per-pixel scores of AP, with suffix K, M\nor G (1G); more units per pass "
+                     "over the validation set", .flags = OPTF_NOHASH),
+        OPT_CHOICE("table", &opt->table, "auto|all|labels|none",
+                   "concept columns of the table on stdout (auto:\nall when there are at most 20 concepts, else "
+                   "the labels)"),
+        OPT_END,
+    };
+    int first = cli_parse(cli, rows);
+    cli_expect_operands(cli, 2, "DIRECTIONS FEATURES");
+    opt->directions = argv[first];
+    opt->features = argv[first + 1];
+    cli_require_output(cli);
     if (opt->val_from && opt->fraction_given)
         cli_usage_error(cli, "--val-fraction and --val-from exclude each other");
     if (opt->val_from && !strcmp(opt->val_from, "-") && !strcmp(opt->features, "-"))

@@ -19,10 +19,7 @@ static const char usage[] =
     "usage: pcav [options] FEATURES -o PCAV\n"
     "Pattern-CAVs mu+ - mu- per concept from FEATURES' pixel concept maps at feature\n"
     "resolution, written as signal vectors /S of a directions file.\n"
-    "  --category NAME         concept maps /concepts/NAME (default: the first by name)\n"
-    "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n";
-
-enum { OPT_CATEGORY = CLI_OPT_TOOL };
+    "options:\n";
 
 typedef struct {
     cli_common cli;
@@ -31,24 +28,16 @@ typedef struct {
 
 static void parse(options *opt, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_OPTIONS, {"category", required_argument, 0, OPT_CATEGORY}, {0, 0, 0, 0}};
     cli_common *cli = &opt->cli;
     cli_init(cli, "pcav", usage, argc, argv);
-    int c;
-    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
-        if (cli_common_option(cli, c, optarg))
-            continue;
-        switch (c) {
-        case OPT_CATEGORY: opt->category = optarg; break;
-        default: cli_usage_error(cli, "unexpected option");
-        }
-    }
-    if (argc - optind != 1)
-        cli_usage_error(cli, "expected one FEATURES file");
-    opt->features = argv[optind];
-    if (!cli->output)
-        cli_usage_error(cli, "no output file: give -o FILE");
+    const opt_row rows[] = {
+        OPT_STRING("category", &opt->category, "NAME", "concept maps /concepts/NAME (default: the first by name)"),
+        OPT_END,
+    };
+    int first = cli_parse(cli, rows);
+    cli_expect_operands(cli, 1, "one FEATURES file");
+    opt->features = argv[first];
+    cli_require_output(cli);
 }
 
 /* The category's maps must label the feature map's own pixels. */

@@ -30,25 +30,7 @@ static const char usage[] =
     "labelled images of EVAL (features or cache) through HEAD, p-values against noise\n"
     "signal vectors learned on CONCEPTS with permuted labels, Bonferroni significance,\n"
     "the paper's Table 8 statistics on stdout.\n"
-    "  --alpha X               perturbation step (default 5)\n"
-    "  --noise N               noise vectors per detector (default 100)\n"
-    "  --level X               family-wise level, significant iff p < X/(I K) (default 0.05)\n"
-    "  --sample N              balanced sample bound of a noise classifier (default 5000)\n"
-    "  --noise-epochs N        Adam epochs of a noise classifier (default 100)\n"
-    "  --noise-lr X            its learning rate (default 0.01)\n"
-    "  --shard I/N             compute detectors of slice I of N (0 <= I < N) into a slice file\n"
-    "  --merge                 join the slices SLICE... of one run into the whole file\n"
-    "  --pairs                 also print SC and p of every (detector, class) pair\n"
-    "  --labels EVALUATION     S3: detectors' labels (iou-label's file) ...\n"
-    "  --pcav PCAV             ... and the Pattern-CAVs of those labels (pcav's file)\n"
-    "  --s3-theta X            S3's level theta (default 0.05)\n"
-    "  --png FILE              heat map of the significant SC (detectors x classes)\n"
-    "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n";
-
-enum {
-    OPT_ALPHA = CLI_OPT_TOOL, OPT_NOISE, OPT_LEVEL, OPT_SAMPLE, OPT_NOISE_EPOCHS, OPT_NOISE_LR, OPT_SHARD,
-    OPT_MERGE, OPT_PAIRS, OPT_LABELS, OPT_PCAV, OPT_S3_THETA, OPT_PNG
-};
+    "options:\n";
 
 typedef struct {
     cli_common cli;
@@ -60,58 +42,55 @@ typedef struct {
     int n_inputs;
 } options;
 
-static void parse_shard(options *opt, const char *arg)
+static int parse_shard(const opt_row *row, const char *arg, char *msg, size_t len)
 {
+    options *opt = row->target;
     int used = 0;
     if (sscanf(arg, "%d/%d%n", &opt->shard, &opt->n_shards, &used) != 2 || arg[used] || opt->n_shards < 1 ||
-        opt->shard < 0 || opt->shard >= opt->n_shards)
-        cli_die(&opt->cli, EX_USAGE, "--shard '%s': expected I/N with 0 <= I < N", arg);
+        opt->shard < 0 || opt->shard >= opt->n_shards) {
+        snprintf(msg, len, "--shard '%s': expected I/N with 0 <= I < N", arg);
+        return -1;
+    }
+    return 0;
+}
+
+static void format_shard(const opt_row *row, char *buf, size_t len)
+{
+    const options *opt = row->target;
+    snprintf(buf, len, "%d/%d", opt->shard, opt->n_shards);
 }
 
 static void parse(options *opt, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_OPTIONS,
-        {"alpha", required_argument, 0, OPT_ALPHA}, {"noise", required_argument, 0, OPT_NOISE},
-        {"level", required_argument, 0, OPT_LEVEL}, {"sample", required_argument, 0, OPT_SAMPLE},
-        {"noise-epochs", required_argument, 0, OPT_NOISE_EPOCHS}, {"noise-lr", required_argument, 0, OPT_NOISE_LR},
-        {"shard", required_argument, 0, OPT_SHARD}, {"merge", no_argument, 0, OPT_MERGE},
-        {"pairs", no_argument, 0, OPT_PAIRS}, {"labels", required_argument, 0, OPT_LABELS},
-        {"pcav", required_argument, 0, OPT_PCAV}, {"s3-theta", required_argument, 0, OPT_S3_THETA},
-        {"png", required_argument, 0, OPT_PNG}, {0, 0, 0, 0}};
     cli_common *cli = &opt->cli;
     cli_init(cli, "rcav", usage, argc, argv);
-    *opt = (options){.cli = *cli, .alpha = 5, .level = 0.05, .noise_lr = 0.01, .s3_theta = 0.05, .n_noise = 100,
-                     .sample = 5000, .noise_epochs = 100};
-    cli = &opt->cli;
-    int c;
-    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
-        if (cli_common_option(cli, c, optarg))
-            continue;
-        switch (c) {
-        case OPT_ALPHA: opt->alpha = cli_parse_double(cli, "--alpha", optarg, 0, 1e6); break;
-        case OPT_NOISE: opt->n_noise = cli_parse_long(cli, "--noise", optarg, 1, 100000); break;
-        case OPT_LEVEL: opt->level = cli_parse_double(cli, "--level", optarg, 0, 1); break;
-        case OPT_SAMPLE: opt->sample = cli_parse_long(cli, "--sample", optarg, 4, 100000000); break;
-        case OPT_NOISE_EPOCHS: opt->noise_epochs = cli_parse_long(cli, "--noise-epochs", optarg, 1, 1000000); break;
-        case OPT_NOISE_LR: opt->noise_lr = cli_parse_double(cli, "--noise-lr", optarg, 0, 1e3); break;
-        case OPT_SHARD: parse_shard(opt, optarg); break;
-        case OPT_MERGE: opt->merge = 1; break;
-        case OPT_PAIRS: opt->pairs = 1; break;
-        case OPT_LABELS: opt->labels = optarg; break;
-        case OPT_PCAV: opt->pcav = optarg; break;
-        case OPT_S3_THETA: opt->s3_theta = cli_parse_double(cli, "--s3-theta", optarg, 0, 1); break;
-        case OPT_PNG: opt->png = optarg; break;
-        default: cli_usage_error(cli, "unexpected option");
-        }
-    }
-    /* cli_parse_double accepts the bounds: the open ends are checked here */
-    if (!(opt->alpha > 0))
-        cli_die(cli, EX_USAGE, "--alpha: the step must be > 0");
-    if (!(opt->level > 0))
-        cli_die(cli, EX_USAGE, "--level: must be in (0, 1]");
-    if (!(opt->noise_lr > 0) || !(opt->s3_theta > 0))
-        cli_die(cli, EX_USAGE, "%s: must be > 0", opt->noise_lr > 0 ? "--s3-theta" : "--noise-lr");
+    opt->alpha = 5;
+    opt->level = 0.05;
+    opt->noise_lr = 0.01;
+    opt->s3_theta = 0.05;
+    opt->n_noise = 100;
+    opt->sample = 5000;
+    opt->noise_epochs = 100;
+    const opt_row rows[] = {
+        OPT_DOUBLE("alpha", &opt->alpha, 0, 1e6, "X", "perturbation step (default 5)", .flags = OPTF_OPEN_MIN),
+        OPT_INTEGER("noise", &opt->n_noise, 1, 100000, "N", "noise vectors per detector (default 100)"),
+        OPT_DOUBLE("level", &opt->level, 0, 1, "X", "family-wise level, significant iff p < X/(I K) (default 0.05)",
+                   .flags = OPTF_OPEN_MIN),
+        OPT_INTEGER("sample", &opt->sample, 4, 100000000, "N", "balanced sample bound of a noise classifier (default 5000)"),
+        OPT_INTEGER("noise-epochs", &opt->noise_epochs, 1, 1000000, "N",
+                    "Adam epochs of a noise classifier (default 100)"),
+        OPT_DOUBLE("noise-lr", &opt->noise_lr, 0, 1e3, "X", "its learning rate (default 0.01)", .flags = OPTF_OPEN_MIN),
+        OPT_CALLBACK("shard", opt, parse_shard, format_shard, "I/N",
+                     "compute detectors of slice I of N (0 <= I < N) into a slice file"),
+        OPT_FLAG("merge", &opt->merge, "join the slices SLICE... of one run into the whole file"),
+        OPT_FLAG("pairs", &opt->pairs, "also print SC and p of every (detector, class) pair"),
+        OPT_STRING("labels", &opt->labels, "EVALUATION", "S3: detectors' labels (iou-label's file) ..."),
+        OPT_STRING("pcav", &opt->pcav, "PCAV", "... and the Pattern-CAVs of those labels (pcav's file)"),
+        OPT_DOUBLE("s3-theta", &opt->s3_theta, 0, 1, "X", "S3's level theta (default 0.05)", .flags = OPTF_OPEN_MIN),
+        OPT_STRING("png", &opt->png, "FILE", "heat map of the significant SC (detectors x classes)"),
+        OPT_END,
+    };
+    int first = cli_parse(cli, rows);
     if (!!opt->labels != !!opt->pcav)
         cli_usage_error(cli, "S3 needs both --labels and --pcav");
     if (opt->merge && opt->n_shards)
@@ -120,13 +99,12 @@ static void parse(options *opt, int argc, char **argv)
         cli_usage_error(cli, "S3 (--labels, --pcav) needs every detector: give it to a run without --shard/--merge");
     if (opt->n_shards && (opt->png || opt->pairs))
         cli_usage_error(cli, "a slice has no significance: give --png/--pairs to the --merge");
-    opt->inputs = argv + optind;
-    opt->n_inputs = argc - optind;
+    opt->inputs = argv + first;
+    opt->n_inputs = argc - first;
     if (opt->merge ? opt->n_inputs < 1 : opt->n_inputs != 4)
         cli_usage_error(cli, opt->merge ? "expected the SLICE files to merge"
                                         : "expected DIRECTIONS EVAL HEAD CONCEPTS");
-    if (!cli->output)
-        cli_usage_error(cli, "no output file: give -o FILE");
+    cli_require_output(cli);
 }
 
 /* ------------------------------------------------------------ inputs */

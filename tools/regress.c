@@ -32,15 +32,8 @@ static const char usage[] =
     "IoU of every detector with every concept, Hungarian matching, Eq. 17\n"
     "signal-value RMSE, cosines of /S with the true signal directions, filter\n"
     "leakage. Prints a report; -o also writes it (format eddp-evaluation).\n"
-    "  --match iou|cosine|identity  how rows meet concepts: detector IoU (default),\n"
-    "                          |cosine| of /S with the true s_i (then reported as\n"
-    "                          |cosine|), or row k = concept k\n"
-    "  --ideal                 write the ideal detectors: filters from pinv([S | D]),\n"
-    "                          thresholds between the on and off ranges of α, S = truth\n"
-    "  --softness X            ideal detectors' logit scale in α units (0.1)\n"
-    "  -o FILE, --overwrite, --threads N, --quiet, --help, --version\n";
+    "options:\n";
 
-enum { OPT_MATCH = CLI_OPT_TOOL, OPT_IDEAL, OPT_SOFTNESS, OPT_REPORT, OPT_SUMMARY, OPT_COSINES };
 enum { MATCH_IOU, MATCH_COSINE, MATCH_IDENTITY };
 
 typedef struct {
@@ -54,47 +47,36 @@ typedef struct {
 
 static void parse(options *opt, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_OPTIONS, {"match", required_argument, 0, OPT_MATCH},
-        {"ideal", no_argument, 0, OPT_IDEAL}, {"softness", required_argument, 0, OPT_SOFTNESS},
-        {"report", no_argument, 0, OPT_REPORT}, {"summary", no_argument, 0, OPT_SUMMARY},
-        {"cosines", no_argument, 0, OPT_COSINES},
-        {0, 0, 0, 0}};
     cli_common *cli = &opt->cli;
     cli_init(cli, "regress", usage, argc, argv);
     opt->softness = 0.1;
-    int c;
-    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
-        if (cli_common_option(cli, c, optarg))
-            continue;
-        switch (c) {
-        case OPT_MATCH:
-            if (!strcmp(optarg, "iou")) opt->match = MATCH_IOU;
-            else if (!strcmp(optarg, "cosine")) opt->match = MATCH_COSINE;
-            else if (!strcmp(optarg, "identity")) opt->match = MATCH_IDENTITY;
-            else cli_usage_error(cli, "--match: expected iou, cosine or identity, got '%s'", optarg);
-            break;
-        case OPT_IDEAL: opt->ideal = 1; break;
-        case OPT_REPORT: opt->report = 1; break;
-        case OPT_SUMMARY: opt->summary = 1; break;
-        case OPT_COSINES: opt->cosines = 1; break;
-        case OPT_SOFTNESS: opt->softness = cli_parse_double(cli, "--softness", optarg, 1e-9, 1e9); break;
-        default: cli_usage_error(cli, "unexpected option");
-        }
-    }
+    const opt_row rows[] = {
+        OPT_CHOICE("match", &opt->match, "iou|cosine|identity",
+                   "how rows meet concepts: detector IoU (default),\n|cosine| of /S with the true s_i (then "
+                   "reported as\n|cosine|), or row k = concept k"),
+        OPT_FLAG("ideal", &opt->ideal,
+                 "write the ideal detectors: filters from pinv([S | D]),\nthresholds between the on and off ranges "
+                 "of alpha, S = truth"),
+        OPT_DOUBLE("softness", &opt->softness, 1e-9, 1e9, "X", "ideal detectors' logit scale in alpha units (0.1)"),
+        OPT_FLAG("report", &opt->report, "evaluations and text files FILE..., one report"),
+        OPT_FLAG("summary", &opt->summary, "mean +- std over the runs EVALUATION... (e.g. seeds)"),
+        OPT_FLAG("cosines", &opt->cosines, "TSV of cosines per file EVALUATION..., for figures"),
+        OPT_END,
+    };
+    int first = cli_parse(cli, rows);
     if (opt->report || opt->summary || opt->cosines) {
-        if (optind == argc)
+        if (first == argc)
             cli_usage_error(cli, "--report, --summary and --cosines take one or more files");
         if (cli->output)
             cli_usage_error(cli, "--report, --summary and --cosines print to stdout; -o is not used");
-        opt->files = argv + optind;
-        opt->n_files = argc - optind;
+        opt->files = argv + first;
+        opt->n_files = argc - first;
         return;
     }
     int n_pos = opt->ideal ? 1 : 2;
-    if (argc - optind != n_pos)
+    if (argc - first != n_pos)
         cli_usage_error(cli, opt->ideal ? "--ideal takes one FEATURES file" : "expected DIRECTIONS FEATURES");
-    opt->directions = opt->ideal ? NULL : argv[optind];
+    opt->directions = opt->ideal ? NULL : argv[first];
     opt->features = argv[argc - 1];
     if (opt->ideal && !cli->output)
         cli_usage_error(cli, "no output file: give -o FILE");

@@ -12,6 +12,7 @@
 #include "h5io.h"
 #include "rng.h"
 #include "sae.h"
+#include "trainopts.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,15 +22,7 @@ static const char usage[] =
     "usage: sae [options] FEATURES -o SAE\n"
     "Sparse autoencoder on every pixel vector of FEATURES (held in memory), written as\n"
     "a directions file: decoder columns -> /S, encoder rows and thresholds -> /W, /b.\n"
-    "  --hidden M              hidden units (default: the number of concepts of the\n"
-    "                          first category under /concepts)\n"
-    "  --lambda X              L1 weight of the codes (0)\n"
-    "  --epochs N              epochs (2000)\n"
-    "  --batch N               pixels per batch (1024)\n"
-    "  --lr X                  Adam learning rate (1e-3)\n"
-    "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n";
-
-enum { OPT_HIDDEN = CLI_OPT_TOOL, OPT_LAMBDA, OPT_EPOCHS, OPT_BATCH, OPT_LR };
+    "options:\n";
 
 typedef struct {
     cli_common cli;
@@ -41,35 +34,25 @@ typedef struct {
 
 static void parse(options *opt, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_OPTIONS,
-        {"hidden", required_argument, 0, OPT_HIDDEN}, {"lambda", required_argument, 0, OPT_LAMBDA},
-        {"epochs", required_argument, 0, OPT_EPOCHS}, {"batch", required_argument, 0, OPT_BATCH},
-        {"lr", required_argument, 0, OPT_LR}, {0, 0, 0, 0}};
     cli_common *cli = &opt->cli;
     cli_init(cli, "sae", usage, argc, argv);
     opt->lambda = 0;
     opt->lr = 1e-3;
     opt->epochs = 2000;
     opt->batch = 1024;
-    int c;
-    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
-        if (cli_common_option(cli, c, optarg))
-            continue;
-        switch (c) {
-        case OPT_HIDDEN: opt->hidden = (int)cli_parse_long(cli, "--hidden", optarg, 1, 1 << 20); break;
-        case OPT_LAMBDA: opt->lambda = cli_parse_double(cli, "--lambda", optarg, 0, 1e12); break;
-        case OPT_EPOCHS: opt->epochs = cli_parse_long(cli, "--epochs", optarg, 1, 100000000); break;
-        case OPT_BATCH: opt->batch = cli_parse_long(cli, "--batch", optarg, 1, 1L << 31); break;
-        case OPT_LR: opt->lr = cli_parse_double(cli, "--lr", optarg, 1e-12, 1e6); break;
-        default: cli_usage_error(cli, "unexpected option");
-        }
-    }
-    if (argc - optind != 1)
-        cli_usage_error(cli, "expected one FEATURES file");
-    opt->features = argv[optind];
-    if (!cli->output)
-        cli_usage_error(cli, "no output file: give -o FILE");
+    const opt_row rows[] = {
+        OPT_INTEGER("hidden", &opt->hidden, 1, 1 << 20, "M",
+                    "hidden units (default: the number of concepts of the\nfirst category under /concepts)"),
+        OPT_DOUBLE("lambda", &opt->lambda, 0, 1e12, "X", "L1 weight of the codes (0)"),
+        OPT_EPOCHS(&opt->epochs, "epochs (2000)"),
+        OPT_BATCH(&opt->batch, "pixels per batch (1024)"),
+        OPT_LR(&opt->lr, "Adam learning rate (1e-3)"),
+        OPT_END,
+    };
+    int first = cli_parse(cli, rows);
+    cli_expect_operands(cli, 1, "one FEATURES file");
+    opt->features = argv[first];
+    cli_require_output(cli);
 }
 
 /* --hidden defaults to the number of concepts of the first category. */

@@ -16,27 +16,7 @@
 static const char usage[] =
     "usage: synthgen [options] -o OUTPUT\n"
     "Generate feature maps x = S a + D b + offset (paper preset by default).\n"
-    "  --split train|test      independent random stream per split (train)\n"
-    "  --table FILE            S and D columns (default: data/table6.tsv)\n"
-    "  --random-truth          unit-norm Gaussian S and D from the seed instead\n"
-    "  --dims N --concepts N --distractors N   sizes with --random-truth (16, 3, 2)\n"
-    "  --height N --width N    pixels per image (1 x 2)\n"
-    "  --classes SPEC          concept per pixel for each class, classes separated\n"
-    "                          by ';', pixels by ',', -1 = none (0,1;0,2;1,2)\n"
-    "  --on LO:HI              alpha of the pixel's concept (2.5:5)\n"
-    "  --off LO:HI             alpha of the other concepts (0:2.5)\n"
-    "  --beta LO:HI            distractor coefficients (0:5)\n"
-    "  --offset X              added to every dimension (10)\n"
-    "  --per-class N           images per class (1000)\n"
-    "  --no-space-check        write even when the output's estimated size exceeds\n"
-    "                          the free space of its folder\n"
-    "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n";
-
-enum {
-    OPT_SPLIT = CLI_OPT_TOOL, OPT_TABLE, OPT_RANDOM, OPT_DIMS, OPT_CONCEPTS, OPT_DISTRACT,
-    OPT_HEIGHT, OPT_WIDTH, OPT_CLASSES, OPT_ON, OPT_OFF, OPT_BETA, OPT_OFFSET, OPT_PER_CLASS,
-    OPT_NO_SPACE_CHECK
-};
+    "options:\n";
 
 typedef struct {
     cli_common cli;
@@ -82,56 +62,43 @@ static const char *default_table(void)
 
 static void parse(options *opt, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_OPTIONS,
-        {"split", required_argument, 0, OPT_SPLIT}, {"table", required_argument, 0, OPT_TABLE},
-        {"random-truth", no_argument, 0, OPT_RANDOM}, {"dims", required_argument, 0, OPT_DIMS},
-        {"concepts", required_argument, 0, OPT_CONCEPTS},
-        {"distractors", required_argument, 0, OPT_DISTRACT},
-        {"height", required_argument, 0, OPT_HEIGHT}, {"width", required_argument, 0, OPT_WIDTH},
-        {"classes", required_argument, 0, OPT_CLASSES}, {"on", required_argument, 0, OPT_ON},
-        {"off", required_argument, 0, OPT_OFF}, {"beta", required_argument, 0, OPT_BETA},
-        {"offset", required_argument, 0, OPT_OFFSET},
-        {"per-class", required_argument, 0, OPT_PER_CLASS},
-        {"no-space-check", no_argument, 0, OPT_NO_SPACE_CHECK}, {0, 0, 0, 0}};
     synth_config *cfg = &opt->cfg;
-    cli_init(&opt->cli, "synthgen", usage, argc, argv);
+    cli_common *cli = &opt->cli;
+    cli_init(cli, "synthgen", usage, argc, argv);
     *cfg = (synth_config){.n_dim = 16, .n_concepts = 3, .n_distract = 2, .height = 1, .width = 2,
                           .on_lo = 2.5, .on_hi = 5, .off_lo = 0, .off_hi = 2.5, .beta_lo = 0,
                           .beta_hi = 5, .offset = 10, .per_class = 1000};
     opt->classes = "0,1;0,2;1,2";
-    int sizes_given = 0, c;
-    cli_common *cli = &opt->cli;
-    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
-        if (cli_common_option(cli, c, optarg))
-            continue;
-        switch (c) {
-        case OPT_SPLIT:
-            if (strcmp(optarg, "train") && strcmp(optarg, "test"))
-                cli_usage_error(cli, "--split: expected train or test, got '%s'", optarg);
-            opt->split_test = !strcmp(optarg, "test");
-            break;
-        case OPT_TABLE: opt->table = optarg; break;
-        case OPT_RANDOM: opt->random_truth = 1; break;
-        case OPT_DIMS: cfg->n_dim = (int)cli_parse_long(cli, "--dims", optarg, 1, 1 << 16); sizes_given = 1; break;
-        case OPT_CONCEPTS: cfg->n_concepts = (int)cli_parse_long(cli, "--concepts", optarg, 1, 1 << 16); sizes_given = 1; break;
-        case OPT_DISTRACT: cfg->n_distract = (int)cli_parse_long(cli, "--distractors", optarg, 0, 1 << 16); sizes_given = 1; break;
-        case OPT_HEIGHT: cfg->height = (int)cli_parse_long(cli, "--height", optarg, 1, 4096); break;
-        case OPT_WIDTH: cfg->width = (int)cli_parse_long(cli, "--width", optarg, 1, 4096); break;
-        case OPT_CLASSES: opt->classes = optarg; break;
-        case OPT_ON: cli_parse_range(cli, "--on", optarg, &cfg->on_lo, &cfg->on_hi); break;
-        case OPT_OFF: cli_parse_range(cli, "--off", optarg, &cfg->off_lo, &cfg->off_hi); break;
-        case OPT_BETA: cli_parse_range(cli, "--beta", optarg, &cfg->beta_lo, &cfg->beta_hi); break;
-        case OPT_OFFSET: cfg->offset = cli_parse_double(cli, "--offset", optarg, -1e30, 1e30); break;
-        case OPT_PER_CLASS: cfg->per_class = (size_t)cli_parse_long(cli, "--per-class", optarg, 1, 1L << 40); break;
-        case OPT_NO_SPACE_CHECK: opt->no_space_check = 1; break;
-        default: cli_usage_error(cli, "unexpected option");
-        }
-    }
-    if (optind < argc)
-        cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
-    if (!cli->output)
-        cli_usage_error(cli, "no output file: give -o FILE");
+    int sizes_given = 0;
+    opt_pair on = {&cfg->on_lo, &cfg->on_hi}, off = {&cfg->off_lo, &cfg->off_hi};
+    opt_pair beta = {&cfg->beta_lo, &cfg->beta_hi};
+    const opt_row rows[] = {
+        OPT_CHOICE("split", &opt->split_test, "train|test", "independent random stream per split (train)"),
+        OPT_STRING("table", &opt->table, "FILE", "S and D columns (default: data/table6.tsv)"),
+        OPT_FLAG("random-truth", &opt->random_truth, "unit-norm Gaussian S and D from the seed instead"),
+        OPT_INTEGER("dims", &cfg->n_dim, 1, 1 << 16, "N", "dimensions with --random-truth (16)", .given = &sizes_given),
+        OPT_INTEGER("concepts", &cfg->n_concepts, 1, 1 << 16, "N", "concepts with --random-truth (3)",
+                    .given = &sizes_given),
+        OPT_INTEGER("distractors", &cfg->n_distract, 0, 1 << 16, "N", "distractors with --random-truth (2)",
+                    .given = &sizes_given),
+        OPT_INTEGER("height", &cfg->height, 1, 4096, "N", "pixels per image: rows (1)"),
+        OPT_INTEGER("width", &cfg->width, 1, 4096, "N", "pixels per image: columns (2)"),
+        OPT_STRING("classes", &opt->classes, "SPEC",
+                   "concept per pixel for each class, classes separated\nby ';', pixels by ',', -1 = none "
+                   "(0,1;0,2;1,2)"),
+        OPT_PAIR("on", &on, "LO:HI", "alpha of the pixel's concept (2.5:5)"),
+        OPT_PAIR("off", &off, "LO:HI", "alpha of the other concepts (0:2.5)"),
+        OPT_PAIR("beta", &beta, "LO:HI", "distractor coefficients (0:5)"),
+        OPT_DOUBLE("offset", &cfg->offset, -1e30, 1e30, "X", "added to every dimension (10)"),
+        OPT_INTEGER("per-class", &cfg->per_class, 1, 1L << 40, "N", "images per class (1000)"),
+        OPT_FLAG("no-space-check", &opt->no_space_check,
+                 "write even when the output's estimated size exceeds\nthe free space of its folder"),
+        OPT_END,
+    };
+    int first = cli_parse(cli, rows);
+    if (first < argc)
+        cli_usage_error(cli, "unexpected argument '%s'", argv[first]);
+    cli_require_output(cli);
     if (sizes_given && !opt->random_truth)
         cli_usage_error(cli, "--dims/--concepts/--distractors need --random-truth (the table fixes them)");
     if (opt->table && opt->random_truth)
@@ -286,10 +253,11 @@ static void check_free_space(const options *opt)
     if (statvfs(dirname(dir_buf), &fs) != 0)
         return; /* h5out_create names what is wrong with the folder */
     double free_bytes = (double)fs.f_bavail * (double)fs.f_frsize;
-    if (bytes > free_bytes)
-        cli_die(&opt->cli, EX_CANTCREAT,
-                "%s: the output needs about %.3g GB (%.0f images) but its folder has %.3g GB free; "
-                "use --no-space-check to write anyway", path, bytes / 1e9, n_img, free_bytes / 1e9);
+    if (bytes > free_bytes) {
+        error_set(EX_CANTCREAT, "%s: the output needs about %.3g GB (%.0f images) but its folder has %.3g GB free; "
+                  "use --no-space-check to write anyway", path, bytes / 1e9, n_img, free_bytes / 1e9);
+        cli_fail(&opt->cli);
+    }
 }
 
 int main(int argc, char **argv)

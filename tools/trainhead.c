@@ -9,6 +9,7 @@
 #include "headfile.h"
 #include "optim.h"
 #include "rng.h"
+#include "trainopts.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -20,14 +21,7 @@ static const char usage[] =
     "       trainhead --eval HEAD FEATURES\n"
     "Train the head f+ = softmax(V avgpool(x) + c) by cross-entropy with Adam,\n"
     "or print a head's accuracy and confusion matrix on a features file.\n"
-    "  --epochs N      epochs (2000)\n"
-    "  --lr X          Adam learning rate (0.005)\n"
-    "  --batch N       images per batch (1024)\n"
-    "  --classes K     number of classes (default: /class_names, else max label + 1)\n"
-    "  --eval          evaluate HEAD on FEATURES instead of training\n"
-    "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n";
-
-enum { OPT_EPOCHS = CLI_OPT_TOOL, OPT_LR, OPT_BATCH, OPT_CLASSES, OPT_EVAL };
+    "options:\n";
 
 typedef struct {
     cli_common cli;
@@ -39,43 +33,33 @@ typedef struct {
 
 static void parse(options *opt, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_OPTIONS,
-        {"epochs", required_argument, 0, OPT_EPOCHS}, {"lr", required_argument, 0, OPT_LR},
-        {"batch", required_argument, 0, OPT_BATCH}, {"classes", required_argument, 0, OPT_CLASSES},
-        {"eval", no_argument, 0, OPT_EVAL}, {0, 0, 0, 0}};
     cli_common *cli = &opt->cli;
     cli_init(cli, "trainhead", usage, argc, argv);
     opt->epochs = 2000;
     opt->batch = 1024;
     opt->lr = 0.005;
-    int c;
-    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
-        if (cli_common_option(cli, c, optarg))
-            continue;
-        switch (c) {
-        case OPT_EPOCHS: opt->epochs = cli_parse_long(cli, "--epochs", optarg, 1, 100000000); break;
-        case OPT_LR: opt->lr = cli_parse_double(cli, "--lr", optarg, 1e-12, 1e6); break;
-        case OPT_BATCH: opt->batch = cli_parse_long(cli, "--batch", optarg, 1, 1L << 31); break;
-        case OPT_CLASSES: opt->n_cls = (int)cli_parse_long(cli, "--classes", optarg, 2, 1 << 20); break;
-        case OPT_EVAL: opt->eval = 1; break;
-        default: cli_usage_error(cli, "unexpected option");
-        }
-    }
+    const opt_row rows[] = {
+        OPT_EPOCHS(&opt->epochs, "epochs (2000)"),
+        OPT_LR(&opt->lr, "Adam learning rate (0.005)"),
+        OPT_BATCH(&opt->batch, "images per batch (1024)"),
+        OPT_INTEGER("classes", &opt->n_cls, 2, 1 << 20, "K",
+                    "number of classes (default: /class_names, else max label + 1)"),
+        OPT_FLAG("eval", &opt->eval, "evaluate HEAD on FEATURES instead of training"),
+        OPT_END,
+    };
+    int first = cli_parse(cli, rows);
     if (opt->eval) {
-        if (argc - optind != 2)
+        if (argc - first != 2)
             cli_usage_error(cli, "--eval takes HEAD FEATURES");
-        opt->head = argv[optind];
-        opt->features = argv[optind + 1];
+        opt->head = argv[first];
+        opt->features = argv[first + 1];
         if (cli->output)
             cli_usage_error(cli, "--eval prints to stdout; -o is not used");
         return;
     }
-    if (argc - optind != 1)
-        cli_usage_error(cli, "expected one FEATURES file");
-    opt->features = argv[optind];
-    if (!cli->output)
-        cli_usage_error(cli, "no output file: give -o FILE");
+    cli_expect_operands(cli, 1, "one FEATURES file");
+    opt->features = argv[first];
+    cli_require_output(cli);
 }
 
 /* Classes: --classes, else the length of /class_names, else max label + 1. */

@@ -4,6 +4,7 @@
  * (--features, --head-out), so that the rest of the toolkit studies it like
  * any network. The network itself is libcore's net/nettrain. */
 #include "cli.h"
+#include "trainopts.h"
 #include "error.h"
 #include "h5io.h"
 #include "head.h"
@@ -25,17 +26,7 @@ static const char usage[] =
     "Train a CNN of five 3x3 convolutions (16 channels, stride 2 but the last, ReLU,\n"
     "dropout 0.3 but the last), global average pooling and a linear head on an\n"
     "eddp-images set; evaluate it; or export its last layer's activations and head.\n"
-    "  --epochs N        training epochs (30)\n"
-    "  --batch N         images per batch (64)\n"
-    "  --lr X            Adam learning rate (0.005)\n"
-    "  --eval            print NET's accuracy and confusion matrix on IMAGES\n"
-    "  --features        write the last convolution's activations of IMAGES (-o)\n"
-    "  --head-out FILE   with --features: also write the head as an eddp-head file\n"
-    "  --cell-rule R     concept maps onto the feature grid: any (default), majority\n"
-    "                    or image (every cell takes the whole image's label)\n"
-    "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n";
-
-enum { OPT_EPOCHS = CLI_OPT_TOOL, OPT_BATCH, OPT_LR, OPT_EVAL, OPT_FEATURES, OPT_HEAD_OUT, OPT_CELL_RULE };
+    "options:\n";
 
 typedef enum { MODE_TRAIN, MODE_EVAL, MODE_FEATURES } mode;
 
@@ -48,22 +39,20 @@ typedef struct {
     const char *images, *net, *head_out;
 } options;
 
-static void parse_operands(options *opt, int argc, char **argv)
+static void parse_operands(options *opt, int argc, char **argv, int first)
 {
     cli_common *cli = &opt->cli;
     if (opt->mode == MODE_TRAIN) {
-        if (argc - optind != 1)
-            cli_usage_error(cli, "expected one IMAGES file");
-        opt->images = argv[optind];
-        if (!cli->output)
-            cli_usage_error(cli, "no output file: give -o FILE");
+        cli_expect_operands(cli, 1, "one IMAGES file");
+        opt->images = argv[first];
+        cli_require_output(cli);
         return;
     }
     const char *name = opt->mode == MODE_EVAL ? "--eval" : "--features";
-    if (argc - optind != 2)
+    if (argc - first != 2)
         cli_usage_error(cli, "%s takes NET IMAGES", name);
-    opt->net = argv[optind];
-    opt->images = argv[optind + 1];
+    opt->net = argv[first];
+    opt->images = argv[first + 1];
     if (opt->mode == MODE_EVAL && cli->output)
         cli_usage_error(cli, "--eval prints to stdout; -o is not used");
     if (opt->mode == MODE_FEATURES && !cli->output)
@@ -72,44 +61,35 @@ static void parse_operands(options *opt, int argc, char **argv)
 
 static void parse(options *opt, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_OPTIONS,
-        {"epochs", required_argument, 0, OPT_EPOCHS}, {"batch", required_argument, 0, OPT_BATCH},
-        {"lr", required_argument, 0, OPT_LR}, {"eval", no_argument, 0, OPT_EVAL},
-        {"features", no_argument, 0, OPT_FEATURES}, {"head-out", required_argument, 0, OPT_HEAD_OUT},
-        {"cell-rule", required_argument, 0, OPT_CELL_RULE}, {0, 0, 0, 0}};
     cli_common *cli = &opt->cli;
     cli_init(cli, "trainnet", usage, argc, argv);
     opt->epochs = 30;
     opt->batch = 64;
     opt->lr = 0.005;
-    int c, modes = 0, training_options = 0, cell_rule_given = 0;
-    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
-        if (cli_common_option(cli, c, optarg))
-            continue;
-        switch (c) {
-        case OPT_EPOCHS: opt->epochs = cli_parse_long(cli, "--epochs", optarg, 1, 1000000); training_options++; break;
-        case OPT_BATCH: opt->batch = cli_parse_long(cli, "--batch", optarg, 1, 65536); training_options++; break;
-        case OPT_LR: opt->lr = cli_parse_double(cli, "--lr", optarg, 1e-12, 10); training_options++; break;
-        case OPT_EVAL: opt->mode = MODE_EVAL; modes++; break;
-        case OPT_FEATURES: opt->mode = MODE_FEATURES; modes++; break;
-        case OPT_HEAD_OUT: opt->head_out = optarg; break;
-        case OPT_CELL_RULE:
-            if (!strcmp(optarg, "any")) opt->rule = CELL_ANY;
-            else if (!strcmp(optarg, "majority")) opt->rule = CELL_MAJORITY;
-            else if (!strcmp(optarg, "image")) opt->rule = CELL_IMAGE;
-            else cli_usage_error(cli, "--cell-rule: expected any, majority or image, got '%s'", optarg);
-            break;
-        default: cli_usage_error(cli, "unexpected option");
-        }
-    }
-    if (modes > 1)
+    int eval = 0, features = 0, training_options = 0, cell_rule_given = 0, rule = CELL_ANY;
+    const opt_row rows[] = {
+        OPT_EPOCHS(&opt->epochs, "training epochs (30)", .given = &training_options),
+        /* nettrain takes an int batch; larger batches would not fit a GPU anyway */
+        OPT_INTEGER("batch", &opt->batch, 1, 65536, "N", "images per batch (64)", .given = &training_options),
+        OPT_LR(&opt->lr, "Adam learning rate (0.005)", .given = &training_options),
+        OPT_FLAG("eval", &eval, "print NET's accuracy and confusion matrix on IMAGES"),
+        OPT_FLAG("features", &features, "write the last convolution's activations of IMAGES (-o)"),
+        OPT_STRING("head-out", &opt->head_out, "FILE", "with --features: also write the head as an eddp-head file"),
+        OPT_CHOICE("cell-rule", &rule, "any|majority|image",
+                   "concept maps onto the feature grid: any (default), majority\nor image (every cell takes the "
+                   "whole image's label)", .given = &cell_rule_given),
+        OPT_END,
+    };
+    int first = cli_parse(cli, rows);
+    opt->rule = (cell_rule)rule;
+    opt->mode = eval ? MODE_EVAL : features ? MODE_FEATURES : MODE_TRAIN;
+    if (eval && features)
         cli_usage_error(cli, "--eval and --features exclude each other");
     if (opt->mode != MODE_TRAIN && training_options)
         cli_usage_error(cli, "--epochs, --batch and --lr are for training, not for --eval or --features");
     if ((opt->head_out || cell_rule_given) && opt->mode != MODE_FEATURES)
         cli_usage_error(cli, "--head-out and --cell-rule go with --features");
-    parse_operands(opt, argc, argv);
+    parse_operands(opt, argc, argv, first);
     if (opt->head_out && cli->output && !strcmp(opt->head_out, cli->output))
         cli_usage_error(cli, "--head-out and -o name the same file");
 }

@@ -24,12 +24,7 @@ static const char usage[] =
     "Learn N orthonormal concept detectors in the standardised feature space\n"
     "(UIBE: --losses s,ma,mm,ic; CBE: s,ma,mm,ic,cnn; EDDP step a: s,ma,mm,ic,uur,\n"
     "the default).\n"
-    "  --detectors N           number of detectors (<= channels)\n"
-    "  --init-margin X         initial shared margin (1)\n"
-    "  -o FILE, --overwrite, --seed N, --threads N, --quiet, --help, --version\n"
-    TRAINOPTS_USAGE;
-
-enum { OPT_DETECTORS = CLI_OPT_TOOL, OPT_INIT_MARGIN };
+    "options:\n";
 
 typedef struct {
     cli_common cli;
@@ -42,34 +37,25 @@ typedef struct {
 
 static void parse(options *opt, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_OPTIONS, TRAINOPTS_LONGOPTS,
-        {"detectors", required_argument, 0, OPT_DETECTORS},
-        {"init-margin", required_argument, 0, OPT_INIT_MARGIN}, {0, 0, 0, 0}};
     cli_common *cli = &opt->cli;
     cli_init(cli, "uibe", usage, argc, argv);
     trainopts_defaults(&opt->train, "s,ma,mm,ic,uur", 1000);
     opt->init_margin = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
-        if (cli_common_option(cli, c, optarg) || trainopts_option(&opt->train, cli, c, optarg))
-            continue;
-        switch (c) {
-        case OPT_DETECTORS: opt->n_det = (int)cli_parse_long(cli, "--detectors", optarg, 1, 1 << 20); break;
-        case OPT_INIT_MARGIN: opt->init_margin = cli_parse_double(cli, "--init-margin", optarg, 1e-9, 1e9); break;
-        default: cli_usage_error(cli, "unexpected option");
-        }
-    }
-    if (argc - optind != 2)
-        cli_usage_error(cli, "expected FEATURES HEAD");
-    opt->features = argv[optind];
-    opt->head = argv[optind + 1];
+    const opt_row rows[] = {
+        OPT_INTEGER("detectors", &opt->n_det, 1, 1 << 20, "N", "number of detectors (<= channels)"),
+        OPT_DOUBLE("init-margin", &opt->init_margin, 1e-9, 1e9, "X", "initial shared margin (1)"),
+        OPT_INCLUDE(opt->train.rows),
+        OPT_END,
+    };
+    int first = cli_parse(cli, rows);
+    cli_expect_operands(cli, 2, "FEATURES HEAD");
+    opt->features = argv[first];
+    opt->head = argv[first + 1];
     if (opt->train.diagnose) {
         if (cli->output)
             cli_usage_error(cli, "--diagnose prints to stdout; -o is not used");
     } else {
-        if (!cli->output)
-            cli_usage_error(cli, "no output file: give -o FILE");
+        cli_require_output(cli);
         if (!opt->n_det)
             cli_usage_error(cli, "give the number of detectors with --detectors N");
     }

@@ -13,6 +13,37 @@
 #include <string.h>
 #include <unistd.h>
 
+static int parse_output(const opt_row *row, const char *arg, char *msg, size_t len)
+{
+    if (!*arg) {
+        snprintf(msg, len, "-o: the output path is empty");
+        return -1;
+    }
+    ((cli_common *)row->target)->output = arg;
+    return 0;
+}
+
+static void format_output(const opt_row *row, char *buf, size_t len)
+{
+    const char *out = ((const cli_common *)row->target)->output;
+    snprintf(buf, len, "%s", out ? out : "");
+}
+
+static int parse_device(const opt_row *row, const char *arg, char *msg, size_t len)
+{
+    if (strcmp(arg, "auto") && strcmp(arg, "cpu") && strncmp(arg, "cuda", 4)) {
+        snprintf(msg, len, "--device: expected auto, cpu or cuda[:N], got '%s'", arg);
+        return -1;
+    }
+    ((cli_common *)row->target)->device = arg;
+    return 0;
+}
+
+static void format_device(const opt_row *row, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", ((const cli_common *)row->target)->device);
+}
+
 void cli_init(cli_common *cli, const char *tool, const char *usage, int argc, char **argv)
 {
     memset(cli, 0, sizeof *cli);
@@ -22,18 +53,62 @@ void cli_init(cli_common *cli, const char *tool, const char *usage, int argc, ch
     cli->argc = argc;
     cli->argv = argv;
     opterr = 0; /* cli_common_option reports bad options, in one line */
+    const opt_row rows[] = {
+        OPT_GROUP("common options:"),
+        OPT_CALLBACK("output", cli, parse_output, format_output, "FILE", "output file (- = stdout)",
+                     .short_name = 'o'),
+        OPT_FLAG("overwrite", &cli->overwrite, "replace an existing output file", .flags = OPTF_NOHASH),
+        OPT_INTEGER("seed", &cli->seed, 0, 0x7fffffffffffffffLL, "N", "random seed (0)"),
+        OPT_INTEGER("threads", &cli->threads, 0, 4096, "N", "threads (0 = all cores)"),
+        OPT_CALLBACK("device", cli, parse_device, format_device, "auto|cpu|cuda[:N]",
+                     "compute device (auto)"),
+        OPT_FLAG("quiet", &cli->quiet, "no progress on stderr", .flags = OPTF_NOHASH),
+        OPT_HELP,
+        OPT_VERSION,
+        OPT_END,
+    };
+    _Static_assert(sizeof rows == sizeof cli->common_rows, "cli_common.common_rows holds the shared rows");
+    memcpy(cli->common_rows, rows, sizeof rows);
 }
 
-void cli_die(const cli_common *cli, int code, const char *fmt, ...)
+int cli_parse(cli_common *cli, const opt_row *rows)
 {
-    va_list ap;
-    fprintf(stderr, "%s: ", cli->tool);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    h5io_exit_now(code);
-    exit(code);
+    const opt_row all[] = {OPT_INCLUDE(rows), OPT_INCLUDE(cli->common_rows), OPT_END};
+    memcpy(cli->all_rows, all, sizeof all);
+    char msg[1024];
+    int first = 0;
+    switch (opts_parse_args(cli->all_rows, cli->argc, cli->argv, &first, msg, sizeof msg)) {
+    case OPTS_HELP:
+        fputs(cli->usage, stdout);
+        opts_help(cli->all_rows, stdout);
+        exit(0);
+    case OPTS_VERSION:
+        printf("%s (eddp-toolkit) %s\n", cli->tool, EDDP_VERSION);
+        exit(0);
+    case OPTS_OK: break;
+    default: cli_usage_error(cli, "%s", msg);
+    }
+    cli->rows = cli->all_rows;
+    cli->operands = cli->argv + first;
+    cli->n_operands = cli->argc - first;
+    return first;
+}
+
+void cli_expect_operands(const cli_common *cli, int n, const char *what)
+{
+    if (cli->n_operands != n)
+        cli_usage_error(cli, "expected %s", what);
+}
+
+void cli_require_output(const cli_common *cli)
+{
+    if (!cli->output)
+        cli_usage_error(cli, "no output file: give -o FILE");
+}
+
+uint64_t cli_fingerprint(const cli_common *cli)
+{
+    return opts_fingerprint(cli->rows, cli->n_operands, cli->operands);
 }
 
 void cli_usage_error(const cli_common *cli, const char *fmt, ...)
@@ -55,7 +130,8 @@ void cli_fail(const cli_common *cli)
     exit(code);
 }
 
-long cli_parse_long(const cli_common *cli, const char *option, const char *arg, long lo, long hi)
+/* For cli_common_option (featdump) only. */
+static long parse_long(const cli_common *cli, const char *option, const char *arg, long lo, long hi)
 {
     char *end;
     errno = 0;
@@ -63,29 +139,6 @@ long cli_parse_long(const cli_common *cli, const char *option, const char *arg, 
     if (errno || end == arg || *end || value < lo || value > hi)
         cli_usage_error(cli, "%s: expected an integer in [%ld, %ld], got '%s'", option, lo, hi, arg);
     return value;
-}
-
-double cli_parse_double(const cli_common *cli, const char *option, const char *arg, double lo, double hi)
-{
-    char *end;
-    errno = 0;
-    double value = strtod(arg, &end);
-    if (errno || end == arg || *end || !isfinite(value) || value < lo || value > hi)
-        cli_usage_error(cli, "%s: expected a number in [%g, %g], got '%s'", option, lo, hi, arg);
-    return value;
-}
-
-void cli_parse_range(const cli_common *cli, const char *option, const char *arg, double *lo, double *hi)
-{
-    char *end;
-    errno = 0;
-    *lo = strtod(arg, &end);
-    if (errno || end == arg || *end != ':')
-        cli_usage_error(cli, "%s: expected LO:HI, got '%s'", option, arg);
-    const char *rest = end + 1;
-    *hi = strtod(rest, &end);
-    if (errno || end == rest || *end || !isfinite(*lo) || !isfinite(*hi) || *lo > *hi)
-        cli_usage_error(cli, "%s: expected LO:HI with LO <= HI, got '%s'", option, arg);
 }
 
 int cli_common_option(cli_common *cli, int opt, const char *arg)
@@ -100,10 +153,10 @@ int cli_common_option(cli_common *cli, int opt, const char *arg)
         cli->overwrite = 1;
         return 1;
     case CLI_OPT_SEED:
-        cli->seed = (uint64_t)cli_parse_long(cli, "--seed", arg, 0, 0x7fffffffffffffffL);
+        cli->seed = (uint64_t)parse_long(cli, "--seed", arg, 0, 0x7fffffffffffffffL);
         return 1;
     case CLI_OPT_THREADS:
-        cli->threads = (int)cli_parse_long(cli, "--threads", arg, 0, 4096);
+        cli->threads = (int)parse_long(cli, "--threads", arg, 0, 4096);
         return 1;
     case CLI_OPT_DEVICE:
         if (strcmp(arg, "auto") && strcmp(arg, "cpu") && strncmp(arg, "cuda", 4))

@@ -405,8 +405,7 @@ int h5in_read(h5in *in, const char *name, h5io_type type, int rank,
     return 0;
 }
 
-int h5in_read_rows(h5in *in, const char *name, h5io_type type, hsize_t row0,
-                   hsize_t nrows, void *buf)
+int h5in_read_rows_as(h5in *in, const char *name, hid_t memtype, hsize_t row0, hsize_t nrows, void *buf)
 {
     hid_t dset = H5Dopen2(in->file, name, H5P_DEFAULT);
     if (dset < 0)
@@ -415,8 +414,11 @@ int h5in_read_rows(h5in *in, const char *name, h5io_type type, hsize_t row0,
     int rank = H5Sget_simple_extent_ndims(space);
     hsize_t dims[H5IO_MAX_RANK], start[H5IO_MAX_RANK] = {0};
     H5Sget_simple_extent_dims(space, dims, NULL);
+    herr_t status = 0;
     int rc = 0;
-    if (row0 + nrows > dims[0]) {
+    if (rank == 0) {
+        status = H5Dread(dset, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    } else if (row0 + nrows > dims[0]) {
         rc = error_set(EX_SOFTWARE, "%s: rows %llu..%llu of '%s' are out of range", in->path,
                        (unsigned long long)row0, (unsigned long long)(row0 + nrows), name);
     } else if (nrows > 0) {
@@ -424,14 +426,20 @@ int h5in_read_rows(h5in *in, const char *name, h5io_type type, hsize_t row0,
         dims[0] = nrows;
         H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, dims, NULL);
         hid_t mem = H5Screate_simple(rank, dims, NULL);
-        if (H5Dread(dset, native_type(type), mem, space, H5P_DEFAULT, buf) < 0)
-            rc = error_set(EX_DATAERR, "%s: cannot read dataset '%s' (truncated or corrupt file?)",
-                           in->path, name);
+        status = H5Dread(dset, memtype, mem, space, H5P_DEFAULT, buf);
         H5Sclose(mem);
     }
+    if (status < 0)
+        rc = error_set(EX_DATAERR, "%s: cannot read dataset '%s' (truncated or corrupt file?)", in->path, name);
     H5Sclose(space);
     H5Dclose(dset);
     return rc;
+}
+
+int h5in_read_rows(h5in *in, const char *name, h5io_type type, hsize_t row0,
+                   hsize_t nrows, void *buf)
+{
+    return h5in_read_rows_as(in, name, native_type(type), row0, nrows, buf);
 }
 
 static hid_t open_attribute(h5in *in, const char *object, const char *name)
@@ -581,27 +589,46 @@ int h5in_attr_int(h5in *in, const char *object, const char *name, long long *val
     return read_numeric_attr(in, object, name, H5T_NATIVE_LLONG, value, 1);
 }
 
-typedef struct {
-    char **names;
-    size_t n, cap;
-} name_list;
+int h5io_names_add(h5io_names *list, const char *name)
+{
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? 2 * list->cap : 8;
+        char **bigger = realloc(list->names, cap * sizeof *bigger);
+        if (!bigger)
+            return error_set(EX_OSERR, "out of memory for a list of names");
+        list->names = bigger;
+        list->cap = cap;
+    }
+    if (!(list->names[list->n] = strdup(name)))
+        return error_set(EX_OSERR, "out of memory for a list of names");
+    list->n++;
+    return 0;
+}
+
+int h5io_names_has(const h5io_names *list, const char *name)
+{
+    for (size_t k = 0; k < list->n; k++)
+        if (!strcmp(list->names[k], name))
+            return 1;
+    return 0;
+}
+
+void h5io_names_free(h5io_names *list)
+{
+    h5io_free_strings(list->names, list->n);
+    memset(list, 0, sizeof *list);
+}
 
 static herr_t collect_name(hid_t group, const char *name, const H5L_info_t *info, void *data)
 {
     (void)group;
     (void)info;
-    name_list *list = data;
-    if (list->n == list->cap) {
-        list->cap = list->cap ? 2 * list->cap : 8;
-        list->names = realloc(list->names, list->cap * sizeof *list->names);
-    }
-    list->names[list->n++] = strdup(name);
-    return 0;
+    return h5io_names_add(data, name) ? -1 : 0;
 }
 
 int h5in_list(h5in *in, const char *group, char ***names, size_t *n)
 {
-    name_list list = {0};
+    h5io_names list = {0};
     if (!h5in_exists(in, group))
         return error_set(EX_DATAERR, "%s: missing group '%s'", in->path, group);
     if (H5Literate_by_name(in->file, group, H5_INDEX_NAME, H5_ITER_INC, NULL, collect_name, &list,

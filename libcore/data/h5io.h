@@ -62,6 +62,9 @@ int h5in_read(h5in *in, const char *name, h5io_type type, int rank,
 /* Reads rows [row0, row0 + nrows) along the first dimension into buf. */
 int h5in_read_rows(h5in *in, const char *name, h5io_type type, hsize_t row0,
                    hsize_t nrows, void *buf);
+/* The same converted by HDF5 to any memory type (e.g. H5T_NATIVE_LLONG);
+ * a scalar dataset is read whole. */
+int h5in_read_rows_as(h5in *in, const char *name, hid_t memtype, hsize_t row0, hsize_t nrows, void *buf);
 /* String attribute (new buffer, free()); EX_DATAERR if missing. */
 int h5in_attr_string(h5in *in, const char *object, const char *name, char **value);
 int h5in_attr_double(h5in *in, const char *object, const char *name, double *value);
@@ -79,6 +82,16 @@ void h5io_free_strings(char **strings, size_t n);
 int h5in_hash(h5in *in);
 /* Lists the names of the members of a group (new array of strings). */
 int h5in_list(h5in *in, const char *group, char ***names, size_t *n);
+
+/* A growing list of names (each a new string): add (EX_OSERR when out of
+ * memory), membership, free (the list is empty again). */
+typedef struct {
+    char **names;
+    size_t n, cap;
+} h5io_names;
+int h5io_names_add(h5io_names *list, const char *name);
+int h5io_names_has(const h5io_names *list, const char *name);
+void h5io_names_free(h5io_names *list);
 
 /* Fails with EX_DATAERR naming file, dataset and the first bad element when
  * data holds NaN or Inf; row_len > 0 adds the row (image) index. */

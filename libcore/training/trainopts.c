@@ -7,6 +7,170 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The term named by name[0..len), or -1 after writing the complaint. */
+static int find_term(const char *option, const char *name, size_t len, char *msg, size_t msg_len)
+{
+    for (int j = 0; j < TERM_COUNT; j++)
+        if (strlen(term_names[j]) == len && !strncmp(term_names[j], name, len))
+            return j;
+    snprintf(msg, msg_len, "%s: unknown loss term '%.*s' (one of s,sb,ma,mm,ic,eac,uur,cur,fso,cnn)", option,
+             (int)len, name);
+    return -1;
+}
+
+/* TERM=VALUE: the term and its value, or -1 after writing the complaint. */
+static int parse_term_value(const opt_row *row, const char *arg, double *value, char *msg, size_t len)
+{
+    char option[64];
+    snprintf(option, sizeof option, "--%s", row->name);
+    const char *eq = strchr(arg, '=');
+    if (!eq) {
+        snprintf(msg, len, "%s: expected TERM=VALUE, got '%s'", option, arg);
+        return -1;
+    }
+    int j = find_term(option, arg, (size_t)(eq - arg), msg, len);
+    char *end;
+    *value = j < 0 ? 0 : strtod(eq + 1, &end);
+    if (j >= 0 && (end == eq + 1 || *end || !isfinite(*value) || fabs(*value) > 1e12)) {
+        snprintf(msg, len, "%s: expected a number in [-1e+12, 1e+12] after '=', got '%s'", option, arg);
+        return -1;
+    }
+    return j;
+}
+
+static int parse_weight(const opt_row *row, const char *arg, char *msg, size_t len)
+{
+    double value;
+    int j = parse_term_value(row, arg, &value, msg, len);
+    if (j >= 0)
+        ((objective_config *)row->target)->weight[j] = value;
+    return j < 0 ? -1 : 0;
+}
+
+static int parse_bound(const opt_row *row, const char *arg, char *msg, size_t len)
+{
+    double value;
+    int j = parse_term_value(row, arg, &value, msg, len);
+    if (j >= 0) {
+        objective_config *o = row->target;
+        o->bound[j] = value;
+        o->constrained[j] = 1;
+    }
+    return j < 0 ? -1 : 0;
+}
+
+/* Every term's weight, and the bound of each constrained one: for the fingerprint. */
+static void format_weights(const opt_row *row, char *buf, size_t len)
+{
+    const objective_config *o = row->target;
+    size_t n = 0;
+    for (int j = 0; j < TERM_COUNT && n < len; j++)
+        n += (size_t)snprintf(buf + n, len - n, "%s=%.17g,", term_names[j], o->weight[j]);
+}
+
+static void format_bounds(const opt_row *row, char *buf, size_t len)
+{
+    const objective_config *o = row->target;
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int j = 0; j < TERM_COUNT && n < len; j++)
+        if (o->constrained[j])
+            n += (size_t)snprintf(buf + n, len - n, "%s=%.17g,", term_names[j], o->bound[j]);
+}
+
+static int parse_plateau(const opt_row *row, const char *arg, char *msg, size_t len)
+{
+    train_config *t = row->target;
+    double factor;
+    int patience, cooldown;
+    char extra;
+    if (sscanf(arg, "%lf:%d:%d%c", &factor, &patience, &cooldown, &extra) != 3 || !(factor > 0) ||
+        factor > 1 || patience < 0 || cooldown < 0) {
+        snprintf(msg, len, "--plateau: expected FACTOR:PATIENCE:COOLDOWN with 0 < FACTOR <= 1, got '%s'", arg);
+        return -1;
+    }
+    t->plateau_factor = factor;
+    t->plateau_patience = patience;
+    t->plateau_cooldown = cooldown;
+    return 0;
+}
+
+static void format_plateau(const opt_row *row, char *buf, size_t len)
+{
+    const train_config *t = row->target;
+    snprintf(buf, len, "%.17g:%d:%d", t->plateau_factor, t->plateau_patience, t->plateau_cooldown);
+}
+
+/* --tau-schedule TO:N into opts->tau_to, opts->tau_epochs. */
+static int parse_tau_schedule(const opt_row *row, const char *arg, char *msg, size_t len)
+{
+    train_options *opts = row->target;
+    char extra;
+    if (sscanf(arg, "%lf:%ld%c", &opts->tau_to, &opts->tau_epochs, &extra) != 2 || !(opts->tau_to > 0) ||
+        opts->tau_to > 1e9 || opts->tau_epochs < 1) {
+        snprintf(msg, len, "--tau-schedule: expected TO:EPOCHS with TO > 0 and EPOCHS >= 1, got '%s'", arg);
+        return -1;
+    }
+    return 0;
+}
+
+static void format_tau_schedule(const opt_row *row, char *buf, size_t len)
+{
+    const train_options *opts = row->target;
+    snprintf(buf, len, "%.17g:%ld", opts->tau_to, opts->tau_epochs);
+}
+
+static void set_rows(train_options *opts)
+{
+    objective_config *o = &opts->obj;
+    train_config *t = &opts->train;
+    opts->kappa = (opt_pair){&o->kappa_lo, &o->kappa_hi};
+    const opt_row rows[] = {
+        OPT_GROUP("training options:"),
+        OPT_STRING("losses", &opts->losses, "LIST",
+                   "terms to use, comma-separated from s,sb,ma,mm,ic,eac,uur,cur,\nfso,cnn"),
+        OPT_CHOICE("objective", &t->constrained, "sum|constrained",
+                   "weighted sum, or augmented Lagrangian (sum)"),
+        OPT_CALLBACK("weight", o, parse_weight, format_weights, "TERM=X",
+                     "weight of a term in the objective (1); repeatable"),
+        OPT_CALLBACK("bound", o, parse_bound, format_bounds, "TERM=X",
+                     "with --objective constrained: TERM <= X is a constraint;\nrepeatable"),
+        OPT_DOUBLE("gamma", &o->pixel.gamma, 1e-3, 100, "X", "loss hyper-parameter gamma (1.1)"),
+        OPT_DOUBLE("tau", &o->pixel.tau, 1e-9, 1e9, "X", "loss hyper-parameter tau (1)"),
+        OPT_DOUBLE("rho", &o->pixel.rho, 0, 0.999999, "X", "loss hyper-parameter rho (0.5)"),
+        OPT_DOUBLE("nu", &o->pixel.nu, 1.000001, 100, "X", "loss hyper-parameter nu (4)"),
+        OPT_CHOICE("coverage", &o->pixel.coverage, "mean|per-detector|soft",
+                   "L^ic: mean deficit below tau/I (Eq. 13), its soft maximum\n"
+                   "(per-detector), or floors tau x soft share (mean)"),
+        OPT_CALLBACK("tau-schedule", opts, parse_tau_schedule, format_tau_schedule, "TO:N",
+                     "tau moves linearly from --tau to TO over the first N epochs"),
+        OPT_PAIR("kappa", &opts->kappa, "LO:HI", "URA step magnitude range, within [0, 1] (0.5:0.9)"),
+        OPT_EPOCHS(&t->epochs, "Adam epochs (uibe: 1000, eddp: 2000)", .given = &opts->epochs_given, .flags = OPTF_NOHASH),
+        OPT_LR(&t->lr, "Adam learning rate (0.001)"),
+        OPT_BATCH(&t->batch_images, "images per batch, whole images (1024)"),
+        OPT_DOUBLE("lr-ref-batch", &opts->lr_ref_batch, 0, 1e12, "N", "scale lr by batch/N (0 = use lr as given)"),
+        OPT_CALLBACK("plateau", t, parse_plateau, format_plateau, "F:P:C",
+                     "reduce lr by F after P epochs without progress, C cooldown\n(off)"),
+        OPT_INTEGER("al-every", &t->al_every, 1, 1000000000, "N", "epochs between multiplier updates (50)"),
+        OPT_DOUBLE("al-penalty", &t->al_penalty, 1e-12, 1e12, "X", "initial penalty (1)"),
+        OPT_DOUBLE("al-growth", &t->al_growth, 1, 1e6, "X", "penalty growth per update (10)"),
+        OPT_DOUBLE("al-penalty-max", &t->al_penalty_max, 1e-12, 1e15, "X", "penalty cap (1e4)"),
+        OPT_CHOICE("al-measure", &opts->al_measure, "full|epoch",
+                   "constraint values for updates: full pass or epoch means (full)"),
+        OPT_STRING("checkpoint", &opts->checkpoint, "FILE", "checkpoint path (OUTPUT.ckpt)", .flags = OPTF_NOHASH),
+        OPT_INTEGER("checkpoint-every", &t->checkpoint_every, 0, 1000000000, "N",
+                    "epochs between checkpoints (0 = only on signals)", .flags = OPTF_NOHASH),
+        OPT_FLAG("resume", &t->resume, "continue from the checkpoint if there is one", .flags = OPTF_NOHASH),
+        OPT_STRING("diagnose", &opts->diagnose, "DIRECTIONS",
+                   "print every loss and constraint of DIRECTIONS as TSV, no training"),
+        OPT_CHOICE("precision", &opts->precision_index, "float32|float64",
+                   "pixel path in float32 (the CUDA arithmetic) or float64 (float64)"),
+        OPT_END,
+    };
+    _Static_assert(sizeof rows == sizeof opts->rows, "TRAINOPTS_N_ROWS counts the rows");
+    memcpy(opts->rows, rows, sizeof rows);
+}
+
 void trainopts_defaults(train_options *opts, const char *default_losses, long epochs)
 {
     memset(opts, 0, sizeof *opts);
@@ -27,115 +191,8 @@ void trainopts_defaults(train_options *opts, const char *default_losses, long ep
     t->al_growth = 10.0;
     t->al_penalty_max = 1e4;
     opts->losses = default_losses;
-}
-
-static term_id parse_term(const cli_common *cli, const char *option, const char *name, size_t len)
-{
-    for (int j = 0; j < TERM_COUNT; j++)
-        if (strlen(term_names[j]) == len && !strncmp(term_names[j], name, len))
-            return (term_id)j;
-    cli_usage_error(cli, "%s: unknown loss term '%.*s' (one of s,sb,ma,mm,ic,eac,uur,cur,fso,cnn)",
-                    option, (int)len, name);
-}
-
-/* TERM=VALUE */
-static void parse_term_value(const cli_common *cli, const char *option, const char *arg, double *table)
-{
-    const char *eq = strchr(arg, '=');
-    if (!eq)
-        cli_usage_error(cli, "%s: expected TERM=VALUE, got '%s'", option, arg);
-    term_id j = parse_term(cli, option, arg, (size_t)(eq - arg));
-    table[j] = cli_parse_double(cli, option, eq + 1, -1e12, 1e12);
-}
-
-int trainopts_option(train_options *opts, const cli_common *cli, int opt, const char *arg)
-{
-    objective_config *o = &opts->obj;
-    train_config *t = &opts->train;
-    switch (opt) {
-    case TOPT_EPOCHS:
-        /* 0 epochs would write an untrained file as if trained. */
-        t->epochs = cli_parse_long(cli, "--epochs", arg, 1, 1000000000);
-        opts->epochs_given = 1;
-        return 1;
-    case TOPT_LR: t->lr = cli_parse_double(cli, "--lr", arg, 1e-15, 1e3); return 1;
-    case TOPT_BATCH: t->batch_images = (size_t)cli_parse_long(cli, "--batch", arg, 1, 1L << 31); return 1;
-    case TOPT_LR_REF: opts->lr_ref_batch = cli_parse_double(cli, "--lr-ref-batch", arg, 0, 1e12); return 1;
-    case TOPT_OBJECTIVE:
-        if (strcmp(arg, "sum") && strcmp(arg, "constrained"))
-            cli_usage_error(cli, "--objective: expected sum or constrained, got '%s'", arg);
-        t->constrained = !strcmp(arg, "constrained");
-        return 1;
-    case TOPT_LOSSES: opts->losses = arg; return 1;
-    case TOPT_WEIGHT: parse_term_value(cli, "--weight", arg, o->weight); return 1;
-    case TOPT_BOUND: {
-        double bounds[TERM_COUNT];
-        for (int j = 0; j < TERM_COUNT; j++)
-            bounds[j] = NAN;
-        parse_term_value(cli, "--bound", arg, bounds);
-        for (int j = 0; j < TERM_COUNT; j++)
-            if (!isnan(bounds[j])) {
-                o->bound[j] = bounds[j];
-                o->constrained[j] = 1;
-            }
-        return 1;
-    }
-    case TOPT_GAMMA: o->pixel.gamma = cli_parse_double(cli, "--gamma", arg, 1e-3, 100); return 1;
-    case TOPT_TAU: o->pixel.tau = cli_parse_double(cli, "--tau", arg, 1e-9, 1e9); return 1;
-    case TOPT_RHO: o->pixel.rho = cli_parse_double(cli, "--rho", arg, 0, 0.999999); return 1;
-    case TOPT_NU: o->pixel.nu = cli_parse_double(cli, "--nu", arg, 1.000001, 100); return 1;
-    case TOPT_KAPPA:
-        cli_parse_range(cli, "--kappa", arg, &o->kappa_lo, &o->kappa_hi);
-        return 1;
-    case TOPT_AL_EVERY: t->al_every = (int)cli_parse_long(cli, "--al-every", arg, 1, 1000000000); return 1;
-    case TOPT_AL_PENALTY: t->al_penalty = cli_parse_double(cli, "--al-penalty", arg, 1e-12, 1e12); return 1;
-    case TOPT_AL_GROWTH: t->al_growth = cli_parse_double(cli, "--al-growth", arg, 1, 1e6); return 1;
-    case TOPT_AL_PENALTY_MAX: t->al_penalty_max = cli_parse_double(cli, "--al-penalty-max", arg, 1e-12, 1e15); return 1;
-    case TOPT_AL_MEASURE:
-        if (strcmp(arg, "full") && strcmp(arg, "epoch"))
-            cli_usage_error(cli, "--al-measure: expected full or epoch, got '%s'", arg);
-        t->al_full_data = !strcmp(arg, "full");
-        return 1;
-    case TOPT_PLATEAU: {
-        double factor;
-        int patience, cooldown;
-        char extra;
-        if (sscanf(arg, "%lf:%d:%d%c", &factor, &patience, &cooldown, &extra) != 3 || factor <= 0 ||
-            factor > 1 || patience < 0 || cooldown < 0)
-            cli_usage_error(cli, "--plateau: expected FACTOR:PATIENCE:COOLDOWN with 0 < FACTOR <= 1, got '%s'", arg);
-        t->plateau_factor = factor;
-        t->plateau_patience = patience;
-        t->plateau_cooldown = cooldown;
-        return 1;
-    }
-    case TOPT_CHECKPOINT_EVERY: t->checkpoint_every = cli_parse_long(cli, "--checkpoint-every", arg, 0, 1000000000); return 1;
-    case TOPT_CHECKPOINT: opts->checkpoint = arg; return 1;
-    case TOPT_RESUME: t->resume = 1; return 1;
-    case TOPT_DIAGNOSE: opts->diagnose = arg; return 1;
-    case TOPT_COVERAGE:
-        if (!strcmp(arg, "mean"))
-            o->pixel.coverage = LOSS_COVERAGE_MEAN;
-        else if (!strcmp(arg, "per-detector"))
-            o->pixel.coverage = LOSS_COVERAGE_PER_DETECTOR;
-        else if (!strcmp(arg, "soft"))
-            o->pixel.coverage = LOSS_COVERAGE_SOFT;
-        else
-            cli_usage_error(cli, "--coverage: expected mean, per-detector or soft, got '%s'", arg);
-        return 1;
-    case TOPT_TAU_SCHEDULE: {
-        char extra;
-        if (sscanf(arg, "%lf:%ld%c", &opts->tau_to, &opts->tau_epochs, &extra) != 2 || !(opts->tau_to > 0) ||
-            opts->tau_to > 1e9 || opts->tau_epochs < 1)
-            cli_usage_error(cli, "--tau-schedule: expected TO:EPOCHS with TO > 0 and EPOCHS >= 1, got '%s'", arg);
-        return 1;
-    }
-    case TOPT_PRECISION:
-        if (strcmp(arg, "float32") && strcmp(arg, "float64"))
-            cli_usage_error(cli, "--precision: expected float32 or float64");
-        opts->precision_arg = arg;
-        return 1;
-    default: return 0;
-    }
+    opts->precision_index = -1; /* absent differs from float64 with --device auto (device.h) */
+    set_rows(opts);
 }
 
 static void enable_losses(train_options *opts, const cli_common *cli, const char *allowed)
@@ -145,7 +202,11 @@ static void enable_losses(train_options *opts, const cli_common *cli, const char
         cli_usage_error(cli, "--losses: no loss terms given (allowed: %s)", allowed);
     while (*p) {
         size_t len = strcspn(p, ",");
-        term_id j = parse_term(cli, "--losses", p, len);
+        char msg[256];
+        int found = find_term("--losses", p, len, msg, sizeof msg);
+        if (found < 0)
+            cli_usage_error(cli, "%s", msg);
+        term_id j = (term_id)found;
         if (!objective_term_listed(allowed, j))
             cli_usage_error(cli, "--losses: '%s' is not a loss of this step (allowed: %s)", term_names[j], allowed);
         if (opts->obj.enabled[j])
@@ -155,32 +216,13 @@ static void enable_losses(train_options *opts, const cli_common *cli, const char
     }
 }
 
-/* FNV-1a over the arguments that change the result. */
-static uint64_t fingerprint(const cli_common *cli)
-{
-    static const char *const ignored[] = {"--resume", "--quiet", "--overwrite", "--checkpoint-every",
-                                          "--checkpoint", "--epochs"};
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (int k = 1; k < cli->argc; k++) {
-        const char *arg = cli->argv[k];
-        int skip = 0;
-        for (size_t j = 0; j < sizeof ignored / sizeof ignored[0]; j++)
-            if (!strncmp(arg, ignored[j], strlen(ignored[j])))
-                skip = 1 + (strchr(arg, '=') == NULL && strcmp(ignored[j], "--resume") &&
-                            strcmp(ignored[j], "--quiet") && strcmp(ignored[j], "--overwrite"));
-        if (skip) {
-            k += skip - 1; /* also skip a separate value */
-            continue;
-        }
-        for (const char *c = arg; *c; c++)
-            h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
-        h = (h ^ 0xff) * 0x100000001b3ULL;
-    }
-    return h;
-}
-
 void trainopts_finish(train_options *opts, const cli_common *cli, const char *allowed)
 {
+    /* From the parsed values, before anything below derives from them. */
+    opts->train.fingerprint = cli_fingerprint(cli);
+    opts->train.al_full_data = opts->al_measure == 0;
+    if (opts->precision_index >= 0)
+        opts->precision_arg = opts->precision_index ? "float64" : "float32";
     enable_losses(opts, cli, allowed);
     objective_config *o = &opts->obj;
     for (int j = 0; j < TERM_COUNT; j++)
@@ -221,7 +263,6 @@ void trainopts_finish(train_options *opts, const cli_common *cli, const char *al
     t->checkpoint = opts->checkpoint;
     t->seed = cli->seed;
     t->cli = cli;
-    t->fingerprint = fingerprint(cli);
 }
 
 int trainopts_write_attrs(const train_options *opts, h5out *out)
@@ -248,12 +289,12 @@ int trainopts_write_attrs(const train_options *opts, h5out *out)
          h5out_attr_string(out, "/", "precision", opts->precision ? opts->precision : "float64") ||
          h5out_attr_double(out, "/", "gamma", o->pixel.gamma) ||
          h5out_attr_double(out, "/", "tau", t->tau_schedule.tau ? t->tau_schedule.from : o->pixel.tau) ||
-         (t->tau_schedule.tau && (h5out_attr_double(out, "/", "tau_final", t->tau_schedule.to) ||
-                                  h5out_attr_int(out, "/", "tau_schedule_epochs", t->tau_schedule.epochs))) ||
          h5out_attr_string(out, "/", "coverage",
                            o->pixel.coverage == LOSS_COVERAGE_PER_DETECTOR ? "per-detector"
                            : o->pixel.coverage == LOSS_COVERAGE_SOFT       ? "soft"
                                                                            : "mean") ||
+         (t->tau_schedule.tau && (h5out_attr_double(out, "/", "tau_final", t->tau_schedule.to) ||
+                                  h5out_attr_int(out, "/", "tau_schedule_epochs", t->tau_schedule.epochs))) ||
          h5out_attr_double(out, "/", "rho", o->pixel.rho) ||
          h5out_attr_double(out, "/", "nu", o->pixel.nu) ||
          h5out_attr_doubles(out, "/", "kappa", kappa, 2) ||

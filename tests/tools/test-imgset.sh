@@ -252,7 +252,7 @@ expect_fail 64 "--poison all needs --watermark TEXT" $IS --poison all "${ARGS[@]
 expect_fail 64 "--poison class needs --watermark-class K" $IS --watermark FM "${ARGS[@]}" -o "$O"
 expect_fail 64 "--fraction applies to --poison class only" $IS --watermark FM --poison all --fraction 0.3 "${ARGS[@]}" -o "$O"
 expect_fail 64 "--fraction: expected a number in \[0, 1\]" $IS --watermark FM --watermark-class 7 --fraction 1.5 "${ARGS[@]}" -o "$O"
-expect_fail 64 "--split: unknown value 'val'" $IS --split val "${ARGS[@]}" -o "$O"
+expect_fail 64 "--split: expected all, train or test, got 'val'" $IS --split val "${ARGS[@]}" -o "$O"
 expect_fail 64 "expected pairs of IDX files IMAGES LABELS" $IS "$TMP/i1" -o "$O"
 expect_fail 64 "no output file" $IS "${ARGS[@]}"
 expect_fail 66 "missing\.gz: cannot open" $IS "$TMP/missing.gz" "$TMP/l1" -o "$O"
