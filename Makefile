@@ -5,6 +5,7 @@
 #                   "N passed, N failed"
 #   make test-slurm the pipelines on a one-node SLURM cluster (README, "Clusters")
 #   make synthetic  the paper's synthetic experiment (pipelines/synthetic.mk)
+#   make synthetic-sweep  the recipe over a grid of synthetic configurations (pipelines/sweep.mk)
 #   make bench      benchmarks (ratios, never pass/fail)
 #   make bench-torch the CPU backend side by side with PyTorch (bench/bench_torch.sh)
 #   make deps       install missing Debian packages (as root)

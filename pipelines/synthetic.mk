@@ -144,8 +144,10 @@ $$(S$(1))/report.txt: $$(S$(1))/head-eval.txt $$(S$(1))/table1.txt $$(S$(1))/eva
 	cat $$(S$(1))/influence.txt >> $$@
 endef
 # Only when a synthetic target is asked for: the flags files are written at
-# parse time, and other goals (make test) should not create runs/.
-ifneq ($(filter synthetic% $(SYN_DIR)/%,$(MAKECMDGOALS)),)
+# parse time, and other goals (make test) should not create runs/. The sweep
+# and the ablation run their seeds in sub-makes with their own SYN_DIR: their
+# own command line (e.g. EPOCHS_A=...) must not rewrite these flags files.
+ifneq ($(filter synthetic% $(SYN_DIR)/%,$(filter-out synthetic-sweep synthetic-ablation,$(MAKECMDGOALS))),)
 $(foreach seed,$(sort $(SEED) $(SEEDS)),$(eval $(call synthetic_seed,$(seed))))
 endif
 
