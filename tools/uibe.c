@@ -8,6 +8,7 @@
 #include "error.h"
 #include "learn.h"
 #include "objective.h"
+#include "overlap.h"
 #include "rng.h"
 #include "train.h"
 #include "trainopts.h"
@@ -116,6 +117,38 @@ static int diagnose(options *opt, learn_set *set, const head_params *head)
     return rc ? error_code() : 0;
 }
 
+/* The hand-over to step (d): which detectors fire on the same pixels (IoU
+ * of their firing sets, a concept split over two) and the share of the
+ * training pixels each fires on, into /history/overlap [I × I] and
+ * /history/coverage [I], and on stderr unless --quiet. */
+static int write_overlap(h5out *out, const learn_set *set, const det_view *view, int n_det, const cli_common *cli)
+{
+    double *iou = malloc((size_t)n_det * n_det * sizeof *iou), *coverage = malloc((size_t)n_det * sizeof *coverage);
+    int rc = !iou || !coverage ||
+             overlap_firing(set->data.features, set->data.n_img, set->data.n_dim, set->data.hw, view->W, view->b,
+                            n_det, iou, coverage)
+                 ? error_set(EX_OSERR, "out of memory for the detectors' overlap")
+                 : 0;
+    hsize_t dims[2] = {(hsize_t)n_det, (hsize_t)n_det};
+    rc = rc || h5out_write(out, "/history/overlap", H5IO_DOUBLE, 2, dims, iou) ||
+         h5out_write(out, "/history/coverage", H5IO_DOUBLE, 1, dims, coverage);
+    if (!rc && !cli->quiet) {
+        int i, j;
+        double worst = overlap_worst_pair(iou, n_det, &i, &j);
+        fprintf(stderr, "%s: coverage (share of pixels each detector fires on):", cli->tool);
+        for (int k = 0; k < n_det; k++)
+            fprintf(stderr, " %.3f", coverage[k]);
+        if (i >= 0)
+            fprintf(stderr, "\n%s: largest overlap: detectors %d and %d, IoU %.3f of their firing sets%s\n", cli->tool, i,
+                    j, worst, worst >= 0.1 ? " (a concept split over both?)" : "");
+        else
+            fprintf(stderr, "\n%s: no two detectors fire on the same pixel\n", cli->tool);
+    }
+    free(iou);
+    free(coverage);
+    return rc ? error_code() : 0;
+}
+
 static int learn_basis(options *opt, learn_set *set, h5in *head_in, const head_params *head)
 {
     int n_dim = set->data.n_dim;
@@ -140,6 +173,7 @@ static int learn_basis(options *opt, learn_set *set, h5in *head_in, const head_p
              train_run(&opt->train.train, &obj, &set->data, params, &history) ||
              dirs_from_effective(&dirs, opt->n_det, n_dim, obj.view.W, obj.view.b, set->mean, "a") ||
              write_standardised(&out, &layout, params, &obj.view) ||
+             write_overlap(&out, set, &obj.view, opt->n_det, &opt->cli) ||
              h5out_attr_int(&out, "/", "detectors", opt->n_det) ||
              h5out_attr_double(&out, "/", "init_margin", opt->init_margin);
     h5in *inputs[] = {&set->in, head_in};

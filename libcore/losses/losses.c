@@ -76,6 +76,7 @@ static inline sigmoid_ref sigmoid_ref_of(double a)
 typedef struct {
     int hinge;
     double shift, gain;
+    int below; /* hinge below the shift: v = gain·max(shift − x, 0) (L^ic per detector) */
 } rsw_map;
 
 typedef struct {
@@ -84,12 +85,14 @@ typedef struct {
     double b_sum;   /* Σ r^ν */
 } rsw_stats;
 
-static const rsw_map RSW_PLAIN = {0, 0.0, 1.0};
+static const rsw_map RSW_PLAIN = {0, 0.0, 1.0, 0};
 
 static inline double rsw_map_value(rsw_map mp, double x)
 {
     if (!mp.hinge)
         return x;
+    if (mp.below)
+        return x < mp.shift ? mp.gain * (mp.shift - x) : 0.0;
     return x > mp.shift ? mp.gain * (x - mp.shift) : 0.0;
 }
 
@@ -157,9 +160,9 @@ static inline double rsw_grad_of(rsw_stats st, rsw_map mp, double nu, double x)
         return 0.0;
     double slope = 1.0;
     if (mp.hinge) {
-        if (!(x > mp.shift))
+        if (mp.below ? !(x < mp.shift) : !(x > mp.shift))
             return 0.0;
-        slope = mp.gain;
+        slope = mp.below ? -mp.gain : mp.gain;
     }
     double r = rsw_map_value(mp, x) / st.max;
     return slope * rsw_power(r, nu - 1.0) * ((nu + 1.0) * r - nu * st.r_ratio) /
@@ -346,24 +349,80 @@ void loss_power_mean(const double *A, size_t n_pix, size_t n_det,
     }
 }
 
-/* L^ic from the column means, and ∂L^ic/∂g_i = −1/τ where the gate is on. */
-static double inactive_of_means(const double *g, size_t n_det, double tau)
+/* L^ic's floor ν_ic = τ/n_det, the share every detector should claim. */
+static inline double inactive_floor(size_t n_det, double tau)
 {
-    double nu_ic = tau / (double)n_det, sum = 0.0;
+    return tau / (double)n_det;
+}
+
+/* The per-detector deficits ReLU(ν_ic − g_i)/ν_ic as an R_SW map of g. */
+static inline rsw_map inactive_map(size_t n_det, double tau)
+{
+    double nu_ic = inactive_floor(n_det, tau);
+    rsw_map mp = {1, nu_ic, 1.0 / nu_ic, 1};
+    return mp;
+}
+
+/* Floors per detector (--coverage soft): mean_i ReLU(ν_i − g_i)/ν_i. */
+static double inactive_of_floors(const double *g, size_t n_det, const double *floor)
+{
+    double sum = 0.0;
     for (size_t i = 0; i < n_det; i++)
-        if (g[i] < nu_ic)
-            sum += (nu_ic - g[i]) / nu_ic;
+        if (floor[i] > 0.0 && g[i] < floor[i])
+            sum += (floor[i] - g[i]) / floor[i];
     return sum / (double)n_det;
 }
 
+static inline double inactive_grad_of_floor(double g, size_t n_det, double floor)
+{
+    return floor > 0.0 && g < floor ? -1.0 / ((double)n_det * floor) : 0.0;
+}
+
+/* L^ic from the column means: the mean of the deficits (Eq. 13), or their
+ * R_SW soft maximum (per detector: every detector must meet the floor), or
+ * the mean over floors per detector (soft; NAN without them). */
+static double inactive_of_means(const double *g, size_t n_det, const loss_pixel_config *cfg, const double *floor)
+{
+    if (cfg->coverage == LOSS_COVERAGE_SOFT)
+        return floor ? inactive_of_floors(g, n_det, floor) : NAN;
+    rsw_map mp = inactive_map(n_det, cfg->tau);
+    if (cfg->coverage == LOSS_COVERAGE_PER_DETECTOR)
+        return rsw_value_of(rsw_compute(g, n_det, mp, cfg->nu));
+    double sum = 0.0;
+    for (size_t i = 0; i < n_det; i++)
+        sum += rsw_map_value(mp, g[i]);
+    return sum / (double)n_det;
+}
+
+/* ∂L^ic/∂g_i (mean): −1/τ where the gate is on. */
 static inline double inactive_grad_of_mean(double g, size_t n_det, double tau)
 {
-    return g < tau / (double)n_det ? -1.0 / tau : 0.0;
+    return g < inactive_floor(n_det, tau) ? -1.0 / tau : 0.0;
+}
+
+/* ∂L^ic/∂g_i for every reduction; st: the R_SW statistics of the deficits
+ * (per detector only); floor_i: detector i's floor (soft only). */
+static inline double inactive_grad_of(const loss_pixel_config *cfg, size_t n_det, rsw_stats st, double g,
+                                      double floor_i)
+{
+    if (cfg->coverage == LOSS_COVERAGE_SOFT)
+        return inactive_grad_of_floor(g, n_det, floor_i);
+    if (cfg->coverage == LOSS_COVERAGE_PER_DETECTOR)
+        return rsw_grad_of(st, inactive_map(n_det, cfg->tau), cfg->nu, g);
+    return inactive_grad_of_mean(g, n_det, cfg->tau);
+}
+
+static inline rsw_stats inactive_stats(const double *g, size_t n_det, const loss_pixel_config *cfg)
+{
+    rsw_stats st = {0.0, 0.0, 0.0};
+    if (cfg->coverage == LOSS_COVERAGE_PER_DETECTOR)
+        st = rsw_compute(g, n_det, inactive_map(n_det, cfg->tau), cfg->nu);
+    return st;
 }
 
 static inline rsw_map excessive_map(double rho)
 {
-    rsw_map mp = {1, rho, 1.0 / (1.0 - rho)};
+    rsw_map mp = {1, rho, 1.0 / (1.0 - rho), 0};
     return mp;
 }
 
@@ -375,19 +434,22 @@ static double excessive_of_means(const double *g, size_t n_det, double rho,
 
 /* What multiplies ∂g_i/∂a in a column backward. */
 typedef struct {
-    enum { COLUMN_INACTIVE, COLUMN_EXCESSIVE } kind;
+    enum { COLUMN_INACTIVE, COLUMN_FLOORS, COLUMN_RSW } kind;
     const double *g;
     size_t n_det;
-    double tau;      /* inactive */
-    rsw_map map;     /* excessive */
-    rsw_stats stats; /* excessive */
-    double nu;       /* excessive */
+    double tau;      /* inactive (mean) */
+    const double *floor; /* inactive with floors per detector */
+    rsw_map map;     /* R_SW: excessive, or inactive per detector */
+    rsw_stats stats; /* R_SW */
+    double nu;       /* R_SW */
 } column_coef;
 
 static double column_coef_of(const column_coef *cc, size_t i)
 {
     if (cc->kind == COLUMN_INACTIVE)
         return inactive_grad_of_mean(cc->g[i], cc->n_det, cc->tau);
+    if (cc->kind == COLUMN_FLOORS)
+        return inactive_grad_of_floor(cc->g[i], cc->n_det, cc->floor[i]);
     return rsw_grad_of(cc->stats, cc->map, cc->nu, cc->g[i]);
 }
 
@@ -420,7 +482,8 @@ double loss_inactive_forward(const double *A, size_t n_pix, size_t n_det,
                              double tau, double gamma, double *g)
 {
     loss_power_mean(A, n_pix, n_det, gamma, g);
-    return inactive_of_means(g, n_det, tau);
+    loss_pixel_config cfg = {.gamma = gamma, .tau = tau, .nu = 4.0, .coverage = LOSS_COVERAGE_MEAN};
+    return inactive_of_means(g, n_det, &cfg, NULL);
 }
 
 void loss_inactive_backward(const double *A, size_t n_pix, size_t n_det,
@@ -430,6 +493,67 @@ void loss_inactive_backward(const double *A, size_t n_pix, size_t n_det,
     column_coef cc = {.kind = COLUMN_INACTIVE, .g = g, .n_det = n_det,
                       .tau = tau};
     column_backward(A, n_pix, n_det, gamma, &cc, scale, dA);
+}
+
+double loss_inactive_floors_forward(const double *A, size_t n_pix, size_t n_det, const double *floor, double gamma,
+                                    double *g)
+{
+    loss_power_mean(A, n_pix, n_det, gamma, g);
+    return inactive_of_floors(g, n_det, floor);
+}
+
+void loss_inactive_floors_backward(const double *A, size_t n_pix, size_t n_det, const double *floor, double gamma,
+                                   const double *g, double scale, double *dA)
+{
+    column_coef cc = {.kind = COLUMN_FLOORS, .g = g, .n_det = n_det, .floor = floor};
+    column_backward(A, n_pix, n_det, gamma, &cc, scale, dA);
+}
+
+/* Pixel by pixel, one column sum at a time in pixel order (deterministic). */
+void loss_soft_share(const double *A, size_t n_pix, size_t n_det, double *share)
+{
+    memset(share, 0, n_det * sizeof(double));
+    for (size_t p = 0; p < n_pix; p++) {
+        double s = 0.0;
+        for (size_t i = 0; i < n_det; i++)
+            s += exp(-softplus(-A[p * n_det + i]));
+        double inv = 1.0 / (s < LOSS_S_MIN ? LOSS_S_MIN : s);
+        for (size_t i = 0; i < n_det; i++)
+            share[i] += exp(-softplus(-A[p * n_det + i])) * inv;
+    }
+    for (size_t i = 0; i < n_det; i++)
+        share[i] /= (double)n_pix;
+}
+
+/* R_SW over detectors of a mapped column statistic; nothing when all are 0. */
+static void column_rsw_backward(const double *A, size_t n_pix, size_t n_det, double gamma, const double *g,
+                                rsw_map mp, double nu, double scale, double *dA)
+{
+    column_coef cc = {.kind = COLUMN_RSW, .g = g, .n_det = n_det, .map = mp, .nu = nu};
+    cc.stats = rsw_compute(g, n_det, mp, nu);
+    if (cc.stats.max == 0.0)
+        return;
+    column_backward(A, n_pix, n_det, gamma, &cc, scale, dA);
+}
+
+double loss_inactive_per_detector_forward(const double *A, size_t n_pix, size_t n_det, double tau, double gamma,
+                                          double nu, double *g)
+{
+    loss_power_mean(A, n_pix, n_det, gamma, g);
+    return rsw_value_of(rsw_compute(g, n_det, inactive_map(n_det, tau), nu));
+}
+
+void loss_inactive_per_detector_backward(const double *A, size_t n_pix, size_t n_det, double tau, double gamma,
+                                         double nu, const double *g, double scale, double *dA)
+{
+    column_rsw_backward(A, n_pix, n_det, gamma, g, inactive_map(n_det, tau), nu, scale, dA);
+}
+
+double loss_coverage_tau_at(double tau_from, double tau_to, long ramp_epochs, long epoch)
+{
+    if (ramp_epochs <= 0 || epoch >= ramp_epochs)
+        return tau_to;
+    return tau_from + (tau_to - tau_from) * (double)epoch / (double)ramp_epochs;
 }
 
 double loss_excessive_forward(const double *A, size_t n_pix, size_t n_det,
@@ -443,12 +567,7 @@ void loss_excessive_backward(const double *A, size_t n_pix, size_t n_det,
                              double rho, double gamma, double nu,
                              const double *g, double scale, double *dA)
 {
-    column_coef cc = {.kind = COLUMN_EXCESSIVE, .g = g, .n_det = n_det,
-                      .map = excessive_map(rho), .nu = nu};
-    cc.stats = rsw_compute(g, n_det, cc.map, nu);
-    if (cc.stats.max == 0.0)
-        return;
-    column_backward(A, n_pix, n_det, gamma, &cc, scale, dA);
+    column_rsw_backward(A, n_pix, n_det, gamma, g, excessive_map(rho), nu, scale, dA);
 }
 
 /* ---- L^mm ------------------------------------------------------------------ */
@@ -636,6 +755,8 @@ struct loss_pixel_workspace {
     double *col_part;  /* [CHUNKS_MAX × n_det] per-chunk Σ_p y^γ */
     double *col_mean;  /* [n_det] g_i */
     double *col_coef;  /* [n_det] γ/N · Σ_term w ∂L/∂g_i */
+    double *share_part; /* [CHUNKS_MAX × n_det] per-chunk Σ_p q_{p,i} (--coverage soft) */
+    double *floor;      /* [n_det] τ·E_p[q_{p,i}] (--coverage soft) */
     /* the last forward, for the backward */
     const double *A;
     size_t n_pix;
@@ -654,7 +775,7 @@ loss_pixel_workspace *loss_pixel_workspace_create(size_t max_pix, size_t n_det)
     ws->n_det = n_det;
     size_t cells = max_pix * n_det;
     size_t n_doubles = 5 * max_pix + 4 * cells + 2 * CHUNKS_MAX +
-                       CHUNKS_MAX * n_det + 2 * n_det;
+                       2 * CHUNKS_MAX * n_det + 4 * n_det;
     ws->s_clamped = malloc(n_doubles * sizeof(double));
     ws->clamped = malloc(max_pix);
     if (!ws->s_clamped || !ws->clamped) {
@@ -674,6 +795,8 @@ loss_pixel_workspace *loss_pixel_workspace_create(size_t max_pix, size_t n_det)
     ws->col_part = ws->chunk_max_act + CHUNKS_MAX;
     ws->col_mean = ws->col_part + CHUNKS_MAX * n_det;
     ws->col_coef = ws->col_mean + n_det;
+    ws->share_part = ws->col_coef + n_det;
+    ws->floor = ws->share_part + CHUNKS_MAX * n_det;
     return ws;
 }
 
@@ -689,7 +812,9 @@ void loss_pixel_workspace_free(loss_pixel_workspace *ws)
 int loss_pixel_config_valid(const loss_pixel_config *cfg)
 {
     return cfg->gamma > 0.0 && cfg->tau > 0.0 && cfg->rho >= 0.0 &&
-           cfg->rho < 1.0 && cfg->nu >= 1.0;
+           cfg->rho < 1.0 && cfg->nu >= 1.0 &&
+           (cfg->coverage == LOSS_COVERAGE_MEAN || cfg->coverage == LOSS_COVERAGE_PER_DETECTOR ||
+            cfg->coverage == LOSS_COVERAGE_SOFT);
 }
 
 /* Fast stable sigmoid: e = exp(−|a|), one log1p, one division:
@@ -794,6 +919,40 @@ static void pass1_chunk(loss_pixel_workspace *ws, const double *A, size_t lo,
     *sum_m = sm;
 }
 
+/* Σ_p q_{p,i} over pixels [lo, hi) into part [n_det], from pass 1's y and S̃. */
+static void share_chunk(const loss_pixel_workspace *ws, size_t lo, size_t hi, double *part)
+{
+    size_t n_det = ws->n_det;
+    memset(part, 0, n_det * sizeof(double));
+    for (size_t p = lo; p < hi; p++) {
+        const double *y = ws->y + p * n_det;
+        double inv = 1.0 / ws->s_clamped[p];
+        for (size_t i = 0; i < n_det; i++)
+            part[i] += y[i] * inv;
+    }
+}
+
+/* --coverage soft: floor_i = τ·E_p[q_{p,i}], chunk sums in chunk order. */
+static void soft_floors(loss_pixel_workspace *ws, size_t n_pix, double tau)
+{
+    size_t n_det = ws->n_det, n_chunks = chunk_count(n_pix);
+#pragma omp parallel for schedule(static) if (LOSS_PARALLEL(n_pix, n_det))
+    for (size_t c = 0; c < n_chunks; c++)
+        share_chunk(ws, chunk_start(c, n_chunks, n_pix), chunk_start(c + 1, n_chunks, n_pix),
+                    ws->share_part + c * n_det);
+    for (size_t i = 0; i < n_det; i++) {
+        double sum = 0.0;
+        for (size_t c = 0; c < n_chunks; c++)
+            sum += ws->share_part[c * n_det + i];
+        ws->floor[i] = tau * sum / (double)n_pix;
+    }
+}
+
+static void column_values(const double *col_mean, size_t n_det, const loss_pixel_config *cfg, const double *floor,
+                          double *ic, double *eac);
+static int column_coefficients(const double *col_mean, size_t n_det, size_t n_pix, const loss_pixel_config *cfg,
+                               const double *floor, const loss_pixel_weights *w, double *col_coef);
+
 int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
                        size_t n_pix, size_t n_det,
                        const loss_pixel_config *cfg,
@@ -829,7 +988,10 @@ int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
                 sum += ws->col_part[c * n_det + i];
             ws->col_mean[i] = sum * inv_n;
         }
-        loss_column_values(ws->col_mean, n_det, cfg, &out->ic, &out->eac);
+        int soft = cfg->coverage == LOSS_COVERAGE_SOFT;
+        if (soft)
+            soft_floors(ws, n_pix, cfg->tau);
+        column_values(ws->col_mean, n_det, cfg, soft ? ws->floor : NULL, &out->ic, &out->eac);
     }
     out->total = w->s * out->s + (w->sb != 0.0 ? w->sb * out->sb : 0.0) +
                  w->ma * out->ma;
@@ -850,16 +1012,26 @@ int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
 int loss_column_coefficients(const double *col_mean, size_t n_det, size_t n_pix,
                              const loss_pixel_config *cfg, const loss_pixel_weights *w, double *col_coef)
 {
+    return column_coefficients(col_mean, n_det, n_pix, cfg, NULL, w, col_coef);
+}
+
+/* floor [n_det]: the floors of --coverage soft (NULL: L^ic contributes 0). */
+static int column_coefficients(const double *col_mean, size_t n_det, size_t n_pix, const loss_pixel_config *cfg,
+                               const double *floor, const loss_pixel_weights *w, double *col_coef)
+{
     double f = cfg->gamma / (double)n_pix;
     rsw_map mp = excessive_map(cfg->rho);
     rsw_stats st = {0.0, 0.0, 0.0};
     if (w->eac != 0.0)
         st = rsw_compute(col_mean, n_det, mp, cfg->nu);
+    rsw_stats ic_st = {0.0, 0.0, 0.0};
+    if (w->ic != 0.0)
+        ic_st = inactive_stats(col_mean, n_det, cfg);
     int any = 0;
     for (size_t i = 0; i < n_det; i++) {
         double g = col_mean[i], d = 0.0;
         if (w->ic != 0.0)
-            d += w->ic * inactive_grad_of_mean(g, n_det, cfg->tau);
+            d += w->ic * inactive_grad_of(cfg, n_det, ic_st, g, floor ? floor[i] : 0.0);
         if (w->eac != 0.0)
             d += w->eac * rsw_grad_of(st, mp, cfg->nu, g);
         col_coef[i] = d * f;
@@ -871,7 +1043,13 @@ int loss_column_coefficients(const double *col_mean, size_t n_det, size_t n_pix,
 void loss_column_values(const double *col_mean, size_t n_det, const loss_pixel_config *cfg, double *ic,
                         double *eac)
 {
-    *ic = inactive_of_means(col_mean, n_det, cfg->tau);
+    column_values(col_mean, n_det, cfg, NULL, ic, eac);
+}
+
+static void column_values(const double *col_mean, size_t n_det, const loss_pixel_config *cfg, const double *floor,
+                          double *ic, double *eac)
+{
+    *ic = inactive_of_means(col_mean, n_det, cfg, floor);
     *eac = excessive_of_means(col_mean, n_det, cfg->rho, cfg->nu);
 }
 
@@ -937,7 +1115,9 @@ static int pass2(loss_pixel_workspace *ws, const double *A, size_t n_pix, const 
     int want_columns = w->ic != 0.0 || w->eac != 0.0;
     if (want_columns && !ws->have_columns)
         return -1;
-    int columns = want_columns && loss_column_coefficients(ws->col_mean, ws->n_det, ws->n_pix, &ws->cfg, w, ws->col_coef);
+    int columns = want_columns && column_coefficients(ws->col_mean, ws->n_det, ws->n_pix, &ws->cfg,
+                                                      ws->cfg.coverage == LOSS_COVERAGE_SOFT ? ws->floor : NULL, w,
+                                                      ws->col_coef);
     int pixels = w->s != 0.0 || w->sb != 0.0 || w->ma != 0.0;
     size_t n_det = ws->n_det;
     if (!columns && !pixels) {

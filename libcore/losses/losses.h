@@ -134,6 +134,37 @@ void loss_inactive_backward(const double *A, size_t n_pix, size_t n_det,
                             double tau, double gamma, const double *g,
                             double scale, double *dA);
 
+/* ---- L^ic per detector (ours; uibe/eddp --coverage per-detector) ----------
+ * R_SW over detectors (exponent ν) of the deficits (1/ν_ic) ReLU(ν_ic − g_i),
+ * ν_ic = τ/n_det: a soft maximum, so a bound on it holds for every detector,
+ * where Eq. 13's mean lets one detector's deficit hide behind the others'.
+ * g [n_det]: out of the forward, in to the backward. */
+double loss_inactive_per_detector_forward(const double *A, size_t n_pix, size_t n_det, double tau, double gamma,
+                                          double nu, double *g);
+void loss_inactive_per_detector_backward(const double *A, size_t n_pix, size_t n_det, double tau, double gamma,
+                                         double nu, const double *g, double scale, double *dA);
+
+/* ---- L^ic with a floor per detector (uibe/eddp --coverage soft) ----------
+ * mean_i (1/ν_i) ReLU(ν_i − g_i) over the detectors with ν_i > 0; floor
+ * [n_det] ν_i is an input (a constant of the gradient). --coverage soft
+ * takes ν_i = τ·E_p[q_{p,i}], the detector's share of the soft assignment
+ * (loss_soft_share), measured on the batch: the shares sum to 1 over the
+ * detectors, so τ/n_det is their mean, and a detector of a rare concept
+ * gets a small floor, one of a frequent concept a large one.
+ * g [n_det]: out of the forward, in to the backward. */
+double loss_inactive_floors_forward(const double *A, size_t n_pix, size_t n_det, const double *floor, double gamma,
+                                    double *g);
+void loss_inactive_floors_backward(const double *A, size_t n_pix, size_t n_det, const double *floor, double gamma,
+                                   const double *g, double scale, double *dA);
+/* share [n_det] = E_p[q_{p,i}], q_p = y_p / max(Σ_i y_{p,i}, LOSS_S_MIN). */
+void loss_soft_share(const double *A, size_t n_pix, size_t n_det, double *share);
+
+/* ---- a schedule for L^ic's floor (uibe/eddp --tau-schedule) ---------------
+ * τ at the start of epoch `epoch` (0-based): linear from tau_from at epoch 0
+ * to tau_to at epoch ramp_epochs, tau_to from then on (ramp_epochs ≤ 0:
+ * tau_to throughout). */
+double loss_coverage_tau_at(double tau_from, double tau_to, long ramp_epochs, long epoch);
+
 /* ---- L^eac excessive activation (Eq. 5 + R_SW) ----------------------------
  * L_i = ReLU(g_i − ρ)/(1 − ρ), 0 ≤ ρ < 1;  L^eac = R_SW({L_i}) with ν.
  * g [n_det]: out of the forward, in to the backward. */
@@ -188,11 +219,17 @@ int loss_fso_backward_ws(loss_fso_workspace *ws, const double *W,
  * The split lets a caller pick the weights from the values in between (an
  * augmented Lagrangian multiplier max(0, μ + ρ c(L)) needs L first);
  * loss_pixel_fused does both at once. */
+/* How L^ic reduces its per-detector deficits: the mean (Eq. 13, the
+ * paper's) or R_SW (every detector must meet the floor). */
+enum { LOSS_COVERAGE_MEAN = 0, LOSS_COVERAGE_PER_DETECTOR = 1, LOSS_COVERAGE_SOFT = 2 };
+
 typedef struct {
     double gamma; /* sharpening exponent γ (> 0; the method uses γ > 1) */
     double tau;   /* L^ic target fraction τ > 0: ν_ic = τ/n_det */
     double rho;   /* L^eac bound ρ, 0 ≤ ρ < 1 */
-    double nu;    /* R_SW exponent ν > 1 (L^sb, L^eac); default 4 */
+    double nu;    /* R_SW exponent ν > 1 (L^sb, L^eac, L^ic per detector); default 4 */
+    int coverage; /* LOSS_COVERAGE_MEAN (0), _PER_DETECTOR or _SOFT (floors τ·E_p[q_i];
+                     the fused CPU path only: loss_column_* refuse it) */
 } loss_pixel_config;
 
 /* One weight per pixel loss. Weight 0 skips the term (its gradient is not
@@ -210,14 +247,14 @@ typedef struct {
     double s, sb, ma, ic, eac, total;
 } loss_pixel_values;
 
-/* 1 when γ > 0, τ > 0, 0 ≤ ρ < 1 and ν ≥ 1, the settings the pixel losses
- * are defined for. */
+/* 1 when γ > 0, τ > 0, 0 ≤ ρ < 1, ν ≥ 1 and a known coverage, the settings
+ * the pixel losses are defined for. */
 int loss_pixel_config_valid(const loss_pixel_config *cfg);
 
 typedef struct loss_pixel_workspace loss_pixel_workspace;
 
 /* For batches of up to max_pix pixels of n_det detectors; NULL on failure.
- * Holds 5·max_pix + 4·max_pix·n_det + 256·(n_det + 2) + 2·n_det doubles
+ * Holds 5·max_pix + 4·max_pix·n_det + 256·(2·n_det + 2) + 4·n_det doubles
  * and max_pix bytes (the per-logit cache is 4 doubles per logit, twice the
  * size of A and dA together). */
 loss_pixel_workspace *loss_pixel_workspace_create(size_t max_pix,
@@ -247,7 +284,8 @@ int loss_pixel_backward_store(loss_pixel_workspace *ws, const double *A, size_t 
                               const loss_pixel_weights *w, double *dA, double *colsum);
 /* The column terms from their statistic g [n_det] (column means of y^γ),
  * for a backend that reduces the pixels elsewhere (the CUDA step):
- * L^ic and L^eac, and col_coef [n_det] = γ/n_pix · (w_ic ∂L^ic/∂g_i +
+ * L^ic and L^eac (L^ic NAN for LOSS_COVERAGE_SOFT, whose floors need the
+ * soft assignment), and col_coef [n_det] = γ/n_pix · (w_ic ∂L^ic/∂g_i +
  * w_eac ∂L^eac/∂g_i), the factor of y^γ(1 − y) in pass 2; returns whether
  * any col_coef is non-zero. */
 void loss_column_values(const double *col_mean, size_t n_det, const loss_pixel_config *cfg, double *ic,

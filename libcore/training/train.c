@@ -413,6 +413,9 @@ int train_run(const train_config *cfg, objective *obj, const train_data *data, d
             stop_requested = 1;
         if (st.epoch == test_hook("EDDP_TEST_NAN_AT_EPOCH"))
             params[0] = NAN;
+        if (cfg->tau_schedule.tau) /* a function of the epoch: a resumed run gets the same τ */
+            *cfg->tau_schedule.tau =
+                loss_coverage_tau_at(cfg->tau_schedule.from, cfg->tau_schedule.to, cfg->tau_schedule.epochs, st.epoch);
         if ((rc = run_epoch(cfg, obj, data, params, &st, &b, epoch_values, &objective_mean, &cond)))
             break;
         if (cfg->constrained && c.n_con && (st.epoch + 1) % cfg->al_every == 0 &&

@@ -36,6 +36,13 @@ typedef struct {
     int resume;
     const cli_common *cli;     /* progress and provenance */
     const char *device_name;   /* provenance: "cpu" when NULL */
+    /* --tau-schedule: *tau (the objective's L^ic τ) is set at the start of
+     * every epoch by loss_coverage_tau_at(from, to, epochs, epoch); NULL = off. */
+    struct {
+        double *tau;
+        double from, to;
+        long epochs;
+    } tau_schedule;
 } train_config;
 
 /* Per-epoch record: one row per epoch of n_cols named columns, and the

@@ -127,6 +127,25 @@ static void format_memory(const opt_row *row, char *buf, size_t len)
     snprintf(buf, len, "%zu", *(const size_t *)row->target);
 }
 
+/* --tau-schedule TO:N into opts->tau_to, opts->tau_epochs. */
+static int parse_tau_schedule(const opt_row *row, const char *arg, char *msg, size_t len)
+{
+    train_options *opts = row->target;
+    char extra;
+    if (sscanf(arg, "%lf:%ld%c", &opts->tau_to, &opts->tau_epochs, &extra) != 2 || !(opts->tau_to > 0) ||
+        opts->tau_to > 1e9 || opts->tau_epochs < 1) {
+        snprintf(msg, len, "--tau-schedule: expected TO:EPOCHS with TO > 0 and EPOCHS >= 1, got '%s'", arg);
+        return -1;
+    }
+    return 0;
+}
+
+static void format_tau_schedule(const opt_row *row, char *buf, size_t len)
+{
+    const train_options *opts = row->target;
+    snprintf(buf, len, "%.17g:%ld", opts->tau_to, opts->tau_epochs);
+}
+
 static void set_rows(train_options *opts)
 {
     objective_config *o = &opts->obj;
@@ -146,6 +165,11 @@ static void set_rows(train_options *opts)
         OPT_DOUBLE("tau", &o->pixel.tau, 1e-9, 1e9, "X", "loss hyper-parameter tau (1)"),
         OPT_DOUBLE("rho", &o->pixel.rho, 0, 0.999999, "X", "loss hyper-parameter rho (0.5)"),
         OPT_DOUBLE("nu", &o->pixel.nu, 1.000001, 100, "X", "loss hyper-parameter nu (4)"),
+        OPT_CHOICE("coverage", &o->pixel.coverage, "mean|per-detector|soft",
+                   "L^ic: mean deficit below tau/I (Eq. 13), its soft maximum\n"
+                   "(per-detector), or floors tau x soft share (mean)"),
+        OPT_CALLBACK("tau-schedule", opts, parse_tau_schedule, format_tau_schedule, "TO:N",
+                     "tau moves linearly from --tau to TO over the first N epochs"),
         OPT_PAIR("kappa", &opts->kappa, "LO:HI", "URA step magnitude range, within [0, 1] (0.5:0.9)"),
         OPT_EPOCHS(&t->epochs, "Adam epochs (uibe: 1000, eddp: 2000)", .given = &opts->epochs_given, .flags = OPTF_NOHASH),
         OPT_LR(&t->lr, "Adam learning rate (0.001)"),
@@ -243,6 +267,16 @@ void trainopts_finish(train_options *opts, const cli_common *cli, const char *al
     if (o->kappa_lo < 0 || o->kappa_hi > 1)
         cli_usage_error(cli, "--kappa: the range must lie in [0, 1]");
     train_config *t = &opts->train;
+    if (opts->tau_epochs > 0 && !o->enabled[TERM_IC])
+        cli_usage_error(cli, "--tau-schedule: L^ic (ic) is not in --losses");
+    if (opts->tau_epochs > 0 && opts->diagnose)
+        o->pixel.tau = opts->tau_to; /* the objective the schedule ends in */
+    else if (opts->tau_epochs > 0) {
+        t->tau_schedule.tau = &o->pixel.tau;
+        t->tau_schedule.from = o->pixel.tau;
+        t->tau_schedule.to = opts->tau_to;
+        t->tau_schedule.epochs = opts->tau_epochs;
+    }
     if (opts->lr_ref_batch > 0)
         t->lr *= (double)t->batch_images / opts->lr_ref_batch;
     if (!t->constrained)
@@ -283,7 +317,13 @@ int trainopts_write_attrs(const train_options *opts, h5out *out)
          h5out_attr_string(out, "/", "objective", t->constrained ? "constrained" : "sum") ||
          h5out_attr_string(out, "/", "precision", opts->precision ? opts->precision : "float64") ||
          h5out_attr_double(out, "/", "gamma", o->pixel.gamma) ||
-         h5out_attr_double(out, "/", "tau", o->pixel.tau) ||
+         h5out_attr_double(out, "/", "tau", t->tau_schedule.tau ? t->tau_schedule.from : o->pixel.tau) ||
+         h5out_attr_string(out, "/", "coverage",
+                           o->pixel.coverage == LOSS_COVERAGE_PER_DETECTOR ? "per-detector"
+                           : o->pixel.coverage == LOSS_COVERAGE_SOFT       ? "soft"
+                                                                           : "mean") ||
+         (t->tau_schedule.tau && (h5out_attr_double(out, "/", "tau_final", t->tau_schedule.to) ||
+                                  h5out_attr_int(out, "/", "tau_schedule_epochs", t->tau_schedule.epochs))) ||
          h5out_attr_double(out, "/", "rho", o->pixel.rho) ||
          h5out_attr_double(out, "/", "nu", o->pixel.nu) ||
          h5out_attr_doubles(out, "/", "kappa", kappa, 2) ||

@@ -18,7 +18,7 @@
 #define OPT_LR(tgt, help, ...) OPT_DOUBLE("lr", tgt, 1e-15, 1e6, "X", help, __VA_ARGS__)
 #define OPT_BATCH(tgt, help, ...) OPT_INTEGER("batch", tgt, 1, 1L << 31, "N", help, __VA_ARGS__)
 
-#define TRAINOPTS_N_ROWS 27
+#define TRAINOPTS_N_ROWS 29
 
 typedef struct {
     objective_config obj;
@@ -32,6 +32,8 @@ typedef struct {
     size_t memory;               /* --memory in bytes, 0 = no budget */
     char checkpoint_buf[4200];
     int epochs_given;            /* --epochs was on the command line */
+    double tau_to;               /* --tau-schedule TO:N; tau_epochs 0 = no schedule */
+    long tau_epochs;
     int precision_index;         /* --precision float32|float64; -1 = absent */
     int al_measure;              /* --al-measure full|epoch */
     opt_pair kappa;              /* --kappa into obj.kappa_lo/hi */

@@ -304,6 +304,18 @@ int main(void)
         al.multiplier[1] = 0.4;
         compare_step("synthetic, step (d), augmented Lagrangian", &dev, &t, &ld, &cfg, &head, pd, order, 256, kappa,
                      &al);
+        /* L^ic per detector (--coverage per-detector), its gates open (τ 2.5:
+         * floors 0.83); --coverage soft is refused (the device reduces only
+         * E_p[y^γ]), with EX_UNAVAILABLE so that --device auto falls back. */
+        config_make(&cfg, "s,sb,ma,mm,ic,eac,cur,fso", 2.5);
+        cfg.pixel.coverage = LOSS_COVERAGE_PER_DETECTOR;
+        compare_step("synthetic, step (d), L^ic per detector", &dev, &t, &ld, &cfg, &head, pd, order, 256, kappa,
+                     NULL);
+        cfg.pixel.coverage = LOSS_COVERAGE_SOFT;
+        device_step *soft_step = NULL;
+        int soft_rc = device_step_create(&soft_step, &dev, &ld, &cfg, &head, &t.data, 256);
+        CHECK(soft_rc == EX_UNAVAILABLE && soft_step == NULL, "--coverage soft refused on the device (%d)", soft_rc);
+        error_clear();
         /* raw space (uur without standardisation) */
         det_layout lb;
         det_layout_init(&lb, DET_FREE, 3, 16, 0, t.mean, NULL);

@@ -81,11 +81,17 @@ static double f_excessive(const double *A, void *c)
                                   x->nu, x->work);
 }
 
-enum which { L_S, L_SB, L_MA, L_IC, L_EAC };
+static double f_inactive_pd(const double *A, void *c)
+{
+    loss_ctx *x = c;
+    return loss_inactive_per_detector_forward(A, x->n_pix, x->n_det, x->tau, x->gamma, x->nu, x->work);
+}
+
+enum which { L_S, L_SB, L_MA, L_IC, L_EAC, L_ICPD };
 static const char *const which_name[] = {"L^s", "L^sb", "L^ma", "L^ic",
-                                         "L^eac"};
+                                         "L^eac", "L^ic per detector"};
 static const scalar_fn which_fn[] = {f_sparsity, f_sparsity_batch, f_max_act,
-                                     f_inactive, f_excessive};
+                                     f_inactive, f_excessive, f_inactive_pd};
 
 /* Analytic gradient of one separate loss at A, via forward + backward. */
 static void analytic(enum which wh, const double *A, loss_ctx *x,
@@ -114,6 +120,9 @@ static void analytic(enum which wh, const double *A, loss_ctx *x,
     case L_EAC:
         loss_excessive_backward(A, x->n_pix, x->n_det, x->rho, x->gamma,
                                 x->nu, x->work, scale, g);
+        break;
+    case L_ICPD:
+        loss_inactive_per_detector_backward(A, x->n_pix, x->n_det, x->tau, x->gamma, x->nu, x->work, scale, g);
         break;
     }
     for (size_t k = 0; k < n; k++)
@@ -260,6 +269,67 @@ static void test_column_losses_fd(void)
     free(B);
     free(C);
     free(x.work);
+}
+
+/* L^ic per detector: finite differences with mixed and with all gates open,
+ * zero with all closed, and what it is for: one detector short of its floor
+ * by a deficit d gives d (the mean of Eq. 13 gives d/n_det, so a bound
+ * on the mean lets one detector fall short by n_det times the bound). */
+static void test_inactive_per_detector(void)
+{
+    rng_state r;
+    rng_init(&r, 21, RNG_STREAM_TRAIN);
+    loss_ctx x = make_ctx(10, 6);
+    size_t n = x.n_pix * x.n_det;
+    double mean[6] = {-4.0, -3.0, 2.0, 3.0, -3.5, 1.5};
+    double *A = column_logits(&r, x.n_pix, x.n_det, mean, 0.5);
+    check_loss_fd(L_ICPD, "mixed gates", A, &x, &r);
+    x.nu = 2.5;
+    check_loss_fd(L_ICPD, "mixed gates, nu 2.5", A, &x, &r);
+    x.nu = 4.0;
+    double quiet[6] = {-3, -4, -3.5, -5, -3, -4}, on[6] = {2, 2.5, 3, 1.5, 2, 3.5};
+    double *C = column_logits(&r, x.n_pix, x.n_det, quiet, 0.5);
+    double *B = column_logits(&r, x.n_pix, x.n_det, on, 0.5);
+    check_loss_fd(L_ICPD, "all gates open", C, &x, &r);
+    double *g = malloc(n * sizeof(double));
+    CHECK(f_inactive_pd(B, &x) == 0.0, "L^ic per detector = 0 with all gates closed");
+    analytic(L_ICPD, B, &x, 1.0, &r, g);
+    CHECK(max_abs(g, n) < 1e-15, "L^ic per detector: gradient 0 with all gates closed");
+
+    /* Between the mean and the largest deficit. */
+    double nu_ic = x.tau / (double)x.n_det, worst = 0.0;
+    double pd = f_inactive_pd(A, &x), avg = f_inactive(A, &x);
+    for (size_t i = 0; i < x.n_det; i++)
+        worst = fmax(worst, x.work[i] < nu_ic ? (nu_ic - x.work[i]) / nu_ic : 0.0);
+    CHECK(avg < pd && pd <= worst + 1e-15, "mean %g < per detector %g <= max deficit %g", avg, pd, worst);
+    /* One detector short: per detector = its deficit = n_det × the mean. */
+    memcpy(A, B, n * sizeof(double));
+    for (size_t p = 0; p < x.n_pix; p++)
+        A[p * x.n_det + 1] = -2.0 + 0.1 * (double)p;
+    pd = f_inactive_pd(A, &x);
+    avg = f_inactive(A, &x);
+    double d1 = (nu_ic - x.work[1]) / nu_ic;
+    CHECK(d1 > 0.1, "one detector short of the floor (deficit %g)", d1);
+    CHECK_CLOSE(pd, d1, 1e-14, "per detector = the one deficit");
+    CHECK_CLOSE(avg * (double)x.n_det, d1, 1e-14, "mean = deficit / n_det");
+    loss_pixel_config bad = {1.1, 1.0, 0.5, 4.0, 3};
+    CHECK(!loss_pixel_config_valid(&bad), "an unknown coverage is refused");
+    free(g);
+    free(A);
+    free(B);
+    free(C);
+    free(x.work);
+}
+
+/* --tau-schedule: linear from τ₀ at epoch 0 to τ₁ at epoch N, τ₁ after. */
+static void test_tau_schedule(void)
+{
+    CHECK(loss_coverage_tau_at(1.0, 0.25, 100, 0) == 1.0, "epoch 0: the start value");
+    CHECK_CLOSE(loss_coverage_tau_at(1.0, 0.25, 100, 40), 0.7, 1e-15, "epoch 40 of 100: 1 − 0.4·0.75");
+    CHECK(loss_coverage_tau_at(1.0, 0.25, 100, 100) == 0.25 && loss_coverage_tau_at(1.0, 0.25, 100, 5000) == 0.25,
+          "from epoch N on: the end value");
+    CHECK(loss_coverage_tau_at(1.0, 0.25, 0, 0) == 0.25, "no ramp: the end value");
+    CHECK_CLOSE(loss_coverage_tau_at(0.2, 0.6, 4, 1), 0.3, 1e-15, "a rising schedule");
 }
 
 typedef struct {
@@ -479,7 +549,9 @@ static void separate_total(const double *A, size_t n_pix, size_t n_det,
     v->s = loss_sparsity_forward(A, n_pix, n_det, NULL);
     v->sb = loss_sparsity_batch_forward(A, n_pix, n_det, cfg->nu, H);
     v->ma = loss_max_activation_forward(A, n_pix, n_det);
-    v->ic = loss_inactive_forward(A, n_pix, n_det, cfg->tau, cfg->gamma, g);
+    int per_det = cfg->coverage == LOSS_COVERAGE_PER_DETECTOR;
+    v->ic = per_det ? loss_inactive_per_detector_forward(A, n_pix, n_det, cfg->tau, cfg->gamma, cfg->nu, g)
+                    : loss_inactive_forward(A, n_pix, n_det, cfg->tau, cfg->gamma, g);
     v->eac = loss_excessive_forward(A, n_pix, n_det, cfg->rho, cfg->gamma,
                                     cfg->nu, g);
     v->total = w->s * v->s + w->sb * v->sb + w->ma * v->ma + w->ic * v->ic +
@@ -490,7 +562,9 @@ static void separate_total(const double *A, size_t n_pix, size_t n_det,
         loss_sparsity_batch_backward(A, n_pix, n_det, cfg->nu, H, w->sb, dA);
     if (w->ma != 0)
         loss_max_activation_backward(A, n_pix, n_det, w->ma, dA);
-    if (w->ic != 0)
+    if (w->ic != 0 && per_det)
+        loss_inactive_per_detector_backward(A, n_pix, n_det, cfg->tau, cfg->gamma, cfg->nu, g, w->ic, dA);
+    else if (w->ic != 0)
         loss_inactive_backward(A, n_pix, n_det, cfg->tau, cfg->gamma, g,
                                w->ic, dA);
     if (w->eac != 0)
@@ -544,7 +618,7 @@ static void test_fused_equals_separate(void)
     size_t n_pix = 1000, n_det = 7, n = n_pix * n_det;
     double *A = fused_instance(&r, n_pix, n_det);
     /* τ·... chosen so L^ic and L^eac gates are mixed (3 open each). */
-    loss_pixel_config cfg = {1.1, 1.4, 0.6, 4.0};
+    loss_pixel_config cfg = {1.1, 1.4, 0.6, 4.0, LOSS_COVERAGE_MEAN};
     const loss_pixel_weights ws_list[] = {
         {2.6, 1.3, 2.8, 5.0, 15.0}, /* everything */
         {0.85, 0, 0, 0, 0},         /* only L^s: column pass skipped */
@@ -555,8 +629,10 @@ static void test_fused_equals_separate(void)
     loss_pixel_workspace *ws = loss_pixel_workspace_create(n_pix, n_det);
     CHECK(ws != NULL, "workspace");
     double *d_sep = malloc(n * sizeof(double)), *d_fus = malloc(n * sizeof(double));
-    for (size_t t = 0; t < sizeof ws_list / sizeof ws_list[0]; t++) {
-        const loss_pixel_weights *w = &ws_list[t];
+    size_t n_w = sizeof ws_list / sizeof ws_list[0];
+    for (size_t t = 0; t < 2 * n_w; t++) {
+        const loss_pixel_weights *w = &ws_list[t % n_w];
+        cfg.coverage = t < n_w ? LOSS_COVERAGE_MEAN : LOSS_COVERAGE_PER_DETECTOR;
         loss_pixel_values v_sep, v_fus, v_fwd;
         fill_normal(&r, d_sep, n, 0.0, 0.1);
         memcpy(d_fus, d_sep, n * sizeof(double));
@@ -564,8 +640,8 @@ static void test_fused_equals_separate(void)
         CHECK(loss_pixel_fused(ws, A, n_pix, n_det, &cfg, w, &v_fus, d_fus) ==
                   0,
               "fused status");
-        char what[64];
-        snprintf(what, sizeof what, "weights #%zu", t);
+        char what[96];
+        snprintf(what, sizeof what, "weights #%zu, coverage %s", t % n_w, t < n_w ? "mean" : "per detector");
         check_values_close(&v_fus, &v_sep, w, what);
         double err = rel_diff(d_fus, d_sep, n);
         CHECK(err <= FUSED_TOL, "%s: fused gradient rel err %.3g", what, err);
@@ -608,7 +684,7 @@ static void test_fused_fd(void)
 {
     rng_state r;
     rng_init(&r, 17, RNG_STREAM_TRAIN);
-    fused_ctx f = {NULL, 40, 7, {1.1, 1.4, 0.6, 4.0}, {2.6, 1.3, 2.8, 5.0, 15.0}};
+    fused_ctx f = {NULL, 40, 7, {1.1, 1.4, 0.6, 4.0, LOSS_COVERAGE_MEAN}, {2.6, 1.3, 2.8, 5.0, 15.0}};
     size_t n = f.n_pix * f.n_det;
     double mean[7] = {-4.0, -3.0, 2.0, 3.0, -3.5, 1.5, 0.0};
     double *A = column_logits(&r, f.n_pix, f.n_det, mean, 0.7);
@@ -619,6 +695,11 @@ static void test_fused_fd(void)
     loss_pixel_values v;
     loss_pixel_fused(f.ws, A, f.n_pix, f.n_det, &f.cfg, &f.w, &v, g);
     check_fd("fused total", f_fused, &f, A, n, g);
+    f.cfg.coverage = LOSS_COVERAGE_PER_DETECTOR;
+    memset(g, 0, n * sizeof(double));
+    loss_pixel_fused(f.ws, A, f.n_pix, f.n_det, &f.cfg, &f.w, &v, g);
+    check_fd("fused total, L^ic per detector", f_fused, &f, A, n, g);
+    f.cfg.coverage = LOSS_COVERAGE_MEAN;
 
     /* Split use: forward with all terms, backward with other weights. */
     loss_pixel_weights w2 = {0.0, 0.0, 1.0, 0.0, 3.0};
@@ -677,7 +758,7 @@ static void test_fused_deterministic(void)
     rng_init(&r, 18, RNG_STREAM_TRAIN);
     size_t n_pix = 5000, n_det = 7, n = n_pix * n_det;
     double *A = fused_instance(&r, n_pix, n_det);
-    loss_pixel_config cfg = {1.1, 1.4, 0.6, 4.0};
+    loss_pixel_config cfg = {1.1, 1.4, 0.6, 4.0, LOSS_COVERAGE_MEAN};
     loss_pixel_weights w = {2.6, 1.3, 2.8, 5.0, 15.0};
     loss_pixel_workspace *ws = loss_pixel_workspace_create(n_pix, n_det);
     double *g1 = calloc(n, sizeof(double)), *g4 = calloc(n, sizeof(double));
@@ -750,7 +831,7 @@ static void test_extreme_logits(void)
     loss_excessive_backward(A, n_pix, n_det, 0.3, 1.1, 4.0, g, 1.0, d);
     CHECK(all_finite(d, n), "separate gradients finite");
 
-    loss_pixel_config cfg = {1.1, 0.9, 0.3, 4.0};
+    loss_pixel_config cfg = {1.1, 0.9, 0.3, 4.0, LOSS_COVERAGE_MEAN};
     loss_pixel_weights w = {1, 1, 1, 1, 1};
     loss_pixel_values v;
     loss_pixel_workspace *ws = loss_pixel_workspace_create(n_pix, n_det);
@@ -770,10 +851,90 @@ static void test_extreme_logits(void)
     free(A);
 }
 
+/* L^ic with floors per detector (--coverage soft): finite differences at
+ * fixed floors; the soft shares sum to 1; the fused path with floors
+ * τ·E_p[q] equals the separate functions; the device path's column
+ * functions refuse it. */
+typedef struct {
+    size_t n_pix, n_det;
+    const double *floor;
+    double gamma;
+    double *g;
+} floors_ctx;
+
+static double f_floors(const double *A, void *c)
+{
+    floors_ctx *x = c;
+    return loss_inactive_floors_forward(A, x->n_pix, x->n_det, x->floor, x->gamma, x->g);
+}
+
+static void test_inactive_soft(void)
+{
+    rng_state r;
+    rng_init(&r, 22, RNG_STREAM_TRAIN);
+    enum { NP = 12, ND = 5 };
+    double mean[ND] = {-4.0, 2.0, -1.0, 3.0, -3.0}, g[ND], share[ND];
+    double *A = column_logits(&r, NP, ND, mean, 0.5);
+    double floor[ND] = {0.3, 0.1, 0.5, 0.0, 0.02}; /* 0: no floor */
+    floors_ctx x = {NP, ND, floor, 1.1, g};
+    double *grad = calloc(NP * ND, sizeof(double));
+    f_floors(A, &x);
+    int open = 0;
+    for (int i = 0; i < ND; i++)
+        open += floor[i] > 0 && g[i] < floor[i];
+    CHECK(open >= 2 && open <= 3, "floors instance: %d gates open", open);
+    loss_inactive_floors_backward(A, NP, ND, floor, 1.1, g, 1.0, grad);
+    check_fd("L^ic with floors (mixed gates)", f_floors, &x, A, NP * ND, grad);
+
+    loss_soft_share(A, NP, ND, share);
+    double sum = 0.0;
+    for (int i = 0; i < ND; i++)
+        sum += share[i];
+    CHECK_CLOSE(sum, 1.0, 1e-14, "soft shares sum to 1");
+
+    /* Fused (everything weighted) == separate, floors τ·share. */
+    size_t n_pix = 600, n_det = 7, n = n_pix * n_det;
+    double *B = fused_instance(&r, n_pix, n_det);
+    loss_pixel_config cfg = {1.1, 2.5, 0.6, 4.0, LOSS_COVERAGE_SOFT};
+    loss_pixel_weights w = {2.6, 1.3, 2.8, 5.0, 15.0};
+    double fl[7], g7[7], *d_sep = calloc(n, sizeof(double)), *d_fus = calloc(n, sizeof(double));
+    loss_soft_share(B, n_pix, n_det, fl);
+    for (size_t i = 0; i < n_det; i++)
+        fl[i] *= cfg.tau;
+    loss_pixel_values v_sep, v_fus;
+    cfg.coverage = LOSS_COVERAGE_MEAN;
+    separate_total(B, n_pix, n_det, &cfg, &(loss_pixel_weights){w.s, w.sb, w.ma, 0, w.eac}, &v_sep, d_sep);
+    v_sep.ic = loss_inactive_floors_forward(B, n_pix, n_det, fl, cfg.gamma, g7);
+    v_sep.total += w.ic * v_sep.ic;
+    loss_inactive_floors_backward(B, n_pix, n_det, fl, cfg.gamma, g7, w.ic, d_sep);
+    cfg.coverage = LOSS_COVERAGE_SOFT;
+    loss_pixel_workspace *ws = loss_pixel_workspace_create(n_pix, n_det);
+    CHECK(loss_pixel_fused(ws, B, n_pix, n_det, &cfg, &w, &v_fus, d_fus) == 0, "soft: fused status");
+    check_values_close(&v_fus, &v_sep, &w, "coverage soft");
+    CHECK(rel_diff(d_fus, d_sep, n) <= FUSED_TOL, "coverage soft: fused gradient rel err %.3g",
+          rel_diff(d_fus, d_sep, n));
+    CHECK(v_fus.ic > 0.0, "coverage soft: some floor is not met (L^ic %g)", v_fus.ic);
+
+    double ic, eac, coef[7];
+    loss_column_values(g7, n_det, &cfg, &ic, &eac);
+    CHECK(isnan(ic), "the device path's column values refuse soft floors (NaN)");
+    loss_pixel_weights only_ic = {0, 0, 0, 1.0, 0};
+    CHECK(loss_column_coefficients(g7, n_det, n_pix, &cfg, &only_ic, coef) == 0, "...and give no coefficients");
+    loss_pixel_workspace_free(ws);
+    free(d_sep);
+    free(d_fus);
+    free(grad);
+    free(A);
+    free(B);
+}
+
 int main(void)
 {
     test_pixel_losses_fd();
     test_column_losses_fd();
+    test_inactive_per_detector();
+    test_inactive_soft();
+    test_tau_schedule();
     test_rsw();
     test_margin();
     test_fso();

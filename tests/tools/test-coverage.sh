@@ -1,0 +1,91 @@
+# test-coverage.sh — the coverage variants of L^ic (uibe/eddp --coverage,
+# --tau-schedule) and step (a)'s hand-over report (/history/overlap,
+# /history/coverage): outputs, attributes, the overlap against a direct
+# recount, a resumed scheduled run, and the failure paths.
+source tests/tools/lib.sh
+
+SG=bin/synthgen TH=bin/trainhead UIBE=bin/uibe EDDP=bin/eddp
+$SG --seed 4 --per-class 60 -o "$TMP/f.h5" && $TH --seed 4 --epochs 100 "$TMP/f.h5" -o "$TMP/h.h5" ||
+    { fail "synthgen and trainhead make the inputs"; finish; }
+A=(--threads 1 --seed 4 --detectors 3 --epochs 30 --batch 32 --lr 1e-3 --objective constrained
+   --weight s=2.6 --weight uur=0.25 --bound ma=0.8 --bound mm=8 --bound ic=0.01 --al-every 5)
+D=(--threads 1 --seed 4 --epochs 20 --batch 32 --lr 1e-3 --objective constrained --weight s=0.85
+   --weight sb=2.6 --weight cur=0.25 --bound ma=0.8 --bound mm=8 --bound ic=0.01 --bound eac=0.1
+   --bound fso=0.1 --al-every 5)
+SAME='import h5py, numpy as np, sys
+def data(p):
+    out = {}
+    h5py.File(p, "r").visititems(lambda n, o: out.__setitem__(n, o[:]) if isinstance(o, h5py.Dataset) else None)
+    return out
+a, b = data(sys.argv[1]), data(sys.argv[2])
+assert a.keys() == b.keys()
+bad = [k for k in a if not np.array_equal(a[k], b[k], equal_nan=True)]
+assert not bad, bad'
+echo "$SAME" > "$TMP/same.py"
+
+desc "uibe --coverage per-detector"
+$UIBE "${A[@]}" --coverage per-detector "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/pd.h5" 2>"$TMP/pd.err"
+check "uibe names the detectors' coverage and largest overlap on stderr" bash -c "
+    grep -Eq '^uibe: coverage \(share of pixels each detector fires on\):( [01]\.[0-9]{3}){3}\$' '$TMP/pd.err' &&
+    grep -Eq '^uibe: (largest overlap: detectors [0-9] and [0-9], IoU [01]\.[0-9]{3}|no two detectors)' '$TMP/pd.err'"
+check "coverage attribute; /history/overlap and /history/coverage equal a direct recount" py <<'EOF'
+import h5py, numpy as np, sys
+t = sys.argv[1]
+f = h5py.File(t + "/pd.h5", "r")
+assert f.attrs["coverage"] == "per-detector", f.attrs["coverage"]
+W, b = f["W"][:], f["b"][:]
+x = h5py.File(t + "/f.h5", "r")["features"][:].transpose(0, 2, 3, 1).reshape(-1, 16).astype(np.float64)
+fire = (x @ W.T - b) > 0
+cov, ov = f["history/coverage"][:], f["history/overlap"][:]
+assert cov.shape == (3,) and ov.shape == (3, 3)
+assert np.allclose(cov, fire.mean(axis=0), atol=1e-12), (cov, fire.mean(axis=0))
+for i in range(3):
+    for j in range(3):
+        u = np.sum(fire[:, i] | fire[:, j])
+        want = np.sum(fire[:, i] & fire[:, j]) / u if u else 0.0
+        assert abs(ov[i, j] - want) < 1e-12, (i, j, ov[i, j], want)
+EOF
+desc "uibe --quiet"
+$UIBE "${A[@]}" --quiet --coverage per-detector "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/pdq.h5" 2>"$TMP/pdq.err"
+check "uibe --quiet says nothing on stderr" test ! -s "$TMP/pdq.err"
+
+desc "uibe --coverage soft"
+expect_ok $UIBE "${A[@]}" --quiet --coverage soft --tau 0.9 "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/soft.h5"
+check "soft: attribute and a finite L^ic history" py <<'EOF'
+import h5py, numpy as np, sys
+f = h5py.File(sys.argv[1] + "/soft.h5", "r")
+assert f.attrs["coverage"] == "soft" and f.attrs["tau"] == 0.9
+lic = f["history/L_ic"][:]
+assert lic.shape == (30,) and np.all(np.isfinite(lic)) and np.all(lic >= 0)
+EOF
+expect_ok $EDDP --step c "$TMP/soft.h5" "$TMP/f.h5" -o "$TMP/c.h5"
+desc "eddp --step d --coverage soft"
+expect_ok $EDDP --step d "${D[@]}" --quiet --coverage soft --tau 0.9 "$TMP/c.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/d.h5"
+
+desc "uibe --tau-schedule"
+expect_ok $UIBE "${A[@]}" --quiet --tau-schedule 2.5:20 "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/sch.h5"
+check "schedule attributes" py <<'EOF'
+import h5py, sys
+f = h5py.File(sys.argv[1] + "/sch.h5", "r")
+assert f.attrs["tau"] == 1.0 and f.attrs["tau_final"] == 2.5 and f.attrs["tau_schedule_epochs"] == 20
+EOF
+mkdir -p "$TMP/ck" "$TMP/run"
+EDDP_TEST_STOP_AT_EPOCH=13 $UIBE "${A[@]}" --quiet --tau-schedule 2.5:20 --checkpoint "$TMP/ck/s.ckpt" \
+    "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/run/sch.h5" 2>/dev/null
+$UIBE "${A[@]}" --quiet --tau-schedule 2.5:20 --checkpoint "$TMP/ck/s.ckpt" --resume "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/run/sch.h5"
+check "a scheduled run resumed mid-ramp is bit-identical to an uninterrupted one" /usr/bin/python3 -c "$SAME" "$TMP/sch.h5" "$TMP/run/sch.h5"
+$UIBE "${A[@]}" --quiet "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/plain.h5"
+# L^ic is 0 from the start here (every detector claims a third), so the
+# schedule rises to a floor the detectors do not meet.
+check "the schedule changes the result" bash -c "! /usr/bin/python3 '$TMP/same.py' '$TMP/sch.h5' '$TMP/plain.h5' 2>/dev/null"
+
+O="$TMP/out.h5"
+desc "bad coverage options"
+expect_fail 64 "--coverage: expected mean, per-detector or soft, got 'max'" $UIBE "${A[@]}" --coverage max "$TMP/f.h5" "$TMP/h.h5" -o "$O"
+expect_fail 64 "--tau-schedule: expected TO:EPOCHS" $UIBE "${A[@]}" --tau-schedule 0.25 "$TMP/f.h5" "$TMP/h.h5" -o "$O"
+expect_fail 64 "--tau-schedule: expected TO:EPOCHS" $UIBE "${A[@]}" --tau-schedule 0:10 "$TMP/f.h5" "$TMP/h.h5" -o "$O"
+expect_fail 64 "--tau-schedule: expected TO:EPOCHS" $EDDP --step d "${D[@]}" --tau-schedule 0.5:0 "$TMP/c.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$O"
+expect_fail 64 "--tau-schedule: L\^ic \(ic\) is not in --losses" $UIBE --detectors 3 --losses s,ma,mm,uur --tau-schedule 0.5:10 "$TMP/f.h5" "$TMP/h.h5" -o "$O"
+expect_fail 69 "--coverage soft is not implemented in float32 on the CPU" $UIBE "${A[@]}" --coverage soft --precision float32 "$TMP/f.h5" "$TMP/h.h5" -o "$O"
+expect_fail 69 "--coverage soft is not implemented in float32 on the CPU" $EDDP --step d "${D[@]}" --coverage soft --precision float32 "$TMP/c.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$O"
+finish
