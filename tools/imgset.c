@@ -332,6 +332,54 @@ typedef struct {
 } selection;
 
 /* Pool images of the part, in pool order, with their new labels. */
+/* role[i]: the split image i falls in (split.c), with split.c's class index
+ * in a refusal replaced by the class's name. */
+static int split_roles(const options *opt, const int32_t *masked, size_t n_img, uint8_t *role)
+{
+    if (opt->part == PART_ALL || !split_stratified(masked, n_img, opt->n_source, opt->cli.seed, &opt->spec, role, NULL))
+        return 0;
+    const char *msg = error_message();
+    int c;
+    if (sscanf(msg, "class %d", &c) == 1 && c >= 0 && c < opt->n_source) {
+        char tail[512];
+        snprintf(tail, sizeof tail, "%s", strstr(msg, " has ") ? strstr(msg, " has ") : "");
+        error_replace(EX_DATAERR, "class '%s'%s", opt->source_names[c], tail);
+    }
+    return error_code();
+}
+
+/* Copies the n_kept images of the part (twice for the union poisoning) into
+ * set, relabelled 0..n_sel-1, and recounts set->per_class. */
+static int copy_selected(const options *opt, const pool *p, const int32_t *masked, const int32_t *new_label,
+                         const uint8_t *role, size_t n_kept, selection *set)
+{
+    size_t copies = opt->poison == POISON_UNION ? 2 : 1;
+    size_t hw = p->h * p->w;
+    set->n = n_kept * copies;
+    set->h = p->h;
+    set->w = p->w;
+    set->images = malloc(set->n * hw);
+    set->labels = malloc(set->n * sizeof(int32_t));
+    set->source = malloc(set->n * sizeof(int32_t));
+    set->stamped = calloc(set->n, sizeof(int32_t));
+    if (!set->images || !set->labels || !set->source || !set->stamped)
+        return error_set(EX_OSERR, "out of memory for %zu images", set->n);
+    for (size_t copy = 0, j = 0; copy < copies; copy++)
+        for (size_t i = 0; i < p->n; i++) {
+            if (masked[i] < 0 || (opt->part != PART_ALL && role[i] != opt->part))
+                continue;
+            memcpy(set->images + j * hw, p->images + i * hw, hw);
+            set->labels[j] = new_label[masked[i]];
+            set->source[j] = (int32_t)i;
+            j++;
+        }
+    for (int k = 0; k < opt->n_sel; k++)
+        set->per_class[k] = 0;
+    for (size_t j = 0; j < set->n; j++)
+        set->per_class[set->labels[j]]++;
+    return 0;
+}
+
 static int select_images(const options *opt, const pool *p, selection *set)
 {
     int32_t *masked = malloc(p->n * sizeof *masked), *new_label = malloc(opt->n_source * sizeof *new_label);
@@ -358,52 +406,16 @@ static int select_images(const options *opt, const pool *p, selection *set)
         if (!set->per_class[k])
             rc = error_set(EX_DATAERR, "class '%s' (%d) has no image in %s", opt->source_names[opt->selected[k]],
                            opt->selected[k], opt->idx_paths[1]);
-    if (!rc && opt->part != PART_ALL &&
-        split_stratified(masked, p->n, opt->n_source, opt->cli.seed, &opt->spec, role, NULL)) {
-        rc = error_code();
-        /* name the class: split.c counts by source index */
-        const char *msg = error_message();
-        int c;
-        if (sscanf(msg, "class %d", &c) == 1 && c >= 0 && c < opt->n_source) {
-            char tail[512];
-            snprintf(tail, sizeof tail, "%s", strstr(msg, " has ") ? strstr(msg, " has ") : "");
-            error_replace(EX_DATAERR, "class '%s'%s", opt->source_names[c], tail);
-        }
-    }
+    rc = rc || split_roles(opt, masked, p->n, role);
     size_t n = 0;
     for (size_t i = 0; !rc && i < p->n; i++)
         n += masked[i] >= 0 && (opt->part == PART_ALL || role[i] == opt->part);
     if (!rc && n == 0)
         rc = error_set(EX_DATAERR, "the %s split holds no image (train fraction %g)", part_names[opt->part],
                        opt->spec.train_fraction);
-    size_t copies = opt->poison == POISON_UNION ? 2 : 1;
-    size_t hw = p->h * p->w;
-    if (!rc) {
-        set->n = n * copies;
-        set->h = p->h;
-        set->w = p->w;
-        set->images = malloc(set->n * hw);
-        set->labels = malloc(set->n * sizeof(int32_t));
-        set->source = malloc(set->n * sizeof(int32_t));
-        set->stamped = calloc(set->n, sizeof(int32_t));
-        if (!set->images || !set->labels || !set->source || !set->stamped)
-            rc = error_set(EX_OSERR, "out of memory for %zu images", set->n);
-    }
-    for (size_t copy = 0, j = 0; !rc && copy < copies; copy++)
-        for (size_t i = 0; i < p->n; i++) {
-            if (masked[i] < 0 || (opt->part != PART_ALL && role[i] != opt->part))
-                continue;
-            memcpy(set->images + j * hw, p->images + i * hw, hw);
-            set->labels[j] = new_label[masked[i]];
-            set->source[j] = (int32_t)i;
-            j++;
-        }
-    for (int k = 0; k < opt->n_sel; k++)
-        set->per_class[k] = 0;
-    for (size_t j = 0; !rc && j < set->n; j++)
-        set->per_class[set->labels[j]]++;
+    rc = rc || copy_selected(opt, p, masked, new_label, role, n, set);
     free(masked); free(new_label); free(role);
-    return rc;
+    return rc ? error_code() : 0;
 }
 
 /* Which images carry the watermark. */
