@@ -124,11 +124,8 @@ static int diagnose(options *opt, learn_set *set, const head_params *head)
 static int write_overlap(h5out *out, const learn_set *set, const det_view *view, int n_det, const cli_common *cli)
 {
     double *iou = malloc((size_t)n_det * n_det * sizeof *iou), *coverage = malloc((size_t)n_det * sizeof *coverage);
-    int rc = !iou || !coverage ||
-             overlap_firing(set->data.features, set->data.n_img, set->data.n_dim, set->data.hw, view->W, view->b,
-                            n_det, iou, coverage)
-                 ? error_set(EX_OSERR, "out of memory for the detectors' overlap")
-                 : 0;
+    int rc = !iou || !coverage ? error_set(EX_OSERR, "out of memory for the detectors' overlap")
+                               : learn_overlap(set, view->W, view->b, n_det, iou, coverage);
     hsize_t dims[2] = {(hsize_t)n_det, (hsize_t)n_det};
     rc = rc || h5out_write(out, "/history/overlap", H5IO_DOUBLE, 2, dims, iou) ||
          h5out_write(out, "/history/coverage", H5IO_DOUBLE, 1, dims, coverage);

@@ -1,6 +1,7 @@
 /* learn — see learn.h. */
 #include "learn.h"
 #include "batchsrc.h"
+#include "overlap.h"
 #include "cache.h"
 #include "error.h"
 #include "head.h"
@@ -271,6 +272,38 @@ static int note_cache_storage(h5out *out, h5in **inputs, int n_inputs)
             return error_code();
     }
     return 0;
+}
+
+/* Images per part when the overlap streams the set. */
+#define OVERLAP_PART_IMAGES 256
+
+int learn_overlap(const learn_set *set, const double *W, const double *b, int n_det, double *iou, double *coverage)
+{
+    const train_data *data = &set->data;
+    if (data->features)
+        return overlap_firing(data->features, data->n_img, data->n_dim, data->hw, W, b, n_det, iou, coverage)
+                   ? error_set(EX_OSERR, "out of memory for the detectors' overlap")
+                   : 0;
+    size_t part = data->n_img < OVERLAP_PART_IMAGES ? data->n_img : OVERLAP_PART_IMAGES;
+    size_t *order = error_malloc(part * sizeof *order, "the overlap's image order");
+    overlap_counts counts;
+    int rc = !order || overlap_counts_init(&counts, n_det) ? error_set(EX_OSERR, "out of memory for the overlap") : 0;
+    for (size_t img0 = 0; !rc && img0 < data->n_img; img0 += part) {
+        size_t n = data->n_img - img0 < part ? data->n_img - img0 : part;
+        const float *images;
+        for (size_t k = 0; k < n; k++)
+            order[k] = img0 + k;
+        rc = batchsrc_gather(data->source, order, n, &images) ||
+                     overlap_count(&counts, images, n, data->n_dim, data->hw, W, b)
+                 ? (error_code() ? error_code() : error_set(EX_OSERR, "out of memory for the overlap"))
+                 : 0;
+    }
+    if (!rc && overlap_result(&counts, iou, coverage))
+        rc = error_set(EX_SOFTWARE, "the overlap over an empty set");
+    if (order)
+        overlap_counts_free(&counts);
+    free(order);
+    return rc;
 }
 
 int learn_objective(objective *obj, device_choice *dev, const det_layout *layout, const train_options *opts,

@@ -60,6 +60,10 @@ int learn_load_head(h5in *in, const char *path, const learn_set *set, head_param
 int learn_diagnose(const train_options *opts, const det_layout *layout, const double *params,
                    const learn_set *set, const head_params *head);
 
+/* overlap_firing (overlap.h) of the detectors W [n_det × n_dim], b over the
+ * whole set, in memory or streamed from its file in parts. */
+int learn_overlap(const learn_set *set, const double *W, const double *b, int n_det, double *iou, double *coverage);
+
 /* The objective of a training run on dev's backend: the device step (CUDA,
  * cpu float32) or the CPU in float64, over the set's images. With --device
  * auto, an objective the device refuses (EX_UNAVAILABLE: L^cnn, ...) falls

@@ -84,6 +84,20 @@ static void test_recount(void)
     CHECK(ok, "every pair's IoU equals a direct recount");
     int i, j;
     CHECK(overlap_worst_pair(iou1, N_DET, &i, &j) > 0.9 && i == 4 && j == 5, "the near-duplicate pair is the worst");
+    /* in parts of 10, 10, 10, 7 images, as a streamed set is counted */
+    overlap_counts counts;
+    double iou_parts[N_DET * N_DET], cov_parts[N_DET];
+    CHECK(overlap_counts_init(&counts, N_DET) == 0, "counts init");
+    for (int img0 = 0; img0 < N_IMG; img0 += 10)
+        CHECK(overlap_count(&counts, x + (size_t)img0 * DIM * HW, img0 + 10 <= N_IMG ? 10 : N_IMG - img0, DIM, HW,
+                            W, b) == 0, "count a part");
+    CHECK(overlap_result(&counts, iou_parts, cov_parts) == 0, "result");
+    CHECK(!memcmp(iou1, iou_parts, sizeof iou1) && !memcmp(cov1, cov_parts, sizeof cov1),
+          "counted in parts: the same bits as the whole set");
+    overlap_counts_free(&counts);
+    CHECK(overlap_counts_init(&counts, 3) == 0 && overlap_result(&counts, iou_parts, cov_parts) != 0,
+          "a result over no pixels is refused");
+    overlap_counts_free(&counts);
     free(x);
 }
 
