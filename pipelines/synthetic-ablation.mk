@@ -8,11 +8,11 @@
 #   make -k -j16 SLURM=1 synthetic-ablation    each step a SLURM job named
 #                                              ablation/<variant>/seedN/step
 ABLATION_DIR ?= runs/ablation
-ABLATIONS ?= default paper-coverage paper-ic-0.1 batch256 batch3000 gentle-penalty epoch-measure raw-d kappa-fixed
+ABLATIONS ?= default soft-coverage paper-ic-0.1 batch256 batch3000 gentle-penalty epoch-measure raw-d kappa-fixed
 
 # Each variant's Make variables (on top of pipelines/synthetic.mk's defaults).
 ablation_default :=
-ablation_paper-coverage := COVERAGE_FLAGS="--coverage mean"
+ablation_soft-coverage := COVERAGE_FLAGS="--coverage soft"
 ablation_paper-ic-0.1 := IC_BOUND=0.1
 ablation_batch256 := BATCH=256
 ablation_batch3000 := BATCH=3000
