@@ -10,13 +10,10 @@
 #include "features.h"
 #include "h5io.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 static const char usage[] =
     "usage: cachegpu [options] FEATURES -o CACHE\n"
@@ -38,25 +35,8 @@ typedef struct {
 static int parse_bytes(const opt_row *row, const char *arg, char *msg, size_t len)
 {
     uint64_t *device_memory = row->target;
-    if (!strcmp(arg, "auto")) {
-        *device_memory = 0;
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    double value = strtod(arg, &end);
-    int shift = 0;
-    const char *units = "KMGT", *unit = *end ? strchr(units, toupper((unsigned char)*end)) : NULL;
-    if (unit && *unit) {
-        shift = 10 * (int)(unit - units + 1);
-        end++;
-        if (!strcasecmp(end, "iB") || !strcasecmp(end, "B"))
-            end += strlen(end);
-    } else if (!strcasecmp(end, "B")) {
-        end++;
-    }
-    double bytes = value * (double)((uint64_t)1 << shift);
-    if (errno || end == arg || *end || !isfinite(value) || bytes < 1 || bytes > 1e18) {
+    double bytes = 0;
+    if (strcmp(arg, "auto") && opts_parse_size(arg, &bytes)) {
         snprintf(msg, len, "--device-memory: expected auto or a number of bytes with an optional K, M, G "
                            "or T suffix (e.g. 80G), got '%s'", arg);
         return -1;

@@ -19,7 +19,6 @@
 #include "metrics.h"
 #include "rng.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,21 +49,12 @@ typedef struct {
 
 static int parse_bytes(const opt_row *row, const char *arg, char *msg, size_t len)
 {
-    char *end;
-    errno = 0;
-    double value = strtod(arg, &end);
-    double scale = 1;
-    switch (*end) {
-    case 'k': case 'K': scale = 1024.0; end++; break;
-    case 'm': case 'M': scale = 1024.0 * 1024; end++; break;
-    case 'g': case 'G': scale = 1024.0 * 1024 * 1024; end++; break;
-    case 't': case 'T': scale = 1024.0 * 1024 * 1024 * 1024; end++; break;
-    }
-    if (errno || end == arg || *end || !(value * scale >= 1) || value * scale > 1e18) {
+    double bytes;
+    if (opts_parse_size(arg, &bytes)) {
         snprintf(msg, len, "--%s: expected a size in bytes such as 512M or 2G, got '%s'", row->name, arg);
         return -1;
     }
-    *(size_t *)row->target = (size_t)(value * scale);
+    *(size_t *)row->target = (size_t)bytes;
     return 0;
 }
 

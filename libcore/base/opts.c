@@ -1,12 +1,14 @@
 /* opts — see opts.h. */
 #include "opts.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define HELP_COLUMN 26
 #define MAX_ROWS 256
@@ -396,4 +398,23 @@ const opt_row *opts_find(const opt_row *rows, const char *name)
         if (is_option(flat[k]) && !strcmp(flat[k]->name, name))
             return flat[k];
     return NULL;
+}
+
+int opts_parse_size(const char *arg, double *bytes)
+{
+    char *end;
+    errno = 0;
+    double value = strtod(arg, &end);
+    int shift = 0;
+    const char *units = "KMGT", *unit = *end ? strchr(units, toupper((unsigned char)*end)) : NULL;
+    if (unit && *unit) {
+        shift = 10 * (int)(unit - units + 1);
+        end++;
+        if (!strcasecmp(end, "iB") || !strcasecmp(end, "B"))
+            end += strlen(end);
+    } else if (!strcasecmp(end, "B")) {
+        end++;
+    }
+    *bytes = value * (double)((uint64_t)1 << shift);
+    return errno || end == arg || *end || !isfinite(value) || !(*bytes >= 1) || *bytes > 1e18 ? -1 : 0;
 }

@@ -135,6 +135,11 @@ void opts_help(const opt_row *rows, FILE *out);
  * operands: the same settings give the same hash whatever their spelling. */
 uint64_t opts_fingerprint(const opt_row *rows, int n_operands, char *const *operands);
 
+/* A size in bytes for a callback row: a number with an optional binary
+ * suffix K, M, G or T, itself optionally followed by B or iB ("6G", "6GB"
+ * and "6GiB" are 6·2^30). *bytes in [1, 1e18]; −1 for anything else. */
+int opts_parse_size(const char *arg, double *bytes);
+
 /* The row of long name `name`, or NULL (INCLUDE rows searched too). */
 const opt_row *opts_find(const opt_row *rows, const char *name);
 

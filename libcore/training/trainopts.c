@@ -2,7 +2,6 @@
 #include "trainopts.h"
 #include "error.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,23 +101,16 @@ static void format_plateau(const opt_row *row, char *buf, size_t len)
     snprintf(buf, len, "%.17g:%d:%d", t->plateau_factor, t->plateau_patience, t->plateau_cooldown);
 }
 
-/* --memory BYTES with an optional binary suffix K, M or G (6G = 6·2^30). */
+/* --memory BYTES with an optional binary suffix (opts_parse_size: 6G = 6·2^30). */
 static int parse_memory(const opt_row *row, const char *arg, char *msg, size_t len)
 {
-    char *end;
-    errno = 0;
-    double value = strtod(arg, &end), scale = 1;
-    switch (*end) {
-    case 'k': case 'K': scale = 1024.0; end++; break;
-    case 'm': case 'M': scale = 1024.0 * 1024; end++; break;
-    case 'g': case 'G': scale = 1024.0 * 1024 * 1024; end++; break;
-    }
-    if (errno || end == arg || *end || !(value * scale >= 1) || value * scale > 1e18) {
-        snprintf(msg, len, "--memory: expected a size in bytes with an optional suffix K, M or G (binary), "
+    double bytes;
+    if (opts_parse_size(arg, &bytes)) {
+        snprintf(msg, len, "--memory: expected a size in bytes with an optional suffix K, M, G or T (binary), "
                  "such as 512M or 6G, got '%s'", arg);
         return -1;
     }
-    *(size_t *)row->target = (size_t)(value * scale);
+    *(size_t *)row->target = (size_t)bytes;
     return 0;
 }
 

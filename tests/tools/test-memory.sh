@@ -72,7 +72,7 @@ $UIBE "${COMMON[@]}" "${A[@]}" --memory 1G --epochs 1 "$TMP/f.h5" "$TMP/h.h5" -o
 check "no note when the set fits" bash -c "! grep -q 'batches are read' '$TMP/nonote.txt'"
 
 desc "bad --memory values"
-for bad in 0 -5 12X 1.5T abc ""; do
+for bad in 0 -5 12X 1.5P 6GBx abc ""; do
     expect_fail 64 "--memory: expected a size in bytes" $UIBE "${COMMON[@]}" "${A[@]}" --memory "$bad" \
         "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/bad.h5"
 done

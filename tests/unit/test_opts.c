@@ -273,8 +273,29 @@ static void test_table_errors(void)
     CHECK(opts_parse_args(shorts, 1, argv, &first, msg, sizeof msg) == OPTS_ERROR, "a short name twice, across an include");
 }
 
+/* opts_parse_size: the byte sizes of --memory, iou-label --memory, cachegpu. */
+static void test_sizes(void)
+{
+    double bytes;
+    CHECK(opts_parse_size("512", &bytes) == 0 && bytes == 512, "plain bytes");
+    CHECK(opts_parse_size("1K", &bytes) == 0 && bytes == 1024, "K");
+    CHECK(opts_parse_size("6G", &bytes) == 0 && bytes == 6.0 * (1 << 30), "G");
+    CHECK(opts_parse_size("6gib", &bytes) == 0 && bytes == 6.0 * (1 << 30), "GiB, any case");
+    CHECK(opts_parse_size("1.5MB", &bytes) == 0 && bytes == 1.5 * (1 << 20), "MB, fractions");
+    CHECK(opts_parse_size("2T", &bytes) == 0 && bytes == 2.0 * 1099511627776.0, "T");
+    CHECK(opts_parse_size("0", &bytes) != 0, "zero refused");
+    CHECK(opts_parse_size("0.5", &bytes) != 0, "under a byte refused");
+    CHECK(opts_parse_size("-1G", &bytes) != 0, "negative refused");
+    CHECK(opts_parse_size("6X", &bytes) != 0, "unknown suffix refused");
+    CHECK(opts_parse_size("6GBx", &bytes) != 0, "trailing text refused");
+    CHECK(opts_parse_size("", &bytes) != 0, "empty refused");
+    CHECK(opts_parse_size("nan", &bytes) != 0 && opts_parse_size("inf", &bytes) != 0, "NaN and Inf refused");
+    CHECK(opts_parse_size("1e19", &bytes) != 0, "over 1e18 refused");
+}
+
 int main(void)
 {
+    test_sizes();
     test_kinds();
     test_spellings();
     test_bad_values();
