@@ -1,5 +1,6 @@
 /* learn — see learn.h. */
 #include "learn.h"
+#include "batch.h"
 #include "batchsrc.h"
 #include "overlap.h"
 #include "cache.h"
@@ -64,9 +65,8 @@ static int stream_features(learn_set *set)
     if (features_open(&set->ff, &set->in) || alloc_set(set))
         return error_code();
     size_t n_img = set->ff.n_img, n_dim = set->ff.n_dim, hw = set->ff.height * set->ff.width;
-    /* EDDP_BATCH_BYTES: smaller read batches (tests: several per pass) */
-    const char *env = getenv("EDDP_BATCH_BYTES");
-    size_t batch = features_batch_images(&set->ff, env && atol(env) > 0 ? (size_t)atol(env) : 64u << 20);
+    /* batch_bytes: EDDP_BATCH_BYTES gives smaller read batches (tests: several per pass) */
+    size_t batch = features_batch_images(&set->ff, batch_bytes());
     float *buf = malloc(batch * n_dim * hw * sizeof *buf);
     if (!buf)
         return error_set(EX_OSERR, "%s: out of memory for batches of %zu images", set->in.path, batch);
