@@ -1,35 +1,45 @@
 /* overlap — IoU between detectors' firing sets (overlap.h). */
 #include "overlap.h"
 
-#include <omp.h>
+#include <cblas.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* One image: the detectors firing at each pixel, counted into fire [n_det]
- * and both [n_det × n_det] (upper triangle). a = W x − b costs
- * hw·n_det·n_dim per image. */
-static void count_image(const float *x, int n_dim, int hw, const double *W, const double *b, int n_det,
-                        double *a, int *firing, uint64_t *fire, uint64_t *both)
+/* Pixels per GEMM: the chunk's pixels [m × n_dim] in double and its firing
+ * matrix [m × n_det] in float stay a few tens of MB at Broden sizes, and
+ * m < 2^24 keeps every float count of the chunk exact. */
+#define OVERLAP_CHUNK_PIXELS 8192
+
+/* pixels [n × hw × n_dim] (pixel-major, double) of images [n × n_dim × hw]. */
+static void chunk_pixels(const float *images, size_t n, int n_dim, int hw, double *pixels)
 {
-    for (int q = 0; q < hw; q++) {
-        for (int i = 0; i < n_det; i++)
-            a[i] = -b[i];
-        for (int c = 0; c < n_dim; c++) {
-            double v = (double)x[(size_t)c * hw + q];
-            for (int i = 0; i < n_det; i++)
-                a[i] += W[(size_t)i * n_dim + c] * v;
+    for (size_t k = 0; k < n; k++)
+        for (int d = 0; d < n_dim; d++)
+            for (int q = 0; q < hw; q++)
+                pixels[(k * hw + q) * (size_t)n_dim + d] = images[(k * n_dim + d) * (size_t)hw + q];
+}
+
+/* One chunk: logits A = X Wᵀ (DGEMM), firing F = [A > b] as 0/1 floats,
+ * fire += column sums of F, both += FᵀF (SSYRK, upper triangle). The
+ * counts are integers held exactly, so the result does not depend on the
+ * BLAS's thread count or blocking. */
+static void count_chunk(overlap_counts *counts, const double *pixels, size_t m, int n_dim, const double *W,
+                        const double *b, double *logits, float *firing, float *pairs)
+{
+    int n_det = counts->n_det;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, n_det, n_dim, 1.0, pixels, n_dim, W, n_dim, 0.0,
+                logits, n_det);
+    for (size_t p = 0; p < m; p++)
+        for (int i = 0; i < n_det; i++) {
+            int fires = logits[p * n_det + i] - b[i] > 0.0;
+            firing[p * n_det + i] = (float)fires;
+            counts->fire[i] += (uint64_t)fires;
         }
-        int k = 0;
-        for (int i = 0; i < n_det; i++)
-            if (a[i] > 0.0)
-                firing[k++] = i;
-        for (int u = 0; u < k; u++) {
-            fire[firing[u]]++;
-            for (int v = u + 1; v < k; v++)
-                both[(size_t)firing[u] * n_det + firing[v]]++;
-        }
-    }
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, n_det, (int)m, 1.0f, firing, n_det, 0.0f, pairs, n_det);
+    for (int i = 0; i < n_det; i++)
+        for (int j = i + 1; j < n_det; j++)
+            counts->both[(size_t)i * n_det + j] += (uint64_t)pairs[(size_t)i * n_det + j];
 }
 
 int overlap_counts_init(overlap_counts *counts, int n_det)
@@ -53,38 +63,27 @@ int overlap_count(overlap_counts *counts, const float *features, size_t n_img, i
                   const double *b)
 {
     int n_det = counts->n_det;
-    size_t nn = (size_t)n_det * n_det;
-    int n_threads = omp_get_max_threads();
-    /* Per thread: fire [n_det], both [n_det²]; summed in thread order. */
-    uint64_t *part = calloc((size_t)n_threads * (nn + n_det), sizeof *part);
-    int failed = part == NULL;
-#pragma omp parallel num_threads(n_threads) if (!failed)
-    {
-        int t = omp_get_thread_num();
-        uint64_t *fire = part + (size_t)t * (nn + n_det), *both = fire + n_det;
-        double *a = malloc((size_t)n_det * sizeof *a);
-        int *firing = malloc((size_t)n_det * sizeof *firing);
-        if (!a || !firing) {
-#pragma omp atomic write
-            failed = 1;
-        } else {
-#pragma omp for schedule(static)
-            for (size_t img = 0; img < n_img; img++)
-                count_image(features + img * (size_t)n_dim * hw, n_dim, hw, W, b, n_det, a, firing, fire, both);
-        }
-        free(a);
-        free(firing);
+    size_t chunk = OVERLAP_CHUNK_PIXELS / (size_t)hw;
+    if (chunk == 0)
+        chunk = 1;
+    if (chunk > n_img)
+        chunk = n_img;
+    size_t m_max = chunk * hw;
+    double *pixels = malloc(m_max * n_dim * sizeof *pixels), *logits = malloc(m_max * n_det * sizeof *logits);
+    float *firing = malloc(m_max * n_det * sizeof *firing), *pairs = malloc((size_t)n_det * n_det * sizeof *pairs);
+    int rc = pixels && logits && firing && pairs ? 0 : -1;
+    for (size_t img0 = 0; !rc && img0 < n_img; img0 += chunk) {
+        size_t n = n_img - img0 < chunk ? n_img - img0 : chunk;
+        chunk_pixels(features + img0 * (size_t)n_dim * hw, n, n_dim, hw, pixels);
+        count_chunk(counts, pixels, n * hw, n_dim, W, b, logits, firing, pairs);
     }
-    if (failed) {
-        free(part);
-        return -1;
-    }
-    for (int t = 0; t < n_threads; t++)
-        for (size_t k = 0; k < nn + (size_t)n_det; k++)
-            counts->fire[k] += part[(size_t)t * (nn + n_det) + k];
-    counts->n_pix += n_img * (size_t)hw;
-    free(part);
-    return 0;
+    if (!rc)
+        counts->n_pix += n_img * (size_t)hw;
+    free(pixels);
+    free(logits);
+    free(firing);
+    free(pairs);
+    return rc;
 }
 
 int overlap_result(const overlap_counts *counts, double *iou, double *coverage)

@@ -6,7 +6,8 @@
  * two detectors shows as two detectors that fire together (overlap), a
  * concept it leaves unclaimed as a detector whose coverage is far from any
  * concept's share. uibe writes both into /history (eddp-files(5)).
- * Counts are integers, so results do not depend on the thread count. */
+ * Counts are integers (the logits by DGEMM, the pair counts by SSYRK over
+ * 0/1 firing matrices), so results do not depend on the thread count. */
 #ifndef EDDP_OVERLAP_H
 #define EDDP_OVERLAP_H
 
