@@ -54,22 +54,7 @@ for name in ("pooled", "mean", "std"):                     # from the float32 so
 EOF
 # The datasets of two files (not their attributes: provenance differs) are
 # equal bit for bit, dtypes included.
-cat >"$TMP/same.py" <<'EOF'
-import h5py, numpy as np, sys
-def data(p):
-    out = {}
-    h5py.File(p, "r").visititems(lambda n, o: out.__setitem__(n, o[:]) if isinstance(o, h5py.Dataset) else None)
-    return out
-a, b = data(sys.argv[1]), data(sys.argv[2])
-assert a.keys() == b.keys(), (a.keys(), b.keys())
-def same(x, y):
-    if x.dtype != y.dtype or x.shape != y.shape:
-        return False
-    return np.array_equal(x.view(np.uint8), y.view(np.uint8)) if x.dtype.kind == "f" else np.array_equal(x, y)
-bad = [k for k in a if not same(a[k], b[k])]
-assert not bad, bad
-EOF
-SAME="$TMP/same.py"
+SAME=tests/tools/same-datasets.py
 check "streaming in small batches gives the same float32 cache" /usr/bin/python3 "$SAME" "$TMP/c.h5" "$TMP/c-batched.h5"
 check "streaming in small batches gives the same float16 cache" /usr/bin/python3 "$SAME" "$TMP/c16.h5" "$TMP/c16-batched.h5"
 

@@ -12,16 +12,7 @@ A=(--threads 1 --seed 4 --detectors 3 --epochs 30 --batch 32 --lr 1e-3 --objecti
 D=(--threads 1 --seed 4 --epochs 20 --batch 32 --lr 1e-3 --objective constrained --weight s=0.85
    --weight sb=2.6 --weight cur=0.25 --bound ma=0.8 --bound mm=8 --bound ic=0.01 --bound eac=0.1
    --bound fso=0.1 --al-every 5)
-SAME='import h5py, numpy as np, sys
-def data(p):
-    out = {}
-    h5py.File(p, "r").visititems(lambda n, o: out.__setitem__(n, o[:]) if isinstance(o, h5py.Dataset) else None)
-    return out
-a, b = data(sys.argv[1]), data(sys.argv[2])
-assert a.keys() == b.keys()
-bad = [k for k in a if not np.array_equal(a[k], b[k], equal_nan=True)]
-assert not bad, bad'
-echo "$SAME" > "$TMP/same.py"
+SAME=tests/tools/same-datasets.py
 
 desc "uibe --coverage per-detector"
 $UIBE "${A[@]}" --coverage per-detector "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/pd.h5" 2>"$TMP/pd.err"
@@ -73,11 +64,11 @@ mkdir -p "$TMP/ck" "$TMP/run"
 EDDP_TEST_STOP_AT_EPOCH=13 $UIBE "${A[@]}" --quiet --tau-schedule 2.5:20 --checkpoint "$TMP/ck/s.ckpt" \
     "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/run/sch.h5" 2>/dev/null
 $UIBE "${A[@]}" --quiet --tau-schedule 2.5:20 --checkpoint "$TMP/ck/s.ckpt" --resume "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/run/sch.h5"
-check "a scheduled run resumed mid-ramp is bit-identical to an uninterrupted one" /usr/bin/python3 -c "$SAME" "$TMP/sch.h5" "$TMP/run/sch.h5"
+check "a scheduled run resumed mid-ramp is bit-identical to an uninterrupted one" /usr/bin/python3 "$SAME" "$TMP/sch.h5" "$TMP/run/sch.h5"
 $UIBE "${A[@]}" --quiet "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/plain.h5"
 # L^ic is 0 from the start here (every detector claims a third), so the
 # schedule rises to a floor the detectors do not meet.
-check "the schedule changes the result" bash -c "! /usr/bin/python3 '$TMP/same.py' '$TMP/sch.h5' '$TMP/plain.h5' 2>/dev/null"
+check "the schedule changes the result" bash -c "! /usr/bin/python3 '$SAME' '$TMP/sch.h5' '$TMP/plain.h5' 2>/dev/null"
 
 O="$TMP/out.h5"
 desc "bad coverage options"

@@ -74,16 +74,8 @@ expect_ok $EDDP --step d "${D[@]}" --space raw "$TMP/c.h5" "$TMP/f.h5" "$TMP/h.h
 
 desc "same seed and threads, same result"
 expect_ok $UIBE "${A[@]}" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/a2.h5"
-SAME='import h5py, numpy as np, sys
-def data(p):
-    out = {}
-    h5py.File(p, "r").visititems(lambda n, o: out.__setitem__(n, o[:]) if isinstance(o, h5py.Dataset) else None)
-    return out
-a, b = data(sys.argv[1]), data(sys.argv[2])
-assert a.keys() == b.keys()
-bad = [k for k in a if not np.array_equal(a[k], b[k], equal_nan=True)]
-assert not bad, bad'
-check "uibe is deterministic" /usr/bin/python3 -c "$SAME" "$TMP/a.h5" "$TMP/a2.h5"
+SAME=tests/tools/same-datasets.py
+check "uibe is deterministic" /usr/bin/python3 "$SAME" "$TMP/a.h5" "$TMP/a2.h5"
 
 # ------------------------------------------------------- checkpoints
 # Checkpoints go to their own folder so that the output folder stays clean.
@@ -94,14 +86,14 @@ EDDP_TEST_STOP_AT_EPOCH=17 expect_fail 75 'stopped by a signal after epoch 17; c
 check "the checkpoint is there" test -f "$TMP/ck/r.ckpt"
 desc "--resume finishes the run"
 expect_ok $UIBE "${A[@]}" --checkpoint-every 10 --checkpoint "$TMP/ck/r.ckpt" --resume "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/run/r.h5"
-check "a resumed uibe run is bit-identical to an uninterrupted one" /usr/bin/python3 -c "$SAME" "$TMP/a.h5" "$TMP/run/r.h5"
+check "a resumed uibe run is bit-identical to an uninterrupted one" /usr/bin/python3 "$SAME" "$TMP/a.h5" "$TMP/run/r.h5"
 check "the finished run removed its checkpoint" test ! -e "$TMP/ck/r.ckpt"
 EDDP_TEST_STOP_AT_EPOCH=9 $EDDP --step d "${D[@]}" "$TMP/c.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/rd.h5" 2>/dev/null
 $EDDP --step d "${D[@]}" --resume "$TMP/c.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/rd.h5"
-check "a resumed eddp step (d) is bit-identical too" /usr/bin/python3 -c "$SAME" "$TMP/d.h5" "$TMP/rd.h5"
+check "a resumed eddp step (d) is bit-identical too" /usr/bin/python3 "$SAME" "$TMP/d.h5" "$TMP/rd.h5"
 desc "a signal in the last epoch lets the run finish"
 EDDP_TEST_STOP_AT_EPOCH=40 expect_ok $UIBE "${A[@]}" --checkpoint "$TMP/ck/last.ckpt" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/run/last.h5"
-check "... with the same result as an uninterrupted run" /usr/bin/python3 -c "$SAME" "$TMP/a.h5" "$TMP/run/last.h5"
+check "... with the same result as an uninterrupted run" /usr/bin/python3 "$SAME" "$TMP/a.h5" "$TMP/run/last.h5"
 EDDP_TEST_STOP_AT_EPOCH=30 $UIBE "${A[@]}" --checkpoint "$TMP/ck/short.ckpt" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/run/short.h5" 2>/dev/null
 desc "resuming with fewer --epochs than the checkpoint holds is refused"
 expect_fail 64 'short\.ckpt: the checkpoint is at epoch 30, past --epochs 20' \

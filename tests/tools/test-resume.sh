@@ -20,15 +20,7 @@ A=(--threads 1 --seed 3 --detectors 3 --epochs 20 --batch 32 --lr 1e-3 --objecti
    --weight s=2.6 --bound ma=0.8 --al-every 5)
 expect_ok $UIBE "${A[@]}" "$F" "$H" -o "$TMP/ref.h5"
 
-SAME='import h5py, numpy as np, sys
-def data(p):
-    out = {}
-    h5py.File(p, "r").visititems(lambda n, o: out.__setitem__(n, o[:]) if isinstance(o, h5py.Dataset) else None)
-    return out
-a, b = data(sys.argv[1]), data(sys.argv[2])
-assert a.keys() == b.keys()
-bad = [k for k in a if not np.array_equal(a[k], b[k], equal_nan=True)]
-assert not bad, bad'
+SAME=tests/tools/same-datasets.py
 
 # interrupt NAME: the reference spelling, stopped after epoch 7 with a checkpoint.
 interrupt() {
@@ -43,7 +35,7 @@ resumes() {
     interrupt "$name"
     desc "$what resumes"
     EDDP_TEST_STOP_AT_EPOCH=3 expect_ok $UIBE "$@" --resume --checkpoint "$TMP/ck/$name.ckpt" -o "$TMP/run/$name.h5"
-    check "$what: the resumed run equals the uninterrupted one" /usr/bin/python3 -c "$SAME" "$TMP/ref.h5" \
+    check "$what: the resumed run equals the uninterrupted one" /usr/bin/python3 "$SAME" "$TMP/ref.h5" \
         "$TMP/run/$name.h5"
 }
 
