@@ -4,7 +4,9 @@
   sweep_report.py --rows ROWS.tsv SWEEP_DIR "SEEDS" "SPECS"
       one row per configuration-seed (its parameters, concept frequencies,
       head accuracy, matched IoU of steps a and d, mean/min cosine of every
-      estimator) and the aggregate lines, to stdout; the rows also as TSV
+      estimator; with SWEEP_EXTRA_TARGETS=eval-d-ideal.h5 also the matched
+      IoU of step d started from the ideal detectors, iou_stay_min: does the
+      objective keep the truth?) and the aggregate lines, to stdout; the rows also as TSV
       (ROWS.tsv, for gnuplot and the ablation table).
       --available: only the configuration-seeds finished so far, the others
       named (to look at a sweep in progress).
@@ -82,13 +84,15 @@ def row_of(run, spec, seed):
                imbalance=max(freqs) / min(freqs), head_acc=head_accuracy(f"{folder}/head-eval.txt"),
                iou_a_min=min(iou_a), iou_d_min=min(iou_d), iou_d_mean=sum(iou_d) / len(iou_d),
                iou_d=",".join(f"{v:.3f}" for v in iou_d))
+    stay = f"{folder}/eval-d-ideal.h5"
+    row["iou_stay_min"] = min(matched_ious(stay)) if os.path.exists(stay) else float("nan")
     for est in ESTIMATORS:
         row[f"cos_{est}_mean"], row[f"cos_{est}_min"] = cosines(f"{folder}/eval-{est}.h5")
     return row
 
 
 COLUMNS = (["config", "seed", "D", "I", "F", "pixels", "K", "per_class", "empty", "imbalance", "head_acc",
-            "iou_a_min", "iou_d_min", "iou_d_mean"]
+            "iou_a_min", "iou_d_min", "iou_d_mean", "iou_stay_min"]
            + [f"cos_{e}_{s}" for e in ESTIMATORS for s in ("mean", "min")] + ["freqs", "iou_d"])
 TEXT_COLUMNS = {"config", "pixels", "freqs", "iou_d"}
 INT_COLUMNS = {"seed", "D", "I", "F", "K", "per_class"}
@@ -97,6 +101,8 @@ INT_COLUMNS = {"seed", "D", "I", "F", "K", "per_class"}
 def fmt(column, value):
     if column in TEXT_COLUMNS or column in INT_COLUMNS:
         return str(value)
+    if value != value:
+        return "-"
     return f"{value:.3f}" if column != "imbalance" else f"{value:.2f}"
 
 
@@ -113,7 +119,8 @@ def read_rows(path):
         rows = []
         for line in f:
             values = dict(zip(header, line.rstrip("\n").split("\t")))
-            rows.append({c: (v if c in TEXT_COLUMNS else int(v) if c in INT_COLUMNS else float(v))
+            rows.append({c: (v if c in TEXT_COLUMNS else int(v) if c in INT_COLUMNS
+                             else float("nan") if v == "-" else float(v))
                          for c, v in values.items()})
     return rows
 
@@ -137,6 +144,8 @@ def aggregates(rows):
         out.append((f"cos_{est}_mean", mean([r[f"cos_{est}_mean"] for r in rows])))
         out.append((f"cos_{est}_min", min(r[f"cos_{est}_min"] for r in rows)))
     out.append(("head_acc_min", min(r["head_acc"] for r in rows)))
+    stay = [r["iou_stay_min"] for r in rows if r.get("iou_stay_min", float("nan")) == r.get("iou_stay_min")]
+    out.append(("frac_stay_ge_0.9", sum(v >= IOU_PASS for v in stay) / len(stay) if stay else float("nan")))
     return out
 
 
@@ -178,6 +187,9 @@ def print_aggregates(rows):
     for est in ESTIMATORS:
         print(f"cosine {est:5s} mean {agg[f'cos_{est}_mean']:.3f}  min {agg[f'cos_{est}_min']:.3f}")
     print(f"head accuracy min {agg['head_acc_min']:.3f}")
+    if agg["frac_stay_ge_0.9"] == agg["frac_stay_ge_0.9"]:
+        print(f"step d from the ideal detectors keeps every concept at IoU >= {IOU_PASS}: "
+              f"{agg['frac_stay_ge_0.9']:.3f} of the configuration-seeds that ran it")
 
 
 def ablation(pairs):

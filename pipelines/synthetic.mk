@@ -122,6 +122,13 @@ $$(S$(1))/figure3.png: $$(S$(1))/figure3.tsv pipelines/figure3.gp
 	$$(call step,seed$(1)/figure3-png,short) gnuplot -e "data='$$<'; output='$$@'" pipelines/figure3.gp
 $$(S$(1))/ideal.h5: $$(S$(1))/train.h5 | bin/regress
 	$$(call step,seed$(1)/ideal,short) bin/regress --ideal --overwrite $$< -o $$@
+# Does step (d)'s objective keep the truth? Step (d) started from the ideal
+# detectors (their Eq.-1 signal vectors), with step (d)'s own settings:
+# eval-d-ideal.h5 shows how far the objective moves them (README, "Sweep").
+$$(S$(1))/ideal-c.h5: $$(S$(1))/ideal.h5 $$(S$(1))/train.h5 | bin/eddp
+	$$(call step,seed$(1)/ideal-c,short) bin/eddp --quiet --overwrite --step c $$< $$(S$(1))/train.h5 -o $$@
+$$(S$(1))/d-ideal.h5: $$(S$(1))/ideal-c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags | bin/eddp
+	$$(call step,seed$(1)/d-ideal,train) bin/eddp --quiet --overwrite --step d --seed $(1) @$$(S$(1))/d.flags $$< $$(S$(1))/train.h5 $$(S$(1))/head.h5 -o $$@
 $$(S$(1))/eval-%.h5: $$(S$(1))/%.h5 $$(S$(1))/test.h5 | bin/regress
 	$$(call step,seed$(1)/eval-$$*,short) bin/regress --quiet --overwrite $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
 $$(S$(1))/diagnose-%.tsv: $$(S$(1))/%.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags | bin/eddp

@@ -355,6 +355,14 @@ static inline double inactive_floor(size_t n_det, double tau)
     return tau / (double)n_det;
 }
 
+/* The τ the mean and per-detector reductions use: --coverage reward puts
+ * the floor at the whole set (ν_ic = 1), so the deficit 1 − g_i never
+ * vanishes and L^ic = 1 − mean_i g_i rewards coverage (g_i < 1 always). */
+static inline double coverage_tau(const loss_pixel_config *cfg, size_t n_det)
+{
+    return cfg->coverage == LOSS_COVERAGE_REWARD ? (double)n_det : cfg->tau;
+}
+
 /* The per-detector deficits ReLU(ν_ic − g_i)/ν_ic as an R_SW map of g. */
 static inline rsw_map inactive_map(size_t n_det, double tau)
 {
@@ -385,7 +393,7 @@ static double inactive_of_means(const double *g, size_t n_det, const loss_pixel_
 {
     if (cfg->coverage == LOSS_COVERAGE_SOFT)
         return floor ? inactive_of_floors(g, n_det, floor) : NAN;
-    rsw_map mp = inactive_map(n_det, cfg->tau);
+    rsw_map mp = inactive_map(n_det, coverage_tau(cfg, n_det));
     if (cfg->coverage == LOSS_COVERAGE_PER_DETECTOR)
         return rsw_value_of(rsw_compute(g, n_det, mp, cfg->nu));
     double sum = 0.0;
@@ -409,7 +417,7 @@ static inline double inactive_grad_of(const loss_pixel_config *cfg, size_t n_det
         return inactive_grad_of_floor(g, n_det, floor_i);
     if (cfg->coverage == LOSS_COVERAGE_PER_DETECTOR)
         return rsw_grad_of(st, inactive_map(n_det, cfg->tau), cfg->nu, g);
-    return inactive_grad_of_mean(g, n_det, cfg->tau);
+    return inactive_grad_of_mean(g, n_det, coverage_tau(cfg, n_det));
 }
 
 static inline rsw_stats inactive_stats(const double *g, size_t n_det, const loss_pixel_config *cfg)
@@ -814,7 +822,7 @@ int loss_pixel_config_valid(const loss_pixel_config *cfg)
     return cfg->gamma > 0.0 && cfg->tau > 0.0 && cfg->rho >= 0.0 &&
            cfg->rho < 1.0 && cfg->nu >= 1.0 &&
            (cfg->coverage == LOSS_COVERAGE_MEAN || cfg->coverage == LOSS_COVERAGE_PER_DETECTOR ||
-            cfg->coverage == LOSS_COVERAGE_SOFT);
+            cfg->coverage == LOSS_COVERAGE_SOFT || cfg->coverage == LOSS_COVERAGE_REWARD);
 }
 
 /* Fast stable sigmoid: e = exp(−|a|), one log1p, one division:

@@ -220,8 +220,11 @@ int loss_fso_backward_ws(loss_fso_workspace *ws, const double *W,
  * augmented Lagrangian multiplier max(0, μ + ρ c(L)) needs L first);
  * loss_pixel_fused does both at once. */
 /* How L^ic reduces its per-detector deficits: the mean (Eq. 13, the
- * paper's) or R_SW (every detector must meet the floor). */
-enum { LOSS_COVERAGE_MEAN = 0, LOSS_COVERAGE_PER_DETECTOR = 1, LOSS_COVERAGE_SOFT = 2 };
+ * paper's), R_SW (every detector must meet the floor), floors from the soft
+ * assignment, or the reward: the mean with the floor at the whole set
+ * (ν_ic = 1, τ unused), L^ic = 1 − mean_i g_i, a weighted term that pushes
+ * every detector to claim more, held back by L^s where detectors overlap. */
+enum { LOSS_COVERAGE_MEAN = 0, LOSS_COVERAGE_PER_DETECTOR = 1, LOSS_COVERAGE_SOFT = 2, LOSS_COVERAGE_REWARD = 3 };
 
 typedef struct {
     double gamma; /* sharpening exponent γ (> 0; the method uses γ > 1) */

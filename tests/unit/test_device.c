@@ -311,6 +311,9 @@ int main(void)
         cfg.pixel.coverage = LOSS_COVERAGE_PER_DETECTOR;
         compare_step("synthetic, step (d), L^ic per detector", &dev, &t, &ld, &cfg, &head, pd, order, 256, kappa,
                      NULL);
+        /* --coverage reward: host-side column maths, so the device runs it */
+        cfg.pixel.coverage = LOSS_COVERAGE_REWARD;
+        compare_step("synthetic, step (d), L^ic reward", &dev, &t, &ld, &cfg, &head, pd, order, 256, kappa, NULL);
         cfg.pixel.coverage = LOSS_COVERAGE_SOFT;
         device_step *soft_step = NULL;
         int soft_rc = device_step_create(&soft_step, &dev, &ld, &cfg, &head, &t.data, 256);

@@ -312,7 +312,7 @@ static void test_inactive_per_detector(void)
     CHECK(d1 > 0.1, "one detector short of the floor (deficit %g)", d1);
     CHECK_CLOSE(pd, d1, 1e-14, "per detector = the one deficit");
     CHECK_CLOSE(avg * (double)x.n_det, d1, 1e-14, "mean = deficit / n_det");
-    loss_pixel_config bad = {1.1, 1.0, 0.5, 4.0, 3};
+    loss_pixel_config bad = {1.1, 1.0, 0.5, 4.0, LOSS_COVERAGE_REWARD + 1};
     CHECK(!loss_pixel_config_valid(&bad), "an unknown coverage is refused");
     free(g);
     free(A);
@@ -928,12 +928,64 @@ static void test_inactive_soft(void)
     free(B);
 }
 
+/* --coverage reward: the mean reduction with the floor at the whole set,
+ * L^ic = 1 − mean_i g_i for every τ (τ is not used), fused == separate at
+ * τ = n_det, and the fused total's own finite differences. */
+static void test_inactive_reward(void)
+{
+    rng_state r;
+    rng_init(&r, 23, RNG_STREAM_TRAIN);
+    size_t n_pix = 600, n_det = 7, n = n_pix * n_det;
+    double *A = fused_instance(&r, n_pix, n_det);
+    loss_pixel_config mean_cfg = {1.1, (double)n_det, 0.6, 4.0, LOSS_COVERAGE_MEAN};
+    loss_pixel_config cfg = {1.1, 0.3, 0.6, 4.0, LOSS_COVERAGE_REWARD};
+    loss_pixel_weights w = {2.6, 1.3, 0, 5.0, 15.0};
+    double *d_sep = calloc(n, sizeof(double)), *d_fus = calloc(n, sizeof(double)), g[7];
+    loss_pixel_values v_sep, v_fus;
+    CHECK(loss_pixel_config_valid(&cfg), "reward is a valid coverage");
+    separate_total(A, n_pix, n_det, &mean_cfg, &w, &v_sep, d_sep);
+    loss_pixel_workspace *ws = loss_pixel_workspace_create(n_pix, n_det);
+    CHECK(loss_pixel_fused(ws, A, n_pix, n_det, &cfg, &w, &v_fus, d_fus) == 0, "reward: fused status");
+    check_values_close(&v_fus, &v_sep, &w, "coverage reward against mean at tau = n_det");
+    CHECK(rel_diff(d_fus, d_sep, n) <= FUSED_TOL, "coverage reward: fused gradient rel err %.3g",
+          rel_diff(d_fus, d_sep, n));
+    loss_power_mean(A, n_pix, n_det, cfg.gamma, g);
+    double mean_g = 0.0;
+    for (size_t i = 0; i < n_det; i++)
+        mean_g += g[i] / (double)n_det;
+    CHECK_CLOSE(v_fus.ic, 1.0 - mean_g, 1e-12, "coverage reward: L^ic = 1 - mean coverage");
+    double ic, eac, coef[7], coef_mean[7];
+    loss_column_values(g, n_det, &cfg, &ic, &eac);
+    CHECK_CLOSE(ic, 1.0 - mean_g, 1e-12, "coverage reward: the device path's column value");
+    loss_pixel_weights only_ic = {0, 0, 0, 1.0, 0};
+    CHECK(loss_column_coefficients(g, n_det, n_pix, &cfg, &only_ic, coef) == 1 &&
+              loss_column_coefficients(g, n_det, n_pix, &mean_cfg, &only_ic, coef_mean) == 1 &&
+              memcmp(coef, coef_mean, sizeof coef) == 0,
+          "coverage reward: the device path's coefficients are the mean's at tau = n_det");
+
+    fused_ctx f = {NULL, 40, 7, cfg, {2.6, 1.3, 0, 5.0, 15.0}};
+    double mean7[7] = {-4.0, -3.0, 2.0, 3.0, -3.5, 1.5, 0.0};
+    double *B = column_logits(&r, f.n_pix, f.n_det, mean7, 0.7);
+    f.ws = loss_pixel_workspace_create(f.n_pix, f.n_det);
+    double *grad = calloc(f.n_pix * f.n_det, sizeof(double));
+    loss_pixel_fused(f.ws, B, f.n_pix, f.n_det, &f.cfg, &f.w, &v_fus, grad);
+    check_fd("fused total, L^ic reward", f_fused, &f, B, f.n_pix * f.n_det, grad);
+    loss_pixel_workspace_free(f.ws);
+    loss_pixel_workspace_free(ws);
+    free(grad);
+    free(B);
+    free(d_sep);
+    free(d_fus);
+    free(A);
+}
+
 int main(void)
 {
     test_pixel_losses_fd();
     test_column_losses_fd();
     test_inactive_per_detector();
     test_inactive_soft();
+    test_inactive_reward();
     test_tau_schedule();
     test_rsw();
     test_margin();
