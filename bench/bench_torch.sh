@@ -81,7 +81,7 @@ echo "bench_torch: the CPU backend vs PyTorch $("$PY" -c 'import torch; print(to
 
 # The short-schedule pipeline: needed by parts 1 and 2 (train.h5, head.h5, c.h5).
 if [[ " $PARTS " == *" 1 "* || " $PARTS " == *" 2 "* ]]; then
-    t=$(now); mk "$s/train.h5" "$s/test.h5"; t_data=$(since "$t")
+    t=$(now); mk "$s/train.h5" "$s/test.h5" 2> "$dir/data.txt" || { cat "$dir/data.txt" >&2; exit 1; }; t_data=$(since "$t")
     t=$(now); mk synthetic 2> "$dir/steps.txt" || { cat "$dir/steps.txt" >&2; exit 1; }; t_ours=$(since "$t")
     build/bench/torch_ref --quiet --step a --seed "$SEED" $(cat "$s/a.flags") "$s/train.h5" "$s/head.h5" -o "$dir/dump-a.h5"
     build/bench/torch_ref --quiet --step d --seed "$SEED" $(cat "$s/d.flags") --directions "$s/c.h5" \
