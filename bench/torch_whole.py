@@ -482,7 +482,7 @@ def iou_label(train, val, dirs):
     units = sorted(set(l for l in labels if l >= 0))
     linear_or = [unit_metrics(A_val[:, [i for i in range(len(labels)) if labels[i] == l]].max(1).values, l)
                  for l in units]
-    mean = lambda rows: [sum(c) / len(labels) for c in zip(*rows)] if rows else [0.0] * 5
+    mean = lambda rows: [sum(c) / len(rows) for c in zip(*rows)] if rows else [0.0] * 5
     return dict(labels=labels, val_iou=val_iou, s1=s1, s2=s2, individual=mean(individual), linear_or=mean(linear_or))
 
 
