@@ -141,6 +141,18 @@ e = h5py.File(f"{s}/eval-d.h5", "r")
 iou = [e["iou"][i, m] for i, m in enumerate(e["match"][:]) if m >= 0]
 print("d_matched_iou_min", "%.6g" % min(iou))
 print("d_matched_iou_mean", "%.6g" % np.mean(iou))
+print("rmse_d", "%.6g" % e.attrs["rmse"])
+for line in open(f"{s}/figure3.tsv").read().splitlines()[1:]:
+    method, mean = line.split("\t")[:2]
+    print(f"cos_mean_{method}", mean)
+row = [l.split() for l in open(f"{s}/table1.txt") if l.startswith("individual")][0]
+print("iou_label_S1", row[2])
+print("iou_label_mAP", row[-1])
+for name in ("d", "ideal"):
+    print(f"diagnose_{name}_L_s", [l.split()[1] for l in open(f"{s}/diagnose-{name}.tsv") if l.startswith("L_s")][0])
+text = {m: open(f"{s}/influence-{m}.txt").read().splitlines() for m in ("d", "eq1", "pcav")}
+print("rcav_d_S3", [l.split()[4] for l in text["d"] if l.startswith("S3 ")][0])
+print("rcav_sdc_d_eq1_pcav", "/".join([l.split()[-1] for l in text[m] if "(SDC)" in l][0] for m in ("d", "eq1", "pcav")))
 PYEOF
     }
     cfig > "$dir/cfig.txt"

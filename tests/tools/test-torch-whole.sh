@@ -2,11 +2,12 @@
 # bench/bench_torch.sh part 1 (the whole synthetic experiment in PyTorch):
 # it runs every stage on a small set with the pipeline's flags files, and
 # its untrained parts agree with the tools on the same data: the
-# Pattern-CAVs' cosines with the truth (pcav + regress --match identity) and
-# the full-data L^s of the ideal detectors (regress --ideal + eddp
-# --diagnose: the ideal detectors, their conversion into step (d)'s
-# parameters and the full-data pass). A flag it does not model is refused,
-# so that the benchmark never times other settings than the pipeline's.
+# Pattern-CAVs' cosines with the truth (pcav + regress --match identity)
+# and their sensitivities SC (rcav), the full-data L^s of the ideal
+# detectors (regress --ideal + eddp --diagnose: the ideal detectors, their
+# conversion into step (d)'s parameters, the full-data pass). A flag it
+# does not model is refused, so that the benchmark never times other
+# settings than the pipeline's.
 # Skipped when python3-torch is not installed.
 source tests/tools/lib.sh
 
@@ -69,6 +70,21 @@ fig = dict(l.split()[1:3] for l in open(t + "/out.txt") if l.startswith("figure 
 c = float([l.split()[1] for l in open(t + "/diag.tsv") if l.startswith("L_s\t")][0])
 ours = float(fig["diagnose_ideal_L_s"])
 assert abs(ours - c) <= 1e-5 * abs(c), (ours, c)
+EOF
+
+bin/rcav --quiet --noise 10 --seed 3 "$TMP/pcav.h5" "$TMP/test.h5" "$TMP/head.h5" "$TMP/train.h5" -o "$TMP/infl.h5" > /dev/null
+check "the sensitivities SC of the Pattern-CAVs as rcav gives them (1e-12)" py <<'EOF'
+import sys
+sys.path.insert(0, "bench")
+import h5py, torch, torch_whole as tw
+t = sys.argv[1]
+h = h5py.File(t + "/head.h5", "r")
+head = tuple(torch.from_numpy(h[k][:]).double() for k in ("weight", "bias"))
+V = torch.from_numpy(h5py.File(t + "/pcav.h5", "r")["S"][:]).double()
+ours = tw.sensitivity(tw.Data(t + "/test.h5"), head, V, 5.0)
+theirs = torch.from_numpy(h5py.File(t + "/infl.h5", "r")["SC"][:])
+assert float((ours - theirs).abs().max()) <= 1e-12, (ours, theirs)
+assert float(theirs.abs().min()) < 1, "every SC is ±1: the check would not see much"
 EOF
 
 echo "--space raw $(cat "$TMP/flags/d.flags")" > "$TMP/flags/d.flags"
