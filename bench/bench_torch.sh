@@ -118,7 +118,7 @@ if [[ " $PARTS " == *" 1 "* ]]; then
             for (k = 1; k <= 9; k++) { q = order[k]
                 printf "  %-34s %9.2f %12.2f %8.1f\n", q, c[q], p[q], (c[q] > 0 ? p[q] / c[q] : 0) }
             printf "  %-34s %9s %12.2f\n", "PyTorch: loading the two files", "", p["load"]
-            printf "  %-34s %9.2f %12.2f\n", "process starts, make / interpreter", whole - csum, pwhole - psum - pimport - p["load"]
+            printf "  %-34s %9.2f %12.2f\n", "make + step.sh / python + h5py", whole - csum, pwhole - psum - pimport - p["load"]
             printf "  %-34s %9s %12.2f\n", "import torch", "", pimport
             printf "  %-34s %9.2f %12.2f %8.1f\n", "whole", whole, pwhole, pwhole / whole
             printf "  %-34s %9.2f %12.2f %8.1f\n", "whole without import torch", whole, pwhole - pimport, (pwhole - pimport) / whole
