@@ -52,7 +52,6 @@ import shlex  # noqa: E402
 import sys  # noqa: E402
 
 import h5py  # noqa: E402
-import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_eddp as te  # noqa: E402
@@ -536,9 +535,11 @@ def noise_vectors(train, dirs, cfg, gen):
     return out
 
 
-def rcav(train, val, head, dirs, cfg, seed, labels=None, sc_pcav=None, pcav_names=None):
+def rcav(train, val, head, dirs, cfg, seed, labels=None, sc_pcav=None):
     """SC of each signal vector, its p-value against its detector's noise
-    vectors, significance (Bonferroni), the Table-8 statistics and S3."""
+    vectors, significance (Bonferroni), the Table-8 statistics and, given
+    the labels of the detectors (iou-label) and the SC of the Pattern-CAVs
+    (row k: concept k, as the labels count), S3."""
     gen = torch.Generator().manual_seed(seed)
     SC = sensitivity(val, head, dirs.S, cfg.alpha)
     n_det, K = SC.shape
