@@ -9,12 +9,23 @@
 # cross-check of that problem (torch_eddp.py check: each term and the AL
 # total to 1e-6 relative, the gradient to 1e-8).
 #
-#   1. The synthetic experiment on a short schedule (EPOCHS_A = EPOCHS_D =
-#      2000, SAEs 200 epochs): `make synthetic` in a temporary SYN_DIR, each
-#      stage timed; PyTorch runs steps (a) and (d), the bulk of it, from the
-#      same starting parameters (uibe's seeded basis, eddp's c.h5) with the
-#      pipeline's own flag files. The rest of the experiment (data, head,
-#      step c, baselines, evaluation) has no PyTorch counterpart here.
+#   1. The whole synthetic experiment on a short schedule (EPOCHS_A =
+#      EPOCHS_D = 2000, SAEs 200 epochs) from the data on: the data
+#      (synthgen: train.h5, test.h5) are made first and not timed; then
+#      `make synthetic` in a temporary SYN_DIR (every step's time from
+#      pipelines/step.sh's "NAME: S s" lines) against bench/torch_whole.py,
+#      the same experiment in plain PyTorch on the same two files with the
+#      pipeline's own flags files: head, steps a, c, d, the Eq.-1 and ICA
+#      re-estimates, Pattern-CAV, the SAEs, the evaluations of the report
+#      and the RCAV influence tables, in one process. Step (a) starts from
+#      uibe's own seeded basis (torch_ref's dump) on both sides; batch
+#      orders and κ draws are each side's own. PyTorch's wall time is the
+#      whole process (interpreter, imports, data loading); `import torch`
+#      is printed apart. Per-stage times on both sides, the ratios, and a
+#      loose cross-check (same order, not pass/fail) of the head's last
+#      loss and test accuracy, the last objectives of steps a and d, the
+#      SAEs' final losses and step d's matched IoU. Steps a and d are also
+#      checked exactly (terms, AL total, gradient) on the same parameters.
 #   2. One step-(d) epoch at the synthetic preset: the mean of EPOCHS_PRESET
 #      epochs (multiplier updates included, as in a run) on both sides.
 #   3. One step-(d) epoch at Broden scale: 512 channels, 500 detectors, 7×7
@@ -37,6 +48,10 @@ if ! "$PY" -c 'import torch' 2>/dev/null; then
     echo "bench_torch: skipped: python3-torch is not installed (sudo make bench-torch installs it, or sudo apt-get install python3-torch)"
     exit 0
 fi
+# Build what the bench runs first, untimed, with the caller's settings (`make
+# NVCC= bench-torch` passes NVCC= on to these makes), so that no timed make
+# rebuilds a tool.
+make --no-print-directory -s all build/bench/torch_ref >/dev/null
 for f in build/bench/torch_ref bin/uibe bin/eddp; do
     [[ -x $f ]] || { echo "bench_torch: $f is missing; run make and make build/bench/torch_ref first" >&2; exit 1; }
 done
@@ -66,32 +81,84 @@ echo "bench_torch: the CPU backend vs PyTorch $("$PY" -c 'import torch; print(to
 
 # The short-schedule pipeline: needed by parts 1 and 2 (train.h5, head.h5, c.h5).
 if [[ " $PARTS " == *" 1 "* || " $PARTS " == *" 2 "* ]]; then
-    t=$(now); mk "$s/train.h5" "$s/test.h5" "$s/head.h5" "$s/head-eval.txt"; t_data=$(since "$t")
-    t=$(now); mk "$s/a.h5"; t_a=$(since "$t")
-    t=$(now); mk "$s/c.h5"; t_c=$(since "$t")
-    t=$(now); mk "$s/d.h5"; t_d=$(since "$t")
-    t=$(now); mk synthetic; t_rest=$(since "$t")
+    t=$(now); mk "$s/train.h5" "$s/test.h5" 2> "$dir/data.txt" || { cat "$dir/data.txt" >&2; exit 1; }; t_data=$(since "$t")
+    t=$(now); mk synthetic 2> "$dir/steps.txt" || { cat "$dir/steps.txt" >&2; exit 1; }; t_ours=$(since "$t")
     build/bench/torch_ref --quiet --step a --seed "$SEED" $(cat "$s/a.flags") "$s/train.h5" "$s/head.h5" -o "$dir/dump-a.h5"
     build/bench/torch_ref --quiet --step d --seed "$SEED" $(cat "$s/d.flags") --directions "$s/c.h5" \
         "$s/train.h5" "$s/head.h5" -o "$dir/dump-d.h5"
 fi
 
 if [[ " $PARTS " == *" 1 "* ]]; then
-    echo "== 1. synthetic experiment, short schedule (2,000 + 2,000 epochs, SAEs 200), seed $SEED, THREADS=$THREADS"
+    echo "== 1. the whole synthetic experiment, short schedule (2,000 + 2,000 epochs, SAEs 200), from the data on, seed $SEED, THREADS=$THREADS"
     crosscheck "$dir/dump-a.h5" "step (a), uibe's starting basis"
     crosscheck "$dir/dump-d.h5" "step (d), eddp's start from c.h5"
-    t=$(now); "$PY" bench/torch_eddp.py time "$dir/dump-a.h5" "$s/train.h5" --epochs 2000 --threads "$THREADS" > "$dir/pa.txt"
-    p_a=$(since "$t")
-    t=$(now); "$PY" bench/torch_eddp.py time "$dir/dump-d.h5" "$s/train.h5" --epochs 2000 --threads "$THREADS" > "$dir/pd.txt"
-    p_d=$(since "$t")
-    total=$(awk -v a="$t_data" -v b="$t_a" -v c="$t_c" -v d="$t_d" -v e="$t_rest" 'BEGIN {printf "%.2f", a + b + c + d + e}')
-    echo "  make synthetic (wall, s): data+head $t_data  step a $t_a  step c $t_c  step d $t_d  the rest $t_rest  whole $total"
-    echo "  PyTorch (wall, s, python start and data loading included): step a $p_a  step d $p_d"
-    echo "  ratio PyTorch / C   step a $(ratio "$p_a" "$t_a")   step d $(ratio "$p_d" "$t_d")   steps a+d $(ratio \
-        "$(awk -v a="$p_a" -v b="$p_d" 'BEGIN {print a + b}')" "$(awk -v a="$t_a" -v b="$t_d" 'BEGIN {print a + b}')")"
-    last() { "$PY" -c 'import h5py, sys; print("%.6g" % h5py.File(sys.argv[1], "r")["history/objective"][-1])' "$1"; }
-    echo "  last epoch's mean objective: step a C $(last "$s/a.h5") PyTorch $(field torch_objective "$dir/pa.txt")," \
-         "step d C $(last "$s/d.h5") PyTorch $(field torch_objective "$dir/pd.txt") (other κ draws and batch orders)"
+    echo "  the data (synthgen train.h5 and test.h5, made first, counted on neither side): $t_data s"
+    t=$(now)
+    /usr/bin/time -f "peak_rss_kb %M" -o "$dir/pw.mem" "$PY" bench/torch_whole.py "$s/train.h5" "$s/test.h5" \
+        --flags "$s" --sae-lambdas "$(cd "$s" && ls sae-*.h5 | sed 's/^sae-//; s/\.h5$//' | paste -sd,)" \
+        --threads "$THREADS" --seed "$SEED" --start-a "$dir/dump-a.h5" > "$dir/pw.txt"
+    p_whole=$(since "$t")
+    p_import=$(field torch_import_seconds "$dir/pw.txt")
+    # Our stages from step.sh's "synthetic/seedN/STEP: S s" lines; PyTorch's from its "stage NAME S" lines.
+    awk -v whole="$t_ours" -v pwhole="$p_whole" -v pimport="$p_import" '
+        function stage(step) {
+            if (step ~ /^head/) return "head"
+            if (step == "a" || step == "c" || step == "d" || step == "pcav") return step
+            if (step == "eq1" || step == "ica") return "eq1+ica"
+            if (step ~ /^sae-/) return "sae"
+            if (step ~ /^influence-/) return "influence"
+            return "evaluation"
+        }
+        FILENAME == ARGV[1] && / s$/ { n = split($1, part, "/"); step = part[n]; sub(/:$/, "", step)
+                                       c[stage(step)] += $2; csum += $2; next }
+        FILENAME == ARGV[2] && $1 == "stage" { p[$2] += $3; psum += $3 }
+        END {
+            printf "  %-34s %9s %12s %8s\n", "stage (wall, s)", "ours", "PyTorch", "ratio"
+            split("head a c d eq1+ica pcav sae evaluation influence", order, " ")
+            for (k = 1; k <= 9; k++) { q = order[k]
+                printf "  %-34s %9.2f %12.2f %8.1f\n", q, c[q], p[q], (c[q] > 0 ? p[q] / c[q] : 0) }
+            printf "  %-34s %9s %12.2f\n", "PyTorch: loading the two files", "", p["load"]
+            printf "  %-34s %9.2f %12.2f\n", "make + step.sh / python + h5py", whole - csum, pwhole - psum - pimport - p["load"]
+            printf "  %-34s %9s %12.2f\n", "import torch", "", pimport
+            printf "  %-34s %9.2f %12.2f %8.1f\n", "whole", whole, pwhole, pwhole / whole
+            printf "  %-34s %9.2f %12.2f %8.1f\n", "whole without import torch", whole, pwhole - pimport, (pwhole - pimport) / whole
+        }' "$dir/steps.txt" "$dir/pw.txt"
+    echo "  peak RSS: PyTorch $(awk '$1 == "peak_rss_kb" {printf "%.0f MB", $2 / 1024}' "$dir/pw.mem")"
+    # Loose cross-check: the same order, not the same numbers (each side's own batch orders and κ draws).
+    cfig() { "$PY" - "$s" <<'PYEOF'
+import h5py, sys, numpy as np
+s = sys.argv[1]
+h = h5py.File(f"{s}/head.h5", "r")
+print("head_last_epoch_loss", "%.6g" % h["history/loss"][-1])
+print("head_test_accuracy", open(f"{s}/head-eval.txt").read().split()[1])
+for step in "ad":
+    print(f"{step}_last_epoch_objective", "%.6g" % h5py.File(f"{s}/{step}.h5", "r")["history/objective"][-1])
+import glob
+for path in sorted(glob.glob(f"{s}/sae-*.h5")):
+    lam = path.rsplit("sae-", 1)[1][:-3]
+    print(f"sae_{lam}_final_loss", "%.6g" % h5py.File(path, "r").attrs["final_loss"])
+e = h5py.File(f"{s}/eval-d.h5", "r")
+iou = [e["iou"][i, m] for i, m in enumerate(e["match"][:]) if m >= 0]
+print("d_matched_iou_min", "%.6g" % min(iou))
+print("d_matched_iou_mean", "%.6g" % np.mean(iou))
+print("rmse_d", "%.6g" % e.attrs["rmse"])
+for line in open(f"{s}/figure3.tsv").read().splitlines()[1:]:
+    method, mean = line.split("\t")[:2]
+    print(f"cos_mean_{method}", mean)
+row = [l.split() for l in open(f"{s}/table1.txt") if l.startswith("individual")][0]
+print("iou_label_S1", row[2])
+print("iou_label_mAP", row[-1])
+for name in ("d", "ideal"):
+    print(f"diagnose_{name}_L_s", [l.split()[1] for l in open(f"{s}/diagnose-{name}.tsv") if l.startswith("L_s")][0])
+text = {m: open(f"{s}/influence-{m}.txt").read().splitlines() for m in ("d", "eq1", "pcav")}
+print("rcav_d_S3", [l.split()[4] for l in text["d"] if l.startswith("S3 ")][0])
+print("rcav_sdc_d_eq1_pcav", "/".join([l.split()[-1] for l in text[m] if "(SDC)" in l][0] for m in ("d", "eq1", "pcav")))
+PYEOF
+    }
+    cfig > "$dir/cfig.txt"
+    echo "  loose cross-check (same order expected; each side's own batch orders and κ draws):"
+    awk 'FILENAME == ARGV[1] { c[$1] = $2; next } $1 == "figure" && ($2 in c) {
+             printf "    %-28s ours %-10s PyTorch %s\n", $2, c[$2], $3 }' "$dir/cfig.txt" "$dir/pw.txt"
     echo "  load at the end: $(load)"
 fi
 

@@ -42,6 +42,8 @@ class Problem:
     """Everything torch_ref wrote: layout, parameters, head, settings."""
 
     def __init__(self, path, dtype=torch.float64):
+        if path is None:     # Problem.build fills the attributes
+            return
         f = h5py.File(path, "r")
         a = f.attrs
         if a["format"] != "eddp-torch-ref":
@@ -78,6 +80,27 @@ class Problem:
 
     def on(self, name):
         return self.enabled[TERMS.index(name)]
+
+    @classmethod
+    def build(cls, kind, n_det, hw, center, scale, head_w, head_b, settings, dtype=torch.float64):
+        """A problem from settings instead of a dump (bench/torch_whole.py):
+        center, scale [n_dim] (the per-channel pixel mean and deviation),
+        head [K × n_dim], [K]; settings: a dict with the keys a dump's root
+        attributes hold (gamma ... seed) and enabled, constrained, weight,
+        bound (lists in TERMS order)."""
+        P = cls(None)
+        P.dtype, P.kind, P.n_det, P.n_dim, P.hw = dtype, kind, n_det, int(center.numel()), hw
+        P.has_signals = kind == KIND_FREE
+        for k, v in settings.items():
+            setattr(P, k, v)
+        P.center, P.scale = center.to(dtype), scale.to(dtype)
+        P.head_w, P.head_b = head_w.to(dtype), head_b.to(dtype)
+        P.al_ids = [j for j in range(len(TERMS)) if P.enabled[j] and P.constrained[j]]
+        nd = n_det * P.n_dim
+        P.off_margin = nd
+        P.off_threshold = nd + (1 if kind == KIND_STANDARDISED else n_det)
+        P.off_signal = P.off_threshold + (1 if kind == KIND_STANDARDISED else n_det)
+        return P
 
 
 # ---------------------------------------------------------------- detectors
@@ -294,18 +317,17 @@ def evaluate(P, params, feats, pooled, dtype):
     return {k: v / n for k, v in sums.items()}
 
 
-def train(args):
-    torch.set_num_threads(args.threads)
-    dtype = torch.float32 if args.dtype == "float32" else torch.float64
-    P = Problem(args.dump, dtype)
-    feats, pooled = load_features(args.features, dtype)
-    gen = torch.Generator().manual_seed(P.seed)
-    params = P.params.to(dtype).clone().requires_grad_(True)
+def fit(P, params, feats, pooled, epochs, dtype, gen):
+    """train_run's loop: E epochs of shuffled batches of whole images, κ
+    uniform per image, Adam, multiplier updates every al_every epochs from a
+    full-data pass. Returns the trained parameters (detached) and the mean
+    objective of the last epoch."""
+    params = params.to(dtype).clone().requires_grad_(True)
     adam = torch.optim.Adam([params], lr=P.lr, betas=(0.9, 0.999), eps=1e-8)
     al = AugmentedLagrangian(P) if P.constrained_run and P.al_ids else None
     n = feats.shape[0]
-    start = time.perf_counter()
-    for epoch in range(args.epochs):
+    objective_sum = 0.0
+    for epoch in range(epochs):
         order = torch.randperm(n, generator=gen)
         objective_sum = 0.0
         for b0 in range(0, n, P.batch):
@@ -319,9 +341,20 @@ def train(args):
             objective_sum += float(total) * len(idx)
         if al and (epoch + 1) % P.al_every == 0:
             al.update(evaluate(P, params.detach(), feats, pooled, dtype))
+    return params.detach(), objective_sum / n
+
+
+def train(args):
+    torch.set_num_threads(args.threads)
+    dtype = torch.float32 if args.dtype == "float32" else torch.float64
+    P = Problem(args.dump, dtype)
+    feats, pooled = load_features(args.features, dtype)
+    gen = torch.Generator().manual_seed(P.seed)
+    start = time.perf_counter()
+    _, last_objective = fit(P, P.params, feats, pooled, args.epochs, dtype, gen)
     seconds = time.perf_counter() - start
     print(f"torch_seconds {seconds:.6f}")
-    print(f"torch_objective {objective_sum / n:.10g}")
+    print(f"torch_objective {last_objective:.10g}")
     return 0
 
 

@@ -64,7 +64,7 @@ done
 # What a user sees (here, without SLURM): a training step shows its tool's
 # progress with ETA when stderr is a terminal and Make runs one job at a
 # time (its --quiet is dropped); otherwise every step ends with one line,
-# "NAME: 12.3 s", which make -j -O keeps whole.
+# "NAME: 12.34 s", which make -j -O keeps whole.
 serial_make() { [[ ! ${MAKEFLAGS:-} =~ (^| )-?j[0-9]*( |$)|jobserver ]]; }
 if [[ ${STEP_SLURM:-} != 1 ]]; then
     if [[ -t 2 && $class == train ]] && serial_make; then
@@ -78,7 +78,7 @@ if [[ ${STEP_SLURM:-} != 1 ]]; then
     # shellcheck disable=SC2086
     ${STEP_RUN:-} "${args[@]}" || rc=$?
     if ((rc == 0)); then
-        awk -v name="$name" -v start="$start" -v end="$EPOCHREALTIME" 'BEGIN { printf "%s: %.1f s\n", name, end - start }' >&2
+        awk -v name="$name" -v start="$start" -v end="$EPOCHREALTIME" 'BEGIN { printf "%s: %.2f s\n", name, end - start }' >&2
     fi
     exit "$rc"
 fi

@@ -20,6 +20,13 @@ export HDF5_USE_FILE_LOCKING = FALSE
 SEED ?= 0
 SEEDS ?= 0 1 2 3 4
 SYN_DIR ?= runs/synthetic
+# Threads of every step but the data (synthgen). The estimators and the
+# evaluations get it too: at their default (all cores) a loaded machine made
+# their many short OpenMP regions spin, up to 7 s for a 0.05 s step
+# (bench/bench_torch.sh part 1). Their results do not depend on it, except
+# eddp --estimator ica's by rounding (1e-15 on the five seeds at the paper's
+# schedule; on the 2,000-epoch schedule of bench-torch, one detector's
+# FastICA lands on another source with 2 threads than with 1).
 THREADS ?= 1
 # Checkpoints, the SLURM settings and the step runner: pipelines/common.mk.
 EXPERIMENT ?= synthetic
@@ -88,12 +95,12 @@ $$(S$(1))/test.h5: $$(S$(1))/data.flags | bin/synthgen
 $$(S$(1))/head.h5: $$(S$(1))/train.h5 $$(S$(1))/head.flags | bin/trainhead
 	$$(call step,seed$(1)/head,train) bin/trainhead --quiet --overwrite --threads $(THREADS) --seed $(1) @$$(S$(1))/head.flags $$< -o $$@
 $$(S$(1))/head-eval.txt: $$(S$(1))/head.h5 $$(S$(1))/test.h5 | bin/trainhead
-	$$(call step,seed$(1)/head-eval,short) bin/trainhead --eval $$(S$(1))/head.h5 $$(S$(1))/test.h5 > $$@
+	$$(call step,seed$(1)/head-eval,short) bin/trainhead --threads $(THREADS) --eval $$(S$(1))/head.h5 $$(S$(1))/test.h5 > $$@
 $$(S$(1))/a.h5: $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/a.flags | bin/uibe
 	$$(drop_stale_checkpoint)
 	$$(call step,seed$(1)/a,train) bin/uibe --quiet --overwrite --seed $(1) $$(CHECKPOINTS) @$$(S$(1))/a.flags $$(S$(1))/train.h5 $$(S$(1))/head.h5 -o $$@
 $$(S$(1))/c.h5: $$(S$(1))/a.h5 $$(S$(1))/train.h5 | bin/eddp
-	$$(call step,seed$(1)/c,short) bin/eddp --quiet --overwrite --step c $$(S$(1))/a.h5 $$(S$(1))/train.h5 -o $$@
+	$$(call step,seed$(1)/c,short) bin/eddp --quiet --overwrite --threads $(THREADS) --step c $$(S$(1))/a.h5 $$(S$(1))/train.h5 -o $$@
 $$(S$(1))/d.h5: $$(S$(1))/c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags | bin/eddp
 	$$(drop_stale_checkpoint)
 	$$(call step,seed$(1)/d,train) bin/eddp --quiet --overwrite --step d --seed $(1) $$(CHECKPOINTS) @$$(S$(1))/d.flags $$(S$(1))/c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 -o $$@
@@ -101,36 +108,36 @@ $$(S$(1))/d.h5: $$(S$(1))/c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.
 # their positives (the paper's estimator, as in its ablations without L^cur),
 # and by the independent-component filter (eddp(1) --estimator ica; ours).
 $$(S$(1))/eq1.h5: $$(S$(1))/d.h5 $$(S$(1))/train.h5 | bin/eddp
-	$$(call step,seed$(1)/eq1,short) bin/eddp --quiet --overwrite --step c --estimator eq1 $$(S$(1))/d.h5 $$(S$(1))/train.h5 -o $$@
+	$$(call step,seed$(1)/eq1,short) bin/eddp --quiet --overwrite --threads $(THREADS) --step c --estimator eq1 $$(S$(1))/d.h5 $$(S$(1))/train.h5 -o $$@
 $$(S$(1))/ica.h5: $$(S$(1))/d.h5 $$(S$(1))/train.h5 | bin/eddp
-	$$(call step,seed$(1)/ica,short) bin/eddp --quiet --overwrite --step c --estimator ica --seed $(1) $$(S$(1))/d.h5 $$(S$(1))/train.h5 -o $$@
+	$$(call step,seed$(1)/ica,short) bin/eddp --quiet --overwrite --threads $(THREADS) --step c --estimator ica --seed $(1) $$(S$(1))/d.h5 $$(S$(1))/train.h5 -o $$@
 $$(S$(1))/pcav.h5: $$(S$(1))/train.h5 | bin/pcav
-	$$(call step,seed$(1)/pcav,short) bin/pcav --quiet --overwrite $$< -o $$@
+	$$(call step,seed$(1)/pcav,short) bin/pcav --quiet --overwrite --threads $(THREADS) $$< -o $$@
 $$(S$(1))/sae-%.h5: $$(S$(1))/train.h5 $$(S$(1))/sae.flags | bin/sae
 	$$(call step,seed$(1)/sae-$$*,train) bin/sae --quiet --overwrite --threads $(THREADS) --seed $(1) --lambda $$* @$$(S$(1))/sae.flags $$< -o $$@
 $$(S$(1))/eval-pcav.h5: $$(S$(1))/pcav.h5 $$(S$(1))/test.h5 | bin/regress
-	$$(call step,seed$(1)/eval-pcav,short) bin/regress --quiet --overwrite --match identity $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
+	$$(call step,seed$(1)/eval-pcav,short) bin/regress --quiet --overwrite --threads $(THREADS) --match identity $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
 $$(S$(1))/eval-sae-%.h5: $$(S$(1))/sae-%.h5 $$(S$(1))/test.h5 | bin/regress
-	$$(call step,seed$(1)/eval-sae-$$*,short) bin/regress --quiet --overwrite --match cosine $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
+	$$(call step,seed$(1)/eval-sae-$$*,short) bin/regress --quiet --overwrite --threads $(THREADS) --match cosine $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
 # iou-label writes its evaluation file and prints the Table-1 view: one call,
 # two targets (a grouped target).
 $$(S$(1))/table1.txt $$(S$(1))/iou-d.h5 &: $$(S$(1))/d.h5 $$(S$(1))/train.h5 $$(S$(1))/test.h5 | bin/iou-label
-	$$(call step,seed$(1)/table1,short) bin/iou-label --quiet --overwrite --val-from $$(S$(1))/test.h5 $$< $$(S$(1))/train.h5 -o $$(S$(1))/iou-d.h5 > $$(S$(1))/table1.txt
+	$$(call step,seed$(1)/table1,short) bin/iou-label --quiet --overwrite --threads $(THREADS) --val-from $$(S$(1))/test.h5 $$< $$(S$(1))/train.h5 -o $$(S$(1))/iou-d.h5 > $$(S$(1))/table1.txt
 $$(S$(1))/figure3.tsv: $$(foreach m,d eq1 ica pcav $$(addprefix sae-,$(SAE_LAMBDAS)),$$(S$(1))/eval-$$(m).h5)
 	$$(call step,seed$(1)/figure3,short) bin/regress --cosines $$^ > $$@
 $$(S$(1))/figure3.png: $$(S$(1))/figure3.tsv pipelines/figure3.gp
 	$$(call step,seed$(1)/figure3-png,short) gnuplot -e "data='$$<'; output='$$@'" pipelines/figure3.gp
 $$(S$(1))/ideal.h5: $$(S$(1))/train.h5 | bin/regress
-	$$(call step,seed$(1)/ideal,short) bin/regress --ideal --overwrite $$< -o $$@
+	$$(call step,seed$(1)/ideal,short) bin/regress --ideal --overwrite --threads $(THREADS) $$< -o $$@
 # Does step (d)'s objective keep the truth? Step (d) started from the ideal
 # detectors (their Eq.-1 signal vectors), with step (d)'s own settings:
 # eval-d-ideal.h5 shows how far the objective moves them (README, "Sweep").
 $$(S$(1))/ideal-c.h5: $$(S$(1))/ideal.h5 $$(S$(1))/train.h5 | bin/eddp
-	$$(call step,seed$(1)/ideal-c,short) bin/eddp --quiet --overwrite --step c $$< $$(S$(1))/train.h5 -o $$@
+	$$(call step,seed$(1)/ideal-c,short) bin/eddp --quiet --overwrite --threads $(THREADS) --step c $$< $$(S$(1))/train.h5 -o $$@
 $$(S$(1))/d-ideal.h5: $$(S$(1))/ideal-c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags | bin/eddp
 	$$(call step,seed$(1)/d-ideal,train) bin/eddp --quiet --overwrite --step d --seed $(1) @$$(S$(1))/d.flags $$< $$(S$(1))/train.h5 $$(S$(1))/head.h5 -o $$@
 $$(S$(1))/eval-%.h5: $$(S$(1))/%.h5 $$(S$(1))/test.h5 | bin/regress
-	$$(call step,seed$(1)/eval-$$*,short) bin/regress --quiet --overwrite $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
+	$$(call step,seed$(1)/eval-$$*,short) bin/regress --quiet --overwrite --threads $(THREADS) $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
 $$(S$(1))/diagnose-%.tsv: $$(S$(1))/%.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags | bin/eddp
 	$$(call step,seed$(1)/diagnose-$$*,short) bin/eddp --step d @$$(S$(1))/d.flags --diagnose $$< $$(S$(1))/train.h5 $$(S$(1))/head.h5 > $$@
 # RCAV influence (rcav(1)) of the learned Ŝ (step d), the Eq.-1 vectors

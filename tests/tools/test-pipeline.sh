@@ -10,8 +10,8 @@ R="$TMP/runs/seed5"
 
 check "make synthetic runs the whole pipeline" bash -c "$(declare -f M); $(declare -p V); M -s synthetic 2>'$TMP/steps.err'"
 check "...one line per finished step with its wall time (stderr not a terminal)" bash -c "
-    grep -Eq '^synthetic/seed[0-9]+/a: [0-9]+\.[0-9] s$' '$TMP/steps.err' &&
-    grep -Eq '^synthetic/seed[0-9]+/report: [0-9]+\.[0-9] s$' '$TMP/steps.err'"
+    grep -Eq '^synthetic/seed[0-9]+/a: [0-9]+\.[0-9]{2} s$' '$TMP/steps.err' &&
+    grep -Eq '^synthetic/seed[0-9]+/report: [0-9]+\.[0-9]{2} s$' '$TMP/steps.err'"
 check "the report has the IoU tables, RMSE, diagnostics and Figure 3" bash -c "
     grep -q 'signal-value RMSE' '$R/report.txt' && grep -q '^accuracy' '$R/report.txt' &&
     grep -q 'diagnose-ideal.tsv' '$R/report.txt' && grep -q '^L_cur' '$R/report.txt' &&
