@@ -19,9 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Pixels per sub-chunk of the element-wise work inside a block (its float32
- * scratch, 4 × SUB_PIX × n_det per thread, stays in cache). */
-#define SUB_PIX 64
 #define INV_LN2 1.4426950408889634073599246810019
 #define LN2 0.693147180559945309417232121458
 
@@ -59,7 +56,7 @@ struct cuda_step {
     const double *head_w, *head_b, *scale; /* [n_cls × n_dim], [n_cls], [n_dim] or NULL */
     double *center;              /* [n_dim] */
     size_t n_img, n_pix;
-    float *X;                    /* [max_pix × n_dim] centred pixels */
+    float *X;                    /* [n_dim × n_pix] centred pixels, channel-major (see load_batch) */
     float *W, *b;                /* [n_det × n_dim], [n_det] */
     float *A;                    /* [max_pix × n_det] logits, then dA */
     float *part;                 /* [n_det × n_dim] one chunk's dW̃ */
@@ -77,9 +74,7 @@ struct cuda_step {
     double *logits, *dlogits;    /* [max_img × n_cls] */
     double *uW, *ub, *uS, *factor, *csym, *gW, *gb, *gS;
     int *ipiv;
-    float *set;                  /* [n_img_total × hw × n_dim] centred, pixel-major; NULL: gathered per batch */
-    int n_threads;
-    float *scratch32;            /* [n_threads × 4 × SUB_PIX × n_det]: y, 1 − y, ln y, y^γ */
+    float *set;                  /* [n_img_total × n_dim × hw] centred (NCHW); NULL: gathered per batch */
 };
 
 static void step_free(cuda_step *s)
@@ -89,7 +84,7 @@ static void step_free(cuda_step *s)
     void *p[] = {s->center, s->X, s->W, s->b, s->A, s->part, s->scl, s->lns, s->H, s->M, s->clamped, s->blk,
                  s->col, s->dW, s->db, s->pooled, s->kappa, s->xs, s->R, s->dx, s->mp, s->gm, s->V, s->ku,
                  s->scratch, s->logits, s->dlogits, s->uW, s->ub, s->uS, s->factor, s->csym, s->gW, s->gb,
-                 s->gS, s->ipiv, s->scratch32, s->set};
+                 s->gS, s->ipiv, s->set};
     for (size_t k = 0; k < sizeof p / sizeof p[0]; k++)
         free(p[k]);
     free(s);
@@ -97,23 +92,27 @@ static void step_free(cuda_step *s)
 
 static size_t n_blocks_of(size_t n_pix) { return (n_pix + CPU32_BLOCK_PIX - 1) / CPU32_BLOCK_PIX; }
 
-/* NCHW image k of the set into pixel-major rows [hw × n_dim], centred in
- * float64 and rounded once (raw: not centred). */
-static void image_to_pixels(const cuda_step *s, size_t k, int raw, float *dst)
+/* NCHW image k of the set, centred in float64 and rounded once (raw: not
+ * centred), channel d's hw pixels to dst + d·ld (ld = hw: the image in
+ * place; ld = n_pix: columns of the batch's channel-major X̃). */
+static void image_to_channels(const cuda_step *s, size_t k, int raw, float *dst, size_t ld)
 {
     int n_dim = s->sz.n_dim, hw = s->sz.hw;
     const float *img = s->features + k * (size_t)n_dim * hw;
-    for (int d = 0; d < n_dim; d++)
-        for (int p = 0; p < hw; p++) {
-            float x = img[(size_t)d * hw + p];
-            dst[(size_t)p * n_dim + d] = raw ? x : (float)((double)x - s->center[d]);
-        }
+    for (int d = 0; d < n_dim; d++) {
+        const float *src = img + (size_t)d * hw;
+        float *out = dst + (size_t)d * ld;
+        double c = raw ? 0.0 : s->center[d];
+#pragma omp simd
+        for (int p = 0; p < hw; p++)
+            out[p] = (float)((double)src[p] - c);
+    }
 }
 
-/* The whole set centred and pixel-major once, when it takes at most
+/* The whole set centred once (NCHW, as the features), when it takes at most
  * CPU32_RESIDENT_MAX bytes (and EDDP_DEVICE_STREAM does not force
- * per-batch gathers): a batch is then a copy of whole images. Without the
- * memory, batches are gathered (the same values). */
+ * per-batch gathers): a batch is then a copy of runs of hw floats. Without
+ * the memory, batches are gathered (the same values). */
 static void resident_set(cuda_step *s)
 {
     size_t per_image = (size_t)s->sz.hw * s->sz.n_dim, n = s->sz.n_img_total;
@@ -122,7 +121,7 @@ static void resident_set(cuda_step *s)
         return;
 #pragma omp parallel for schedule(static)
     for (size_t k = 0; k < n; k++)
-        image_to_pixels(s, k, 0, s->set + k * per_image);
+        image_to_channels(s, k, 0, s->set + k * per_image, (size_t)s->sz.hw);
 }
 
 static int step_create(cuda_step **out, const cuda_step_sizes *sz, const float *features, const double *pooled,
@@ -150,8 +149,6 @@ static int step_create(cuda_step **out, const cuda_step_sizes *sz, const float *
              (s->clamped = malloc(max_pix)) && (s->blk = malloc(nb * n_det * sizeof(double))) &&
              (s->col = calloc(n_det, sizeof(double))) && (s->dW = malloc(nd * sizeof(double))) &&
              (s->db = malloc(n_det * sizeof(double)));
-    s->n_threads = omp_get_max_threads();
-    ok = ok && (s->scratch32 = malloc((size_t)s->n_threads * 4 * SUB_PIX * n_det * sizeof(float)));
     if (ok && sz->ura_kind != CUDA_URA_NONE) {
         size_t n_cls = sz->n_cls, id = max_img * n_dim, ii = max_img * n_det, big = id > ii ? id : ii;
         if (!head_w || !head_b || !pooled) {
@@ -189,9 +186,13 @@ static size_t step_bytes(const cuda_step *s)
     return (max_pix * ((size_t)s->sz.n_dim + s->sz.n_det) + set) * sizeof(float);
 }
 
-/* The batch: pixel-major pixels centred in float64 and rounded once (raw
- * in the RAW arithmetic), copied from the resident set or gathered, the
- * pooled rows and κ. */
+/* The batch: X̃ [n_dim × n_pix] channel-major (row d: channel d of every
+ * pixel, image by image), centred in float64 and rounded once (raw in the
+ * RAW arithmetic), copied from the resident set or gathered; the pooled
+ * rows and κ. Channel-major, a batch is runs of hw floats copied from the
+ * NCHW set, where pixel-major rows were a transposition of every image
+ * (a third of a float32 epoch's time beyond its SGEMMs at 16,000 images);
+ * the SGEMMs read X̃ transposed, as fast. */
 static int load_batch(cuda_step *s, const size_t *order, size_t n_img, const double *kappa)
 {
     int n_dim = s->sz.n_dim, hw = s->sz.hw, raw = arith_mode == CPU32_ARITH_RAW;
@@ -200,12 +201,17 @@ static int load_batch(cuda_step *s, const size_t *order, size_t n_img, const dou
         return fail(EX_SOFTWARE, "cpu float32: batch of %zu images, made for %zu", n_img, s->sz.max_img);
     s->n_img = n_img;
     s->n_pix = n_img * hw;
+    size_t ld = s->n_pix;
 #pragma omp parallel for schedule(static)
     for (size_t k = 0; k < n_img; k++) {
-        if (s->set && !raw)
-            memcpy(s->X + k * per_image, s->set + order[k] * per_image, per_image * sizeof(float));
-        else
-            image_to_pixels(s, order[k], raw, s->X + k * per_image);
+        float *dst = s->X + k * hw;
+        if (s->set && !raw) {
+            const float *img = s->set + order[k] * per_image;
+            for (int d = 0; d < n_dim; d++)
+                memcpy(dst + d * ld, img + (size_t)d * hw, hw * sizeof(float));
+        } else {
+            image_to_channels(s, order[k], raw, dst, ld);
+        }
     }
     if (s->sz.ura_kind != CUDA_URA_NONE) {
         for (size_t k = 0; k < n_img; k++)
@@ -216,7 +222,7 @@ static int load_batch(cuda_step *s, const size_t *order, size_t n_img, const dou
 }
 
 /* mask ? a : b for a mask of all ones or zeros, as bit operations (the
- * select loop below then vectorises; a ?: on floats does not). */
+ * select loops below then vectorise; a ?: on floats does not). */
 static inline float blend(uint32_t mask, float a, float b)
 {
     uint32_t ua, ub, u;
@@ -228,48 +234,48 @@ static inline float blend(uint32_t mask, float a, float b)
     return f;
 }
 
-/* pixel.cu's sigmoid_pieces in float32 over rows [n_rows × n_det] of
- * logits a − b: y, 1 − y, ln y, and y^γ (y_gamma NULL: skipped). Branch-free
- * loops, so that they vectorise into libmvec's expf/log1pf (vecmath.h);
- * omy holds e = exp(−|z|) and ln_y log1p(e) until the select loop. */
-VECMATH_CLONES
-static void sigmoid_rows(const float *a, const float *b, size_t n_rows, int n_det, float gamma, float *y,
-                         float *omy, float *ln_y, float *y_gamma)
+/* pixel.cu's sigmoid_pieces in float32 for the logit z = a − b̃: y, 1 − y
+ * and ln y from e = exp(−|z|) and log1p(e). Branch-free (every operand is
+ * formed, then selected), so that the loops calling it vectorise into
+ * libmvec's expf/log1pf (vecmath.h). */
+static inline void sigmoid_piece(float z, float *y, float *omy, float *ln_y)
 {
-    size_t n = n_rows * (size_t)n_det;
-    for (size_t r = 0; r < n_rows; r++) {
-        const float *ar = a + r * n_det;
-        float *zr = y + r * n_det;
-#pragma omp simd
-        for (int i = 0; i < n_det; i++)
-            zr[i] = ar[i] - b[i];
-    }
-#pragma omp simd
-    for (size_t k = 0; k < n; k++)
-        omy[k] = expf(-fabsf(y[k]));
-#pragma omp simd
-    for (size_t k = 0; k < n; k++)
-        ln_y[k] = log1pf(omy[k]);
-#pragma omp simd
-    for (size_t k = 0; k < n; k++) {
-        /* every operand formed unconditionally: selects, not branches */
-        float z = y[k], e = omy[k], l = ln_y[k], r = 1.0f / (1.0f + e), er = e * r, neg_l = -l, zl = z - l;
-        uint32_t positive = 0u - (uint32_t)(z >= 0.0f);
-        y[k] = blend(positive, r, er);
-        omy[k] = blend(positive, er, r);
-        ln_y[k] = blend(positive, neg_l, zl);
-    }
-    if (y_gamma) {
-#pragma omp simd
-        for (size_t k = 0; k < n; k++)
-            y_gamma[k] = expf(gamma * ln_y[k]);
-    }
+    float e = expf(-fabsf(z)), l = log1pf(e), r = 1.0f / (1.0f + e), er = e * r;
+    uint32_t positive = 0u - (uint32_t)(z >= 0.0f);
+    *y = blend(positive, r, er);
+    *omy = blend(positive, er, r);
+    *ln_y = blend(positive, -l, z - l);
 }
 
-/* This thread's scratch: y, 1 − y, ln y, y^γ [SUB_PIX × n_det] each. */
-static float *thread_scratch(const cuda_step *s, int which)
+/* Pass 1 on one pixel's logits a [n_det] (k_pass1): Σ y and Σ y ln y in
+ * float64, and col[i] += y_i^γ (col NULL: skipped). One fused loop over the
+ * row, which stays in L1; the float64 sums are vector partial sums (a
+ * fixed order for a given build and processor, as the device's tree). */
+VECMATH_CLONES
+static void pass1_row(const float *a, const float *b, int n_det, float gamma, double *col, double *sum_y,
+                      double *sum_yln)
 {
-    return s->scratch32 + ((size_t)omp_get_thread_num() * 4 + which) * SUB_PIX * s->sz.n_det;
+    double sy = 0.0, t = 0.0;
+    if (col) {
+#pragma omp simd reduction(+ : sy, t)
+        for (int i = 0; i < n_det; i++) {
+            float y, omy, ln_y;
+            sigmoid_piece(a[i] - b[i], &y, &omy, &ln_y);
+            sy += (double)y;
+            t += (double)y * (double)ln_y;
+            col[i] += (double)expf(gamma * ln_y);
+        }
+    } else {
+#pragma omp simd reduction(+ : sy, t)
+        for (int i = 0; i < n_det; i++) {
+            float y, omy, ln_y;
+            sigmoid_piece(a[i] - b[i], &y, &omy, &ln_y);
+            sy += (double)y;
+            t += (double)y * (double)ln_y;
+        }
+    }
+    *sum_y = sy;
+    *sum_yln = t;
 }
 
 /* Σ over blocks, in block order: out[i] = scale · Σ_b blk[b][i]. */
@@ -291,34 +297,21 @@ static void pass1_block(cuda_step *s, size_t bl, float gamma)
 {
     int n_det = s->sz.n_det;
     size_t p0 = bl * CPU32_BLOCK_PIX, p1 = p0 + CPU32_BLOCK_PIX < s->n_pix ? p0 + CPU32_BLOCK_PIX : s->n_pix;
-    double *col = s->blk + bl * n_det;
-    float *y = thread_scratch(s, 0), *omy = thread_scratch(s, 1), *ln_y = thread_scratch(s, 2),
-          *y_gamma = s->with_columns ? thread_scratch(s, 3) : NULL;
-    if (s->with_columns)
+    double *col = s->with_columns ? s->blk + bl * n_det : NULL;
+    if (col)
         for (int i = 0; i < n_det; i++)
             col[i] = 0.0;
-    for (size_t q0 = p0; q0 < p1; q0 += SUB_PIX) {
-        size_t q1 = q0 + SUB_PIX < p1 ? q0 + SUB_PIX : p1;
-        sigmoid_rows(s->A + q0 * n_det, s->b, q1 - q0, n_det, gamma, y, omy, ln_y, y_gamma);
-        for (size_t p = q0; p < q1; p++) {
-            size_t row = (p - q0) * n_det;
-            double sy = 0.0, t = 0.0;
-            for (int i = 0; i < n_det; i++) {
-                sy += (double)y[row + i];
-                t += (double)y[row + i] * (double)ln_y[row + i];
-            }
-            if (y_gamma)
-                for (int i = 0; i < n_det; i++)
-                    col[i] += (double)y_gamma[row + i];
-            int is_clamped = sy < LOSS_S_MIN;
-            double s_cl = is_clamped ? LOSS_S_MIN : sy;
-            double ln_s = log(s_cl), inv = INV_LN2 / s_cl;
-            s->scl[p] = s_cl;
-            s->lns[p] = ln_s;
-            s->H[p] = -(t - sy * ln_s) * inv;
-            s->M[p] = -t * inv;
-            s->clamped[p] = (unsigned char)is_clamped;
-        }
+    for (size_t p = p0; p < p1; p++) {
+        double sy, t;
+        pass1_row(s->A + p * n_det, s->b, n_det, gamma, col, &sy, &t);
+        int is_clamped = sy < LOSS_S_MIN;
+        double s_cl = is_clamped ? LOSS_S_MIN : sy;
+        double ln_s = log(s_cl), inv = INV_LN2 / s_cl;
+        s->scl[p] = s_cl;
+        s->lns[p] = ln_s;
+        s->H[p] = -(t - sy * ln_s) * inv;
+        s->M[p] = -t * inv;
+        s->clamped[p] = (unsigned char)is_clamped;
     }
 }
 
@@ -351,9 +344,9 @@ static int pixel_forward(cuda_step *s, const float *W, const float *b, double ga
         s->b[i] = arith_mode == CPU32_ARITH_RAW && arith_raw_b ? (float)arith_raw_b[i] : b[i];
     s->with_sb = with_sb;
     s->with_columns = with_columns;
-    /* A [n_pix × n_det] = X̃ [n_pix × n_dim] · Wᵀ */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_pix, n_det, n_dim, 1.0f, s->X, n_dim, s->W, n_dim,
-                0.0f, s->A, n_det);
+    /* A [n_pix × n_det] = X̃ᵀ · Wᵀ, X̃ stored [n_dim × n_pix] */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)n_pix, n_det, n_dim, 1.0f, s->X, (int)n_pix, s->W,
+                n_dim, 0.0f, s->A, n_det);
     float g = (float)gamma;
 #pragma omp parallel for schedule(static)
     for (size_t bl = 0; bl < nb; bl++)
@@ -385,48 +378,63 @@ static int pixel_forward_collect(cuda_step *s, cuda_pixel_sums *sums, double *co
     return 0;
 }
 
+/* Pass 2 on one pixel's logits a [n_det] (k_pass2), in place: dA =
+ * (float)((1 − y)(y(k1 ln y + k0) + col_coef y^γ)) in float64 from the
+ * float32 pieces, and colsum[i] += dA_i. col_coef NULL: no column term
+ * (a zero coefficient adds 0·y^γ = 0, as the kernel's skip). */
+VECMATH_CLONES
+static void pass2_row(float *a, const float *b, int n_det, float gamma, double k1, double k0,
+                      const double *col_coef, double *colsum)
+{
+    if (col_coef) {
+#pragma omp simd
+        for (int i = 0; i < n_det; i++) {
+            float y, omy, ln_y;
+            sigmoid_piece(a[i] - b[i], &y, &omy, &ln_y);
+            double d = (double)y * (k1 * (double)ln_y + k0) + col_coef[i] * (double)expf(gamma * ln_y);
+            float gr = (float)((double)omy * d);
+            a[i] = gr;
+            colsum[i] += (double)gr;
+        }
+    } else {
+#pragma omp simd
+        for (int i = 0; i < n_det; i++) {
+            float y, omy, ln_y;
+            sigmoid_piece(a[i] - b[i], &y, &omy, &ln_y);
+            double d = (double)y * (k1 * (double)ln_y + k0);
+            float gr = (float)((double)omy * d);
+            a[i] = gr;
+            colsum[i] += (double)gr;
+        }
+    }
+}
+
 /* Pass 2 on one block: dA in place of A, and the block's column sums of dA. */
 static void pass2_block(cuda_step *s, size_t bl, const cuda_pixel_coefs *c)
 {
     int n_det = s->sz.n_det;
     size_t p0 = bl * CPU32_BLOCK_PIX, p1 = p0 + CPU32_BLOCK_PIX < s->n_pix ? p0 + CPU32_BLOCK_PIX : s->n_pix;
     double *colsum = s->blk + bl * n_det;
-    const double *col_coef = c->col_coef;
-    float *y = thread_scratch(s, 0), *omy = thread_scratch(s, 1), *ln_y = thread_scratch(s, 2),
-          *y_gamma = col_coef ? thread_scratch(s, 3) : NULL;
     for (int i = 0; i < n_det; i++)
         colsum[i] = 0.0;
-    for (size_t q0 = p0; q0 < p1; q0 += SUB_PIX) {
-        size_t q1 = q0 + SUB_PIX < p1 ? q0 + SUB_PIX : p1;
-        sigmoid_rows(s->A + q0 * n_det, s->b, q1 - q0, n_det, (float)c->gamma, y, omy, ln_y, y_gamma);
-        for (size_t p = q0; p < q1; p++) {
-            /* k_pixel_coefs */
-            double c_h = c->c_s;
-            if (c->w_sb != 0.0 && c->sb_max != 0.0) {
-                double r = s->H[p] / c->sb_max;
-                c_h += c->w_sb * rsw_power(r, c->nu - 1.0) * ((c->nu + 1.0) * r - c->nu * c->sb_ratio) / c->sb_b;
-            }
-            double kappa = s->clamped[p] ? 0.0 : 1.0, inv_s = 1.0 / s->scl[p];
-            double k1 = -(c_h + c->c_m) * INV_LN2 * inv_s;
-            double k0 = (c_h * ((s->lns[p] - 1.0) * INV_LN2 + kappa * (INV_LN2 - s->H[p])) -
-                         c->c_m * (INV_LN2 + kappa * s->M[p])) * inv_s;
-            /* k_pass2 */
-            size_t row = (p - q0) * n_det;
-            float *a = s->A + p * n_det;
-            for (int i = 0; i < n_det; i++) {
-                double d = (double)y[row + i] * (k1 * (double)ln_y[row + i] + k0);
-                if (col_coef && col_coef[i] != 0.0)
-                    d += col_coef[i] * (double)y_gamma[row + i];
-                float gr = (float)((double)omy[row + i] * d);
-                a[i] = gr;
-                colsum[i] += (double)gr;
-            }
+    for (size_t p = p0; p < p1; p++) {
+        /* k_pixel_coefs */
+        double c_h = c->c_s;
+        if (c->w_sb != 0.0 && c->sb_max != 0.0) {
+            double r = s->H[p] / c->sb_max;
+            c_h += c->w_sb * rsw_power(r, c->nu - 1.0) * ((c->nu + 1.0) * r - c->nu * c->sb_ratio) / c->sb_b;
         }
+        double kappa = s->clamped[p] ? 0.0 : 1.0, inv_s = 1.0 / s->scl[p];
+        double k1 = -(c_h + c->c_m) * INV_LN2 * inv_s;
+        double k0 = (c_h * ((s->lns[p] - 1.0) * INV_LN2 + kappa * (INV_LN2 - s->H[p])) -
+                     c->c_m * (INV_LN2 + kappa * s->M[p])) * inv_s;
+        pass2_row(s->A + p * n_det, s->b, n_det, (float)c->gamma, k1, k0, c->col_coef, colsum);
     }
 }
 
-/* dW̃ [n_det × n_dim] = dAᵀ X̃ by SGEMMs over chunks of `chunk` pixels, the
- * chunks summed in float64. */
+/* dW̃ [n_det × n_dim] = dAᵀ X̃ by SGEMMs over chunks of `chunk` pixels (X̃
+ * channel-major: the chunk's columns, transposed), the chunks summed in
+ * float64. */
 static void filter_gradient(cuda_step *s, size_t chunk)
 {
     int n_det = s->sz.n_det, n_dim = s->sz.n_dim;
@@ -435,8 +443,8 @@ static void filter_gradient(cuda_step *s, size_t chunk)
         s->dW[k] = 0.0;
     for (size_t p0 = 0; p0 < s->n_pix; p0 += chunk) {
         size_t n = s->n_pix - p0 < chunk ? s->n_pix - p0 : chunk;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_det, n_dim, (int)n, 1.0f, s->A + p0 * n_det, n_det,
-                    s->X + p0 * n_dim, n_dim, 0.0f, s->part, n_dim);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, n_det, n_dim, (int)n, 1.0f, s->A + p0 * n_det, n_det,
+                    s->X + p0, (int)s->n_pix, 0.0f, s->part, n_dim);
         for (size_t k = 0; k < nd; k++)
             s->dW[k] += (double)s->part[k];
     }
@@ -672,8 +680,8 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The two SGEMMs of one step alone (A = X Wᵀ, dW = dAᵀ X in chunks, as the
- * step forms them), median over reps. */
+/* The two SGEMMs of one step alone (A = X Wᵀ, dW = dAᵀ X in chunks, X
+ * channel-major, as the step forms them), median over reps. */
 static int gemm_reference(int index, size_t n_pix, int n_det, int n_dim, int reps, double *seconds)
 {
     (void)index;
@@ -691,12 +699,12 @@ static int gemm_reference(int index, size_t n_pix, int n_det, int n_dim, int rep
         W[k] = (float)((k * 40503u) % 1000) * 1e-3f - 0.5f;
     for (int r = 0; r < reps; r++) {
         double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_pix, n_det, n_dim, 1.0f, X, n_dim, W, n_dim,
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)n_pix, n_det, n_dim, 1.0f, X, (int)n_pix, W, n_dim,
                     0.0f, A, n_det);
         for (size_t p0 = 0; p0 < n_pix; p0 += DW_CHUNK_MAX_PIX) {
             size_t n = n_pix - p0 < DW_CHUNK_MAX_PIX ? n_pix - p0 : DW_CHUNK_MAX_PIX;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_det, n_dim, (int)n, 1.0f, A + p0 * n_det, n_det,
-                        X + p0 * n_dim, n_dim, 0.0f, part, n_dim);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, n_det, n_dim, (int)n, 1.0f, A + p0 * n_det, n_det,
+                        X + p0, (int)n_pix, 0.0f, part, n_dim);
         }
         t[r] = now() - t0;
     }

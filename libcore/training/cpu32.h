@@ -4,8 +4,8 @@
  * with --device cpu) and the device's numerics have an executable
  * specification on every machine.
  *
- *   pixels   x̃ = (float)(x − c), pixel-major [n_pix × n_dim], rounded once
- *   logits   A = X̃ Wᵀ by cblas_sgemm, then a − b̃ in float32 in the passes
+ *   pixels   x̃ = (float)(x − c), channel-major [n_dim × n_pix], rounded once
+ *   logits   A = X̃ᵀ Wᵀ by cblas_sgemm, then a − b̃ in float32 in the passes
  *            (b̃ = b − W c formed by the host in float64)
  *   pass 1   sigmoid pieces in float32 (expf, log1pf); per pixel Σ y and
  *            Σ y ln y in float64; H, ℓ, R_SW and the column means of y^γ
@@ -27,7 +27,7 @@
 #include "cuda/backend.h"
 
 #define CPU32_BLOCK_PIX 1024
-/* The training set is kept centred and pixel-major (resident) up to this
+/* The training set is kept centred (resident, NCHW) up to this
  * many bytes; a larger one is gathered and centred batch by batch. */
 #define CPU32_RESIDENT_MAX ((size_t)1 << 30)
 
