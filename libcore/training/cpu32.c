@@ -73,6 +73,7 @@ struct cuda_step {
     double *xs, *R, *dx, *mp, *gm, *V, *ku, *scratch; /* [max_img × n_dim or n_det] */
     double *logits, *dlogits;    /* [max_img × n_cls] */
     double *uW, *ub, *uS, *factor, *csym, *gW, *gb, *gS;
+    double *Qt, *Tt;             /* cur: [n_dim × n_det] Sᵀ B⁻¹, and Uᵀ's right factor (ura_backward) */
     int *ipiv;
     float *set;                  /* [n_img_total × n_dim × hw] centred (NCHW); NULL: gathered per batch */
 };
@@ -84,7 +85,7 @@ static void step_free(cuda_step *s)
     void *p[] = {s->center, s->X, s->W, s->b, s->A, s->part, s->scl, s->lns, s->H, s->M, s->clamped, s->blk,
                  s->col, s->dW, s->db, s->pooled, s->kappa, s->xs, s->R, s->dx, s->mp, s->gm, s->V, s->ku,
                  s->scratch, s->logits, s->dlogits, s->uW, s->ub, s->uS, s->factor, s->csym, s->gW, s->gb,
-                 s->gS, s->ipiv, s->set};
+                 s->gS, s->ipiv, s->set, s->Qt, s->Tt};
     for (size_t k = 0; k < sizeof p / sizeof p[0]; k++)
         free(p[k]);
     free(s);
@@ -166,7 +167,9 @@ static int step_create(cuda_step **out, const cuda_step_sizes *sz, const float *
              (s->factor = malloc(n_det * n_det * sizeof(double))) &&
              (s->csym = malloc(n_det * n_det * sizeof(double))) && (s->gW = malloc(nd * sizeof(double))) &&
              (s->gb = malloc(n_det * sizeof(double))) && (s->gS = malloc(nd * sizeof(double))) &&
-             (s->ipiv = malloc(n_det * sizeof(int)));
+             (s->ipiv = malloc(n_det * sizeof(int))) &&
+             (sz->ura_kind != CUDA_URA_CUR ||
+              ((s->Qt = malloc(nd * sizeof(double))) && (s->Tt = malloc(nd * sizeof(double)))));
     }
     if (!ok) {
         step_free(s);
@@ -552,15 +555,28 @@ static int ura_forward(cuda_step *s, int kind, const double *W, const double *b,
                 s->xs[(size_t)j * n_dim + d] = (s->pooled[(size_t)j * n_dim + d] - s->center[d]) / s->scale[d];
         xs = s->xs;
     }
-    /* R = xs Wᵀ − b, then U = G⁻¹R / B⁻¹R row by row (in place) */
+    /* R = xs Wᵀ − b */
     mat_gemm(0, 1, n_img, n_det, n_dim, 1.0, xs, s->uW, 0.0, s->R);
     for (int j = 0; j < n_img; j++)
         for (int i = 0; i < n_det; i++)
             s->R[(size_t)j * n_det + i] -= s->ub[i];
-    if (solve_rows(s, kind, 0, s->R, n_img))
-        return fail_code;
-    /* dx = U W (uur, std) or U S (cur); m' = m − κ (σ) dx */
-    mat_gemm(0, 0, n_img, n_dim, n_det, 1.0, s->R, kind == CUDA_URA_CUR ? s->uS : s->uW, 0.0, s->dx);
+    if (kind == CUDA_URA_CUR) {
+        /* U = R B⁻ᵀ is never formed: dx = U S = R Qtᵀ with Qt = Sᵀ B⁻¹
+         * (n_dim solves instead of n_img; ura_backward uses Qt too). The
+         * same float64 maths as cuda/ura.cu, reassociated. */
+        for (int d = 0; d < n_dim; d++)
+            for (int i = 0; i < n_det; i++)
+                s->Qt[(size_t)d * n_det + i] = s->uS[(size_t)i * n_dim + d];
+        if (solve_rows(s, kind, 1, s->Qt, n_dim))
+            return fail_code;
+        mat_gemm(0, 1, n_img, n_dim, n_det, 1.0, s->R, s->Qt, 0.0, s->dx);
+    } else {
+        /* U = G⁻¹R row by row (in place), dx = U W */
+        if (solve_rows(s, kind, 0, s->R, n_img))
+            return fail_code;
+        mat_gemm(0, 0, n_img, n_dim, n_det, 1.0, s->R, s->uW, 0.0, s->dx);
+    }
+    /* m' = m − κ (σ) dx */
     for (int j = 0; j < n_img; j++)
         for (int d = 0; d < n_dim; d++) {
             size_t k = (size_t)j * n_dim + d;
@@ -596,13 +612,11 @@ static int ura_backward(cuda_step *s, double scale, double jitter_extra, double 
                 s->gm[(size_t)j * n_dim + d] *= s->scale[d];
         xs = s->xs;
     }
-    const double *U = s->R;
+    const double *U = s->R; /* cur: R, U = R B⁻ᵀ */
     if (kind == CUDA_URA_CUR) {
-        /* V = −diag(κ) Gm Sᵀ B⁻¹ */
-        mat_gemm(0, 1, n_img, n_det, n_dim, 1.0, s->gm, s->uS, 0.0, s->V);
+        /* V = −diag(κ) Gm Sᵀ B⁻¹ = −diag(κ) Gm Qt */
+        mat_gemm(0, 0, n_img, n_det, n_dim, 1.0, s->gm, s->Qt, 0.0, s->V);
         scale_rows(s->V, s->kappa, -1.0, n_img, n_det, s->V);
-        if (solve_rows(s, kind, 1, s->V, n_img))
-            return fail_code;
         /* dW = Vᵀ (M − DX) */
         for (size_t k = 0; k < id; k++)
             s->scratch[k] = s->pooled[k] - s->dx[k];
@@ -612,7 +626,13 @@ static int ura_backward(cuda_step *s, double scale, double jitter_extra, double 
         for (int j = 0; j < n_img; j++)
             for (int d = 0; d < n_dim; d++)
                 s->scratch[(size_t)j * n_dim + d] += s->kappa[j] * s->gm[(size_t)j * n_dim + d];
-        mat_gemm(1, 0, n_det, n_dim, n_img, -1.0, U, s->scratch, 0.0, s->gS);
+        /* = −B⁻¹ (Rᵀ scratch): rows of Tt = scratchᵀ R solved, transposed */
+        mat_gemm(1, 0, n_dim, n_det, n_img, 1.0, s->scratch, U, 0.0, s->Tt);
+        if (solve_rows(s, kind, 0, s->Tt, n_dim))
+            return fail_code;
+        for (int i = 0; i < n_det; i++)
+            for (int d = 0; d < n_dim; d++)
+                s->gS[(size_t)i * n_dim + d] = -s->Tt[(size_t)d * n_det + i];
     } else {
         /* V = −diag(κ) Gx Wᵀ G⁻¹ */
         mat_gemm(0, 1, n_img, n_det, n_dim, 1.0, s->gm, s->uW, 0.0, s->V);
