@@ -19,6 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Pixels per sub-chunk of the element-wise work inside a block (its float32
+ * scratch, 4 × SUB_PIX × n_det per thread, stays in cache). */
+#define SUB_PIX 64
 #define INV_LN2 1.4426950408889634073599246810019
 #define LN2 0.693147180559945309417232121458
 
@@ -76,6 +79,8 @@ struct cuda_step {
     double *Qt, *Tt;             /* cur: [n_dim × n_det] Sᵀ B⁻¹, and Uᵀ's right factor (ura_backward) */
     int *ipiv;
     float *set;                  /* [n_img_total × n_dim × hw] centred (NCHW); NULL: gathered per batch */
+    int n_threads;
+    float *scratch32;            /* [n_threads × 4 × SUB_PIX × n_det]: y, 1 − y, ln y, y^γ */
 };
 
 static void step_free(cuda_step *s)
@@ -85,7 +90,7 @@ static void step_free(cuda_step *s)
     void *p[] = {s->center, s->X, s->W, s->b, s->A, s->part, s->scl, s->lns, s->H, s->M, s->clamped, s->blk,
                  s->col, s->dW, s->db, s->pooled, s->kappa, s->xs, s->R, s->dx, s->mp, s->gm, s->V, s->ku,
                  s->scratch, s->logits, s->dlogits, s->uW, s->ub, s->uS, s->factor, s->csym, s->gW, s->gb,
-                 s->gS, s->ipiv, s->set, s->Qt, s->Tt};
+                 s->gS, s->ipiv, s->scratch32, s->set, s->Qt, s->Tt};
     for (size_t k = 0; k < sizeof p / sizeof p[0]; k++)
         free(p[k]);
     free(s);
@@ -150,6 +155,8 @@ static int step_create(cuda_step **out, const cuda_step_sizes *sz, const float *
              (s->clamped = malloc(max_pix)) && (s->blk = malloc(nb * n_det * sizeof(double))) &&
              (s->col = calloc(n_det, sizeof(double))) && (s->dW = malloc(nd * sizeof(double))) &&
              (s->db = malloc(n_det * sizeof(double)));
+    s->n_threads = omp_get_max_threads();
+    ok = ok && (s->scratch32 = malloc((size_t)s->n_threads * 4 * SUB_PIX * n_det * sizeof(float)));
     if (ok && sz->ura_kind != CUDA_URA_NONE) {
         size_t n_cls = sz->n_cls, id = max_img * n_dim, ii = max_img * n_det, big = id > ii ? id : ii;
         if (!head_w || !head_b || !pooled) {
@@ -194,7 +201,7 @@ static size_t step_bytes(const cuda_step *s)
  * RAW arithmetic), copied from the resident set or gathered; the pooled
  * rows and κ. Channel-major, a batch is runs of hw floats copied from the
  * NCHW set, where pixel-major rows were a transposition of every image
- * (a third of a float32 epoch's time beyond its SGEMMs at 16,000 images);
+ * (at 16,000 Broden-sized images, 3 times the CPU time of the copy now);
  * the SGEMMs read X̃ transposed, as fast. */
 static int load_batch(cuda_step *s, const size_t *order, size_t n_img, const double *kappa)
 {
@@ -225,7 +232,7 @@ static int load_batch(cuda_step *s, const size_t *order, size_t n_img, const dou
 }
 
 /* mask ? a : b for a mask of all ones or zeros, as bit operations (the
- * select loops below then vectorise; a ?: on floats does not). */
+ * select loop below then vectorises; a ?: on floats does not). */
 static inline float blend(uint32_t mask, float a, float b)
 {
     uint32_t ua, ub, u;
@@ -237,48 +244,100 @@ static inline float blend(uint32_t mask, float a, float b)
     return f;
 }
 
-/* pixel.cu's sigmoid_pieces in float32 for the logit z = a − b̃: y, 1 − y
- * and ln y from e = exp(−|z|) and log1p(e). Branch-free (every operand is
- * formed, then selected), so that the loops calling it vectorise into
- * libmvec's expf/log1pf (vecmath.h). */
-static inline void sigmoid_piece(float z, float *y, float *omy, float *ln_y)
+/* pixel.cu's sigmoid_pieces in float32 over rows [n_rows × n_det] of
+ * logits a − b: y, 1 − y, ln y, and y^γ (y_gamma NULL: skipped). Branch-free
+ * loops, so that they vectorise into libmvec's expf/log1pf (vecmath.h);
+ * omy holds e = exp(−|z|) and ln_y log1p(e) until the select loop. */
+VECMATH_CLONES
+static void sigmoid_rows(const float *a, const float *b, size_t n_rows, int n_det, float gamma, float *y,
+                         float *omy, float *ln_y, float *y_gamma)
 {
-    float e = expf(-fabsf(z)), l = log1pf(e), r = 1.0f / (1.0f + e), er = e * r;
-    uint32_t positive = 0u - (uint32_t)(z >= 0.0f);
-    *y = blend(positive, r, er);
-    *omy = blend(positive, er, r);
-    *ln_y = blend(positive, -l, z - l);
+    size_t n = n_rows * (size_t)n_det;
+    for (size_t r = 0; r < n_rows; r++) {
+        const float *ar = a + r * n_det;
+        float *zr = y + r * n_det;
+#pragma omp simd
+        for (int i = 0; i < n_det; i++)
+            zr[i] = ar[i] - b[i];
+    }
+#pragma omp simd
+    for (size_t k = 0; k < n; k++)
+        omy[k] = expf(-fabsf(y[k]));
+#pragma omp simd
+    for (size_t k = 0; k < n; k++)
+        ln_y[k] = log1pf(omy[k]);
+#pragma omp simd
+    for (size_t k = 0; k < n; k++) {
+        /* every operand formed unconditionally: selects, not branches */
+        float z = y[k], e = omy[k], l = ln_y[k], r = 1.0f / (1.0f + e), er = e * r, neg_l = -l, zl = z - l;
+        uint32_t positive = 0u - (uint32_t)(z >= 0.0f);
+        y[k] = blend(positive, r, er);
+        omy[k] = blend(positive, er, r);
+        ln_y[k] = blend(positive, neg_l, zl);
+    }
+    if (y_gamma) {
+#pragma omp simd
+        for (size_t k = 0; k < n; k++)
+            y_gamma[k] = expf(gamma * ln_y[k]);
+    }
 }
 
-/* Pass 1 on one pixel's logits a [n_det] (k_pass1): Σ y and Σ y ln y in
- * float64, and col[i] += y_i^γ (col NULL: skipped). One fused loop over the
- * row, which stays in L1; the float64 sums are vector partial sums (a
- * fixed order for a given build and processor, as the device's tree). */
+/* Σ y and Σ y ln y of one pixel's row [n] in float64 (pass 1): vector
+ * partial sums, a fixed order for a given build and processor (the
+ * device's is a tree). */
 VECMATH_CLONES
-static void pass1_row(const float *a, const float *b, int n_det, float gamma, double *col, double *sum_y,
-                      double *sum_yln)
+static void row_sums(const float *y, const float *ln_y, int n, double *sum_y, double *sum_yln)
 {
     double sy = 0.0, t = 0.0;
-    if (col) {
 #pragma omp simd reduction(+ : sy, t)
-        for (int i = 0; i < n_det; i++) {
-            float y, omy, ln_y;
-            sigmoid_piece(a[i] - b[i], &y, &omy, &ln_y);
-            sy += (double)y;
-            t += (double)y * (double)ln_y;
-            col[i] += (double)expf(gamma * ln_y);
-        }
-    } else {
-#pragma omp simd reduction(+ : sy, t)
-        for (int i = 0; i < n_det; i++) {
-            float y, omy, ln_y;
-            sigmoid_piece(a[i] - b[i], &y, &omy, &ln_y);
-            sy += (double)y;
-            t += (double)y * (double)ln_y;
-        }
+    for (int i = 0; i < n; i++) {
+        sy += (double)y[i];
+        t += (double)y[i] * (double)ln_y[i];
     }
     *sum_y = sy;
     *sum_yln = t;
+}
+
+/* col[i] += y_gamma[i] in float64 (pass 1's column sums). */
+VECMATH_CLONES
+static void row_add(double *col, const float *y_gamma, int n)
+{
+#pragma omp simd
+    for (int i = 0; i < n; i++)
+        col[i] += (double)y_gamma[i];
+}
+
+/* k_pass2 on one pixel's row [n] from its sigmoid pieces: a = dA =
+ * (float)((1 − y)(y(k1 ln y + k0) + col_coef y^γ)) in float64, colsum[i] +=
+ * dA_i. col_coef NULL: no column term (a zero coefficient adds 0·y^γ = 0,
+ * as the kernel's skip). */
+VECMATH_CLONES
+static void pass2_row(float *a, const float *y, const float *omy, const float *ln_y, const float *y_gamma,
+                      double k1, double k0, const double *col_coef, double *colsum, int n)
+{
+    if (col_coef) {
+#pragma omp simd
+        for (int i = 0; i < n; i++) {
+            double d = (double)y[i] * (k1 * (double)ln_y[i] + k0) + col_coef[i] * (double)y_gamma[i];
+            float gr = (float)((double)omy[i] * d);
+            a[i] = gr;
+            colsum[i] += (double)gr;
+        }
+    } else {
+#pragma omp simd
+        for (int i = 0; i < n; i++) {
+            double d = (double)y[i] * (k1 * (double)ln_y[i] + k0);
+            float gr = (float)((double)omy[i] * d);
+            a[i] = gr;
+            colsum[i] += (double)gr;
+        }
+    }
+}
+
+/* This thread's scratch: y, 1 − y, ln y, y^γ [SUB_PIX × n_det] each. */
+static float *thread_scratch(const cuda_step *s, int which)
+{
+    return s->scratch32 + ((size_t)omp_get_thread_num() * 4 + which) * SUB_PIX * s->sz.n_det;
 }
 
 /* Σ over blocks, in block order: out[i] = scale · Σ_b blk[b][i]. */
@@ -300,21 +359,30 @@ static void pass1_block(cuda_step *s, size_t bl, float gamma)
 {
     int n_det = s->sz.n_det;
     size_t p0 = bl * CPU32_BLOCK_PIX, p1 = p0 + CPU32_BLOCK_PIX < s->n_pix ? p0 + CPU32_BLOCK_PIX : s->n_pix;
-    double *col = s->with_columns ? s->blk + bl * n_det : NULL;
-    if (col)
+    double *col = s->blk + bl * n_det;
+    float *y = thread_scratch(s, 0), *omy = thread_scratch(s, 1), *ln_y = thread_scratch(s, 2),
+          *y_gamma = s->with_columns ? thread_scratch(s, 3) : NULL;
+    if (s->with_columns)
         for (int i = 0; i < n_det; i++)
             col[i] = 0.0;
-    for (size_t p = p0; p < p1; p++) {
-        double sy, t;
-        pass1_row(s->A + p * n_det, s->b, n_det, gamma, col, &sy, &t);
-        int is_clamped = sy < LOSS_S_MIN;
-        double s_cl = is_clamped ? LOSS_S_MIN : sy;
-        double ln_s = log(s_cl), inv = INV_LN2 / s_cl;
-        s->scl[p] = s_cl;
-        s->lns[p] = ln_s;
-        s->H[p] = -(t - sy * ln_s) * inv;
-        s->M[p] = -t * inv;
-        s->clamped[p] = (unsigned char)is_clamped;
+    for (size_t q0 = p0; q0 < p1; q0 += SUB_PIX) {
+        size_t q1 = q0 + SUB_PIX < p1 ? q0 + SUB_PIX : p1;
+        sigmoid_rows(s->A + q0 * n_det, s->b, q1 - q0, n_det, gamma, y, omy, ln_y, y_gamma);
+        for (size_t p = q0; p < q1; p++) {
+            size_t row = (p - q0) * n_det;
+            double sy, t;
+            row_sums(y + row, ln_y + row, n_det, &sy, &t);
+            if (y_gamma)
+                row_add(col, y_gamma + row, n_det);
+            int is_clamped = sy < LOSS_S_MIN;
+            double s_cl = is_clamped ? LOSS_S_MIN : sy;
+            double ln_s = log(s_cl), inv = INV_LN2 / s_cl;
+            s->scl[p] = s_cl;
+            s->lns[p] = ln_s;
+            s->H[p] = -(t - sy * ln_s) * inv;
+            s->M[p] = -t * inv;
+            s->clamped[p] = (unsigned char)is_clamped;
+        }
     }
 }
 
@@ -381,57 +449,35 @@ static int pixel_forward_collect(cuda_step *s, cuda_pixel_sums *sums, double *co
     return 0;
 }
 
-/* Pass 2 on one pixel's logits a [n_det] (k_pass2), in place: dA =
- * (float)((1 − y)(y(k1 ln y + k0) + col_coef y^γ)) in float64 from the
- * float32 pieces, and colsum[i] += dA_i. col_coef NULL: no column term
- * (a zero coefficient adds 0·y^γ = 0, as the kernel's skip). */
-VECMATH_CLONES
-static void pass2_row(float *a, const float *b, int n_det, float gamma, double k1, double k0,
-                      const double *col_coef, double *colsum)
-{
-    if (col_coef) {
-#pragma omp simd
-        for (int i = 0; i < n_det; i++) {
-            float y, omy, ln_y;
-            sigmoid_piece(a[i] - b[i], &y, &omy, &ln_y);
-            double d = (double)y * (k1 * (double)ln_y + k0) + col_coef[i] * (double)expf(gamma * ln_y);
-            float gr = (float)((double)omy * d);
-            a[i] = gr;
-            colsum[i] += (double)gr;
-        }
-    } else {
-#pragma omp simd
-        for (int i = 0; i < n_det; i++) {
-            float y, omy, ln_y;
-            sigmoid_piece(a[i] - b[i], &y, &omy, &ln_y);
-            double d = (double)y * (k1 * (double)ln_y + k0);
-            float gr = (float)((double)omy * d);
-            a[i] = gr;
-            colsum[i] += (double)gr;
-        }
-    }
-}
-
 /* Pass 2 on one block: dA in place of A, and the block's column sums of dA. */
 static void pass2_block(cuda_step *s, size_t bl, const cuda_pixel_coefs *c)
 {
     int n_det = s->sz.n_det;
     size_t p0 = bl * CPU32_BLOCK_PIX, p1 = p0 + CPU32_BLOCK_PIX < s->n_pix ? p0 + CPU32_BLOCK_PIX : s->n_pix;
     double *colsum = s->blk + bl * n_det;
+    const double *col_coef = c->col_coef;
+    float *y = thread_scratch(s, 0), *omy = thread_scratch(s, 1), *ln_y = thread_scratch(s, 2),
+          *y_gamma = col_coef ? thread_scratch(s, 3) : NULL;
     for (int i = 0; i < n_det; i++)
         colsum[i] = 0.0;
-    for (size_t p = p0; p < p1; p++) {
-        /* k_pixel_coefs */
-        double c_h = c->c_s;
-        if (c->w_sb != 0.0 && c->sb_max != 0.0) {
-            double r = s->H[p] / c->sb_max;
-            c_h += c->w_sb * rsw_power(r, c->nu - 1.0) * ((c->nu + 1.0) * r - c->nu * c->sb_ratio) / c->sb_b;
+    for (size_t q0 = p0; q0 < p1; q0 += SUB_PIX) {
+        size_t q1 = q0 + SUB_PIX < p1 ? q0 + SUB_PIX : p1;
+        sigmoid_rows(s->A + q0 * n_det, s->b, q1 - q0, n_det, (float)c->gamma, y, omy, ln_y, y_gamma);
+        for (size_t p = q0; p < q1; p++) {
+            /* k_pixel_coefs */
+            double c_h = c->c_s;
+            if (c->w_sb != 0.0 && c->sb_max != 0.0) {
+                double r = s->H[p] / c->sb_max;
+                c_h += c->w_sb * rsw_power(r, c->nu - 1.0) * ((c->nu + 1.0) * r - c->nu * c->sb_ratio) / c->sb_b;
+            }
+            double kappa = s->clamped[p] ? 0.0 : 1.0, inv_s = 1.0 / s->scl[p];
+            double k1 = -(c_h + c->c_m) * INV_LN2 * inv_s;
+            double k0 = (c_h * ((s->lns[p] - 1.0) * INV_LN2 + kappa * (INV_LN2 - s->H[p])) -
+                         c->c_m * (INV_LN2 + kappa * s->M[p])) * inv_s;
+            size_t row = (p - q0) * n_det;
+            pass2_row(s->A + p * n_det, y + row, omy + row, ln_y + row, y_gamma ? y_gamma + row : NULL, k1, k0,
+                      col_coef, colsum, n_det);
         }
-        double kappa = s->clamped[p] ? 0.0 : 1.0, inv_s = 1.0 / s->scl[p];
-        double k1 = -(c_h + c->c_m) * INV_LN2 * inv_s;
-        double k0 = (c_h * ((s->lns[p] - 1.0) * INV_LN2 + kappa * (INV_LN2 - s->H[p])) -
-                     c->c_m * (INV_LN2 + kappa * s->M[p])) * inv_s;
-        pass2_row(s->A + p * n_det, s->b, n_det, (float)c->gamma, k1, k0, c->col_coef, colsum);
     }
 }
 
