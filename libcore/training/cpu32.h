@@ -15,7 +15,9 @@
  *   dW̃      cblas_sgemm over chunks of at most DW_CHUNK_MAX_PIX pixels,
  *            the chunks summed in float64; db = −Σ dA in float64
  *   URA      float64 (cblas_dgemm, LAPACKE potrs/getrs on the host's
- *            factor), the operations of cuda/ura.cu
+ *            factor), the operations of cuda/ura.cu; L^cur's reassociated:
+ *            U = R B⁻ᵀ never formed, and through the head's rank where it
+ *            is narrow (cur_low_rank in cpu32.c)
  * The passes run over OpenMP on fixed blocks of CPU32_BLOCK_PIX pixels
  * whose partial sums are added in block order, so the result does not
  * depend on the thread count beyond what OpenBLAS's SGEMMs do.
