@@ -134,6 +134,37 @@ static void resident_set(cuda_step *s)
         image_to_channels(s, k, 0, s->set + k * per_image, (size_t)s->sz.hw);
 }
 
+static int cur_low_rank(const cuda_step *s);
+
+/* n doubles into *p where need (else left NULL); 0 when out of memory. */
+static int alloc_if(double **p, size_t n, int need)
+{
+    return !need || (*p = malloc(n * sizeof(double))) != NULL;
+}
+
+/* The URA's float64 buffers, only those its kind uses (at Broden scale
+ * L^cur through the head's rank leaves out seven of [max_img × n_dim or
+ * n_det], 0.12 GB): id = max_img·n_dim, ii = max_img·n_det, big their max. */
+static int ura_alloc(cuda_step *s, size_t id, size_t ii, size_t big, size_t n_cls)
+{
+    size_t n_det = s->sz.n_det, n_dim = s->sz.n_dim, nd = n_det * n_dim, max_img = s->sz.max_img;
+    int cur = s->sz.ura_kind == CUDA_URA_CUR, std = s->sz.ura_kind == CUDA_URA_STD;
+    int low = cur && cur_low_rank(s), solved = cur && !low; /* solved: cur without the head's rank */
+    return alloc_if(&s->pooled, id, 1) && (s->kappa = malloc(max_img * sizeof(double))) &&
+           alloc_if(&s->xs, id, std) && alloc_if(&s->R, ii, 1) && alloc_if(&s->dx, id, !low) &&
+           alloc_if(&s->mp, id, !low) && alloc_if(&s->gm, id, !low) && alloc_if(&s->V, ii, !low) &&
+           alloc_if(&s->ku, ii, !cur) && alloc_if(&s->scratch, big, solved) &&
+           alloc_if(&s->logits, max_img * n_cls, 1) && alloc_if(&s->dlogits, max_img * n_cls, 1) &&
+           alloc_if(&s->uW, nd, 1) && alloc_if(&s->ub, n_det, 1) && alloc_if(&s->uS, nd, 1) &&
+           alloc_if(&s->factor, n_det * n_det, 1) && alloc_if(&s->csym, n_det * n_det, !cur) &&
+           alloc_if(&s->gW, nd, 1) && alloc_if(&s->gb, n_det, 1) && alloc_if(&s->gS, nd, 1) &&
+           (s->ipiv = malloc(n_det * sizeof(int))) && alloc_if(&s->Qt, nd, solved) && alloc_if(&s->Tt, nd, solved) &&
+           alloc_if(&s->Pt, n_cls * n_det, low) && alloc_if(&s->E, n_cls * n_det, low) &&
+           alloc_if(&s->F, n_cls * n_dim, low) && alloc_if(&s->J, n_cls * n_dim, low) &&
+           alloc_if(&s->RP, max_img * n_cls, low) && alloc_if(&s->dLk, max_img * n_cls, low) &&
+           alloc_if(&s->w, n_cls, low);
+}
+
 static int step_create(cuda_step **out, const cuda_step_sizes *sz, const float *features, const double *pooled,
                        const double *head_w, const double *head_b, const double *center, const double *scale)
 {
@@ -167,24 +198,7 @@ static int step_create(cuda_step **out, const cuda_step_sizes *sz, const float *
             step_free(s);
             return fail(EX_SOFTWARE, "cpu float32: the URA terms need the head and the pooled features");
         }
-        ok = (s->pooled = malloc(id * sizeof(double))) && (s->kappa = malloc(max_img * sizeof(double))) &&
-             (s->xs = malloc(id * sizeof(double))) && (s->R = malloc(ii * sizeof(double))) &&
-             (s->dx = malloc(id * sizeof(double))) && (s->mp = malloc(id * sizeof(double))) &&
-             (s->gm = malloc(id * sizeof(double))) && (s->V = malloc(ii * sizeof(double))) &&
-             (s->ku = malloc(ii * sizeof(double))) && (s->scratch = malloc(big * sizeof(double))) &&
-             (s->logits = malloc(max_img * n_cls * sizeof(double))) &&
-             (s->dlogits = malloc(max_img * n_cls * sizeof(double))) && (s->uW = malloc(nd * sizeof(double))) &&
-             (s->ub = malloc(n_det * sizeof(double))) && (s->uS = malloc(nd * sizeof(double))) &&
-             (s->factor = malloc(n_det * n_det * sizeof(double))) &&
-             (s->csym = malloc(n_det * n_det * sizeof(double))) && (s->gW = malloc(nd * sizeof(double))) &&
-             (s->gb = malloc(n_det * sizeof(double))) && (s->gS = malloc(nd * sizeof(double))) &&
-             (s->ipiv = malloc(n_det * sizeof(int))) &&
-             (sz->ura_kind != CUDA_URA_CUR ||
-              ((s->Qt = malloc(nd * sizeof(double))) && (s->Tt = malloc(nd * sizeof(double))) &&
-               (s->Pt = malloc(n_cls * n_det * sizeof(double))) && (s->E = malloc(n_cls * n_det * sizeof(double))) &&
-               (s->F = malloc(n_cls * n_dim * sizeof(double))) && (s->J = malloc(n_cls * n_dim * sizeof(double))) &&
-               (s->RP = malloc(max_img * n_cls * sizeof(double))) &&
-               (s->dLk = malloc(max_img * n_cls * sizeof(double))) && (s->w = malloc(n_cls * sizeof(double)))));
+        ok = ura_alloc(s, id, ii, big, n_cls);
     }
     if (!ok) {
         step_free(s);
