@@ -4,8 +4,8 @@
  * with --device cpu) and the device's numerics have an executable
  * specification on every machine.
  *
- *   pixels   x̃ = (float)(x − c), pixel-major [n_pix × n_dim], rounded once
- *   logits   A = X̃ Wᵀ by cblas_sgemm, then a − b̃ in float32 in the passes
+ *   pixels   x̃ = (float)(x − c), channel-major [n_dim × n_pix], rounded once
+ *   logits   A = X̃ᵀ Wᵀ by cblas_sgemm, then a − b̃ in float32 in the passes
  *            (b̃ = b − W c formed by the host in float64)
  *   pass 1   sigmoid pieces in float32 (expf, log1pf); per pixel Σ y and
  *            Σ y ln y in float64; H, ℓ, R_SW and the column means of y^γ
@@ -15,7 +15,9 @@
  *   dW̃      cblas_sgemm over chunks of at most DW_CHUNK_MAX_PIX pixels,
  *            the chunks summed in float64; db = −Σ dA in float64
  *   URA      float64 (cblas_dgemm, LAPACKE potrs/getrs on the host's
- *            factor), the operations of cuda/ura.cu
+ *            factor), the operations of cuda/ura.cu; L^cur's reassociated:
+ *            U = R B⁻ᵀ never formed, and through the head's rank where it
+ *            is narrow (cur_low_rank in cpu32.c)
  * The passes run over OpenMP on fixed blocks of CPU32_BLOCK_PIX pixels
  * whose partial sums are added in block order, so the result does not
  * depend on the thread count beyond what OpenBLAS's SGEMMs do.
@@ -27,7 +29,7 @@
 #include "cuda/backend.h"
 
 #define CPU32_BLOCK_PIX 1024
-/* The training set is kept centred and pixel-major (resident) up to this
+/* The training set is kept centred (resident, NCHW) up to this
  * many bytes; a larger one is gathered and centred batch by batch. */
 #define CPU32_RESIDENT_MAX ((size_t)1 << 30)
 
