@@ -164,6 +164,16 @@ check() {
     fi
 }
 
+# skip_without_torch NAME [PYTHON]: when PYTHON (Debian's python3 by default)
+# cannot import torch, print NAME's "skipped" lines and exit 0.
+skip_without_torch() {
+    if ! "${2:-/usr/bin/python3}" -c 'import torch' 2>/dev/null; then
+        echo "$1: skipped: python3-torch is not installed (apt-get install python3-torch)"
+        echo "$1: 0 passed, 0 failed, 1 skipped"
+        exit 0
+    fi
+}
+
 finish() {
     echo "$_PASSED passed, $_FAILED failed"
     ((_FAILED == 0))

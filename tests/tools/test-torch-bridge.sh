@@ -7,11 +7,7 @@ source tests/tools/lib.sh
 
 # TORCH_PYTHON: the interpreter with torch (Debian's by default).
 TORCH_PYTHON=${TORCH_PYTHON:-/usr/bin/python3}
-if ! "$TORCH_PYTHON" -c 'import torch' 2>/dev/null; then
-    echo "test-torch-bridge: skipped: python3-torch is not installed (apt-get install python3-torch)"
-    echo "0 passed, 0 failed, 1 skipped"
-    exit 0
-fi
+skip_without_torch test-torch-bridge "$TORCH_PYTHON"
 
 TN=bin/trainnet
 FD=bin/featdump

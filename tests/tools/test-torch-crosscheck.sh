@@ -8,11 +8,7 @@
 source tests/tools/lib.sh
 
 PY=/usr/bin/python3
-if ! $PY -c 'import torch' 2>/dev/null; then
-    echo "test-torch-crosscheck: skipped: python3-torch is not installed (apt-get install python3-torch)"
-    echo "test-torch-crosscheck: 0 passed, 0 failed, 1 skipped"
-    exit 0
-fi
+skip_without_torch test-torch-crosscheck
 REF=build/bench/torch_ref CHECK="$PY bench/torch_eddp.py check"
 [[ -x $REF ]] || { fail "$REF is built (make build/bench/torch_ref)"; finish; }
 bin/synthgen --seed 3 --per-class 60 -o "$TMP/f.h5" && bin/trainhead --quiet --seed 3 --epochs 100 "$TMP/f.h5" -o "$TMP/h.h5" &&

@@ -12,11 +12,7 @@
 source tests/tools/lib.sh
 
 PY=/usr/bin/python3
-if ! $PY -c 'import torch' 2>/dev/null; then
-    echo "test-torch-whole: skipped: python3-torch is not installed (apt-get install python3-torch)"
-    echo "test-torch-whole: 0 passed, 0 failed, 1 skipped"
-    exit 0
-fi
+skip_without_torch test-torch-whole
 WHOLE="$PY bench/torch_whole.py"
 bin/synthgen --quiet --seed 3 --per-class 60 -o "$TMP/train.h5" &&
     bin/synthgen --quiet --seed 3 --per-class 60 --split test -o "$TMP/test.h5" &&
