@@ -13,6 +13,7 @@ D=(--threads 1 --seed 4 --epochs 20 --batch 32 --lr 1e-3 --objective constrained
    --weight sb=2.6 --weight cur=0.25 --bound ma=0.8 --bound mm=8 --bound ic=0.01 --bound eac=0.1
    --bound fso=0.1 --al-every 5)
 SAME=tests/tools/same-datasets.py
+O="$TMP/out.h5"
 
 desc "uibe --coverage per-detector"
 $UIBE "${A[@]}" --coverage per-detector "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/pd.h5" 2>"$TMP/pd.err"
@@ -53,6 +54,28 @@ expect_ok $EDDP --step c "$TMP/soft.h5" "$TMP/f.h5" -o "$TMP/c.h5"
 desc "eddp --step d --coverage soft"
 expect_ok $EDDP --step d "${D[@]}" --quiet --coverage soft --tau 0.9 "$TMP/c.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/d.h5"
 
+desc "uibe/eddp --coverage reward"
+# A weighted term (no bound on L^ic); float64 and the cpu32 path.
+R=(--threads 1 --seed 4 --detectors 3 --epochs 30 --batch 32 --lr 1e-3 --objective constrained
+   --losses s,mm,ic,uur --weight s=2.6 --weight uur=0.25 --weight ic=2 --bound mm=8 --al-every 5)
+expect_ok $UIBE "${R[@]}" --quiet --coverage reward "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/rw.h5"
+expect_ok $UIBE "${R[@]}" --quiet --coverage reward --precision float32 "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/rw32.h5"
+check "reward: attribute, and L^ic = 1 - mean coverage in (0, 1) on both paths" py <<'EOF2'
+import h5py, numpy as np, sys
+for name in ("rw", "rw32"):
+    f = h5py.File(sys.argv[1] + f"/{name}.h5", "r")
+    assert f.attrs["coverage"] == "reward", f.attrs["coverage"]
+    lic = f["history/L_ic"][:]
+    assert lic.shape == (30,) and np.all((lic > 0) & (lic < 1)), (name, lic)
+EOF2
+expect_ok $EDDP --step c "$TMP/rw.h5" "$TMP/f.h5" -o "$TMP/rwc.h5"
+expect_ok $EDDP --step d --threads 1 --seed 4 --epochs 20 --batch 32 --lr 1e-3 --objective constrained \
+    --losses s,sb,mm,ic,eac,cur,fso --weight ic=2 --bound mm=8 --bound eac=0.1 --bound fso=0.1 --al-every 5 \
+    --quiet --coverage reward "$TMP/rwc.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/rwd.h5"
+expect_fail 64 "--coverage reward: L\^ic is then a weighted term" $UIBE "${A[@]}" --coverage reward "$TMP/f.h5" "$TMP/h.h5" -o "$O"
+expect_fail 64 "--tau-schedule: --coverage reward does not use tau" $UIBE "${R[@]}" --coverage reward --tau-schedule 0.5:10 \
+    "$TMP/f.h5" "$TMP/h.h5" -o "$O"
+
 desc "uibe --tau-schedule"
 expect_ok $UIBE "${A[@]}" --quiet --tau-schedule 2.5:20 "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/sch.h5"
 check "schedule attributes" py <<'EOF'
@@ -70,9 +93,8 @@ $UIBE "${A[@]}" --quiet "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/plain.h5"
 # schedule rises to a floor the detectors do not meet.
 check "the schedule changes the result" bash -c "! /usr/bin/python3 '$SAME' '$TMP/sch.h5' '$TMP/plain.h5' 2>/dev/null"
 
-O="$TMP/out.h5"
 desc "bad coverage options"
-expect_fail 64 "--coverage: expected mean, per-detector or soft, got 'max'" $UIBE "${A[@]}" --coverage max "$TMP/f.h5" "$TMP/h.h5" -o "$O"
+expect_fail 64 "--coverage: expected mean, per-detector, soft or reward, got 'max'" $UIBE "${A[@]}" --coverage max "$TMP/f.h5" "$TMP/h.h5" -o "$O"
 expect_fail 64 "--tau-schedule: expected TO:EPOCHS" $UIBE "${A[@]}" --tau-schedule 0.25 "$TMP/f.h5" "$TMP/h.h5" -o "$O"
 expect_fail 64 "--tau-schedule: expected TO:EPOCHS" $UIBE "${A[@]}" --tau-schedule 0:10 "$TMP/f.h5" "$TMP/h.h5" -o "$O"
 expect_fail 64 "--tau-schedule: expected TO:EPOCHS" $EDDP --step d "${D[@]}" --tau-schedule 0.5:0 "$TMP/c.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$O"
