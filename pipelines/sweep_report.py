@@ -18,6 +18,7 @@ detectors to concepts (Hungarian on IoU: a distinct detector per concept) and
 the cosines are regress(1)'s evaluation files on the test split; accuracies
 are trainhead --eval's; frequencies are the test split's concept map."""
 import argparse
+import math
 import os
 import sys
 
@@ -101,7 +102,7 @@ INT_COLUMNS = {"seed", "D", "I", "F", "K", "per_class"}
 def fmt(column, value):
     if column in TEXT_COLUMNS or column in INT_COLUMNS:
         return str(value)
-    if value != value:
+    if isinstance(value, float) and math.isnan(value):
         return "-"
     return f"{value:.3f}" if column != "imbalance" else f"{value:.2f}"
 
@@ -144,7 +145,7 @@ def aggregates(rows):
         out.append((f"cos_{est}_mean", mean([r[f"cos_{est}_mean"] for r in rows])))
         out.append((f"cos_{est}_min", min(r[f"cos_{est}_min"] for r in rows)))
     out.append(("head_acc_min", min(r["head_acc"] for r in rows)))
-    stay = [r["iou_stay_min"] for r in rows if r.get("iou_stay_min", float("nan")) == r.get("iou_stay_min")]
+    stay = [r["iou_stay_min"] for r in rows if not math.isnan(r.get("iou_stay_min", math.nan))]
     out.append(("frac_stay_ge_0.9", sum(v >= IOU_PASS for v in stay) / len(stay) if stay else float("nan")))
     return out
 
@@ -187,7 +188,7 @@ def print_aggregates(rows):
     for est in ESTIMATORS:
         print(f"cosine {est:5s} mean {agg[f'cos_{est}_mean']:.3f}  min {agg[f'cos_{est}_min']:.3f}")
     print(f"head accuracy min {agg['head_acc_min']:.3f}")
-    if agg["frac_stay_ge_0.9"] == agg["frac_stay_ge_0.9"]:
+    if not math.isnan(agg["frac_stay_ge_0.9"]):
         print(f"step d from the ideal detectors keeps every concept at IoU >= {IOU_PASS}: "
               f"{agg['frac_stay_ge_0.9']:.3f} of the configuration-seeds that ran it")
 

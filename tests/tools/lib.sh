@@ -164,6 +164,14 @@ check() {
     fi
 }
 
+# The terms, weights and bounds of pipelines/synthetic.mk's steps (a) and
+# (d) (A_FLAGS, D_FLAGS with IC_BOUND 0.01), for tests that run them on a
+# short schedule of their own.
+SYN_A=(--detectors 3 --losses s,ma,mm,ic,uur --weight s=2.6 --weight uur=0.25 --bound ma=0.8 --bound mm=8
+       --bound ic=0.01)
+SYN_D=(--losses s,sb,ma,mm,ic,eac,cur,fso --weight s=0.85 --weight sb=2.6 --weight cur=0.25 --bound ma=0.8
+       --bound mm=8 --bound ic=0.01 --bound eac=0.1 --bound fso=0.1)
+
 # skip_without_torch NAME [PYTHON]: when PYTHON (Debian's python3 by default)
 # cannot import torch, print NAME's "skipped" lines and exit 0.
 skip_without_torch() {

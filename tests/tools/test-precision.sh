@@ -13,10 +13,8 @@ $SG --seed 0 --split train --per-class 300 -o "$TMP/f.h5" &&
 # pipelines/synthetic.mk's settings, on a short schedule
 COMMON=(--threads 1 --seed 0 --lr 5e-5 --batch 1024 --objective constrained --al-every 50 --al-penalty 1
         --al-growth 10 --al-penalty-max 1e4 --gamma 1.1 --tau 1 --rho 0.5 --nu 4 --kappa 0.5:0.9 --epochs 500)
-A=(--detectors 3 --losses s,ma,mm,ic,uur --weight s=2.6 --weight uur=0.25 --bound ma=0.8 --bound mm=8
-   --bound ic=0.01)
-D=(--losses s,sb,ma,mm,ic,eac,cur,fso --weight s=0.85 --weight sb=2.6 --weight cur=0.25 --bound ma=0.8
-   --bound mm=8 --bound ic=0.01 --bound eac=0.1 --bound fso=0.1)
+A=("${SYN_A[@]}")
+D=("${SYN_D[@]}")
 
 for p in float64 float32; do
     desc "--precision $p: steps a, c, d"

@@ -9,6 +9,7 @@
 #include "cache.h"
 #include "error.h"
 #include "features.h"
+#include "cache_fixture.h"
 #include "harness.h"
 #include "learn.h"
 #include "rng.h"
@@ -38,23 +39,6 @@ static int write_features(const char *path, const float *x)
     hsize_t dims[4] = {N, C, H, W};
     int rc = h5out_create(&out, path, 1, H5IO_FORMAT_FEATURES, 1) ||
              h5out_write(&out, "/features", H5IO_FLOAT, 4, dims, x) || h5out_commit(&out);
-    return rc ? error_code() : 0;
-}
-
-static int write_cache(const char *src, const char *dst, int half)
-{
-    h5in in;
-    features_file ff;
-    h5out out;
-    cache_options opt = {.half = half, .batch_bytes = 400};
-    cache_summary summary;
-    if (h5in_open(&in, src, H5IO_FORMAT_FEATURES) || features_open(&ff, &in))
-        return error_code();
-    int rc = h5out_create(&out, dst, 1, H5IO_FORMAT_CACHE, 1) || cache_write(&out, &ff, &opt, &summary) ||
-             h5out_commit(&out);
-    if (rc)
-        h5out_abort(&out);
-    h5in_close(&in);
     return rc ? error_code() : 0;
 }
 
@@ -121,7 +105,7 @@ int main(void)
     snprintf(c32, sizeof c32, "%s/c32.h5", dir);
     snprintf(c16, sizeof c16, "%s/c16.h5", dir);
     snprintf(nan_path, sizeof nan_path, "%s/nan.h5", dir);
-    int rc = write_features(feat, x) || write_cache(feat, c32, 0) || write_cache(feat, c16, 1);
+    int rc = write_features(feat, x) || write_cache_file(feat, c32, 0, 400) || write_cache_file(feat, c16, 1, 400);
     CHECK(rc == 0, "inputs written: %s", error_message());
     if (!rc) {
         compare(feat, "features");

@@ -7,6 +7,7 @@
 #include "error.h"
 #include "features.h"
 #include "half.h"
+#include "cache_fixture.h"
 #include "harness.h"
 #include "learn.h"
 #include "rng.h"
@@ -113,23 +114,6 @@ static int write_features(const char *path, const float *x, size_t n, size_t c, 
     return rc;
 }
 
-static int write_cache(const char *src, const char *dst, int half, size_t batch_bytes)
-{
-    h5in in;
-    features_file ff;
-    h5out out;
-    cache_options opt = {.half = half, .batch_bytes = batch_bytes};
-    cache_summary summary;
-    if (h5in_open(&in, src, H5IO_FORMAT_FEATURES) || features_open(&ff, &in))
-        return 1;
-    int rc = h5out_create(&out, dst, 1, H5IO_FORMAT_CACHE, 1) || cache_write(&out, &ff, &opt, &summary) ||
-             h5out_commit(&out);
-    if (rc)
-        h5out_abort(&out);
-    h5in_close(&in);
-    return rc ? error_code() : 0;
-}
-
 static void test_files(void)
 {
     enum { N = 23, C = 5, H = 3, W = 2 };
@@ -141,7 +125,7 @@ static void test_files(void)
     snprintf(c16, sizeof c16, "%s/c16.h5", dir);
     snprintf(bad, sizeof bad, "%s/bad.h5", dir);
     /* batches of 100 bytes: several images per batch, many batches */
-    int rc = write_features(feat, x, N, C, H, W) || write_cache(feat, c32, 0, 400) || write_cache(feat, c16, 1, 400);
+    int rc = write_features(feat, x, N, C, H, W) || write_cache_file(feat, c32, 0, 400) || write_cache_file(feat, c16, 1, 400);
     CHECK(rc == 0, "features and caches written: %s", error_message());
     if (rc)
         return;
@@ -173,12 +157,12 @@ static void test_files(void)
     x[(7 * C + 4) * H * W + 5] = 70000.0f;
     CHECK(write_features(feat, x, N, C, H, W) == 0, "features with 70000 written");
     error_clear();
-    rc = write_cache(feat, bad, 1, 400);
+    rc = write_cache_file(feat, bad, 1, 400);
     CHECK(rc == EX_DATAERR && strstr(error_message(), "image 7, channel 4 (pixel 5)"),
           "--half refuses 70000: %s", error_message());
     CHECK(access(bad, F_OK) != 0, "no output after the refusal");
     error_clear();
-    CHECK(write_cache(feat, bad, 0, 0) == 0 && learn_load(&a, bad) == 0 &&
+    CHECK(write_cache_file(feat, bad, 0, 0) == 0 && learn_load(&a, bad) == 0 &&
               a.features[(7 * C + 4) * H * W + 5] == 70000.0f,
           "float32 storage keeps 70000");
     learn_free(&a);

@@ -79,16 +79,24 @@ static void make_rows(settings *s, opt_row rows[16])
     memcpy(rows, table, sizeof table);
 }
 
-/* Parses a NULL-terminated word list after a program name. */
-static int run(settings *s, opt_row *rows, char *msg, int *first, const char *const *words)
+/* argv [33] ← "tool" and a NULL-terminated word list (at most 31 words of
+ * under 64 bytes, copied: getopt permutes argv); returns argc. */
+static int make_argv(const char *const *words, char **argv)
 {
     static char buf[32][64];
-    char *argv[33];
     int argc = 0;
     argv[argc++] = strcpy(buf[0], "tool");
     for (; words[argc - 1]; argc++)
         argv[argc] = strcpy(buf[argc], words[argc - 1]);
     argv[argc] = NULL;
+    return argc;
+}
+
+/* Parses a NULL-terminated word list after a program name. */
+static int run(settings *s, opt_row *rows, char *msg, int *first, const char *const *words)
+{
+    char *argv[33];
+    int argc = make_argv(words, argv);
     make_rows(s, rows);
     return opts_parse_args(rows, argc, argv, first, msg, 256);
 }
@@ -217,13 +225,8 @@ static uint64_t fingerprint_of(const char *const *words)
     opt_row rows[16];
     char msg[256];
     int first;
-    static char buf[32][64];
     char *argv[33];
-    int argc = 0;
-    argv[argc++] = strcpy(buf[0], "tool");
-    for (; words[argc - 1]; argc++)
-        argv[argc] = strcpy(buf[argc], words[argc - 1]);
-    argv[argc] = NULL;
+    int argc = make_argv(words, argv);
     make_rows(&s, rows);
     if (opts_parse_args(rows, argc, argv, &first, msg, sizeof msg) != OPTS_OK)
         return 0;
