@@ -108,7 +108,7 @@ static int time_epochs(const char *label, const bench_args *a, const device_choi
     device_step *ds = NULL;
     objective obj = {0};
     double t0 = now();
-    if (device_step_create(&ds, dev, layout, cfg, head, data, a->batch) ||
+    if (device_step_create(&ds, dev, layout, cfg, head, data, a->batch, 0) ||
         objective_init_backend(&obj, layout, cfg, head, device_step_backend(ds))) {
         objective_free(&obj);
         return error_code();

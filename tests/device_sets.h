@@ -25,13 +25,16 @@ typedef struct {
 } test_set;
 
 /* The objective over a device step on data (step: the step, which obj owns),
- * for batches of up to max_img images. obj can be freed after a failure. */
+ * for batches of up to max_img images, with device_step_create's
+ * batch_budget test_batch_budget (0 unless a test sets it). obj can be freed
+ * after a failure. */
+static size_t test_batch_budget;
 static int device_objective(objective *obj, device_step **step, const device_choice *dev,
                             const det_layout *layout, const objective_config *cfg, const head_params *head,
                             const train_data *data, size_t max_img)
 {
     memset(obj, 0, sizeof *obj);
-    if (device_step_create(step, dev, layout, cfg, head, data, max_img))
+    if (device_step_create(step, dev, layout, cfg, head, data, max_img, test_batch_budget))
         return error_code();
     return objective_init_backend(obj, layout, cfg, head, device_step_backend(*step));
 }

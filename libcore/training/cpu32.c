@@ -59,7 +59,9 @@ struct cuda_step {
     const double *head_w, *head_b, *scale; /* [n_cls × n_dim], [n_cls], [n_dim] or NULL */
     double *center;              /* [n_dim] */
     size_t n_img, n_pix;
-    float *X;                    /* [n_dim × n_pix] centred pixels, channel-major (see load_batch) */
+    size_t *order;               /* [max_img] the batch's images in the set */
+    size_t gather;               /* pixels gathered at once: a whole batch, or CPU32_GATHER_PIX (lean) */
+    float *X;                    /* [n_dim × gather] centred pixels, channel-major (gather_chunk) */
     float *W, *b;                /* [n_det × n_dim], [n_det] */
     float *A;                    /* [max_pix × n_det] logits, then dA */
     float *part;                 /* [n_det × n_dim] one chunk's dW̃ */
@@ -90,7 +92,7 @@ static void step_free(cuda_step *s)
 {
     if (!s)
         return;
-    void *p[] = {s->center, s->X, s->W, s->b, s->A, s->part, s->scl, s->lns, s->H, s->M, s->clamped, s->blk,
+    void *p[] = {s->center, s->order, s->X, s->W, s->b, s->A, s->part, s->scl, s->lns, s->H, s->M, s->clamped, s->blk,
                  s->col, s->dW, s->db, s->pooled, s->kappa, s->xs, s->R, s->dx, s->mp, s->gm, s->V, s->ku,
                  s->scratch, s->logits, s->dlogits, s->uW, s->ub, s->uS, s->factor, s->csym, s->gW, s->gb,
                  s->gS, s->ipiv, s->scratch32, s->set, s->Qt, s->Tt, s->Pt, s->E, s->F, s->J, s->RP,
@@ -101,6 +103,36 @@ static void step_free(cuda_step *s)
 }
 
 static size_t n_blocks_of(size_t n_pix) { return (n_pix + CPU32_BLOCK_PIX - 1) / CPU32_BLOCK_PIX; }
+
+/* Pixels gathered at once for batches of at most max_pix: the whole batch,
+ * unless its pixels and logits in float32 do not fit batch_budget bytes
+ * (0: no limit); then chunks of CPU32_GATHER_PIX, each gathered for the
+ * logits and again for dW̃ (at Broden scale 0.27 GB less for a batch of
+ * 4096 images, for a second gather of every batch). */
+static size_t gather_pixels(size_t max_pix, size_t n_dim, size_t n_det, size_t batch_budget)
+{
+    if (!batch_budget || max_pix * (n_dim + n_det) * sizeof(float) <= batch_budget ||
+        max_pix <= CPU32_GATHER_PIX)
+        return max_pix;
+    return CPU32_GATHER_PIX;
+}
+
+/* The step's two SGEMMs on n pixels of a gathered X̃ (channel-major, leading
+ * dimension ld): their logits A_c [n × n_det] = X̃cᵀ Wᵀ, and their share of
+ * dW̃, part [n_det × n_dim] = dA_cᵀ X̃cᵀ (+ part when accumulate).
+ * gemm_reference times these same calls. */
+static void logits_sgemm(const float *Xc, size_t n, size_t ld, const float *W, int n_det, int n_dim, float *Ac)
+{
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)n, n_det, n_dim, 1.0f, Xc, (int)ld, W, n_dim, 0.0f, Ac,
+                n_det);
+}
+
+static void gradient_sgemm(const float *dAc, const float *Xc, size_t n, size_t ld, int n_det, int n_dim,
+                           int accumulate, float *part)
+{
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, n_det, n_dim, (int)n, 1.0f, dAc, n_det, Xc, (int)ld,
+                accumulate ? 1.0f : 0.0f, part, n_dim);
+}
 
 /* NCHW image k of the set, centred in float64 and rounded once (raw: not
  * centred), channel d's hw pixels to dst + d·ld (ld = hw: the image in
@@ -182,7 +214,9 @@ static int step_create(cuda_step **out, const cuda_step_sizes *sz, const float *
     s->scale = scale;
     size_t max_img = sz->max_img, max_pix = max_img * sz->hw, n_dim = sz->n_dim, n_det = sz->n_det;
     size_t nd = n_det * n_dim, nb = n_blocks_of(max_pix);
-    int ok = (s->center = malloc(n_dim * sizeof(double))) && (s->X = malloc(max_pix * n_dim * sizeof(float))) &&
+    int ok = (s->center = malloc(n_dim * sizeof(double))) && (s->order = malloc(max_img * sizeof(size_t))) &&
+             (s->X = malloc((s->gather = gather_pixels(max_pix, n_dim, n_det, sz->batch_budget)) * n_dim *
+                            sizeof(float))) &&
              (s->W = malloc(nd * sizeof(float))) && (s->b = malloc(n_det * sizeof(float))) &&
              (s->A = malloc(max_pix * n_det * sizeof(float))) && (s->part = malloc(nd * sizeof(float))) &&
              (s->scl = malloc(max_pix * sizeof(double))) && (s->lns = malloc(max_pix * sizeof(double))) &&
@@ -215,42 +249,60 @@ static size_t step_bytes(const cuda_step *s)
 {
     size_t max_pix = s->sz.max_img * s->sz.hw;
     size_t set = s->set ? s->sz.n_img_total * s->sz.hw * s->sz.n_dim : 0;
-    return (max_pix * ((size_t)s->sz.n_dim + s->sz.n_det) + set) * sizeof(float);
+    return (s->gather * s->sz.n_dim + max_pix * s->sz.n_det + set) * sizeof(float);
 }
 
-/* The batch: X̃ [n_dim × n_pix] channel-major (row d: channel d of every
- * pixel, image by image), centred in float64 and rounded once (raw in the
- * RAW arithmetic), copied from the resident set or gathered; the pooled
- * rows and κ. Channel-major, a batch is runs of hw floats copied from the
- * NCHW set, where pixel-major rows were a transposition of every image
- * (at 16,000 Broden-sized images, 3 times the CPU time of the copy now);
- * the SGEMMs read X̃ transposed, as fast. */
+/* The batch: its images' order, pooled rows and κ. Its pixels X̃ are
+ * gathered chunk by chunk when an SGEMM reads them (gather_chunk): at
+ * Broden scale a whole gathered batch of 4096 images would be 0.41 GB
+ * beside the set and the logits. */
 static int load_batch(cuda_step *s, const size_t *order, size_t n_img, const double *kappa)
 {
-    int n_dim = s->sz.n_dim, hw = s->sz.hw, raw = arith_mode == CPU32_ARITH_RAW;
-    size_t per_image = (size_t)hw * n_dim;
+    int n_dim = s->sz.n_dim;
     if (n_img > s->sz.max_img)
         return fail(EX_SOFTWARE, "cpu float32: batch of %zu images, made for %zu", n_img, s->sz.max_img);
     s->n_img = n_img;
-    s->n_pix = n_img * hw;
-    size_t ld = s->n_pix;
-#pragma omp parallel for schedule(static)
-    for (size_t k = 0; k < n_img; k++) {
-        float *dst = s->X + k * hw;
-        if (s->set && !raw) {
-            const float *img = s->set + order[k] * per_image;
-            for (int d = 0; d < n_dim; d++)
-                memcpy(dst + d * ld, img + (size_t)d * hw, hw * sizeof(float));
-        } else {
-            image_to_channels(s, order[k], raw, dst, ld);
-        }
-    }
+    s->n_pix = n_img * s->sz.hw;
+    memcpy(s->order, order, n_img * sizeof *order);
     if (s->sz.ura_kind != CUDA_URA_NONE) {
         for (size_t k = 0; k < n_img; k++)
             memcpy(s->pooled + k * n_dim, s->pooled_all + order[k] * n_dim, n_dim * sizeof(double));
         memcpy(s->kappa, kappa, n_img * sizeof(double));
     }
     return 0;
+}
+
+/* Pixels [p0, p0 + n) of the batch (image by image, hw each) into s->X as
+ * X̃ [n_dim × n] channel-major (row d: channel d of those pixels), centred
+ * in float64 and rounded once (raw in the RAW arithmetic): copied from the
+ * resident set or centred from the features. Channel-major, a chunk is runs
+ * of pixels copied from the NCHW set, where pixel-major rows were a
+ * transposition of every image (at 16,000 Broden-sized images, 3 times the
+ * CPU time of the copy); the SGEMMs read X̃ transposed, as fast. */
+static void gather_chunk(cuda_step *s, size_t p0, size_t n)
+{
+    int n_dim = s->sz.n_dim, raw = arith_mode == CPU32_ARITH_RAW;
+    size_t hw = (size_t)s->sz.hw, per_image = hw * n_dim, k0 = p0 / hw, k1 = (p0 + n - 1) / hw;
+#pragma omp parallel for schedule(static)
+    for (size_t k = k0; k <= k1; k++) {
+        size_t q0 = k == k0 ? p0 - k * hw : 0, q1 = k == k1 ? p0 + n - k * hw : hw;
+        float *dst = s->X + (k * hw + q0 - p0);
+        if (s->set && !raw) {
+            const float *img = s->set + s->order[k] * per_image;
+            for (int d = 0; d < n_dim; d++)
+                memcpy(dst + d * n, img + d * hw + q0, (q1 - q0) * sizeof(float));
+            continue;
+        }
+        const float *img = s->features + s->order[k] * per_image;
+        for (int d = 0; d < n_dim; d++) {
+            const float *src = img + d * hw;
+            float *out = dst + d * n;
+            double c = raw ? 0.0 : s->center[d];
+#pragma omp simd
+            for (size_t p = q0; p < q1; p++)
+                out[p - q0] = (float)((double)src[p] - c);
+        }
+    }
 }
 
 /* mask ? a : b for a mask of all ones or zeros, as bit operations (the
@@ -437,9 +489,12 @@ static int pixel_forward(cuda_step *s, const float *W, const float *b, double ga
         s->b[i] = arith_mode == CPU32_ARITH_RAW && arith_raw_b ? (float)arith_raw_b[i] : b[i];
     s->with_sb = with_sb;
     s->with_columns = with_columns;
-    /* A [n_pix × n_det] = X̃ᵀ · Wᵀ, X̃ stored [n_dim × n_pix] */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)n_pix, n_det, n_dim, 1.0f, s->X, (int)n_pix, s->W,
-                n_dim, 0.0f, s->A, n_det);
+    /* A [n_pix × n_det] = X̃ᵀ · Wᵀ, chunk by chunk, X̃ gathered [n_dim × n] */
+    for (size_t p0 = 0; p0 < n_pix; p0 += s->gather) {
+        size_t n = n_pix - p0 < s->gather ? n_pix - p0 : s->gather;
+        gather_chunk(s, p0, n);
+        logits_sgemm(s->X, n, n, s->W, n_det, n_dim, s->A + p0 * n_det);
+    }
     float g = (float)gamma;
 #pragma omp parallel for schedule(static)
     for (size_t bl = 0; bl < nb; bl++)
@@ -503,21 +558,27 @@ static void pass2_block(cuda_step *s, size_t bl, const cuda_pixel_coefs *c)
     }
 }
 
-/* dW̃ [n_det × n_dim] = dAᵀ X̃ by SGEMMs over chunks of `chunk` pixels (X̃
- * channel-major: the chunk's columns, transposed), the chunks summed in
- * float64. */
-static void filter_gradient(cuda_step *s, size_t chunk)
+/* dW̃ [n_det × n_dim] = dAᵀ X̃ summed in float32 over groups of `group`
+ * pixels, the groups summed in float64; X̃ gathered again chunk by chunk
+ * when the forward could not keep it whole. */
+static void filter_gradient(cuda_step *s, size_t group)
 {
     int n_det = s->sz.n_det, n_dim = s->sz.n_dim;
-    size_t nd = (size_t)n_det * n_dim;
+    size_t nd = (size_t)n_det * n_dim, n_pix = s->n_pix;
     for (size_t k = 0; k < nd; k++)
         s->dW[k] = 0.0;
-    for (size_t p0 = 0; p0 < s->n_pix; p0 += chunk) {
-        size_t n = s->n_pix - p0 < chunk ? s->n_pix - p0 : chunk;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, n_det, n_dim, (int)n, 1.0f, s->A + p0 * n_det, n_det,
-                    s->X + p0, (int)s->n_pix, 0.0f, s->part, n_dim);
-        for (size_t k = 0; k < nd; k++)
-            s->dW[k] += (double)s->part[k];
+    for (size_t c0 = 0; c0 < n_pix; c0 += s->gather) {
+        size_t cn = n_pix - c0 < s->gather ? n_pix - c0 : s->gather;
+        if (cn < n_pix)
+            gather_chunk(s, c0, cn);
+        for (size_t p0 = c0, n; p0 < c0 + cn; p0 += n) {
+            size_t to_group = group - p0 % group;
+            n = c0 + cn - p0 < to_group ? c0 + cn - p0 : to_group;
+            gradient_sgemm(s->A + p0 * n_det, s->X + (p0 - c0), n, cn, n_det, n_dim, p0 % group != 0, s->part);
+            if ((p0 + n) % group == 0 || p0 + n == n_pix)
+                for (size_t k = 0; k < nd; k++)
+                    s->dW[k] += (double)s->part[k];
+        }
     }
 }
 
@@ -864,14 +925,13 @@ static int gemm_reference(int index, size_t n_pix, int n_det, int n_dim, int rep
      * part of what the reference stands for. */
     memset(A, 0, n_pix * n_det * sizeof(float));
     memset(part, 0, nd * sizeof(float));
+    /* The step's calls with the batch gathered whole (no --memory budget). */
     for (int r = 0; r < reps; r++) {
         double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)n_pix, n_det, n_dim, 1.0f, X, (int)n_pix, W, n_dim,
-                    0.0f, A, n_det);
+        logits_sgemm(X, n_pix, n_pix, W, n_det, n_dim, A);
         for (size_t p0 = 0; p0 < n_pix; p0 += DW_CHUNK_MAX_PIX) {
             size_t n = n_pix - p0 < DW_CHUNK_MAX_PIX ? n_pix - p0 : DW_CHUNK_MAX_PIX;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, n_det, n_dim, (int)n, 1.0f, A + p0 * n_det, n_det,
-                        X + p0, (int)n_pix, 0.0f, part, n_dim);
+            gradient_sgemm(A + p0 * n_det, X + p0, n, n_pix, n_det, n_dim, 0, part);
         }
         t[r] = now() - t0;
     }

@@ -4,7 +4,9 @@
  * with --device cpu) and the device's numerics have an executable
  * specification on every machine.
  *
- *   pixels   x̃ = (float)(x − c), channel-major [n_dim × n_pix], rounded once
+ *   pixels   x̃ = (float)(x − c), channel-major, rounded once; the batch
+ *            gathered whole, or in chunks of CPU32_GATHER_PIX pixels for
+ *            each SGEMM where a batch budget asks for it
  *   logits   A = X̃ᵀ Wᵀ by cblas_sgemm, then a − b̃ in float32 in the passes
  *            (b̃ = b − W c formed by the host in float64)
  *   pass 1   sigmoid pieces in float32 (expf, log1pf); per pixel Σ y and
@@ -12,8 +14,8 @@
  *            in float64
  *   pass 2   k1, k0 in float64, dA = (float)((1 − y)(y(k1 ln y + k0) +
  *            col_coef y^γ)), in place of A
- *   dW̃      cblas_sgemm over chunks of at most DW_CHUNK_MAX_PIX pixels,
- *            the chunks summed in float64; db = −Σ dA in float64
+ *   dW̃      cblas_sgemm, one float32 sum per DW_CHUNK_MAX_PIX pixels,
+ *            those summed in float64; db = −Σ dA in float64
  *   URA      float64 (cblas_dgemm, LAPACKE potrs/getrs on the host's
  *            factor), the operations of cuda/ura.cu; L^cur's reassociated:
  *            U = R B⁻ᵀ never formed, and through the head's rank where it
@@ -29,6 +31,11 @@
 #include "cuda/backend.h"
 
 #define CPU32_BLOCK_PIX 1024
+/* Pixels of a batch gathered at once when the batch does not fit its
+ * budget (cuda_step_sizes.batch_budget): dW̃'s float32 group, so that each
+ * chunk's SGEMMs are those of the batch gathered whole, and the results
+ * the same bits. */
+#define CPU32_GATHER_PIX DW_CHUNK_MAX_PIX
 /* The training set is kept centred (resident, NCHW) up to this
  * many bytes; a larger one is gathered and centred batch by batch. */
 #define CPU32_RESIDENT_MAX ((size_t)1 << 30)

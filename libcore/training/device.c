@@ -348,7 +348,7 @@ static int step_alloc(device_step *s)
 
 int device_step_create(device_step **out, const device_choice *dev, const det_layout *layout,
                        const objective_config *cfg, const head_params *head, const train_data *data,
-                       size_t max_img)
+                       size_t max_img, size_t batch_budget)
 {
     *out = NULL;
     if (!dev || dev->kind == DEVICE_CPU)
@@ -377,7 +377,8 @@ int device_step_create(device_step **out, const device_choice *dev, const det_la
     cuda_step_sizes sz = {.device = dev->index, .n_det = layout->n_det, .n_dim = layout->n_dim, .hw = data->hw,
                           .n_cls = head ? head->n_cls : 1, .n_img_total = set->n_img,
                           .max_img = max_img, .ura_kind = s->ura_kind,
-                          .force_stream = !data->features || (stream && !strcmp(stream, "1"))};
+                          .force_stream = !data->features || (stream && !strcmp(stream, "1")),
+                          .batch_budget = batch_budget};
     s->ops = dev->kind == DEVICE_CPU32 ? cpu32_backend() : ops_now();
     if (!s->ops) {
         device_step_free(s);

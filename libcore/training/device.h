@@ -84,10 +84,12 @@ typedef struct device_step device_step;
  * batches stream from pinned host memory; EDDP_DEVICE_STREAM=1 forces
  * streaming) for batches of up to max_img images. layout, cfg, head and
  * data must outlive the step. Refuses L^cnn, and L^uur with more detectors
- * than dimensions, naming --device cpu. */
+ * than dimensions, naming --device cpu. batch_budget (0: no limit): bytes
+ * for a batch's buffers beside the set; the float32 CPU backend gathers a
+ * batch that does not fit it in chunks (cpu32.h). */
 int device_step_create(device_step **out, const device_choice *dev, const det_layout *layout,
                        const objective_config *cfg, const head_params *head, const train_data *data,
-                       size_t max_img);
+                       size_t max_img, size_t batch_budget);
 
 /* The step as the objective's batch backend (objective_init_backend), which
  * then owns it: objective_free frees it. */

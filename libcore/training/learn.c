@@ -306,13 +306,22 @@ int learn_overlap(const learn_set *set, const double *W, const double *b, int n_
     return rc;
 }
 
+/* What --memory leaves for a batch's buffers beside the set (1 when
+ * nothing: the leanest batches; 0 without --memory: no limit). */
+static size_t batch_budget(const train_options *opts, const learn_set *set)
+{
+    size_t memory = opts->memory;
+    return !memory ? 0 : memory > set->bytes ? memory - set->bytes : 1;
+}
+
 int learn_objective(objective *obj, device_choice *dev, const det_layout *layout, const train_options *opts,
                     const head_params *head, const learn_set *set)
 {
     memset(obj, 0, sizeof *obj);
     size_t batch = opts->train.batch_images;
     device_step *step = NULL;
-    if (dev->kind != DEVICE_CPU && !device_step_create(&step, dev, layout, &opts->obj, head, &set->data, batch))
+    if (dev->kind != DEVICE_CPU &&
+        !device_step_create(&step, dev, layout, &opts->obj, head, &set->data, batch, batch_budget(opts, set)))
         return objective_init_backend(obj, layout, &opts->obj, head, device_step_backend(step));
     if (dev->kind != DEVICE_CPU) {
         if (!dev->automatic || error_code() != EX_UNAVAILABLE)

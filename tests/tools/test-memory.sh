@@ -2,7 +2,9 @@
 # is streamed from the file batch by batch (libcore/data/batchsrc) and the
 # run ends bit-identical to the in-memory one (same seed and threads), in
 # float64 and float32, from a features file and from a cache (float32 and
-# float16); the note on stderr; bad --memory values.
+# float16); a float32 batch too large for the budget beside the set is
+# gathered in chunks, with the same bits; the note on stderr; bad --memory
+# values.
 source tests/tools/lib.sh
 
 SG=bin/synthgen TH=bin/trainhead UIBE=bin/uibe EDDP=bin/eddp CG=bin/cachegpu
@@ -61,6 +63,23 @@ for name in pairs:
             assert f.attrs[k] == g.attrs[k], (name, k)
 # the float16 cache trains on its rounded pixels: another result than float32
 assert h5py.File(t + "/a-c-memory.h5")["W"][()].tobytes() != h5py.File(t + "/a-c16-memory.h5")["W"][()].tobytes()
+EOF
+
+desc "float32, batches of 67,500 pixels: a budget that holds the set (5.28 MB) but not a batch beside it"
+$SG --seed 4 --split train --per-class 2500 --height 3 --width 3 \
+    --classes "0,1,2,0,1,2,0,1,2;1,2,0,1,2,0,1,2,0;2,0,1,2,0,1,2,0,1" -o "$TMP/big.h5" &&
+    $TH --seed 4 --epochs 20 --lr 0.005 "$TMP/big.h5" -o "$TMP/bigh.h5" || fail "synthgen and trainhead: 3x3 set"
+for m in whole lean; do
+    MEM=() && [ $m = lean ] && MEM=(--memory 5400K)
+    expect_ok $UIBE "${COMMON[@]}" "${A[@]}" "${MEM[@]}" --batch 7500 --epochs 3 --device cpu --precision float32 \
+        "$TMP/big.h5" "$TMP/bigh.h5" -o "$TMP/big-$m.h5"
+done
+check "batches gathered in chunks end bit-identical to whole ones" py <<'EOF'
+import h5py, sys
+t = sys.argv[1]
+f, g = (h5py.File(f"{t}/big-{m}.h5", "r") for m in ("whole", "lean"))
+for k in ("W", "b", "history/objective"):
+    assert f[k][()].tobytes() == g[k][()].tobytes(), k
 EOF
 
 desc "the streamed run says so on stderr"

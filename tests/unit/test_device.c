@@ -126,6 +126,35 @@ static void compare_step(const char *what, const device_choice *dev, const test_
     objective_free(&obj_dev);
 }
 
+/* A batch gathered in chunks (a batch budget of one byte) gives the bits of
+ * one gathered whole. */
+static void compare_lean(const device_choice *dev, const test_set *t, const det_layout *layout,
+                         const objective_config *cfg, const head_params *head, const double *params,
+                         const size_t *order, size_t n_img, const double *kappa)
+{
+    size_t n = layout->n_params;
+    device_step *whole = NULL, *lean = NULL;
+    objective obj_whole, obj_lean;
+    int rc = device_objective(&obj_whole, &whole, dev, layout, cfg, head, &t->data, n_img);
+    test_batch_budget = 1;
+    rc = device_objective(&obj_lean, &lean, dev, layout, cfg, head, &t->data, n_img) || rc;
+    test_batch_budget = 0;
+    CHECK(rc == 0 && device_step_bytes(lean) < device_step_bytes(whole), "lean batches: setup (%s)",
+          error_message());
+    if (!rc) {
+        double v1[TERM_COUNT], v2[TERM_COUNT], t1, t2;
+        double *g1 = malloc(n * sizeof(double)), *g2 = malloc(n * sizeof(double));
+        rc = eval_images(&obj_whole, params, order, n_img, t->data.hw, kappa, NULL, v1, &t1, g1) ||
+             eval_images(&obj_lean, params, order, n_img, t->data.hw, kappa, NULL, v2, &t2, g2);
+        CHECK(rc == 0 && t1 == t2 && !memcmp(g1, g2, n * sizeof(double)),
+              "batches gathered in chunks and whole agree bit for bit (%s)", rc ? error_message() : "values differ");
+        free(g1); free(g2);
+    }
+    error_clear();
+    objective_free(&obj_whole);
+    objective_free(&obj_lean);
+}
+
 /* Streamed batches give the bits of resident ones. */
 static void compare_streaming(const device_choice *dev, const test_set *t, const det_layout *layout,
                               const objective_config *cfg, const head_params *head, const double *params,
@@ -316,7 +345,7 @@ int main(void)
         compare_step("synthetic, step (d), L^ic reward", &dev, &t, &ld, &cfg, &head, pd, order, 256, kappa, NULL);
         cfg.pixel.coverage = LOSS_COVERAGE_SOFT;
         device_step *soft_step = NULL;
-        int soft_rc = device_step_create(&soft_step, &dev, &ld, &cfg, &head, &t.data, 256);
+        int soft_rc = device_step_create(&soft_step, &dev, &ld, &cfg, &head, &t.data, 256, 0);
         CHECK(soft_rc == EX_UNAVAILABLE && soft_step == NULL, "--coverage soft refused on the device (%d)", soft_rc);
         error_clear();
         /* raw space (uur without standardisation) */
@@ -422,6 +451,35 @@ int main(void)
         compare_step("Broden-like, D=512, I=500, step (d)", &dev, &t, &ld, &cfg, &head, pd, order, 256, kappa, NULL);
         free(pa); free(pd);
         det_layout_free(&la); det_layout_free(&ld);
+        free(head.weight); free(head.bias);
+        set_free(&t);
+    }
+    {
+        /* 1,400 images of 7×7: 68,600 pixels; with a batch budget of one
+         * byte, gathered in two chunks (CPU32_GATHER_PIX), the boundary
+         * inside image 1337, and again for dW̃. */
+        test_set t;
+        set_broden_like(&t, &rng, 1400, 32, 49);
+        head_params head;
+        head_make(&head, &rng, 10, 32);
+        size_t order[1400];
+        double kappa[1400];
+        first_batch(&rng, 1400, order, kappa, 1400);
+        objective_config cfg;
+        det_layout ld;
+        det_layout_init(&ld, DET_FREE, 16, 32, 1, t.mean, t.std);
+        double *pd = malloc(ld.n_params * sizeof(double));
+        free_params(&rng, &ld, t.mean, pd);
+        config_make(&cfg, "s,sb,ma,mm,ic,eac,cur,fso", 1.0);
+        compare_step("Broden-like, 68,600 pixels, step (d)", &dev, &t, &ld, &cfg, &head, pd, order, 1400, kappa,
+                     NULL);
+        test_batch_budget = 1;
+        compare_step("Broden-like, 68,600 pixels in two gathered chunks", &dev, &t, &ld, &cfg, &head, pd, order,
+                     1400, kappa, NULL);
+        test_batch_budget = 0;
+        compare_lean(&dev, &t, &ld, &cfg, &head, pd, order, 1400, kappa);
+        free(pd);
+        det_layout_free(&ld);
         free(head.weight); free(head.bias);
         set_free(&t);
     }

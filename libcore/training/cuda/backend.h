@@ -47,6 +47,7 @@ typedef struct {
     size_t max_img;        /* largest batch */
     int ura_kind;          /* enum cuda_ura_kind: which URA buffers to allocate */
     int force_stream;      /* 1: stream batches even when the set would fit */
+    size_t batch_budget;   /* cpu float32: bytes for a batch's pixels and logits (0: no limit) */
 } cuda_step_sizes;
 
 /* Pixels per chunk of dW̃ = dAᵀX̃ at most: each chunk's SGEMM sums in
@@ -146,7 +147,7 @@ int cuda_gemm_reference(int index, size_t n_pix, int n_det, int n_dim, int reps,
  * one exported symbol, CUDA_BACKEND_SYMBOL, returns. The object has its own
  * copy of error.c: after a failed call the host reads the plugin's
  * error_code/error_message and records them as its own. */
-#define CUDA_BACKEND_ABI 2
+#define CUDA_BACKEND_ABI 3
 #define CUDA_BACKEND_SYMBOL "eddp_cuda_backend"
 
 typedef struct {
