@@ -391,6 +391,8 @@ static inline double inactive_grad_of_floor(double g, size_t n_det, double floor
  * the mean over floors per detector (soft; NAN without them). */
 static double inactive_of_means(const double *g, size_t n_det, const loss_pixel_config *cfg, const double *floor)
 {
+    if (cfg->coverage == LOSS_COVERAGE_UNION)
+        return NAN; /* not a function of the column means */
     if (cfg->coverage == LOSS_COVERAGE_SOFT)
         return floor ? inactive_of_floors(g, n_det, floor) : NAN;
     rsw_map mp = inactive_map(n_det, coverage_tau(cfg, n_det));
@@ -753,13 +755,14 @@ int loss_fso_backward(const double *W, const double *S, size_t n_det,
 /* ---- fused pixel losses ----------------------------------------------------- */
 struct loss_pixel_workspace {
     size_t max_pix, n_det;
-    /* per pixel [max_pix]: S̃, ln S̃, H (bits), ℓ^ma (bits), ∂L^sb/∂H */
-    double *s_clamped, *ln_s, *entropy, *max_act, *d_entropy;
+    /* per pixel [max_pix]: S̃, ln S̃, H (bits), ℓ^ma (bits), ∂L^sb/∂H,
+     * U = Π_i (1 − y_i) (--coverage union) */
+    double *s_clamped, *ln_s, *entropy, *max_act, *d_entropy, *uncovered;
     unsigned char *clamped; /* [max_pix] */
     /* per logit [max_pix × n_det], left by pass 1 so that pass 2 needs no
      * exp or log: y, 1 − y, ln y, and y^γ (only when the columns are on) */
     double *y, *one_minus_y, *ln_y, *y_gamma;
-    double *chunk_entropy, *chunk_max_act; /* [CHUNKS_MAX] */
+    double *chunk_entropy, *chunk_max_act, *chunk_uncovered; /* [CHUNKS_MAX] */
     double *col_part;  /* [CHUNKS_MAX × n_det] per-chunk Σ_p y^γ */
     double *col_mean;  /* [n_det] g_i */
     double *col_coef;  /* [n_det] γ/N · Σ_term w ∂L/∂g_i */
@@ -769,7 +772,7 @@ struct loss_pixel_workspace {
     const double *A;
     size_t n_pix;
     loss_pixel_config cfg;
-    int have_columns;
+    int have_columns, have_uncovered;
 };
 
 loss_pixel_workspace *loss_pixel_workspace_create(size_t max_pix, size_t n_det)
@@ -782,7 +785,7 @@ loss_pixel_workspace *loss_pixel_workspace_create(size_t max_pix, size_t n_det)
     ws->max_pix = max_pix;
     ws->n_det = n_det;
     size_t cells = max_pix * n_det;
-    size_t n_doubles = 5 * max_pix + 4 * cells + 2 * CHUNKS_MAX +
+    size_t n_doubles = 6 * max_pix + 4 * cells + 3 * CHUNKS_MAX +
                        2 * CHUNKS_MAX * n_det + 4 * n_det;
     ws->s_clamped = malloc(n_doubles * sizeof(double));
     ws->clamped = malloc(max_pix);
@@ -794,13 +797,15 @@ loss_pixel_workspace *loss_pixel_workspace_create(size_t max_pix, size_t n_det)
     ws->entropy = ws->ln_s + max_pix;
     ws->max_act = ws->entropy + max_pix;
     ws->d_entropy = ws->max_act + max_pix;
-    ws->y = ws->d_entropy + max_pix;
+    ws->uncovered = ws->d_entropy + max_pix;
+    ws->y = ws->uncovered + max_pix;
     ws->one_minus_y = ws->y + cells;
     ws->ln_y = ws->one_minus_y + cells;
     ws->y_gamma = ws->ln_y + cells;
     ws->chunk_entropy = ws->y_gamma + cells;
     ws->chunk_max_act = ws->chunk_entropy + CHUNKS_MAX;
-    ws->col_part = ws->chunk_max_act + CHUNKS_MAX;
+    ws->chunk_uncovered = ws->chunk_max_act + CHUNKS_MAX;
+    ws->col_part = ws->chunk_uncovered + CHUNKS_MAX;
     ws->col_mean = ws->col_part + CHUNKS_MAX * n_det;
     ws->col_coef = ws->col_mean + n_det;
     ws->share_part = ws->col_coef + n_det;
@@ -822,7 +827,8 @@ int loss_pixel_config_valid(const loss_pixel_config *cfg)
     return cfg->gamma > 0.0 && cfg->tau > 0.0 && cfg->rho >= 0.0 &&
            cfg->rho < 1.0 && cfg->nu >= 1.0 &&
            (cfg->coverage == LOSS_COVERAGE_MEAN || cfg->coverage == LOSS_COVERAGE_PER_DETECTOR ||
-            cfg->coverage == LOSS_COVERAGE_SOFT || cfg->coverage == LOSS_COVERAGE_REWARD);
+            cfg->coverage == LOSS_COVERAGE_SOFT || cfg->coverage == LOSS_COVERAGE_REWARD ||
+            cfg->coverage == LOSS_COVERAGE_UNION);
 }
 
 /* Fast stable sigmoid: e = exp(−|a|), one log1p, one division:
@@ -875,6 +881,23 @@ static void pass1_elements(const double *a, size_t n, double gamma, double *y, d
         for (size_t k = 0; k < n; k++)
             y_gamma[k] = exp(gamma * ln_y[k]);
     }
+}
+
+/* --coverage union over pixels [lo, hi): U_p = Π_i (1 − y_i) =
+ * exp(Σ_i (ln y_i − a_i)) (ln(1 − y) = ln σ(−a) = ln y − a), and their sum. */
+static double uncovered_chunk(loss_pixel_workspace *ws, const double *A, size_t lo, size_t hi)
+{
+    size_t n_det = ws->n_det;
+    double sum = 0.0;
+    for (size_t p = lo; p < hi; p++) {
+        const double *a = A + p * n_det, *ln_y = ws->ln_y + p * n_det;
+        double ln_u = 0.0;
+        for (size_t i = 0; i < n_det; i++)
+            ln_u += ln_y[i] - a[i];
+        ws->uncovered[p] = exp(ln_u);
+        sum += ws->uncovered[p];
+    }
+    return sum;
 }
 
 static void pass1_chunk(loss_pixel_workspace *ws, const double *A, size_t lo,
@@ -970,14 +993,17 @@ int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
     if (n_pix == 0 || n_pix > ws->max_pix || n_det != ws->n_det ||
         !loss_pixel_config_valid(cfg))
         return -1;
-    int columns = w->ic != 0.0 || w->eac != 0.0;
+    int uncovered = cfg->coverage == LOSS_COVERAGE_UNION && w->ic != 0.0;
+    int columns = (w->ic != 0.0 && !uncovered) || w->eac != 0.0;
     size_t n_chunks = chunk_count(n_pix);
 #pragma omp parallel for schedule(static) if (LOSS_PARALLEL(n_pix, n_det))
-    for (size_t c = 0; c < n_chunks; c++)
-        pass1_chunk(ws, A, chunk_start(c, n_chunks, n_pix),
-                    chunk_start(c + 1, n_chunks, n_pix), cfg->gamma,
-                    columns ? ws->col_part + c * n_det : NULL,
-                    &ws->chunk_entropy[c], &ws->chunk_max_act[c]);
+    for (size_t c = 0; c < n_chunks; c++) {
+        size_t lo = chunk_start(c, n_chunks, n_pix), hi = chunk_start(c + 1, n_chunks, n_pix);
+        pass1_chunk(ws, A, lo, hi, cfg->gamma, columns ? ws->col_part + c * n_det : NULL, &ws->chunk_entropy[c],
+                    &ws->chunk_max_act[c]);
+        if (uncovered)
+            ws->chunk_uncovered[c] = uncovered_chunk(ws, A, lo, hi);
+    }
 
     double sum_h = 0.0, sum_m = 0.0, inv_n = 1.0 / (double)n_pix;
     for (size_t c = 0; c < n_chunks; c++) {
@@ -1001,6 +1027,12 @@ int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
             soft_floors(ws, n_pix, cfg->tau);
         column_values(ws->col_mean, n_det, cfg, soft ? ws->floor : NULL, &out->ic, &out->eac);
     }
+    if (uncovered) {
+        double sum_u = 0.0;
+        for (size_t c = 0; c < n_chunks; c++)
+            sum_u += ws->chunk_uncovered[c];
+        out->ic = sum_u * inv_n;
+    }
     out->total = w->s * out->s + (w->sb != 0.0 ? w->sb * out->sb : 0.0) +
                  w->ma * out->ma;
     if (w->ic != 0.0)
@@ -1012,6 +1044,7 @@ int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
     ws->n_pix = n_pix;
     ws->cfg = *cfg;
     ws->have_columns = columns;
+    ws->have_uncovered = uncovered;
     return 0;
 }
 
@@ -1033,13 +1066,14 @@ static int column_coefficients(const double *col_mean, size_t n_det, size_t n_pi
     if (w->eac != 0.0)
         st = rsw_compute(col_mean, n_det, mp, cfg->nu);
     rsw_stats ic_st = {0.0, 0.0, 0.0};
-    if (w->ic != 0.0)
+    double w_ic = cfg->coverage == LOSS_COVERAGE_UNION ? 0.0 : w->ic; /* per pixel, in pass 2 */
+    if (w_ic != 0.0)
         ic_st = inactive_stats(col_mean, n_det, cfg);
     int any = 0;
     for (size_t i = 0; i < n_det; i++) {
         double g = col_mean[i], d = 0.0;
-        if (w->ic != 0.0)
-            d += w->ic * inactive_grad_of(cfg, n_det, ic_st, g, floor ? floor[i] : 0.0);
+        if (w_ic != 0.0)
+            d += w_ic * inactive_grad_of(cfg, n_det, ic_st, g, floor ? floor[i] : 0.0);
         if (w->eac != 0.0)
             d += w->eac * rsw_grad_of(st, mp, cfg->nu, g);
         col_coef[i] = d * f;
@@ -1095,8 +1129,9 @@ static void pass2_pixel(const loss_pixel_workspace *ws, size_t p, double c_h,
 }
 
 /* Pass 2 over pixels [lo, hi); with col, also col [n_det] = Σ_p of the
- * rows written (pixel order). */
-static void pass2_chunk(const loss_pixel_workspace *ws, size_t lo, size_t hi, double c_s, double c_m,
+ * rows written (pixel order). c_u = w_ic/N with --coverage union:
+ * ∂(w_ic E_p U_p)/∂a_i = −c_u U_p y_i (∂ ln(1 − y)/∂a = −y). */
+static void pass2_chunk(const loss_pixel_workspace *ws, size_t lo, size_t hi, double c_s, double c_m, double c_u,
                         int with_sb, int columns, int store, double *dA, double *col)
 {
     size_t n_det = ws->n_det;
@@ -1106,6 +1141,12 @@ static void pass2_chunk(const loss_pixel_workspace *ws, size_t lo, size_t hi, do
         double c_h = c_s + (with_sb ? ws->d_entropy[p] : 0.0);
         double *da = dA + p * n_det;
         pass2_pixel(ws, p, c_h, c_m, columns, store, da);
+        if (c_u != 0.0) {
+            const double *y = ws->y + p * n_det;
+            double k = c_u * ws->uncovered[p];
+            for (size_t i = 0; i < n_det; i++)
+                da[i] -= k * y[i];
+        }
         if (col)
             for (size_t i = 0; i < n_det; i++)
                 col[i] += da[i];
@@ -1120,13 +1161,14 @@ static int pass2(loss_pixel_workspace *ws, const double *A, size_t n_pix, const 
 {
     if (ws->A == NULL || A != ws->A || n_pix != ws->n_pix)
         return -1;
-    int want_columns = w->ic != 0.0 || w->eac != 0.0;
-    if (want_columns && !ws->have_columns)
+    int union_ic = ws->cfg.coverage == LOSS_COVERAGE_UNION && w->ic != 0.0;
+    int want_columns = (w->ic != 0.0 && !union_ic) || w->eac != 0.0;
+    if ((want_columns && !ws->have_columns) || (union_ic && !ws->have_uncovered))
         return -1;
     int columns = want_columns && column_coefficients(ws->col_mean, ws->n_det, ws->n_pix, &ws->cfg,
                                                       ws->cfg.coverage == LOSS_COVERAGE_SOFT ? ws->floor : NULL, w,
                                                       ws->col_coef);
-    int pixels = w->s != 0.0 || w->sb != 0.0 || w->ma != 0.0;
+    int pixels = w->s != 0.0 || w->sb != 0.0 || w->ma != 0.0 || union_ic;
     size_t n_det = ws->n_det;
     if (!columns && !pixels) {
         if (store)
@@ -1140,12 +1182,12 @@ static int pass2(loss_pixel_workspace *ws, const double *A, size_t n_pix, const 
         loss_rsw_backward(ws->entropy, n_pix, ws->cfg.nu, w->sb,
                           ws->d_entropy);
     }
-    double c_s = w->s / (double)n_pix, c_m = w->ma / (double)n_pix;
+    double c_s = w->s / (double)n_pix, c_m = w->ma / (double)n_pix, c_u = union_ic ? w->ic / (double)n_pix : 0.0;
     int with_sb = w->sb != 0.0;
     size_t n_chunks = chunk_count(n_pix);
 #pragma omp parallel for schedule(static) if (LOSS_PARALLEL(n_pix, n_det))
     for (size_t c = 0; c < n_chunks; c++)
-        pass2_chunk(ws, chunk_start(c, n_chunks, n_pix), chunk_start(c + 1, n_chunks, n_pix), c_s, c_m,
+        pass2_chunk(ws, chunk_start(c, n_chunks, n_pix), chunk_start(c + 1, n_chunks, n_pix), c_s, c_m, c_u,
                     with_sb, columns, store, dA, colsum ? ws->col_part + c * n_det : NULL);
     if (colsum)
         for (size_t i = 0; i < n_det; i++) {

@@ -223,8 +223,20 @@ int loss_fso_backward_ws(loss_fso_workspace *ws, const double *W,
  * paper's), R_SW (every detector must meet the floor), floors from the soft
  * assignment, or the reward: the mean with the floor at the whole set
  * (ν_ic = 1, τ unused), L^ic = 1 − mean_i g_i, a weighted term that pushes
- * every detector to claim more, held back by L^s where detectors overlap. */
-enum { LOSS_COVERAGE_MEAN = 0, LOSS_COVERAGE_PER_DETECTOR = 1, LOSS_COVERAGE_SOFT = 2, LOSS_COVERAGE_REWARD = 3 };
+ * every detector to claim more, held back by L^s where detectors overlap.
+ * Or not per detector at all: union, L^ic = E_p[Π_i (1 − y_{p,i})], the soft
+ * share of pixels that no detector claims (a weighted term; τ and γ
+ * unused): claiming a pixel some detector already claims earns nothing,
+ * so a detector's threshold settles where its own concept ends and another
+ * begins, whatever the concepts' frequencies (the fused CPU path only:
+ * loss_column_* give NAN). */
+enum {
+    LOSS_COVERAGE_MEAN = 0,
+    LOSS_COVERAGE_PER_DETECTOR = 1,
+    LOSS_COVERAGE_SOFT = 2,
+    LOSS_COVERAGE_REWARD = 3,
+    LOSS_COVERAGE_UNION = 4
+};
 
 typedef struct {
     double gamma; /* sharpening exponent γ (> 0; the method uses γ > 1) */

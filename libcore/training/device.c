@@ -304,11 +304,13 @@ static int step_supported(const device_choice *dev, const det_layout *layout, co
                          "nu >= 1)");
     if (cfg->enabled[TERM_CNN])
         return error_set(EX_UNAVAILABLE, "L^cnn (--losses ...,cnn) is not implemented %s", where);
-    /* Its floors need the soft assignment's column means, which only the
-     * fused float64 pass computes; EX_UNAVAILABLE lets --device auto fall
-     * back to the CPU, as for L^cnn. */
-    if (cfg->enabled[TERM_IC] && cfg->pixel.coverage == LOSS_COVERAGE_SOFT)
-        return error_set(EX_UNAVAILABLE, "--coverage soft is not implemented %s", where);
+    /* soft's floors need the soft assignment's column means, union a
+     * product over each pixel's detectors, which only the fused float64
+     * pass computes; EX_UNAVAILABLE lets --device auto fall back to the
+     * CPU, as for L^cnn. */
+    if (cfg->enabled[TERM_IC] && (cfg->pixel.coverage == LOSS_COVERAGE_SOFT || cfg->pixel.coverage == LOSS_COVERAGE_UNION))
+        return error_set(EX_UNAVAILABLE, "--coverage %s is not implemented %s",
+                         cfg->pixel.coverage == LOSS_COVERAGE_SOFT ? "soft" : "union", where);
     int n_det = layout->n_det, n_dim = layout->n_dim;
     int uur = cfg->enabled[TERM_UUR], cur = cfg->enabled[TERM_CUR];
     if (uur && n_det > n_dim)

@@ -157,10 +157,11 @@ static void set_rows(train_options *opts)
         OPT_DOUBLE("tau", &o->pixel.tau, 1e-9, 1e9, "X", "loss hyper-parameter tau (1)"),
         OPT_DOUBLE("rho", &o->pixel.rho, 0, 0.999999, "X", "loss hyper-parameter rho (0.5)"),
         OPT_DOUBLE("nu", &o->pixel.nu, 1.000001, 100, "X", "loss hyper-parameter nu (4)"),
-        OPT_CHOICE("coverage", &o->pixel.coverage, "mean|per-detector|soft|reward",
+        OPT_CHOICE("coverage", &o->pixel.coverage, "mean|per-detector|soft|reward|union",
                    "L^ic: mean deficit below tau/I (Eq. 13), its soft maximum\n"
-                   "(per-detector), floors tau x soft share, or 1 - mean coverage\n"
-                   "(reward; a weighted term, tau unused) (mean)"),
+                   "(per-detector), floors tau x soft share, 1 - mean coverage\n"
+                   "(reward), or the share of pixels no detector claims (union;\n"
+                   "reward and union: a weighted term, tau unused) (mean)"),
         OPT_CALLBACK("tau-schedule", opts, parse_tau_schedule, format_tau_schedule, "TO:N",
                      "tau moves linearly from --tau to TO over the first N epochs"),
         OPT_PAIR("kappa", &opts->kappa, "LO:HI", "URA step magnitude range, within [0, 1] (0.5:0.9)"),
@@ -260,10 +261,14 @@ void trainopts_finish(train_options *opts, const cli_common *cli, const char *al
     if (o->kappa_lo < 0 || o->kappa_hi > 1)
         cli_usage_error(cli, "--kappa: the range must lie in [0, 1]");
     train_config *t = &opts->train;
-    if (o->pixel.coverage == LOSS_COVERAGE_REWARD && o->constrained[TERM_IC])
-        cli_usage_error(cli, "--coverage reward: L^ic is then a weighted term (--weight ic=X), not a constraint (--bound ic)");
-    if (o->pixel.coverage == LOSS_COVERAGE_REWARD && opts->tau_epochs > 0)
-        cli_usage_error(cli, "--tau-schedule: --coverage reward does not use tau");
+    const char *weighted = o->pixel.coverage == LOSS_COVERAGE_REWARD  ? "reward"
+                           : o->pixel.coverage == LOSS_COVERAGE_UNION ? "union"
+                                                                      : NULL;
+    if (weighted && o->constrained[TERM_IC])
+        cli_usage_error(cli, "--coverage %s: L^ic is then a weighted term (--weight ic=X), not a constraint (--bound ic)",
+                        weighted);
+    if (weighted && opts->tau_epochs > 0)
+        cli_usage_error(cli, "--tau-schedule: --coverage %s does not use tau", weighted);
     if (opts->tau_epochs > 0 && !o->enabled[TERM_IC])
         cli_usage_error(cli, "--tau-schedule: L^ic (ic) is not in --losses");
     if (opts->tau_epochs > 0 && opts->diagnose)
@@ -319,6 +324,7 @@ int trainopts_write_attrs(const train_options *opts, h5out *out)
                            o->pixel.coverage == LOSS_COVERAGE_PER_DETECTOR ? "per-detector"
                            : o->pixel.coverage == LOSS_COVERAGE_SOFT       ? "soft"
                            : o->pixel.coverage == LOSS_COVERAGE_REWARD     ? "reward"
+                           : o->pixel.coverage == LOSS_COVERAGE_UNION      ? "union"
                                                                            : "mean") ||
          (t->tau_schedule.tau && (h5out_attr_double(out, "/", "tau_final", t->tau_schedule.to) ||
                                   h5out_attr_int(out, "/", "tau_schedule_epochs", t->tau_schedule.epochs))) ||

@@ -312,7 +312,7 @@ static void test_inactive_per_detector(void)
     CHECK(d1 > 0.1, "one detector short of the floor (deficit %g)", d1);
     CHECK_CLOSE(pd, d1, 1e-14, "per detector = the one deficit");
     CHECK_CLOSE(avg * (double)x.n_det, d1, 1e-14, "mean = deficit / n_det");
-    loss_pixel_config bad = {1.1, 1.0, 0.5, 4.0, LOSS_COVERAGE_REWARD + 1};
+    loss_pixel_config bad = {1.1, 1.0, 0.5, 4.0, LOSS_COVERAGE_UNION + 1};
     CHECK(!loss_pixel_config_valid(&bad), "an unknown coverage is refused");
     free(g);
     free(A);
@@ -979,6 +979,71 @@ static void test_inactive_reward(void)
     free(A);
 }
 
+/* --coverage union: L^ic = E_p[Π_i (1 − y_{p,i})] against a direct sum, the
+ * other terms as with the paper's coverage, the device path's NAN, and the
+ * fused total's central differences. */
+static void test_inactive_union(void)
+{
+    rng_state r;
+    rng_init(&r, 29, RNG_STREAM_TRAIN);
+    size_t n_pix = 600, n_det = 7, n = n_pix * n_det;
+    double *A = fused_instance(&r, n_pix, n_det);
+    loss_pixel_config cfg = {1.1, 0.3, 0.6, 4.0, LOSS_COVERAGE_UNION};
+    loss_pixel_config mean_cfg = cfg;
+    mean_cfg.coverage = LOSS_COVERAGE_MEAN;
+    loss_pixel_weights w = {2.6, 1.3, 0.7, 5.0, 15.0}, w_no_ic = w;
+    w_no_ic.ic = 0.0;
+    CHECK(loss_pixel_config_valid(&cfg), "union is a valid coverage");
+    loss_pixel_workspace *ws = loss_pixel_workspace_create(n_pix, n_det);
+    loss_pixel_values v, v_mean;
+    double *d = calloc(n, sizeof(double)), *d_mean = calloc(n, sizeof(double));
+    CHECK(loss_pixel_fused(ws, A, n_pix, n_det, &cfg, &w, &v, d) == 0, "union: fused status");
+    double direct = 0.0;
+    for (size_t p = 0; p < n_pix; p++) {
+        double u = 1.0;
+        for (size_t i = 0; i < n_det; i++)
+            u *= 1.0 - 1.0 / (1.0 + exp(-A[p * n_det + i]));
+        direct += u / (double)n_pix;
+    }
+    CHECK(direct > 1e-3, "union: the instance has uncovered pixels (%.3g)", direct);
+    CHECK_CLOSE(v.ic, direct, 1e-12, "union: L^ic = mean over pixels of prod (1 - y)");
+    CHECK(loss_pixel_fused(ws, A, n_pix, n_det, &mean_cfg, &w, &v_mean, d_mean) == 0, "union: mean's status");
+    CHECK(v.s == v_mean.s && v.sb == v_mean.sb && v.ma == v_mean.ma && v.eac == v_mean.eac,
+          "union: the other terms are the paper's coverage's");
+    CHECK_CLOSE(v.total - 5.0 * v.ic, v_mean.total - 5.0 * v_mean.ic, 1e-12, "union: total = the rest + w_ic L^ic");
+    double ic, eac, g[7];
+    loss_power_mean(A, n_pix, n_det, cfg.gamma, g);
+    loss_column_values(g, n_det, &cfg, &ic, &eac);
+    CHECK(isnan(ic), "union: the column path has no value for it (NAN)");
+    /* without the weight, the same gradient as the mean's without it */
+    memset(d, 0, n * sizeof(double));
+    memset(d_mean, 0, n * sizeof(double));
+    loss_pixel_fused(ws, A, n_pix, n_det, &cfg, &w_no_ic, &v, d);
+    loss_pixel_fused(ws, A, n_pix, n_det, &mean_cfg, &w_no_ic, &v_mean, d_mean);
+    CHECK(memcmp(d, d_mean, n * sizeof(double)) == 0, "union with weight 0: the gradient of the other terms");
+
+    fused_ctx f = {NULL, 40, 7, cfg, {2.6, 1.3, 0.7, 5.0, 15.0}};
+    double mean7[7] = {-4.0, -3.0, 2.0, 3.0, -3.5, 1.5, 0.0};
+    double *B = column_logits(&r, f.n_pix, f.n_det, mean7, 0.7);
+    f.ws = loss_pixel_workspace_create(f.n_pix, f.n_det);
+    double *grad = calloc(f.n_pix * f.n_det, sizeof(double));
+    loss_pixel_fused(f.ws, B, f.n_pix, f.n_det, &f.cfg, &f.w, &v, grad);
+    check_fd("fused total, L^ic union", f_fused, &f, B, f.n_pix * f.n_det, grad);
+    {
+        fused_ctx fi = {f.ws, f.n_pix, f.n_det, cfg, {0, 0, 0, 1.0, 0}};
+        memset(grad, 0, f.n_pix * f.n_det * sizeof(double));
+        loss_pixel_fused(fi.ws, B, fi.n_pix, fi.n_det, &fi.cfg, &fi.w, &v, grad);
+        check_fd("L^ic union alone", f_fused, &fi, B, fi.n_pix * fi.n_det, grad);
+    }
+    loss_pixel_workspace_free(f.ws);
+    loss_pixel_workspace_free(ws);
+    free(grad);
+    free(B);
+    free(d);
+    free(d_mean);
+    free(A);
+}
+
 int main(void)
 {
     test_pixel_losses_fd();
@@ -986,6 +1051,7 @@ int main(void)
     test_inactive_per_detector();
     test_inactive_soft();
     test_inactive_reward();
+    test_inactive_union();
     test_tau_schedule();
     test_rsw();
     test_margin();
