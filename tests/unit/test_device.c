@@ -126,13 +126,27 @@ static void compare_step(const char *what, const device_choice *dev, const test_
     objective_free(&obj_dev);
 }
 
+/* The two objectives give the same bits on the batch order[0..n_img). */
+static void check_same_bits(const char *what, objective *one, objective *other, const test_set *t,
+                            const det_layout *layout, const double *params, const size_t *order, size_t n_img,
+                            const double *kappa)
+{
+    size_t n = layout->n_params;
+    double v1[TERM_COUNT], v2[TERM_COUNT], t1, t2;
+    double *g1 = malloc(n * sizeof(double)), *g2 = malloc(n * sizeof(double));
+    int rc = eval_images(one, params, order, n_img, t->data.hw, kappa, NULL, v1, &t1, g1) ||
+             eval_images(other, params, order, n_img, t->data.hw, kappa, NULL, v2, &t2, g2);
+    CHECK(rc == 0 && t1 == t2 && !memcmp(g1, g2, n * sizeof(double)), "%s agree bit for bit (%s)", what,
+          rc ? error_message() : "values differ");
+    free(g1); free(g2);
+}
+
 /* A batch gathered in chunks (a batch budget of one byte) gives the bits of
  * one gathered whole. */
 static void compare_lean(const device_choice *dev, const test_set *t, const det_layout *layout,
                          const objective_config *cfg, const head_params *head, const double *params,
                          const size_t *order, size_t n_img, const double *kappa)
 {
-    size_t n = layout->n_params;
     device_step *whole = NULL, *lean = NULL;
     objective obj_whole, obj_lean;
     int rc = device_objective(&obj_whole, &whole, dev, layout, cfg, head, &t->data, n_img);
@@ -141,15 +155,9 @@ static void compare_lean(const device_choice *dev, const test_set *t, const det_
     test_batch_budget = 0;
     CHECK(rc == 0 && device_step_bytes(lean) < device_step_bytes(whole), "lean batches: setup (%s)",
           error_message());
-    if (!rc) {
-        double v1[TERM_COUNT], v2[TERM_COUNT], t1, t2;
-        double *g1 = malloc(n * sizeof(double)), *g2 = malloc(n * sizeof(double));
-        rc = eval_images(&obj_whole, params, order, n_img, t->data.hw, kappa, NULL, v1, &t1, g1) ||
-             eval_images(&obj_lean, params, order, n_img, t->data.hw, kappa, NULL, v2, &t2, g2);
-        CHECK(rc == 0 && t1 == t2 && !memcmp(g1, g2, n * sizeof(double)),
-              "batches gathered in chunks and whole agree bit for bit (%s)", rc ? error_message() : "values differ");
-        free(g1); free(g2);
-    }
+    if (!rc)
+        check_same_bits("batches gathered in chunks and whole", &obj_whole, &obj_lean, t, layout, params, order,
+                        n_img, kappa);
     error_clear();
     objective_free(&obj_whole);
     objective_free(&obj_lean);
@@ -160,7 +168,6 @@ static void compare_streaming(const device_choice *dev, const test_set *t, const
                               const objective_config *cfg, const head_params *head, const double *params,
                               const size_t *order, size_t n_img, const double *kappa)
 {
-    size_t n = layout->n_params;
     device_step *resident = NULL, *streamed = NULL;
     objective obj_res, obj_str;
     int rc = device_objective(&obj_res, &resident, dev, layout, cfg, head, &t->data, n_img);
@@ -170,15 +177,9 @@ static void compare_streaming(const device_choice *dev, const test_set *t, const
     unsetenv("EDDP_DEVICE_STREAM");
     CHECK(rc == 0 && device_step_resident(resident) && !device_step_resident(streamed),
           "streaming: setup (%s)", error_message());
-    if (!rc) {
-        double v1[TERM_COUNT], v2[TERM_COUNT], t1, t2;
-        double *g1 = malloc(n * sizeof(double)), *g2 = malloc(n * sizeof(double));
-        rc = eval_images(&obj_res, params, order, n_img, t->data.hw, kappa, NULL, v1, &t1, g1) ||
-             eval_images(&obj_str, params, order, n_img, t->data.hw, kappa, NULL, v2, &t2, g2);
-        CHECK(rc == 0 && t1 == t2 && !memcmp(g1, g2, n * sizeof(double)),
-              "streamed and resident batches agree bit for bit (%s)", rc ? error_message() : "values differ");
-        free(g1); free(g2);
-    }
+    if (!rc)
+        check_same_bits("streamed and resident batches", &obj_res, &obj_str, t, layout, params, order, n_img,
+                        kappa);
     error_clear();
     objective_free(&obj_res);
     objective_free(&obj_str);
