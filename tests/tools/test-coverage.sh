@@ -76,6 +76,34 @@ expect_fail 64 "--coverage reward: L\^ic is then a weighted term" $UIBE "${A[@]}
 expect_fail 64 "--tau-schedule: --coverage reward does not use tau" $UIBE "${R[@]}" --coverage reward --tau-schedule 0.5:10 \
     "$TMP/f.h5" "$TMP/h.h5" -o "$O"
 
+desc "uibe/eddp --coverage union"
+# The share of pixels no detector claims: a weighted term of the float64
+# path; refused in float32 (exit 69) and, as reward, as a constraint.
+expect_ok $UIBE "${R[@]}" --quiet --coverage union "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/un.h5"
+check "union: attribute, and L^ic in (0, 1), the share no detector claims at the end" py <<'EOF2'
+import h5py, numpy as np, sys
+t = sys.argv[1]
+f = h5py.File(t + "/un.h5", "r")
+assert f.attrs["coverage"] == "union", f.attrs["coverage"]
+lic = f["history/L_ic"][:]
+assert lic.shape == (30,) and np.all((lic > 0) & (lic < 1)), lic
+# E_p[prod_i (1 - y_pi)] recomputed from the file's detectors on the set
+d = h5py.File(t + "/f.h5", "r")["features"][()]
+x = d.transpose(0, 2, 3, 1).reshape(-1, d.shape[1])
+W, b = f["W"][()], f["b"][()]
+u = np.prod(1 - 1 / (1 + np.exp(-(x @ W.T - b))), axis=1).mean()
+assert 0 < u < 1 and abs(u - lic[-1]) < 0.2, (u, lic[-1])
+EOF2
+expect_ok $EDDP --step c "$TMP/un.h5" "$TMP/f.h5" -o "$TMP/unc.h5"
+expect_ok $EDDP --step d --threads 1 --seed 4 --epochs 20 --batch 32 --lr 1e-3 --objective constrained \
+    --losses s,mm,ic,eac,cur,fso --weight ic=3 --bound mm=64 --bound eac=0.1 --bound fso=0.1 --al-every 5 \
+    --quiet --coverage union "$TMP/unc.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/und.h5"
+expect_fail 69 "--coverage union is not implemented in float32 on the CPU" $UIBE "${R[@]}" --coverage union \
+    --precision float32 "$TMP/f.h5" "$TMP/h.h5" -o "$O"
+expect_fail 64 "--coverage union: L\^ic is then a weighted term" $UIBE "${A[@]}" --coverage union "$TMP/f.h5" "$TMP/h.h5" -o "$O"
+expect_fail 64 "--tau-schedule: --coverage union does not use tau" $UIBE "${R[@]}" --coverage union --tau-schedule 0.5:10 \
+    "$TMP/f.h5" "$TMP/h.h5" -o "$O"
+
 desc "uibe --tau-schedule"
 expect_ok $UIBE "${A[@]}" --quiet --tau-schedule 2.5:20 "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/sch.h5"
 check "schedule attributes" py <<'EOF'
@@ -94,7 +122,7 @@ $UIBE "${A[@]}" --quiet "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/plain.h5"
 check "the schedule changes the result" bash -c "! /usr/bin/python3 '$SAME' '$TMP/sch.h5' '$TMP/plain.h5' 2>/dev/null"
 
 desc "bad coverage options"
-expect_fail 64 "--coverage: expected mean, per-detector, soft or reward, got 'max'" $UIBE "${A[@]}" --coverage max "$TMP/f.h5" "$TMP/h.h5" -o "$O"
+expect_fail 64 "--coverage: expected mean, per-detector, soft, reward or union, got 'max'" $UIBE "${A[@]}" --coverage max "$TMP/f.h5" "$TMP/h.h5" -o "$O"
 expect_fail 64 "--tau-schedule: expected TO:EPOCHS" $UIBE "${A[@]}" --tau-schedule 0.25 "$TMP/f.h5" "$TMP/h.h5" -o "$O"
 expect_fail 64 "--tau-schedule: expected TO:EPOCHS" $UIBE "${A[@]}" --tau-schedule 0:10 "$TMP/f.h5" "$TMP/h.h5" -o "$O"
 expect_fail 64 "--tau-schedule: expected TO:EPOCHS" $EDDP --step d "${D[@]}" --tau-schedule 0.5:0 "$TMP/c.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$O"
