@@ -136,7 +136,7 @@ static void gradient_sgemm(const float *dAc, const float *Xc, size_t n, size_t l
 
 /* NCHW image k of the set, centred in float64 and rounded once (raw: not
  * centred), channel d's hw pixels to dst + d·ld (ld = hw: the image in
- * place; ld = n_pix: columns of the batch's channel-major X̃). */
+ * place, as resident_set keeps it). */
 static void image_to_channels(const cuda_step *s, size_t k, int raw, float *dst, size_t ld)
 {
     int n_dim = s->sz.n_dim, hw = s->sz.hw;
@@ -253,9 +253,8 @@ static size_t step_bytes(const cuda_step *s)
 }
 
 /* The batch: its images' order, pooled rows and κ. Its pixels X̃ are
- * gathered chunk by chunk when an SGEMM reads them (gather_chunk): at
- * Broden scale a whole gathered batch of 4096 images would be 0.41 GB
- * beside the set and the logits. */
+ * gathered when the forward's SGEMM reads them (gather_chunk), whole or in
+ * chunks (gather_pixels). */
 static int load_batch(cuda_step *s, const size_t *order, size_t n_img, const double *kappa)
 {
     int n_dim = s->sz.n_dim;
