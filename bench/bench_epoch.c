@@ -285,7 +285,8 @@ int main(int argc, char **argv)
             memcpy(params, params0, layout.n_params * sizeof *params0);
             int rc32 = epoch_float32(tcfg, &layout, &ocfg, &head, &data, batch, budget, params, &reps_epoch[r],
                                      &reps_cpu[r], &objective32);
-            rss32 = peak_rss_gib();
+            if (r == 0) /* before the SGEMM reference allocates its own batch */
+                rss32 = peak_rss_gib();
             if (rc32 || sgemm_epoch(&dev32, n_img, batch, &reps_sgemm[r])) {
                 fprintf(stderr, "bench_epoch: float32: %s\n", error_message());
                 return 1;
