@@ -225,8 +225,8 @@ int loss_fso_backward_ws(loss_fso_workspace *ws, const double *W,
  * (ν_ic = 1, τ unused), L^ic = 1 − mean_i g_i, a weighted term that pushes
  * every detector to claim more, held back by L^s where detectors overlap.
  * Or not per detector at all: union, L^ic = E_p[Π_i (1 − y_{p,i})], the soft
- * share of pixels that no detector claims (a weighted term; τ and γ
- * unused): claiming a pixel some detector already claims earns nothing,
+ * share of pixels that no detector claims (a weighted term, or a bound on
+ * that share; τ and γ unused): claiming a pixel some detector already claims earns nothing,
  * so a detector's threshold settles where its own concept ends and another
  * begins, whatever the concepts' frequencies (the fused CPU path only:
  * loss_column_* give NAN). */

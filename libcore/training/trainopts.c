@@ -264,9 +264,10 @@ void trainopts_finish(train_options *opts, const cli_common *cli, const char *al
     const char *weighted = o->pixel.coverage == LOSS_COVERAGE_REWARD  ? "reward"
                            : o->pixel.coverage == LOSS_COVERAGE_UNION ? "union"
                                                                       : NULL;
-    if (weighted && o->constrained[TERM_IC])
-        cli_usage_error(cli, "--coverage %s: L^ic is then a weighted term (--weight ic=X), not a constraint (--bound ic)",
-                        weighted);
+    /* union's bound is a share of pixels left unclaimed; reward's value has
+     * no such meaning (it never reaches 0) */
+    if (o->pixel.coverage == LOSS_COVERAGE_REWARD && o->constrained[TERM_IC])
+        cli_usage_error(cli, "--coverage reward: L^ic is then a weighted term (--weight ic=X), not a constraint (--bound ic)");
     if (weighted && opts->tau_epochs > 0)
         cli_usage_error(cli, "--tau-schedule: --coverage %s does not use tau", weighted);
     if (opts->tau_epochs > 0 && !o->enabled[TERM_IC])

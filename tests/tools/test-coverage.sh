@@ -77,8 +77,8 @@ expect_fail 64 "--tau-schedule: --coverage reward does not use tau" $UIBE "${R[@
     "$TMP/f.h5" "$TMP/h.h5" -o "$O"
 
 desc "uibe/eddp --coverage union"
-# The share of pixels no detector claims: a weighted term of the float64
-# path; refused in float32 (exit 69) and, as reward, as a constraint.
+# The share of pixels no detector claims: a weighted term or a bound on
+# that share, on the float64 path; refused in float32 (exit 69).
 expect_ok $UIBE "${R[@]}" --quiet --coverage union "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/un.h5"
 check "union: attribute, and L^ic in (0, 1), the share no detector claims at the end" py <<'EOF2'
 import h5py, numpy as np, sys
@@ -100,7 +100,14 @@ expect_ok $EDDP --step d --threads 1 --seed 4 --epochs 20 --batch 32 --lr 1e-3 -
     --quiet --coverage union "$TMP/unc.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/und.h5"
 expect_fail 69 "--coverage union is not implemented in float32 on the CPU" $UIBE "${R[@]}" --coverage union \
     --precision float32 "$TMP/f.h5" "$TMP/h.h5" -o "$O"
-expect_fail 64 "--coverage union: L\^ic is then a weighted term" $UIBE "${A[@]}" --coverage union "$TMP/f.h5" "$TMP/h.h5" -o "$O"
+expect_ok $UIBE "${A[@]}" --quiet --coverage union --bound ic=0.05 "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/unb.h5"
+check "union as a constraint: its bound and multiplier in the file" py <<'EOF2'
+import h5py, numpy as np, sys
+f = h5py.File(sys.argv[1] + "/unb.h5", "r")
+assert f.attrs["coverage"] == "union" and f.attrs["bound_ic"] == 0.05, dict(f.attrs)
+m = f["history/multiplier_ic"][:]
+assert np.all(np.isfinite(m)) and np.all(m >= 0), m
+EOF2
 expect_fail 64 "--tau-schedule: --coverage union does not use tau" $UIBE "${R[@]}" --coverage union --tau-schedule 0.5:10 \
     "$TMP/f.h5" "$TMP/h.h5" -o "$O"
 
