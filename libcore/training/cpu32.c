@@ -134,20 +134,21 @@ static void gradient_sgemm(const float *dAc, const float *Xc, size_t n, size_t l
                 accumulate ? 1.0f : 0.0f, part, n_dim);
 }
 
-/* NCHW image k of the set, centred in float64 and rounded once (raw: not
- * centred), channel d's hw pixels to dst + d·ld (ld = hw: the image in
- * place, as resident_set keeps it). */
-static void image_to_channels(const cuda_step *s, size_t k, int raw, float *dst, size_t ld)
+/* Pixels [q0, q1) of NCHW image k of the set, centred in float64 and
+ * rounded once (raw: not centred), channel d's to dst + d·ld (the whole
+ * image with ld = hw: the image in place, as resident_set keeps it). */
+static void image_to_channels(const cuda_step *s, size_t k, int raw, size_t q0, size_t q1, float *dst, size_t ld)
 {
-    int n_dim = s->sz.n_dim, hw = s->sz.hw;
-    const float *img = s->features + k * (size_t)n_dim * hw;
+    int n_dim = s->sz.n_dim;
+    size_t hw = (size_t)s->sz.hw;
+    const float *img = s->features + k * n_dim * hw;
     for (int d = 0; d < n_dim; d++) {
-        const float *src = img + (size_t)d * hw;
-        float *out = dst + (size_t)d * ld;
+        const float *src = img + d * hw;
+        float *out = dst + d * ld;
         double c = raw ? 0.0 : s->center[d];
 #pragma omp simd
-        for (int p = 0; p < hw; p++)
-            out[p] = (float)((double)src[p] - c);
+        for (size_t p = q0; p < q1; p++)
+            out[p - q0] = (float)((double)src[p] - c);
     }
 }
 
@@ -163,7 +164,7 @@ static void resident_set(cuda_step *s)
         return;
 #pragma omp parallel for schedule(static)
     for (size_t k = 0; k < n; k++)
-        image_to_channels(s, k, 0, s->set + k * per_image, (size_t)s->sz.hw);
+        image_to_channels(s, k, 0, 0, (size_t)s->sz.hw, s->set + k * per_image, (size_t)s->sz.hw);
 }
 
 static int cur_low_rank(const cuda_step *s);
@@ -290,16 +291,8 @@ static void gather_chunk(cuda_step *s, size_t p0, size_t n)
             const float *img = s->set + s->order[k] * per_image;
             for (int d = 0; d < n_dim; d++)
                 memcpy(dst + d * n, img + d * hw + q0, (q1 - q0) * sizeof(float));
-            continue;
-        }
-        const float *img = s->features + s->order[k] * per_image;
-        for (int d = 0; d < n_dim; d++) {
-            const float *src = img + d * hw;
-            float *out = dst + d * n;
-            double c = raw ? 0.0 : s->center[d];
-#pragma omp simd
-            for (size_t p = q0; p < q1; p++)
-                out[p - q0] = (float)((double)src[p] - c);
+        } else {
+            image_to_channels(s, s->order[k], raw, q0, q1, dst, n);
         }
     }
 }
@@ -746,7 +739,8 @@ static int ura_forward(cuda_step *s, int kind, const double *W, const double *b,
     for (int j = 0; j < n_img; j++)
         for (int i = 0; i < n_det; i++)
             s->R[(size_t)j * n_det + i] -= s->ub[i];
-    if (kind == CUDA_URA_CUR && cur_low_rank(s)) {
+    int low = kind == CUDA_URA_CUR && cur_low_rank(s);
+    if (low) {
         if (cur_low_rank_forward(s))
             return fail_code;
     } else if (kind == CUDA_URA_CUR) {
@@ -765,7 +759,7 @@ static int ura_forward(cuda_step *s, int kind, const double *W, const double *b,
             return fail_code;
         mat_gemm(0, 0, n_img, n_dim, n_det, 1.0, s->R, s->uW, 0.0, s->dx);
     }
-    if (!(kind == CUDA_URA_CUR && cur_low_rank(s))) {
+    if (!low) {
         /* m' = m − κ (σ) dx */
         for (int j = 0; j < n_img; j++)
             for (int d = 0; d < n_dim; d++) {

@@ -261,15 +261,15 @@ void trainopts_finish(train_options *opts, const cli_common *cli, const char *al
     if (o->kappa_lo < 0 || o->kappa_hi > 1)
         cli_usage_error(cli, "--kappa: the range must lie in [0, 1]");
     train_config *t = &opts->train;
-    const char *weighted = o->pixel.coverage == LOSS_COVERAGE_REWARD  ? "reward"
-                           : o->pixel.coverage == LOSS_COVERAGE_UNION ? "union"
-                                                                      : NULL;
     /* union's bound is a share of pixels left unclaimed; reward's value has
      * no such meaning (it never reaches 0) */
     if (o->pixel.coverage == LOSS_COVERAGE_REWARD && o->constrained[TERM_IC])
         cli_usage_error(cli, "--coverage reward: L^ic is then a weighted term (--weight ic=X), not a constraint (--bound ic)");
-    if (weighted && opts->tau_epochs > 0)
-        cli_usage_error(cli, "--tau-schedule: --coverage %s does not use tau", weighted);
+    const char *without_tau = o->pixel.coverage == LOSS_COVERAGE_REWARD  ? "reward"
+                              : o->pixel.coverage == LOSS_COVERAGE_UNION ? "union"
+                                                                         : NULL;
+    if (without_tau && opts->tau_epochs > 0)
+        cli_usage_error(cli, "--tau-schedule: --coverage %s does not use tau", without_tau);
     if (opts->tau_epochs > 0 && !o->enabled[TERM_IC])
         cli_usage_error(cli, "--tau-schedule: L^ic (ic) is not in --losses");
     if (opts->tau_epochs > 0 && opts->diagnose)

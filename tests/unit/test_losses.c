@@ -672,6 +672,28 @@ static double f_fused(const double *A, void *c)
     return v.total;
 }
 
+/* The fused total's gradient under cfg and w at logits A [40 × 7] against
+ * its central differences. */
+static void check_fused_fd(const char *what, const double *A, loss_pixel_config cfg, loss_pixel_weights w)
+{
+    fused_ctx f = {loss_pixel_workspace_create(40, 7), 40, 7, cfg, w};
+    size_t n = f.n_pix * f.n_det;
+    double *g = calloc(n, sizeof(double));
+    loss_pixel_values v;
+    loss_pixel_fused(f.ws, A, f.n_pix, f.n_det, &f.cfg, &f.w, &v, g);
+    check_fd(what, f_fused, &f, A, n, g);
+    free(g);
+    loss_pixel_workspace_free(f.ws);
+}
+
+/* Logits [40 × 7] with one mean per column and spread 0.7: gates of L^ic and
+ * L^eac open on some columns, shut on others. */
+static double *fused_fd_instance(rng_state *r)
+{
+    double mean[7] = {-4.0, -3.0, 2.0, 3.0, -3.5, 1.5, 0.0};
+    return column_logits(r, 40, 7, mean, 0.7);
+}
+
 static int all_zero(const double *x, size_t n)
 {
     for (size_t k = 0; k < n; k++)
@@ -963,16 +985,9 @@ static void test_inactive_reward(void)
               memcmp(coef, coef_mean, sizeof coef) == 0,
           "coverage reward: the device path's coefficients are the mean's at tau = n_det");
 
-    fused_ctx f = {NULL, 40, 7, cfg, {2.6, 1.3, 0, 5.0, 15.0}};
-    double mean7[7] = {-4.0, -3.0, 2.0, 3.0, -3.5, 1.5, 0.0};
-    double *B = column_logits(&r, f.n_pix, f.n_det, mean7, 0.7);
-    f.ws = loss_pixel_workspace_create(f.n_pix, f.n_det);
-    double *grad = calloc(f.n_pix * f.n_det, sizeof(double));
-    loss_pixel_fused(f.ws, B, f.n_pix, f.n_det, &f.cfg, &f.w, &v_fus, grad);
-    check_fd("fused total, L^ic reward", f_fused, &f, B, f.n_pix * f.n_det, grad);
-    loss_pixel_workspace_free(f.ws);
+    double *B = fused_fd_instance(&r);
+    check_fused_fd("fused total, L^ic reward", B, cfg, (loss_pixel_weights){2.6, 1.3, 0, 5.0, 15.0});
     loss_pixel_workspace_free(ws);
-    free(grad);
     free(B);
     free(d_sep);
     free(d_fus);
@@ -1022,22 +1037,10 @@ static void test_inactive_union(void)
     loss_pixel_fused(ws, A, n_pix, n_det, &mean_cfg, &w_no_ic, &v_mean, d_mean);
     CHECK(memcmp(d, d_mean, n * sizeof(double)) == 0, "union with weight 0: the gradient of the other terms");
 
-    fused_ctx f = {NULL, 40, 7, cfg, {2.6, 1.3, 0.7, 5.0, 15.0}};
-    double mean7[7] = {-4.0, -3.0, 2.0, 3.0, -3.5, 1.5, 0.0};
-    double *B = column_logits(&r, f.n_pix, f.n_det, mean7, 0.7);
-    f.ws = loss_pixel_workspace_create(f.n_pix, f.n_det);
-    double *grad = calloc(f.n_pix * f.n_det, sizeof(double));
-    loss_pixel_fused(f.ws, B, f.n_pix, f.n_det, &f.cfg, &f.w, &v, grad);
-    check_fd("fused total, L^ic union", f_fused, &f, B, f.n_pix * f.n_det, grad);
-    {
-        fused_ctx fi = {f.ws, f.n_pix, f.n_det, cfg, {0, 0, 0, 1.0, 0}};
-        memset(grad, 0, f.n_pix * f.n_det * sizeof(double));
-        loss_pixel_fused(fi.ws, B, fi.n_pix, fi.n_det, &fi.cfg, &fi.w, &v, grad);
-        check_fd("L^ic union alone", f_fused, &fi, B, fi.n_pix * fi.n_det, grad);
-    }
-    loss_pixel_workspace_free(f.ws);
+    double *B = fused_fd_instance(&r);
+    check_fused_fd("fused total, L^ic union", B, cfg, w);
+    check_fused_fd("L^ic union alone", B, cfg, (loss_pixel_weights){0, 0, 0, 1.0, 0});
     loss_pixel_workspace_free(ws);
-    free(grad);
     free(B);
     free(d);
     free(d_mean);
