@@ -828,7 +828,8 @@ int loss_pixel_config_valid(const loss_pixel_config *cfg)
            cfg->rho < 1.0 && cfg->nu >= 1.0 &&
            (cfg->coverage == LOSS_COVERAGE_MEAN || cfg->coverage == LOSS_COVERAGE_PER_DETECTOR ||
             cfg->coverage == LOSS_COVERAGE_SOFT || cfg->coverage == LOSS_COVERAGE_REWARD ||
-            cfg->coverage == LOSS_COVERAGE_UNION);
+            cfg->coverage == LOSS_COVERAGE_UNION) &&
+           (cfg->sparsity == LOSS_SPARSITY_ENTROPY || cfg->sparsity == LOSS_SPARSITY_OVERLAP);
 }
 
 /* Fast stable sigmoid: e = exp(−|a|), one log1p, one division:
@@ -901,7 +902,7 @@ static double uncovered_chunk(loss_pixel_workspace *ws, const double *A, size_t 
 }
 
 static void pass1_chunk(loss_pixel_workspace *ws, const double *A, size_t lo,
-                        size_t hi, double gamma, double *col, double *sum_h,
+                        size_t hi, double gamma, int overlap, double *col, double *sum_h,
                         double *sum_m)
 {
     size_t n_det = ws->n_det, first = lo * n_det, count = (hi - lo) * n_det;
@@ -910,16 +911,20 @@ static void pass1_chunk(loss_pixel_workspace *ws, const double *A, size_t lo,
     double sh = 0.0, sm = 0.0;
     if (col)
         memset(col, 0, n_det * sizeof(double));
-    /* Per pixel S and T (kept in entropy/max_act until the last loop), the
-     * clamped S, then ln S̃ for the whole chunk in one vector loop. */
+    /* Per pixel S and T (kept in entropy/max_act until the last loop; with
+     * overlap, entropy holds L^s_p at once), the clamped S, then ln S̃ for
+     * the whole chunk in one vector loop. */
     for (size_t p = lo; p < hi; p++) {
         size_t row = p * n_det;
         const double *y = ws->y + row, *ln_y = ws->ln_y + row;
-        double s = 0.0, t = 0.0;
+        double s = 0.0, t = 0.0, squares = 0.0;
         for (size_t i = 0; i < n_det; i++) {
             s += y[i];
             t += y[i] * ln_y[i];
         }
+        if (overlap)
+            for (size_t i = 0; i < n_det; i++)
+                squares += y[i] * y[i];
         if (col) {
             const double *y_gamma = ws->y_gamma + row;
             for (size_t i = 0; i < n_det; i++)
@@ -928,7 +933,7 @@ static void pass1_chunk(loss_pixel_workspace *ws, const double *A, size_t lo,
         int clamped = s < LOSS_S_MIN;
         ws->clamped[p] = (unsigned char)clamped;
         ws->s_clamped[p] = clamped ? LOSS_S_MIN : s;
-        ws->entropy[p] = s;
+        ws->entropy[p] = overlap ? (s * s - squares) / (double)n_det : s;
         ws->max_act[p] = t;
     }
     double *ln_s = ws->ln_s;
@@ -939,7 +944,7 @@ static void pass1_chunk(loss_pixel_workspace *ws, const double *A, size_t lo,
     for (size_t p = lo; p < hi; p++) {
         double s = ws->entropy[p], t = ws->max_act[p];
         double inv = INV_LN2 / s_clamped[p];
-        double h = -(t - s * ln_s[p]) * inv;
+        double h = overlap ? s : -(t - s * ln_s[p]) * inv;
         double m = -t * inv;
         ws->entropy[p] = h;
         ws->max_act[p] = m;
@@ -999,8 +1004,8 @@ int loss_pixel_forward(loss_pixel_workspace *ws, const double *A,
 #pragma omp parallel for schedule(static) if (LOSS_PARALLEL(n_pix, n_det))
     for (size_t c = 0; c < n_chunks; c++) {
         size_t lo = chunk_start(c, n_chunks, n_pix), hi = chunk_start(c + 1, n_chunks, n_pix);
-        pass1_chunk(ws, A, lo, hi, cfg->gamma, columns ? ws->col_part + c * n_det : NULL, &ws->chunk_entropy[c],
-                    &ws->chunk_max_act[c]);
+        pass1_chunk(ws, A, lo, hi, cfg->gamma, cfg->sparsity == LOSS_SPARSITY_OVERLAP,
+                    columns ? ws->col_part + c * n_det : NULL, &ws->chunk_entropy[c], &ws->chunk_max_act[c]);
         if (uncovered)
             ws->chunk_uncovered[c] = uncovered_chunk(ws, A, lo, hi);
     }
@@ -1097,34 +1102,44 @@ static void column_values(const double *col_mean, size_t n_det, const loss_pixel
 
 /* Pass 2 for one pixel. With c_H = ∂L/∂H_p and c_m = ∂L/∂ℓ_p, κ = 1 unless
  * clamped, the bracketed per-pixel gradients of §5 collapse to
- *   ∂L/∂a_i = (1−y_i) [ y_i (k1 ln y_i + k0) + col_coef_i y_i^γ ],
+ *   ∂L/∂a_i = (1−y_i) [ y_i (k1 ln y_i + k0 + k2 (S − y_i)) + col_coef_i y_i^γ ],
  *   k1 = −(c_H + c_m)/(S̃ ln 2),
- *   k0 = (c_H ((ln S̃ − 1)/ln 2 + κ(1/ln 2 − H)) − c_m (1/ln 2 + κ ℓ)) / S̃.
+ *   k0 = (c_H ((ln S̃ − 1)/ln 2 + κ(1/ln 2 − H)) − c_m (1/ln 2 + κ ℓ)) / S̃,
+ *   k2 = 0;
+ * with overlap, L^s_p = (S² − Σ y²)/I, ∂/∂y_i = 2 (S − y_i)/I, so c_H
+ * leaves k1 and k0 and k2 = 2 c_H / I.
  * y, 1 − y, ln y and y^γ come from pass 1's cache. */
 static void pass2_pixel(const loss_pixel_workspace *ws, size_t p, double c_h,
                         double c_m, int columns, int store, double *da)
 {
     size_t n_det = ws->n_det, row = p * n_det;
+    const double *y = ws->y + row, *omy = ws->one_minus_y + row;
+    const double *ln_y = ws->ln_y + row;
     double kappa = ws->clamped[p] ? 0.0 : 1.0;
     double inv_s = 1.0 / ws->s_clamped[p];
+    double k2 = 0.0, s = 0.0;
+    if (ws->cfg.sparsity == LOSS_SPARSITY_OVERLAP) {
+        k2 = 2.0 * c_h / (double)n_det;
+        c_h = 0.0;
+        for (size_t i = 0; i < n_det; i++)
+            s += y[i];
+    }
     double k1 = -(c_h + c_m) * INV_LN2 * inv_s;
     double k0 = (c_h * ((ws->ln_s[p] - 1.0) * INV_LN2 +
                         kappa * (INV_LN2 - ws->entropy[p])) -
                  c_m * (INV_LN2 + kappa * ws->max_act[p])) *
                 inv_s;
-    const double *y = ws->y + row, *omy = ws->one_minus_y + row;
-    const double *ln_y = ws->ln_y + row;
     if (columns) {
         const double *col_coef = ws->col_coef, *y_gamma = ws->y_gamma + row;
         for (size_t i = 0; i < n_det; i++) {
-            double d = y[i] * (k1 * ln_y[i] + k0);
+            double d = y[i] * (k1 * ln_y[i] + k0 + k2 * (s - y[i]));
             if (col_coef[i] != 0.0)
                 d += col_coef[i] * y_gamma[i];
             da[i] = (store ? 0.0 : da[i]) + omy[i] * d;
         }
     } else {
         for (size_t i = 0; i < n_det; i++)
-            da[i] = (store ? 0.0 : da[i]) + omy[i] * (y[i] * (k1 * ln_y[i] + k0));
+            da[i] = (store ? 0.0 : da[i]) + omy[i] * (y[i] * (k1 * ln_y[i] + k0 + k2 * (s - y[i])));
     }
 }
 

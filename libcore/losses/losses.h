@@ -238,6 +238,23 @@ enum {
     LOSS_COVERAGE_UNION = 4
 };
 
+/* How L^s measures that detectors share a pixel: the entropy of the
+ * detectors' normalised activations q_p (Eq. L^s, the paper's: scale-free,
+ * so a pixel no detector claims costs as much as one all claim), or their
+ * pairwise overlap (1/I) Σ_{i≠j} y_{p,i} y_{p,j} = (S_p² − Σ_i y_{p,i}²)/I
+ * (0 where at most one detector fires: a pixel without a concept may stay
+ * unclaimed). L^sb is then R_SW over the pixels' overlaps. With
+ * --coverage reward at weight w_ic and overlap at w_s, lowering a
+ * threshold past where its concept ends pays w_ic per pixel and costs
+ * w_s·2 per pixel another detector claims, so w_s/w_ic above 1/2 over the
+ * share of such pixels holds every threshold at its concept's edge,
+ * whatever the concepts' frequencies and the pixels without one (the fused
+ * CPU path only). */
+enum {
+    LOSS_SPARSITY_ENTROPY = 0,
+    LOSS_SPARSITY_OVERLAP = 1
+};
+
 typedef struct {
     double gamma; /* sharpening exponent γ (> 0; the method uses γ > 1) */
     double tau;   /* L^ic target fraction τ > 0: ν_ic = τ/n_det */
@@ -245,6 +262,7 @@ typedef struct {
     double nu;    /* R_SW exponent ν > 1 (L^sb, L^eac, L^ic per detector); default 4 */
     int coverage; /* LOSS_COVERAGE_MEAN (0), _PER_DETECTOR or _SOFT (floors τ·E_p[q_i];
                      the fused CPU path only: loss_column_* refuse it) */
+    int sparsity; /* LOSS_SPARSITY_ENTROPY (0) or _OVERLAP */
 } loss_pixel_config;
 
 /* One weight per pixel loss. Weight 0 skips the term (its gradient is not

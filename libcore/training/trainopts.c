@@ -162,6 +162,10 @@ static void set_rows(train_options *opts)
                    "(per-detector), floors tau x soft share, 1 - mean coverage\n"
                    "(reward), or the share of pixels no detector claims (union;\n"
                    "reward and union: a weighted term, tau unused) (mean)"),
+        OPT_CHOICE("sparsity", &o->pixel.sparsity, "entropy|overlap",
+                   "L^s per pixel: entropy of the normalised activations (Eq.),\n"
+                   "or the pairwise overlap of the detectors, 0 where at most\n"
+                   "one fires (entropy)"),
         OPT_CALLBACK("tau-schedule", opts, parse_tau_schedule, format_tau_schedule, "TO:N",
                      "tau moves linearly from --tau to TO over the first N epochs"),
         OPT_PAIR("kappa", &opts->kappa, "LO:HI", "URA step magnitude range, within [0, 1] (0.5:0.9)"),
@@ -327,6 +331,8 @@ int trainopts_write_attrs(const train_options *opts, h5out *out)
                            : o->pixel.coverage == LOSS_COVERAGE_REWARD     ? "reward"
                            : o->pixel.coverage == LOSS_COVERAGE_UNION      ? "union"
                                                                            : "mean") ||
+         h5out_attr_string(out, "/", "sparsity",
+                           o->pixel.sparsity == LOSS_SPARSITY_OVERLAP ? "overlap" : "entropy") ||
          (t->tau_schedule.tau && (h5out_attr_double(out, "/", "tau_final", t->tau_schedule.to) ||
                                   h5out_attr_int(out, "/", "tau_schedule_epochs", t->tau_schedule.epochs))) ||
          h5out_attr_double(out, "/", "rho", o->pixel.rho) ||

@@ -18,7 +18,7 @@
 #define OPT_LR(tgt, help, ...) OPT_DOUBLE("lr", tgt, 1e-15, 1e6, "X", help, __VA_ARGS__)
 #define OPT_BATCH(tgt, help, ...) OPT_INTEGER("batch", tgt, 1, 1L << 31, "N", help, __VA_ARGS__)
 
-#define TRAINOPTS_N_ROWS 29
+#define TRAINOPTS_N_ROWS 30
 
 typedef struct {
     objective_config obj;

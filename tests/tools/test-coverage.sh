@@ -111,6 +111,35 @@ EOF2
 expect_fail 64 "--tau-schedule: --coverage union does not use tau" $UIBE "${R[@]}" --coverage union --tau-schedule 0.5:10 \
     "$TMP/f.h5" "$TMP/h.h5" -o "$O"
 
+desc "uibe/eddp --sparsity overlap"
+# L^s as the detectors' pairwise overlap, with the reward coverage it is
+# meant for, on the float64 path; refused in float32 (exit 69).
+expect_ok $UIBE "${R[@]}" --quiet --coverage reward --sparsity overlap "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/ov.h5"
+check "overlap: attribute, and the last epoch's L^s near (S^2 - sum y^2)/I of the file's detectors" py <<'EOF2'
+import h5py, numpy as np, sys
+t = sys.argv[1]
+f = h5py.File(t + "/ov.h5", "r")
+assert f.attrs["sparsity"] == "overlap" and f.attrs["coverage"] == "reward", dict(f.attrs)
+ls = f["history/L_s"][:]
+assert ls.shape == (30,) and np.all((ls >= 0) & (ls <= 2)), ls
+d = h5py.File(t + "/f.h5", "r")["features"][()]
+x = d.transpose(0, 2, 3, 1).reshape(-1, d.shape[1])
+y = 1 / (1 + np.exp(-(x @ f["W"][()].T - f["b"][()])))
+ov = ((y.sum(1) ** 2 - (y * y).sum(1)) / 3).mean()
+assert abs(ov - ls[-1]) < 0.1, (ov, ls[-1])
+assert h5py.File(t + "/rw.h5", "r").attrs["sparsity"] == "entropy"
+EOF2
+expect_ok $EDDP --step c "$TMP/ov.h5" "$TMP/f.h5" -o "$TMP/ovc.h5"
+OVD=(--step d --threads 1 --seed 4 --epochs 20 --batch 32 --lr 1e-3 --objective constrained --losses s,mm,ic,eac,cur,fso
+     --weight s=3 --weight ic=1 --weight cur=0.03 --bound mm=64 --bound eac=0.1 --bound fso=0.1 --al-every 5 --quiet
+     --coverage reward "$TMP/ovc.h5" "$TMP/f.h5" "$TMP/h.h5")
+expect_ok $EDDP "${OVD[@]}" --sparsity overlap -o "$TMP/ovd.h5"
+expect_ok $EDDP "${OVD[@]}" --sparsity entropy -o "$TMP/ove.h5"
+check "eddp: overlap and entropy give different detectors" bash -c "! /usr/bin/python3 '$SAME' '$TMP/ovd.h5' '$TMP/ove.h5' 2>/dev/null"
+expect_fail 69 "--sparsity overlap is not implemented in float32 on the CPU" $UIBE "${R[@]}" --sparsity overlap \
+    --precision float32 "$TMP/f.h5" "$TMP/h.h5" -o "$O"
+expect_fail 64 "--sparsity: expected entropy or overlap, got 'max'" $UIBE "${R[@]}" --sparsity max "$TMP/f.h5" "$TMP/h.h5" -o "$O"
+
 desc "uibe --tau-schedule"
 expect_ok $UIBE "${A[@]}" --quiet --tau-schedule 2.5:20 "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/sch.h5"
 check "schedule attributes" py <<'EOF'

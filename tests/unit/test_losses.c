@@ -312,7 +312,7 @@ static void test_inactive_per_detector(void)
     CHECK(d1 > 0.1, "one detector short of the floor (deficit %g)", d1);
     CHECK_CLOSE(pd, d1, 1e-14, "per detector = the one deficit");
     CHECK_CLOSE(avg * (double)x.n_det, d1, 1e-14, "mean = deficit / n_det");
-    loss_pixel_config bad = {1.1, 1.0, 0.5, 4.0, LOSS_COVERAGE_UNION + 1};
+    loss_pixel_config bad = {1.1, 1.0, 0.5, 4.0, LOSS_COVERAGE_UNION + 1, LOSS_SPARSITY_ENTROPY};
     CHECK(!loss_pixel_config_valid(&bad), "an unknown coverage is refused");
     free(g);
     free(A);
@@ -618,7 +618,7 @@ static void test_fused_equals_separate(void)
     size_t n_pix = 1000, n_det = 7, n = n_pix * n_det;
     double *A = fused_instance(&r, n_pix, n_det);
     /* τ·... chosen so L^ic and L^eac gates are mixed (3 open each). */
-    loss_pixel_config cfg = {1.1, 1.4, 0.6, 4.0, LOSS_COVERAGE_MEAN};
+    loss_pixel_config cfg = {1.1, 1.4, 0.6, 4.0, LOSS_COVERAGE_MEAN, LOSS_SPARSITY_ENTROPY};
     const loss_pixel_weights ws_list[] = {
         {2.6, 1.3, 2.8, 5.0, 15.0}, /* everything */
         {0.85, 0, 0, 0, 0},         /* only L^s: column pass skipped */
@@ -706,7 +706,7 @@ static void test_fused_fd(void)
 {
     rng_state r;
     rng_init(&r, 17, RNG_STREAM_TRAIN);
-    fused_ctx f = {NULL, 40, 7, {1.1, 1.4, 0.6, 4.0, LOSS_COVERAGE_MEAN}, {2.6, 1.3, 2.8, 5.0, 15.0}};
+    fused_ctx f = {NULL, 40, 7, {1.1, 1.4, 0.6, 4.0, LOSS_COVERAGE_MEAN, LOSS_SPARSITY_ENTROPY}, {2.6, 1.3, 2.8, 5.0, 15.0}};
     size_t n = f.n_pix * f.n_det;
     double mean[7] = {-4.0, -3.0, 2.0, 3.0, -3.5, 1.5, 0.0};
     double *A = column_logits(&r, f.n_pix, f.n_det, mean, 0.7);
@@ -780,7 +780,7 @@ static void test_fused_deterministic(void)
     rng_init(&r, 18, RNG_STREAM_TRAIN);
     size_t n_pix = 5000, n_det = 7, n = n_pix * n_det;
     double *A = fused_instance(&r, n_pix, n_det);
-    loss_pixel_config cfg = {1.1, 1.4, 0.6, 4.0, LOSS_COVERAGE_MEAN};
+    loss_pixel_config cfg = {1.1, 1.4, 0.6, 4.0, LOSS_COVERAGE_MEAN, LOSS_SPARSITY_ENTROPY};
     loss_pixel_weights w = {2.6, 1.3, 2.8, 5.0, 15.0};
     loss_pixel_workspace *ws = loss_pixel_workspace_create(n_pix, n_det);
     double *g1 = calloc(n, sizeof(double)), *g4 = calloc(n, sizeof(double));
@@ -853,7 +853,7 @@ static void test_extreme_logits(void)
     loss_excessive_backward(A, n_pix, n_det, 0.3, 1.1, 4.0, g, 1.0, d);
     CHECK(all_finite(d, n), "separate gradients finite");
 
-    loss_pixel_config cfg = {1.1, 0.9, 0.3, 4.0, LOSS_COVERAGE_MEAN};
+    loss_pixel_config cfg = {1.1, 0.9, 0.3, 4.0, LOSS_COVERAGE_MEAN, LOSS_SPARSITY_ENTROPY};
     loss_pixel_weights w = {1, 1, 1, 1, 1};
     loss_pixel_values v;
     loss_pixel_workspace *ws = loss_pixel_workspace_create(n_pix, n_det);
@@ -917,7 +917,7 @@ static void test_inactive_soft(void)
     /* Fused (everything weighted) == separate, floors τ·share. */
     size_t n_pix = 600, n_det = 7, n = n_pix * n_det;
     double *B = fused_instance(&r, n_pix, n_det);
-    loss_pixel_config cfg = {1.1, 2.5, 0.6, 4.0, LOSS_COVERAGE_SOFT};
+    loss_pixel_config cfg = {1.1, 2.5, 0.6, 4.0, LOSS_COVERAGE_SOFT, LOSS_SPARSITY_ENTROPY};
     loss_pixel_weights w = {2.6, 1.3, 2.8, 5.0, 15.0};
     double fl[7], g7[7], *d_sep = calloc(n, sizeof(double)), *d_fus = calloc(n, sizeof(double));
     loss_soft_share(B, n_pix, n_det, fl);
@@ -959,8 +959,8 @@ static void test_inactive_reward(void)
     rng_init(&r, 23, RNG_STREAM_TRAIN);
     size_t n_pix = 600, n_det = 7, n = n_pix * n_det;
     double *A = fused_instance(&r, n_pix, n_det);
-    loss_pixel_config mean_cfg = {1.1, (double)n_det, 0.6, 4.0, LOSS_COVERAGE_MEAN};
-    loss_pixel_config cfg = {1.1, 0.3, 0.6, 4.0, LOSS_COVERAGE_REWARD};
+    loss_pixel_config mean_cfg = {1.1, (double)n_det, 0.6, 4.0, LOSS_COVERAGE_MEAN, LOSS_SPARSITY_ENTROPY};
+    loss_pixel_config cfg = {1.1, 0.3, 0.6, 4.0, LOSS_COVERAGE_REWARD, LOSS_SPARSITY_ENTROPY};
     loss_pixel_weights w = {2.6, 1.3, 0, 5.0, 15.0};
     double *d_sep = calloc(n, sizeof(double)), *d_fus = calloc(n, sizeof(double)), g[7];
     loss_pixel_values v_sep, v_fus;
@@ -1003,7 +1003,7 @@ static void test_inactive_union(void)
     rng_init(&r, 29, RNG_STREAM_TRAIN);
     size_t n_pix = 600, n_det = 7, n = n_pix * n_det;
     double *A = fused_instance(&r, n_pix, n_det);
-    loss_pixel_config cfg = {1.1, 0.3, 0.6, 4.0, LOSS_COVERAGE_UNION};
+    loss_pixel_config cfg = {1.1, 0.3, 0.6, 4.0, LOSS_COVERAGE_UNION, LOSS_SPARSITY_ENTROPY};
     loss_pixel_config mean_cfg = cfg;
     mean_cfg.coverage = LOSS_COVERAGE_MEAN;
     loss_pixel_weights w = {2.6, 1.3, 0.7, 5.0, 15.0}, w_no_ic = w;
@@ -1047,6 +1047,54 @@ static void test_inactive_union(void)
     free(A);
 }
 
+/* --sparsity overlap: L^s_p = (S_p² − Σ_i y_{p,i}²)/I against a direct sum,
+ * L^sb = R_SW of those, L^ma as with the entropy, and the fused total's
+ * central differences (with the reward coverage it is meant for, and alone). */
+static void test_sparsity_overlap(void)
+{
+    rng_state r;
+    rng_init(&r, 31, RNG_STREAM_TRAIN);
+    size_t n_pix = 600, n_det = 7;
+    double *A = fused_instance(&r, n_pix, n_det), *per_pixel = malloc(n_pix * sizeof(double));
+    loss_pixel_config cfg = {1.1, 0.3, 0.6, 4.0, LOSS_COVERAGE_REWARD, LOSS_SPARSITY_OVERLAP};
+    loss_pixel_config entropy_cfg = cfg;
+    entropy_cfg.sparsity = LOSS_SPARSITY_ENTROPY;
+    loss_pixel_weights w = {3.0, 1.3, 0.7, 1.0, 15.0};
+    CHECK(loss_pixel_config_valid(&cfg), "overlap is a valid sparsity");
+    loss_pixel_config bad = cfg;
+    bad.sparsity = LOSS_SPARSITY_OVERLAP + 1;
+    CHECK(!loss_pixel_config_valid(&bad), "an unknown sparsity is refused");
+    loss_pixel_workspace *ws = loss_pixel_workspace_create(n_pix, n_det);
+    loss_pixel_values v, v_entropy;
+    CHECK(loss_pixel_forward(ws, A, n_pix, n_det, &cfg, &w, &v) == 0, "overlap: forward status");
+    double direct = 0.0;
+    for (size_t p = 0; p < n_pix; p++) {
+        double s = 0.0, squares = 0.0;
+        for (size_t i = 0; i < n_det; i++) {
+            double y = 1.0 / (1.0 + exp(-A[p * n_det + i]));
+            s += y;
+            squares += y * y;
+        }
+        per_pixel[p] = (s * s - squares) / (double)n_det;
+        direct += per_pixel[p] / (double)n_pix;
+    }
+    CHECK(direct > 1e-2, "overlap: the instance has overlapping detectors (%.3g)", direct);
+    CHECK_CLOSE(v.s, direct, 1e-12, "overlap: L^s = mean over pixels of (S^2 - sum y^2)/I");
+    CHECK_CLOSE(v.sb, loss_rsw_forward(per_pixel, n_pix, cfg.nu), 1e-12, "overlap: L^sb = R_SW of the overlaps");
+    CHECK(loss_pixel_forward(ws, A, n_pix, n_det, &entropy_cfg, &w, &v_entropy) == 0, "entropy: forward status");
+    CHECK(v.ma == v_entropy.ma && v.ic == v_entropy.ic && v.eac == v_entropy.eac,
+          "overlap: L^ma and the column terms are the entropy's");
+
+    double *B = fused_fd_instance(&r);
+    check_fused_fd("fused total, L^s overlap", B, cfg, w);
+    check_fused_fd("L^s overlap alone", B, cfg, (loss_pixel_weights){1.0, 0, 0, 0, 0});
+    check_fused_fd("L^sb overlap alone", B, cfg, (loss_pixel_weights){0, 1.0, 0, 0, 0});
+    loss_pixel_workspace_free(ws);
+    free(B);
+    free(per_pixel);
+    free(A);
+}
+
 int main(void)
 {
     test_pixel_losses_fd();
@@ -1055,6 +1103,7 @@ int main(void)
     test_inactive_soft();
     test_inactive_reward();
     test_inactive_union();
+    test_sparsity_overlap();
     test_tau_schedule();
     test_rsw();
     test_margin();
