@@ -36,6 +36,26 @@ S_MIN = 1e-12      # LOSS_S_MIN (losses.h)
 FSO_EPS = 1e-12    # LOSS_FSO_EPS (losses.h)
 TERMS = ["s", "sb", "ma", "mm", "ic", "eac", "uur", "cur", "fso", "cnn"]
 KIND_STANDARDISED, KIND_FREE = 1, 2
+# --coverage and --sparsity (trainopts) modelled here; per-detector and soft
+# (the R_SW soft maximum of the deficits, floors from the soft assignment)
+# are not.
+COVERAGES = ("mean", "reward", "union")
+SPARSITIES = ("entropy", "overlap")
+
+
+def modelled(where, coverage, sparsity):
+    """coverage, sparsity if this implementation models them; else exits."""
+    if coverage not in COVERAGES:
+        sys.exit(f"torch_eddp: {where}: --coverage {coverage} is not modelled (only {', '.join(COVERAGES)})")
+    if sparsity not in SPARSITIES:
+        sys.exit(f"torch_eddp: {where}: --sparsity {sparsity} is not modelled (only {', '.join(SPARSITIES)})")
+    return coverage, sparsity
+
+
+def attr_string(attrs, name, default):
+    """A string root attribute (str or bytes, as h5py gives it), default when absent."""
+    v = attrs.get(name, default)
+    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 class Problem:
@@ -57,6 +77,9 @@ class Problem:
             setattr(self, k, float(a[k]))
         self.batch, self.al_every = int(a["batch"]), int(a["al_every"])
         self.constrained_run, self.seed = bool(a["constrained"]), int(a["seed"])
+        # dumps written before torch_ref recorded them ran the paper's terms
+        self.coverage, self.sparsity = modelled(path, attr_string(a, "coverage", "mean"),
+                                                attr_string(a, "sparsity", "entropy"))
         t = lambda x: torch.tensor(np.asarray(x), dtype=dtype)
         self.center, self.scale = t(f["center"][:]), t(f["scale"][:])
         self.params = torch.tensor(f["params"][:], dtype=torch.float64)
@@ -86,13 +109,16 @@ class Problem:
         """A problem from settings instead of a dump (bench/torch_whole.py):
         center, scale [n_dim] (the per-channel pixel mean and deviation),
         head [K × n_dim], [K]; settings: a dict with the keys a dump's root
-        attributes hold (gamma ... seed) and enabled, constrained, weight,
-        bound (lists in TERMS order)."""
+        attributes hold (gamma ... seed, coverage and sparsity: mean and
+        entropy when absent) and enabled, constrained, weight, bound (lists
+        in TERMS order)."""
         P = cls(None)
         P.dtype, P.kind, P.n_det, P.n_dim, P.hw = dtype, kind, n_det, int(center.numel()), hw
         P.has_signals = kind == KIND_FREE
+        P.coverage, P.sparsity = "mean", "entropy"
         for k, v in settings.items():
             setattr(P, k, v)
+        modelled("settings", P.coverage, P.sparsity)
         P.center, P.scale = center.to(dtype), scale.to(dtype)
         P.head_w, P.head_b = head_w.to(dtype), head_b.to(dtype)
         P.al_ids = [j for j in range(len(TERMS)) if P.enabled[j] and P.constrained[j]]
@@ -146,22 +172,32 @@ def rsw(x, nu):
 
 
 def pixel_terms(P, A, values):
-    """L^s, L^sb, L^ma (bits) and the column terms L^ic, L^eac of logits A [n_pix × n_det]."""
+    """L^s, L^sb (per pixel: the entropy of q in bits, or the detectors'
+    overlap), L^ma (bits) and the coverage L^ic and L^eac of logits A
+    [n_pix × n_det] (losses.h: LOSS_SPARSITY_*, LOSS_COVERAGE_*)."""
     ln_y = F.logsigmoid(A)
     y = torch.exp(ln_y)
-    ln_s = torch.log(y.sum(1).clamp(min=S_MIN))      # S̃ = max(S, S_MIN), constant when clamped
+    S = y.sum(1)
+    ln_s = torch.log(S.clamp(min=S_MIN))              # S̃ = max(S, S_MIN), constant when clamped
     ln_q = ln_y - ln_s[:, None]
     q = torch.exp(ln_q)
-    H = -(q * ln_q).sum(1) / LN2                      # entropy of q per pixel, bits
-    values["s"] = H.mean()
+    if P.sparsity == "overlap":                       # (1/I) Σ_{i≠j} y_i y_j = (S² − Σ y²)/I
+        per_pixel = (S * S - (y * y).sum(1)) / P.n_det
+    else:                                             # entropy of q per pixel, bits
+        per_pixel = -(q * ln_q).sum(1) / LN2
+    values["s"] = per_pixel.mean()
     if P.on("sb"):
-        values["sb"] = rsw(H, P.nu)
+        values["sb"] = rsw(per_pixel, P.nu)
     if P.on("ma"):
         values["ma"] = (-(q * ln_y).sum(1) / LN2).mean()
-    if P.on("ic") or P.on("eac"):
+    if P.on("ic") and P.coverage == "union":          # E_p Π_i (1 − y_i), ln(1 − y) = logsigmoid(−a)
+        values["ic"] = torch.exp(F.logsigmoid(-A).sum(1)).mean()
+    if (P.on("ic") and P.coverage != "union") or P.on("eac"):
         g = torch.exp(P.gamma * ln_y).mean(0)         # g_i = mean_p y^γ
         nu_ic = P.tau / P.n_det
-        if P.on("ic"):
+        if P.on("ic") and P.coverage == "reward":     # the floor at the whole set: 1 − mean_i g_i
+            values["ic"] = 1.0 - g.mean()
+        elif P.on("ic") and P.coverage == "mean":
             values["ic"] = (F.relu(nu_ic - g) / nu_ic).mean()
         if P.on("eac"):
             values["eac"] = rsw(F.relu(g - P.rho) / (1.0 - P.rho), P.nu)

@@ -32,7 +32,10 @@
  * DUMP.h5: root attributes format "eddp-torch-ref" (version 1), step,
  * kind (1 standardised, 2 free), n_det, n_dim, hw, has_signals, gamma,
  * tau, rho, nu, kappa_lo, kappa_hi, lr, batch, al_every, al_penalty,
- * al_growth, al_penalty_max, al_full_data, seed; datasets /center, /scale
+ * al_growth, al_penalty_max, al_full_data, seed, coverage (mean,
+ * per-detector, soft, reward or union) and sparsity (entropy or overlap:
+ * strings, --coverage and --sparsity; a reader of dumps without them takes
+ * mean and entropy); datasets /center, /scale
  * [n_dim], /params [n_params], /head/weight [K × n_dim], /head/bias [K],
  * /terms/enabled, /terms/constrained (int32 [10]), /terms/weight,
  * /terms/bound (float64 [10], the order of objective.h's term_id),
@@ -294,6 +297,13 @@ static void checked_batch_free(checked_batch *cb)
     free(cb->X); free(cb->pooled); free(cb->kappa); free(cb->values); free(cb->grad);
 }
 
+/* --coverage and --sparsity as trainopts names them (indexed by the
+ * LOSS_COVERAGE_* and LOSS_SPARSITY_* values, which are the choices' order). */
+static const char *const coverage_names[] = {"mean", "per-detector", "soft", "reward", "union"};
+static const char *const sparsity_names[] = {"entropy", "overlap"};
+_Static_assert(sizeof coverage_names / sizeof *coverage_names == LOSS_COVERAGE_UNION + 1, "a coverage without a name");
+_Static_assert(sizeof sparsity_names / sizeof *sparsity_names == LOSS_SPARSITY_OVERLAP + 1, "a sparsity without a name");
+
 static int write_settings(h5out *out, const options *opt, const det_layout *layout, int hw)
 {
     const objective_config *o = &opt->train.obj;
@@ -307,7 +317,9 @@ static int write_settings(h5out *out, const options *opt, const det_layout *layo
         {"gamma", o->pixel.gamma}, {"tau", o->pixel.tau}, {"rho", o->pixel.rho}, {"nu", o->pixel.nu},
         {"kappa_lo", o->kappa_lo}, {"kappa_hi", o->kappa_hi}, {"lr", t->lr}, {"al_penalty", t->al_penalty},
         {"al_growth", t->al_growth}, {"al_penalty_max", t->al_penalty_max}};
-    int rc = h5out_attr_string(out, "/", "step", step);
+    int rc = h5out_attr_string(out, "/", "step", step) ||
+             h5out_attr_string(out, "/", "coverage", coverage_names[o->pixel.coverage]) ||
+             h5out_attr_string(out, "/", "sparsity", sparsity_names[o->pixel.sparsity]);
     for (size_t k = 0; k < sizeof ints / sizeof ints[0] && !rc; k++)
         rc = h5out_attr_int(out, "/", ints[k].name, ints[k].value);
     for (size_t k = 0; k < sizeof reals / sizeof reals[0] && !rc; k++)

@@ -76,6 +76,8 @@ def training_settings(words, seed):
         ap.add_argument("--" + name, type=kind)
     ap.add_argument("--objective", default="constrained")
     ap.add_argument("--kappa", default="0.5:0.9")
+    ap.add_argument("--coverage", default="mean")
+    ap.add_argument("--sparsity", default="entropy")
     ap.add_argument("--losses")
     ap.add_argument("--weight", action="append", default=[])
     ap.add_argument("--bound", action="append", default=[])
@@ -90,6 +92,7 @@ def training_settings(words, seed):
     return o, dict(gamma=o.gamma, tau=o.tau, rho=o.rho, nu=o.nu, kappa_lo=lo, kappa_hi=hi, lr=o.lr,
                    batch=o.batch, al_every=o.al_every, al_penalty=o.al_penalty, al_growth=o.al_growth,
                    al_penalty_max=o.al_penalty_max, constrained_run=constrained, seed=seed,
+                   coverage=o.coverage, sparsity=o.sparsity,
                    enabled=[t in losses for t in te.TERMS],
                    constrained=[constrained and t in losses and t in bound for t in te.TERMS],
                    weight=[weight.get(t, 1.0) for t in te.TERMS], bound=[bound.get(t, 0.0) for t in te.TERMS])
