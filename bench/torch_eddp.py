@@ -46,9 +46,9 @@ SPARSITIES = ("entropy", "overlap")
 def modelled(where, coverage, sparsity):
     """coverage, sparsity if this implementation models them; else exits."""
     if coverage not in COVERAGES:
-        sys.exit(f"torch_eddp: {where}: --coverage {coverage} is not modelled (only {', '.join(COVERAGES)})")
+        sys.exit(f"{where}: --coverage {coverage} is not modelled (only {', '.join(COVERAGES)})")
     if sparsity not in SPARSITIES:
-        sys.exit(f"torch_eddp: {where}: --sparsity {sparsity} is not modelled (only {', '.join(SPARSITIES)})")
+        sys.exit(f"{where}: --sparsity {sparsity} is not modelled (only {', '.join(SPARSITIES)})")
     return coverage, sparsity
 
 
@@ -78,7 +78,7 @@ class Problem:
         self.batch, self.al_every = int(a["batch"]), int(a["al_every"])
         self.constrained_run, self.seed = bool(a["constrained"]), int(a["seed"])
         # dumps written before torch_ref recorded them ran the paper's terms
-        self.coverage, self.sparsity = modelled(path, attr_string(a, "coverage", "mean"),
+        self.coverage, self.sparsity = modelled(f"torch_eddp: {path}", attr_string(a, "coverage", "mean"),
                                                 attr_string(a, "sparsity", "entropy"))
         t = lambda x: torch.tensor(np.asarray(x), dtype=dtype)
         self.center, self.scale = t(f["center"][:]), t(f["scale"][:])
@@ -118,7 +118,7 @@ class Problem:
         P.coverage, P.sparsity = "mean", "entropy"
         for k, v in settings.items():
             setattr(P, k, v)
-        modelled("settings", P.coverage, P.sparsity)
+        modelled("torch_eddp", P.coverage, P.sparsity)
         P.center, P.scale = center.to(dtype), scale.to(dtype)
         P.head_w, P.head_b = head_w.to(dtype), head_b.to(dtype)
         P.al_ids = [j for j in range(len(TERMS)) if P.enabled[j] and P.constrained[j]]

@@ -28,7 +28,8 @@ matrix), or with --start-a DUMP from uibe's own starting parameters
 that both sides' results can be compared).
 
 The training steps are bench/torch_eddp.py's (the same losses, autograd,
-torch.optim.Adam); everything runs in float64 as the tools do, except the
+torch.optim.Adam; --coverage mean, reward or union and --sparsity entropy
+or overlap, the others refused); everything runs in float64 as the tools do, except the
 noise classifiers (float32, as rcav's). Batch orders, κ draws and starting
 points come from torch's own generator (seeded), so trajectories differ
 from the tools' while the settings are the same.
@@ -89,6 +90,7 @@ def training_settings(words, seed):
     bound = dict((k, float(v)) for k, v in (b.split("=") for b in o.bound))
     lo, hi = (float(x) for x in o.kappa.split(":"))
     constrained = o.objective == "constrained"
+    te.modelled("torch_whole", o.coverage, o.sparsity)
     return o, dict(gamma=o.gamma, tau=o.tau, rho=o.rho, nu=o.nu, kappa_lo=lo, kappa_hi=hi, lr=o.lr,
                    batch=o.batch, al_every=o.al_every, al_penalty=o.al_penalty, al_growth=o.al_growth,
                    al_penalty_max=o.al_penalty_max, constrained_run=constrained, seed=seed,
@@ -613,6 +615,8 @@ def main():
     print(f"torch_import_seconds {_t_import:.3f}")
     flags = lambda name: read_flags(os.path.join(args.flags, name + ".flags"))
     seed = args.seed
+    for step in ("a", "d"):     # refuse what is not modelled before any work
+        training_settings(flags(step), seed)
     st = Stages()
 
     train, test = Data(args.train), Data(args.test)
@@ -675,6 +679,8 @@ def main():
     figure("iou_label_mAP", table["individual"][4])
     figure("diagnose_d_L_s", float(diag_d["s"]))
     figure("diagnose_ideal_L_s", float(diag_ideal["s"]))
+    if "ic" in diag_ideal:
+        figure("diagnose_ideal_L_ic", float(diag_ideal["ic"]))
     figure("rcav_d_S3", stats_d["s3"])
     figure("rcav_sdc_d_eq1_pcav", f"{stats_d['sdc']}/{stats_eq1['sdc']}/{stats_pcav['sdc']}")
     return 0

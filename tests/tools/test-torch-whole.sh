@@ -5,8 +5,9 @@
 # Pattern-CAVs' cosines with the truth (pcav + regress --match identity)
 # and their sensitivities SC (rcav), the full-data L^s of the ideal
 # detectors (regress --ideal + eddp --diagnose: the ideal detectors, their
-# conversion into step (d)'s parameters, the full-data pass). A flag it
-# does not model is refused, so that the benchmark never times other
+# conversion into step (d)'s parameters, the full-data pass), the paper's
+# terms and the pipelines' --coverage reward and --sparsity overlap. A flag
+# it does not model is refused, so that the benchmark never times other
 # settings than the pipeline's.
 # Skipped when python3-torch is not installed.
 source tests/tools/lib.sh
@@ -83,11 +84,46 @@ assert float((ours - theirs).abs().max()) <= 1e-12, (ours, theirs)
 assert float(theirs.abs().min()) < 1, "every SC is ±1: the check would not see much"
 EOF
 
+# The pipelines' L^ic and L^s: --coverage reward in steps (a) and (d),
+# --sparsity overlap in step (d).
+cp -r "$TMP/flags" "$TMP/flags-r"
+echo "$COMMON --detectors 3 --losses s,ma,mm,ic,uur --weight s=2.6 --weight uur=0.25 --coverage reward
+      --weight ic=1 --bound ma=0.8 --bound mm=8 --epochs 20" > "$TMP/flags-r/a.flags"
+echo "$COMMON --losses s,sb,ma,mm,ic,eac,cur,fso --weight s=3 --weight sb=2.6 --weight cur=0.25
+      --coverage reward --sparsity overlap --weight ic=1
+      --bound ma=0.8 --bound mm=8 --bound eac=0.1 --bound fso=0.1 --epochs 20" > "$TMP/flags-r/d.flags"
+if $WHOLE "$TMP/train.h5" "$TMP/test.h5" --flags "$TMP/flags-r" --seed 3 > "$TMP/out-r.txt" 2> "$TMP/err.txt"; then
+    pass "torch_whole.py runs the whole experiment with --coverage reward and --sparsity overlap"
+else
+    fail "torch_whole.py runs the whole experiment with --coverage reward and --sparsity overlap" "$(cat "$TMP/err.txt")"
+fi
+bin/eddp --step d $(cat "$TMP/flags-r/d.flags") --diagnose "$TMP/ideal.h5" "$TMP/train.h5" "$TMP/head.h5" > "$TMP/diag-r.tsv"
+check "the ideal detectors' full-data overlap L^s and reward L^ic as eddp --diagnose gives them (its 6 decimals)" py <<'EOF'
+import sys
+t = sys.argv[1]
+fig = dict(l.split()[1:3] for l in open(t + "/out-r.txt") if l.startswith("figure "))
+diag = dict(l.split()[:2] for l in open(t + "/diag-r.tsv") if l.startswith("L_"))
+for name in ("L_s", "L_ic"):
+    ours, c = float(fig["diagnose_ideal_" + name]), float(diag[name])
+    assert abs(ours - c) <= 6e-7, (name, ours, c)
+# not the paper's terms: the entropy and the mean deficit give other values
+paper = dict(l.split()[1:3] for l in open(t + "/out.txt") if l.startswith("figure "))
+assert abs(float(paper["diagnose_ideal_L_s"]) - float(fig["diagnose_ideal_L_s"])) > 1e-3
+assert abs(float(paper["diagnose_ideal_L_ic"]) - float(fig["diagnose_ideal_L_ic"])) > 1e-3
+EOF
+
 echo "--space raw $(cat "$TMP/flags/d.flags")" > "$TMP/flags/d.flags"
 if $WHOLE "$TMP/train.h5" "$TMP/test.h5" --flags "$TMP/flags" > /dev/null 2> "$TMP/err.txt"; then
     fail "a flag torch_whole.py does not model is refused"
 else
     grep -q 'does not model: --space raw' "$TMP/err.txt" && pass "a flag torch_whole.py does not model is refused" ||
         fail "a flag torch_whole.py does not model is refused" "$(cat "$TMP/err.txt")"
+fi
+echo "$(cat "$TMP/flags-r/a.flags") --coverage soft" > "$TMP/flags-r/a.flags"
+if $WHOLE "$TMP/train.h5" "$TMP/test.h5" --flags "$TMP/flags-r" > /dev/null 2> "$TMP/err.txt"; then
+    fail "a coverage torch_whole.py does not model is refused"
+else
+    grep -q 'coverage soft is not modelled' "$TMP/err.txt" && pass "a coverage torch_whole.py does not model is refused" ||
+        fail "a coverage torch_whole.py does not model is refused" "$(cat "$TMP/err.txt")"
 fi
 finish
