@@ -8,12 +8,13 @@
 #   make -k -j16 SLURM=1 synthetic-ablation    each step a SLURM job named
 #                                              ablation/<variant>/seedN/step
 ABLATION_DIR ?= runs/ablation
-ABLATIONS ?= default soft-coverage paper-ic-0.1 batch256 batch3000 gentle-penalty epoch-measure raw-d kappa-fixed
+ABLATIONS ?= default paper soft-coverage paper-ic-0.1 batch256 batch3000 gentle-penalty epoch-measure raw-d kappa-fixed
 
 # Each variant's Make variables (on top of pipelines/synthetic.mk's defaults).
 ablation_default :=
-ablation_soft-coverage := COVERAGE_FLAGS="--coverage soft"
-ablation_paper-ic-0.1 := IC_BOUND=0.1
+ablation_paper := RECIPE=paper
+ablation_soft-coverage := RECIPE=paper COVERAGE_FLAGS="--coverage soft"
+ablation_paper-ic-0.1 := RECIPE=paper IC_BOUND=0.1
 ablation_batch256 := BATCH=256
 ablation_batch3000 := BATCH=3000
 ablation_gentle-penalty := AL_FLAGS="--objective constrained --al-every 50 --al-penalty 1 --al-growth 2 --al-penalty-max 100"

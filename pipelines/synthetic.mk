@@ -52,21 +52,36 @@ LOSS_FLAGS ?= --gamma 1.1 --tau 1 --rho 0.5 --nu 4 --kappa 0.5:0.9
 IC_BOUND ?= 0.01
 A_FLAGS ?= --detectors 3 --losses s,ma,mm,ic,uur --weight s=2.6 --weight uur=0.25 \
            --bound ma=0.8 --bound mm=8 --bound ic=$(IC_BOUND)
+# Step (d)'s recipe (README, "Sweep"; eddp(7) DECISIONS, "recipe").
+# RECIPE=overlap (the default): L^s as the detectors' pairwise overlap and
+# the reward coverage, s/ic = 10, no L^sb, L^ma or L^cur: a threshold stops
+# where its concept meets another, whatever the concepts' frequencies and the
+# pixels without one (every concept at IoU >= 0.9 on the sweep's
+# configuration-seeds where step (a) hands over a usable start, the paper's
+# recipe on 2 of 32). RECIPE=paper: the paper's step (d) (Table 7, §4.8).
+RECIPE ?= overlap
+ifeq ($(RECIPE),overlap)
+D_FLAGS ?= --losses s,mm,ic,eac,fso --sparsity overlap --coverage reward --weight s=10 --weight ic=1 \
+           --bound mm=256 --bound eac=0.1 --bound fso=0.1
+else ifeq ($(RECIPE),paper)
 D_FLAGS ?= --losses s,sb,ma,mm,ic,eac,cur,fso --weight s=0.85 --weight sb=2.6 --weight cur=0.25 \
            --bound ma=0.8 --bound mm=8 --bound ic=$(IC_BOUND) --bound eac=0.1 --bound fso=0.1
+else
+$(error RECIPE: expected overlap or paper, got '$(RECIPE)')
+endif
 
 # --- baselines (eddp(7)): Pattern-CAV from the true labels, SAEs
 SAE_LAMBDAS ?= 0 0.001 0.01 0.1
 SAE_FLAGS ?= --hidden 3 --epochs 2000 --batch 1024 --lr 1e-3
 # --- influence (rcav(1)): step α, noise vectors per detector
 RCAV_FLAGS ?= --alpha 5 --noise 100
-# Decision (README, "Coverage beyond the preset"; eddp(7)): the paper's L^ic
-# (Eq. 13, --coverage mean). --coverage soft (each detector's floor is its
-# share of the soft assignment) lifts 18 of the sweep's 32 configuration-
-# seeds but lets a detector die on 9 (4 with Eq. 13: a dead detector's
-# floor is 0), and on the sweep's summary it is no better (make synthetic-sweep,
-# README "Sweep"). Try it with COVERAGE_FLAGS='--coverage soft'
-# (make synthetic-ablation, variant soft-coverage).
+# Flags of both steps, before A_FLAGS and D_FLAGS (so step (d)'s own
+# --coverage wins under RECIPE=overlap). Step (a) keeps the paper's L^ic
+# (Eq. 13, --coverage mean): its floor keeps every detector alive for the
+# hand-over (with --coverage reward step (a) lost a detector on 4 of the
+# sweep's configuration-seeds). --coverage soft with RECIPE=paper: make
+# synthetic-ablation, variant soft-coverage (README, "Coverage beyond the
+# preset").
 COVERAGE_FLAGS ?=
 TRAIN_COMMON = --threads $(THREADS) --lr $(LR) --batch $(BATCH) $(AL_FLAGS) $(LOSS_FLAGS) $(COVERAGE_FLAGS)
 

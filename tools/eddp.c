@@ -95,8 +95,25 @@ static int read_directions(const options *opt, const learn_set *set, h5in *in, d
     return 0;
 }
 
-/* Step (c): Eq. 1 on each detector's positives, z = ū_iᵀx (method-spec §4.4). */
-static int estimate_signals(const learn_set *set, directions *dirs)
+/* A detector with no usable positives (fewer than 2, constant output, or no
+ * independent component): it keeps the signal vector of the input file when
+ * there is one (a step (d) result; eddp(7), "signal vectors"), marked in
+ * dead [n_det]; without one (step (a)'s detectors) the run stops. */
+static int keep_previous_signal(const learn_set *set, directions *dirs, const double *previous, int i,
+                                int *dead, const char *why)
+{
+    if (!previous)
+        return error_set(EX_DATAERR, "detector %d %s in %s: no signal vector", i, why, set->in.path);
+    memcpy(dirs->S + (size_t)i * dirs->n_dim, previous + (size_t)i * dirs->n_dim, dirs->n_dim * sizeof(double));
+    dead[i] = 1;
+    fprintf(stderr, "eddp: detector %d %s in %s: it keeps its signal vector from the input (listed in "
+            "/dead_detectors)\n", i, why, set->in.path);
+    return 0;
+}
+
+/* Step (c): Eq. 1 on each detector's positives, z = ū_iᵀx (method-spec §4.4);
+ * previous [n_det × n_dim] or NULL: the input's signal vectors. */
+static int estimate_signals(const learn_set *set, directions *dirs, const double *previous, int *dead)
 {
     int n_det = dirs->n_det, n_dim = dirs->n_dim, hw = set->data.hw;
     size_t batch = 256, *order = malloc(set->data.n_img * sizeof *order);
@@ -123,13 +140,11 @@ static int estimate_signals(const learn_set *set, directions *dirs)
         det_logits(&unit_view, n_det, n_dim, X, n * hw, Z);
         signal_accum_add(&acc, X, A, Z, n * hw);
     }
-    size_t dead = rc ? 0 : signal_accum_finish(&acc, dirs->S, alive);
-    for (int i = 0; dead && i < n_det; i++)
-        if (!alive[i]) {
-            rc = error_set(EX_DATAERR, "detector %d has fewer than 2 positive pixels (or constant "
-                           "output) in %s: no signal vector (%zu dead detectors)", i, set->in.path, dead);
-            break;
-        }
+    size_t n_dead = rc ? 0 : signal_accum_finish(&acc, dirs->S, alive);
+    for (int i = 0; n_dead && i < n_det && !rc; i++)
+        if (!alive[i])
+            rc = keep_previous_signal(set, dirs, previous, i, dead,
+                                      "has fewer than 2 positive pixels (or constant output)");
     signal_accum_free(&acc);
     free(alive); free(order); free(X); free(pooled); free(A); free(Z); free((double *)unit_view.b);
     return rc;
@@ -138,7 +153,8 @@ static int estimate_signals(const learn_set *set, directions *dirs)
 /* Step (c) with --estimator ica: Eq. 1 with the filter of the independent
  * source that separates each detector's positives (ica.h); the filters go to
  * /signal_filter. Holds every pixel vector in memory. */
-static int estimate_signals_ica(const options *opt, const learn_set *set, directions *dirs, double **filters)
+static int estimate_signals_ica(const options *opt, const learn_set *set, directions *dirs, double **filters,
+                                const double *previous, int *dead)
 {
     int n_det = dirs->n_det, n_dim = dirs->n_dim, hw = set->data.hw;
     size_t n_img = set->data.n_img, n_pix = n_img * hw;
@@ -173,11 +189,33 @@ static int estimate_signals_ica(const options *opt, const learn_set *set, direct
         for (size_t p = 0; p < n_pix; p++)
             positive[p] = A[p * n_det + i] > 0;
         if (ica_refine(X, n_pix, n_dim, positive, &cfg, &rng, *filters + (size_t)i * n_dim,
-                       dirs->S + (size_t)i * n_dim, &components))
-            rc = error_set(EX_DATAERR, "detector %d: the independent-component estimate failed "
-                           "(%d components; too few positive pixels in %s?)", i, components, set->in.path);
+                       dirs->S + (size_t)i * n_dim, &components)) {
+            char why[96];
+            snprintf(why, sizeof why, "has no independent component (%d; too few positive pixels?)", components);
+            rc = keep_previous_signal(set, dirs, previous, i, dead, why);
+        }
     }
     free(order); free(X); free(pooled); free(A); free(positive);
+    return rc;
+}
+
+/* /dead_detectors [n]: the detectors that kept the input's signal vector;
+ * written only when there are any. */
+static int write_dead(h5out *out, const int *dead, int n_det)
+{
+    hsize_t n = 0;
+    for (int i = 0; i < n_det; i++)
+        n += dead[i] != 0;
+    if (!n)
+        return 0;
+    int32_t *list = error_calloc(n, sizeof *list, "the dead detectors' list");
+    if (!list)
+        return error_code();
+    for (int i = 0, k = 0; i < n_det; i++)
+        if (dead[i])
+            list[k++] = i;
+    int rc = h5out_write(out, "/dead_detectors", H5IO_INT32, 1, &n, list);
+    free(list);
     return rc;
 }
 
@@ -193,16 +231,21 @@ static int run_step_c(const options *opt, learn_set *set)
         dirs_free(&dirs);
         return error_code();
     }
-    free(dirs.S);
+    double *previous = dirs.S, *filters = NULL;
     dirs.S = NULL;
-    double *filters = NULL;
-    rc = opt->ica ? estimate_signals_ica(opt, set, &dirs, &filters) : estimate_signals(set, &dirs);
+    int *dead = calloc(dirs.n_det, sizeof *dead);
+    rc = !dead ? error_set(EX_OSERR, "out of memory")
+         : opt->ica ? estimate_signals_ica(opt, set, &dirs, &filters, previous, dead)
+                    : estimate_signals(set, &dirs, previous, dead);
     snprintf(dirs.step, sizeof dirs.step, "c");
     hsize_t mat[2] = {(hsize_t)dirs.n_det, (hsize_t)dirs.n_dim};
     if (!rc)
         rc = h5out_attr_string(&out, "/", "estimator", opt->ica ? "ica" : "eq1") ||
-             (filters && h5out_write(&out, "/signal_filter", H5IO_DOUBLE, 2, mat, filters));
+             (filters && h5out_write(&out, "/signal_filter", H5IO_DOUBLE, 2, mat, filters)) ||
+             write_dead(&out, dead, dirs.n_det);
     free(filters);
+    free(previous);
+    free(dead);
     h5in *inputs[] = {&in, &set->in};
     rc = learn_finish(rc ? error_code() : 0, &out, &dirs, NULL, NULL, &opt->cli, inputs, 2);
     dirs_free(&dirs);

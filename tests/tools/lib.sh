@@ -165,8 +165,8 @@ check() {
 }
 
 # The terms, weights and bounds of pipelines/synthetic.mk's steps (a) and
-# (d) (A_FLAGS, D_FLAGS with IC_BOUND 0.01), for tests that run them on a
-# short schedule of their own.
+# (d) under RECIPE=paper (A_FLAGS, D_FLAGS with IC_BOUND 0.01; every
+# backend runs them), for tests that run them on a short schedule of their own.
 SYN_A=(--detectors 3 --losses s,ma,mm,ic,uur --weight s=2.6 --weight uur=0.25 --bound ma=0.8 --bound mm=8
        --bound ic=0.01)
 SYN_D=(--losses s,sb,ma,mm,ic,eac,cur,fso --weight s=0.85 --weight sb=2.6 --weight cur=0.25 --bound ma=0.8

@@ -125,6 +125,9 @@ with h5py.File(t + "/same-s.h5", "r+") as f:
 shutil.copy(t + "/c.h5", t + "/dead.h5")
 with h5py.File(t + "/dead.h5", "r+") as f:
     f["threshold"][1] = 1e6                                          # detector 1 never fires
+shutil.copy(t + "/dead.h5", t + "/dead-no-s.h5")
+with h5py.File(t + "/dead-no-s.h5", "r+") as f:
+    del f["S"]                                                       # step (a)'s kind: no previous S
 shutil.copy(t + "/a.h5", t + "/no-s.h5")
 shutil.copy(t + "/c.h5", t + "/nan-w.h5")
 with h5py.File(t + "/nan-w.h5", "r+") as f:
@@ -142,7 +145,26 @@ expect_fail 65 "h17\.h5: head '/weight' has C=17 channels but .*f\.h5 has C=16" 
 expect_fail 65 "h17\.h5: head '/weight' has C=17 channels" $EDDP --step d "${D[@]}" "$TMP/c.h5" "$TMP/f.h5" "$TMP/h17.h5" -o "$O"
 expect_fail 64 'detectors 17 exceeds the 16 channels' $UIBE "${A[@]}" --detectors 17 "$TMP/f.h5" "$TMP/h.h5" -o "$O"
 expect_fail 65 'L\^cur: .*singular' $EDDP --step d "${D[@]}" "$TMP/same-s.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$O"
-expect_fail 65 'detector 1 has fewer than 2 positive pixels' $EDDP --step c "$TMP/dead.h5" "$TMP/f.h5" -o "$O"
+expect_fail 65 'detector 1 has fewer than 2 positive pixels .*f\.h5: no signal vector' \
+    $EDDP --step c "$TMP/dead-no-s.h5" "$TMP/f.h5" -o "$O"
+desc "a dead detector keeps the input's signal vector (eq1 and ica)"
+expect_ok $EDDP --step c "$TMP/dead.h5" "$TMP/f.h5" -o "$TMP/dead-eq1.h5"
+expect_ok $EDDP --step c --estimator ica "$TMP/dead.h5" "$TMP/f.h5" -o "$TMP/dead-ica.h5"
+$EDDP --step c "$TMP/dead.h5" "$TMP/f.h5" -o "$TMP/dead-eq1b.h5" 2>"$TMP/dead.err"
+check "the kept detector is named on stderr" grep -q "detector 1 has fewer than 2 positive pixels .* keeps its signal vector" "$TMP/dead.err"
+check "/dead_detectors lists it; its S row is the input's, the others are estimated" py <<'EOF'
+import h5py, numpy as np, sys
+t = sys.argv[1]
+prev = h5py.File(t + "/dead.h5", "r")["S"][:]              # Eq. 1 on the same detectors (c.h5's)
+for name in ("dead-eq1.h5", "dead-ica.h5"):
+    f = h5py.File(t + "/" + name, "r")
+    assert list(f["dead_detectors"][:]) == [1], (name, f["dead_detectors"][:])
+    S = f["S"][:]
+    assert np.array_equal(S[1], prev[1]) and np.all(np.isfinite(S)), name
+ica = h5py.File(t + "/dead-ica.h5", "r")["S"][:]
+assert not np.array_equal(ica[0], prev[0]) and not np.array_equal(ica[2], prev[2]), "ica estimates the others"
+assert "dead_detectors" not in h5py.File(t + "/c.h5", "r")
+EOF
 expect_fail 65 "no-s\.h5: no signal vectors '/S'; run eddp --step c first" $EDDP --step d "${D[@]}" "$TMP/no-s.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$O"
 expect_fail 65 "nan-w\.h5: dataset '/unit' holds NaN" $EDDP --step c "$TMP/nan-w.h5" "$TMP/f.h5" -o "$O"
 desc "I > D: step (b) handles it by the SVD pseudo-inverse"
