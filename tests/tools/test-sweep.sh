@@ -58,22 +58,23 @@ for needle in ("configuration-seeds: 3", "at IoU >= 0.9 (step d)", "min matched 
     assert needle in text, needle
 assert text == open(sys.argv[1] + "/out").read(), "make synthetic-sweep prints the summary"
 EOF2
-SWEEP_QUICK_IOU=${SWEEP_QUICK_IOU:-0.35}
+SWEEP_QUICK_IOU=${SWEEP_QUICK_IOU:-0.8}
 # The lower bar of the quick schedule on today's default recipe (the full
-# sweep's bar is issue 13's; raise this one with the recipe): every concept
-# matched by its own detector above chance (a detector independent of a
-# concept has IoU at most the concept's frequency, <= 0.32 here), 0.6 on the
-# mean over concepts, and Eq. 1 on the final detectors near the truth.
-check "quick bar: every concept at IoU >= $SWEEP_QUICK_IOU, mean >= 0.6, Eq.-1 cosine >= 0.8 on the mean" py "$SWEEP_QUICK_IOU" <<'EOF2'
+# sweep's bar is issue 13's; raise this one with the recipe): measured on the
+# overlap recipe at min 0.898, mean of the minima 0.931, mean Eq.-1 cosine
+# 0.977 (the paper's step (d) reached min 0.35 here), so: every concept
+# matched by its own detector at 0.8, 0.9 on the mean over concepts, and
+# Eq. 1 on the final detectors at 0.95.
+check "quick bar: every concept at IoU >= $SWEEP_QUICK_IOU, mean >= 0.9, Eq.-1 cosine >= 0.95 on the mean" py "$SWEEP_QUICK_IOU" <<'EOF2'
 import sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1] + "/sweep/rows.tsv")]
 rows = [dict(zip(rows[0], r)) for r in rows[1:]]
 bar = float(sys.argv[2])
 low = [(r["config"], r["iou_d_min"], r["iou_d_mean"]) for r in rows
-       if float(r["iou_d_min"]) < bar or float(r["iou_d_mean"]) < 0.6]
-assert not low, f"matched IoU below {bar} (min) or 0.6 (mean): {low}"
+       if float(r["iou_d_min"]) < bar or float(r["iou_d_mean"]) < 0.9]
+assert not low, f"matched IoU below {bar} (min) or 0.9 (mean): {low}"
 mean_cos = sum(float(r["cos_eq1_mean"]) for r in rows) / len(rows)
-assert mean_cos >= 0.8, f"mean Eq.-1 cosine {mean_cos}"
+assert mean_cos >= 0.95, f"mean Eq.-1 cosine {mean_cos}"
 EOF2
 check "summary.png is a PNG" bash -c "head -c 8 '$S/summary.png' | od -An -tx1 | grep -q '89 50 4e 47'"
 check "every configuration-seed ran head, a, c, d and the evaluations" bash -c "
