@@ -14,7 +14,7 @@ check "...one line per finished step with its wall time (stderr not a terminal)"
     grep -Eq '^synthetic/seed[0-9]+/report: [0-9]+\.[0-9]{2} s$' '$TMP/steps.err'"
 check "the report has the IoU tables, RMSE, diagnostics and Figure 3" bash -c "
     grep -q 'signal-value RMSE' '$R/report.txt' && grep -q '^accuracy' '$R/report.txt' &&
-    grep -q 'diagnose-ideal.tsv' '$R/report.txt' && grep -q '^L_cur' '$R/report.txt' &&
+    grep -q 'diagnose-ideal.tsv' '$R/report.txt' && grep -q '^L_s' '$R/report.txt' && grep -q '^L_ic' '$R/report.txt' &&
     grep -q '^pcav' '$R/report.txt' && grep -q '^sae-0.1' '$R/report.txt' && test -s '$R/figure3.png'"
 check "the report has the influence tables (d with S3, eq1, pcav) and the three-class note" bash -c "
     grep -q 'directions: .*/d.h5 (step d)' '$R/report.txt' && grep -q '^S3 ' '$R/report.txt' &&
