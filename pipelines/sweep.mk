@@ -49,6 +49,9 @@ SWEEP_TARGETS = head-eval.txt eval-a.h5 eval-c.h5 eval-d.h5 eval-eq1.h5 eval-ica
 SWEEP_EXTRA_TARGETS ?=
 # Only these configurations of the grid (e.g. SWEEP_PICK='c00 c03'; all when empty).
 SWEEP_PICK ?=
+# Starts of steps (a) → (d) per configuration-seed (synthetic.mk's STARTS:
+# the one of lowest final step-(d) objective is kept).
+SWEEP_STARTS ?= 2
 # Further Make variables for every configuration's sub-make.
 SWEEP_MAKE_VARS ?=
 
@@ -102,7 +105,7 @@ $(SWEEP_DIR)/%/.made: FORCE | $(TOOLS)
 	    SEED=$(firstword $(SWEEP_SEEDS)) SEEDS='$(SWEEP_SEEDS)' PER_CLASS=$(call sweep_field,$*,8) \
 	    DATA_FLAGS=$(call sq,$(call sweep_data,$*)) \
 	    A_EXTRA=$(call sq,--detectors $(call sweep_field,$*,2) $(SWEEP_A_EXTRA)) D_EXTRA=$(call qv,SWEEP_D_EXTRA) \
-	    $(sweep_schedule) $(SWEEP_MAKE_VARS) synthetic-sweep-config
+	    STARTS=$(SWEEP_STARTS) $(sweep_schedule) $(SWEEP_MAKE_VARS) synthetic-sweep-config
 # The sub-make's goal: every seed's files (SYN_DIR and SEEDS are the
 # configuration's there). A recipe, so that an up-to-date configuration
 # says nothing.

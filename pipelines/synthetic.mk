@@ -92,6 +92,14 @@ A_EXTRA ?=
 D_EXTRA ?=
 A_ALL = $(TRAIN_COMMON) $(A_FLAGS) $(A_EXTRA) --epochs $(EPOCHS_A)
 D_ALL = $(TRAIN_COMMON) $(D_FLAGS) $(D_EXTRA) --epochs $(EPOCHS_D)
+# Starts of steps (a) → (c) → (d) per seed. With STARTS = K > 1, starts
+# k = 1..K-1 train under seedN/startk/ (uibe and eddp --seed k00N) beside the
+# first (d-start0.h5), and d.h5 is the result of lowest final step-(d)
+# objective (pipelines/pick_start.py): a start whose step (a) hands two
+# concepts to one detector ends higher (README, "Sweep"). The sweep uses 2.
+STARTS ?= 1
+extra_starts = $(filter-out 0,$(wordlist 1,$(STARTS),0 1 2 3 4 5 6 7 8 9))
+d_first = $(if $(extra_starts),d-start0.h5,d.h5)
 
 
 # One seed's targets; $(1) = seed.
@@ -117,9 +125,23 @@ $$(S$(1))/a.h5: $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/a.flags | bin/uib
 	$$(call step,seed$(1)/a,train) bin/uibe --quiet --overwrite --seed $(1) $$(CHECKPOINTS) @$$(S$(1))/a.flags $$(S$(1))/train.h5 $$(S$(1))/head.h5 -o $$@
 $$(S$(1))/c.h5: $$(S$(1))/a.h5 $$(S$(1))/train.h5 | bin/eddp
 	$$(call step,seed$(1)/c,short) bin/eddp --quiet --overwrite --threads $(THREADS) --step c $$(S$(1))/a.h5 $$(S$(1))/train.h5 -o $$@
-$$(S$(1))/d.h5: $$(S$(1))/c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags | bin/eddp
+$$(S$(1))/$(d_first): $$(S$(1))/c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags | bin/eddp
 	$$(drop_stale_checkpoint)
 	$$(call step,seed$(1)/d,train) bin/eddp --quiet --overwrite --step d --seed $(1) $$(CHECKPOINTS) @$$(S$(1))/d.flags $$(S$(1))/c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 -o $$@
+ifneq ($(extra_starts),)
+.PRECIOUS: $$(S$(1))/start%/a.h5 $$(S$(1))/start%/c.h5 $$(S$(1))/start%/d.h5
+$$(S$(1))/start%/a.h5: $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/a.flags | bin/uibe
+	@mkdir -p $$(@D)
+	$$(drop_stale_checkpoint)
+	$$(call step,seed$(1)/start$$*/a,train) bin/uibe --quiet --overwrite --seed $$*00$(1) $$(CHECKPOINTS) @$$(S$(1))/a.flags $$(S$(1))/train.h5 $$(S$(1))/head.h5 -o $$@
+$$(S$(1))/start%/c.h5: $$(S$(1))/start%/a.h5 $$(S$(1))/train.h5 | bin/eddp
+	$$(call step,seed$(1)/start$$*/c,short) bin/eddp --quiet --overwrite --threads $(THREADS) --step c $$< $$(S$(1))/train.h5 -o $$@
+$$(S$(1))/start%/d.h5: $$(S$(1))/start%/c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags | bin/eddp
+	$$(drop_stale_checkpoint)
+	$$(call step,seed$(1)/start$$*/d,train) bin/eddp --quiet --overwrite --step d --seed $$*00$(1) $$(CHECKPOINTS) @$$(S$(1))/d.flags $$< $$(S$(1))/train.h5 $$(S$(1))/head.h5 -o $$@
+$$(S$(1))/d.h5: $$(S$(1))/d-start0.h5 $(foreach k,$(extra_starts),$$(S$(1))/start$(k)/d.h5) pipelines/pick_start.py
+	$$(call step,seed$(1)/pick,short) /usr/bin/python3 pipelines/pick_start.py $$@ $$(filter %.h5,$$^) > $$(S$(1))/d-starts.txt
+endif
 # Signal vectors re-estimated from step (d)'s final detectors: by Eq. 1 on
 # their positives (the paper's estimator, as in its ablations without L^cur),
 # and by the independent-component filter (eddp(1) --estimator ica; ours).

@@ -82,6 +82,19 @@ check "every configuration-seed ran head, a, c, d and the evaluations" bash -c "
         test -s '$S'/\$c/seed0/\$f || { echo missing \$c/\$f; exit 1; }; done; done
     for c in \$(cat '$TMP/configs'); do I=\$(awk -v c=\$c '\$1 == c { print \$4 }' '$S/rows.tsv')
         grep -q -- \"--detectors \$I --epochs\" '$S'/\$c/seed0/a.flags && grep -q -- \"--concepts \$I \" '$S'/\$c/seed0/data.flags || exit 1; done"
+check "two starts per configuration-seed (SWEEP_STARTS=2): d.h5 is the one of lower final objective" py "$(cat "$TMP/configs")" <<'EOF2'
+import filecmp, h5py, sys
+t, configs = sys.argv[1], sys.argv[2].split()
+for c in configs:
+    seed = f"{t}/sweep/{c}/seed0"
+    starts = [f"{seed}/d-start0.h5", f"{seed}/start1/d.h5"]
+    values = [float(h5py.File(p, "r")["history/objective"][-1]) for p in starts]
+    best = min(range(2), key=lambda k: (values[k], k))
+    assert filecmp.cmp(f"{seed}/d.h5", starts[best], shallow=False), (c, values)
+    assert h5py.File(f"{seed}/start1/a.h5", "r").attrs["seed"] == 1000, c   # start k of seed N: k00N
+    line = open(f"{seed}/d-starts.txt").read()
+    assert line.startswith(f"kept start {best} ") and "start 1 " in line, line
+EOF2
 
 M synthetic-sweep > "$TMP/rerun.out" 2> "$TMP/rerun.err"
 check "a rerun trains nothing" bash -c "! grep -E '^sweep/' '$TMP/rerun.err' && ! grep -E 'bin/(uibe|eddp|trainhead|synthgen)' '$TMP/rerun.out'"
