@@ -56,9 +56,10 @@ A_FLAGS ?= --detectors 3 --losses s,ma,mm,ic,uur --weight s=2.6 --weight uur=0.2
 # RECIPE=overlap (the default): L^s as the detectors' pairwise overlap and
 # the reward coverage, s/ic = 10, no L^sb, L^ma or L^cur: a threshold stops
 # where its concept meets another, whatever the concepts' frequencies and the
-# pixels without one. On the sweep every concept reaches IoU >= 0.9 on 29
-# of 32 configuration-seeds (the paper's step (d): 2), the preset's five
-# seeds 0.995 +- 0.002 (0.992 +- 0.001). Float64 CPU path only.
+# pixels without one. On the sweep (two starts, STARTS below) every concept
+# reaches IoU >= 0.9 on 30 of 32 configuration-seeds (the paper's step (d):
+# 2), the preset's five seeds 0.995 +- 0.002 (0.992 +- 0.001). Float64 CPU
+# path only.
 # RECIPE=paper: the paper's step (d) (Table 7, §4.8).
 RECIPE ?= overlap
 ifeq ($(RECIPE),overlap)

@@ -95,6 +95,10 @@ for c in configs:
     line = open(f"{seed}/d-starts.txt").read()
     assert line.startswith(f"kept start {best} ") and "start 1 " in line, line
 EOF2
+c0=$(cut -d' ' -f1 "$TMP/configs")
+expect_fail 65 "c\.h5: no dataset '/history/objective'" /usr/bin/python3 pipelines/pick_start.py "$TMP/picked.h5" \
+    "$S/$c0/seed0/d-start0.h5" "$S/$c0/seed0/c.h5"
+check "pick_start.py leaves no output when it refuses" test ! -e "$TMP/picked.h5"
 
 M synthetic-sweep > "$TMP/rerun.out" 2> "$TMP/rerun.err"
 check "a rerun trains nothing" bash -c "! grep -E '^sweep/' '$TMP/rerun.err' && ! grep -E 'bin/(uibe|eddp|trainhead|synthgen)' '$TMP/rerun.out'"
