@@ -297,13 +297,6 @@ static void checked_batch_free(checked_batch *cb)
     free(cb->X); free(cb->pooled); free(cb->kappa); free(cb->values); free(cb->grad);
 }
 
-/* --coverage and --sparsity as trainopts names them (indexed by the
- * LOSS_COVERAGE_* and LOSS_SPARSITY_* values, which are the choices' order). */
-static const char *const coverage_names[] = {"mean", "per-detector", "soft", "reward", "union"};
-static const char *const sparsity_names[] = {"entropy", "overlap"};
-_Static_assert(sizeof coverage_names / sizeof *coverage_names == LOSS_COVERAGE_UNION + 1, "a coverage without a name");
-_Static_assert(sizeof sparsity_names / sizeof *sparsity_names == LOSS_SPARSITY_OVERLAP + 1, "a sparsity without a name");
-
 static int write_settings(h5out *out, const options *opt, const det_layout *layout, int hw)
 {
     const objective_config *o = &opt->train.obj;
@@ -318,8 +311,8 @@ static int write_settings(h5out *out, const options *opt, const det_layout *layo
         {"kappa_lo", o->kappa_lo}, {"kappa_hi", o->kappa_hi}, {"lr", t->lr}, {"al_penalty", t->al_penalty},
         {"al_growth", t->al_growth}, {"al_penalty_max", t->al_penalty_max}};
     int rc = h5out_attr_string(out, "/", "step", step) ||
-             h5out_attr_string(out, "/", "coverage", coverage_names[o->pixel.coverage]) ||
-             h5out_attr_string(out, "/", "sparsity", sparsity_names[o->pixel.sparsity]);
+             h5out_attr_string(out, "/", "coverage", loss_coverage_name(o->pixel.coverage)) ||
+             h5out_attr_string(out, "/", "sparsity", loss_sparsity_name(o->pixel.sparsity));
     for (size_t k = 0; k < sizeof ints / sizeof ints[0] && !rc; k++)
         rc = h5out_attr_int(out, "/", ints[k].name, ints[k].value);
     for (size_t k = 0; k < sizeof reals / sizeof reals[0] && !rc; k++)

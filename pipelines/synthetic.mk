@@ -101,6 +101,14 @@ D_ALL = $(TRAIN_COMMON) $(D_FLAGS) $(D_EXTRA) --epochs $(EPOCHS_D)
 STARTS ?= 1
 extra_starts = $(filter-out 0,$(wordlist 1,$(STARTS),0 1 2 3 4 5 6 7 8 9))
 d_first = $(if $(extra_starts),d-start0.h5,d.h5)
+# The commands of steps (a), (c) and (d), the same for every start (the
+# output is $@): $(call step_a,SEED_DIR,NAME,SEED),
+# $(call step_c,SEED_DIR,NAME,A.h5), $(call step_d,SEED_DIR,NAME,SEED,C.h5).
+step_a = $(call step,$(2),train) bin/uibe --quiet --overwrite --seed $(3) $(CHECKPOINTS) @$(1)/a.flags \
+         $(1)/train.h5 $(1)/head.h5 -o $@
+step_c = $(call step,$(2),short) bin/eddp --quiet --overwrite --threads $(THREADS) --step c $(3) $(1)/train.h5 -o $@
+step_d = $(call step,$(2),train) bin/eddp --quiet --overwrite --step d --seed $(3) $(CHECKPOINTS) @$(1)/d.flags \
+         $(4) $(1)/train.h5 $(1)/head.h5 -o $@
 
 
 # One seed's targets; $(1) = seed.
@@ -123,23 +131,23 @@ $$(S$(1))/head-eval.txt: $$(S$(1))/head.h5 $$(S$(1))/test.h5 | bin/trainhead
 	$$(call step,seed$(1)/head-eval,short) bin/trainhead --threads $(THREADS) --eval $$(S$(1))/head.h5 $$(S$(1))/test.h5 > $$@
 $$(S$(1))/a.h5: $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/a.flags | bin/uibe
 	$$(drop_stale_checkpoint)
-	$$(call step,seed$(1)/a,train) bin/uibe --quiet --overwrite --seed $(1) $$(CHECKPOINTS) @$$(S$(1))/a.flags $$(S$(1))/train.h5 $$(S$(1))/head.h5 -o $$@
+	$$(call step_a,$$(S$(1)),seed$(1)/a,$(1))
 $$(S$(1))/c.h5: $$(S$(1))/a.h5 $$(S$(1))/train.h5 | bin/eddp
-	$$(call step,seed$(1)/c,short) bin/eddp --quiet --overwrite --threads $(THREADS) --step c $$(S$(1))/a.h5 $$(S$(1))/train.h5 -o $$@
+	$$(call step_c,$$(S$(1)),seed$(1)/c,$$<)
 $$(S$(1))/$(d_first): $$(S$(1))/c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags | bin/eddp
 	$$(drop_stale_checkpoint)
-	$$(call step,seed$(1)/d,train) bin/eddp --quiet --overwrite --step d --seed $(1) $$(CHECKPOINTS) @$$(S$(1))/d.flags $$(S$(1))/c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 -o $$@
+	$$(call step_d,$$(S$(1)),seed$(1)/d,$(1),$$<)
 ifneq ($(extra_starts),)
 .PRECIOUS: $$(S$(1))/start%/a.h5 $$(S$(1))/start%/c.h5 $$(S$(1))/start%/d.h5
 $$(S$(1))/start%/a.h5: $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/a.flags | bin/uibe
 	@mkdir -p $$(@D)
 	$$(drop_stale_checkpoint)
-	$$(call step,seed$(1)/start$$*/a,train) bin/uibe --quiet --overwrite --seed $$*00$(1) $$(CHECKPOINTS) @$$(S$(1))/a.flags $$(S$(1))/train.h5 $$(S$(1))/head.h5 -o $$@
+	$$(call step_a,$$(S$(1)),seed$(1)/start$$*/a,$$*00$(1))
 $$(S$(1))/start%/c.h5: $$(S$(1))/start%/a.h5 $$(S$(1))/train.h5 | bin/eddp
-	$$(call step,seed$(1)/start$$*/c,short) bin/eddp --quiet --overwrite --threads $(THREADS) --step c $$< $$(S$(1))/train.h5 -o $$@
+	$$(call step_c,$$(S$(1)),seed$(1)/start$$*/c,$$<)
 $$(S$(1))/start%/d.h5: $$(S$(1))/start%/c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags | bin/eddp
 	$$(drop_stale_checkpoint)
-	$$(call step,seed$(1)/start$$*/d,train) bin/eddp --quiet --overwrite --step d --seed $$*00$(1) $$(CHECKPOINTS) @$$(S$(1))/d.flags $$< $$(S$(1))/train.h5 $$(S$(1))/head.h5 -o $$@
+	$$(call step_d,$$(S$(1)),seed$(1)/start$$*/d,$$*00$(1),$$<)
 $$(S$(1))/d.h5: $$(S$(1))/d-start0.h5 $(foreach k,$(extra_starts),$$(S$(1))/start$(k)/d.h5) pipelines/pick_start.py
 	$$(call step,seed$(1)/pick,short) /usr/bin/python3 pipelines/pick_start.py $$@ $$(filter %.h5,$$^) > $$(S$(1))/d-starts.txt
 endif

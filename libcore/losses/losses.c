@@ -822,14 +822,26 @@ void loss_pixel_workspace_free(loss_pixel_workspace *ws)
     free(ws);
 }
 
+static const char *const coverage_names[] = {"mean", "per-detector", "soft", "reward", "union"};
+static const char *const sparsity_names[] = {"entropy", "overlap"};
+_Static_assert(sizeof coverage_names / sizeof *coverage_names == LOSS_COVERAGE_UNION + 1, "a coverage without a name");
+_Static_assert(sizeof sparsity_names / sizeof *sparsity_names == LOSS_SPARSITY_OVERLAP + 1, "a sparsity without a name");
+
+const char *loss_coverage_name(int coverage)
+{
+    return coverage >= 0 && coverage <= LOSS_COVERAGE_UNION ? coverage_names[coverage] : NULL;
+}
+
+const char *loss_sparsity_name(int sparsity)
+{
+    return sparsity >= 0 && sparsity <= LOSS_SPARSITY_OVERLAP ? sparsity_names[sparsity] : NULL;
+}
+
 int loss_pixel_config_valid(const loss_pixel_config *cfg)
 {
     return cfg->gamma > 0.0 && cfg->tau > 0.0 && cfg->rho >= 0.0 &&
-           cfg->rho < 1.0 && cfg->nu >= 1.0 &&
-           (cfg->coverage == LOSS_COVERAGE_MEAN || cfg->coverage == LOSS_COVERAGE_PER_DETECTOR ||
-            cfg->coverage == LOSS_COVERAGE_SOFT || cfg->coverage == LOSS_COVERAGE_REWARD ||
-            cfg->coverage == LOSS_COVERAGE_UNION) &&
-           (cfg->sparsity == LOSS_SPARSITY_ENTROPY || cfg->sparsity == LOSS_SPARSITY_OVERLAP);
+           cfg->rho < 1.0 && cfg->nu >= 1.0 && loss_coverage_name(cfg->coverage) &&
+           loss_sparsity_name(cfg->sparsity);
 }
 
 /* Fast stable sigmoid: e = exp(−|a|), one log1p, one division:
@@ -1121,8 +1133,12 @@ static void pass2_pixel(const loss_pixel_workspace *ws, size_t p, double c_h,
     if (ws->cfg.sparsity == LOSS_SPARSITY_OVERLAP) {
         k2 = 2.0 * c_h / (double)n_det;
         c_h = 0.0;
-        for (size_t i = 0; i < n_det; i++)
-            s += y[i];
+        s = ws->s_clamped[p]; /* S itself unless pass 1 clamped it */
+        if (ws->clamped[p]) {
+            s = 0.0;
+            for (size_t i = 0; i < n_det; i++)
+                s += y[i];
+        }
     }
     double k1 = -(c_h + c_m) * INV_LN2 * inv_s;
     double k0 = (c_h * ((ws->ln_s[p] - 1.0) * INV_LN2 +

@@ -255,6 +255,12 @@ enum {
     LOSS_SPARSITY_OVERLAP = 1
 };
 
+/* The options' names of a coverage and a sparsity ("mean", ...,
+ * "overlap"; the order of the enums), as --coverage and --sparsity take
+ * them and the output files record them; NULL for an unknown value. */
+const char *loss_coverage_name(int coverage);
+const char *loss_sparsity_name(int sparsity);
+
 typedef struct {
     double gamma; /* sharpening exponent γ (> 0; the method uses γ > 1) */
     double tau;   /* L^ic target fraction τ > 0: ν_ic = τ/n_det */

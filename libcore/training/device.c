@@ -310,7 +310,7 @@ static int step_supported(const device_choice *dev, const det_layout *layout, co
      * CPU, as for L^cnn. */
     if (cfg->enabled[TERM_IC] && (cfg->pixel.coverage == LOSS_COVERAGE_SOFT || cfg->pixel.coverage == LOSS_COVERAGE_UNION))
         return error_set(EX_UNAVAILABLE, "--coverage %s is not implemented %s",
-                         cfg->pixel.coverage == LOSS_COVERAGE_SOFT ? "soft" : "union", where);
+                         loss_coverage_name(cfg->pixel.coverage), where);
     if ((cfg->enabled[TERM_S] || cfg->enabled[TERM_SB]) && cfg->pixel.sparsity == LOSS_SPARSITY_OVERLAP)
         return error_set(EX_UNAVAILABLE, "--sparsity overlap is not implemented %s", where);
     int n_det = layout->n_det, n_dim = layout->n_dim;

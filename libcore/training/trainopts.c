@@ -269,9 +269,9 @@ void trainopts_finish(train_options *opts, const cli_common *cli, const char *al
      * no such meaning (it never reaches 0) */
     if (o->pixel.coverage == LOSS_COVERAGE_REWARD && o->constrained[TERM_IC])
         cli_usage_error(cli, "--coverage reward: L^ic is then a weighted term (--weight ic=X), not a constraint (--bound ic)");
-    const char *without_tau = o->pixel.coverage == LOSS_COVERAGE_REWARD  ? "reward"
-                              : o->pixel.coverage == LOSS_COVERAGE_UNION ? "union"
-                                                                         : NULL;
+    const char *without_tau = o->pixel.coverage == LOSS_COVERAGE_REWARD || o->pixel.coverage == LOSS_COVERAGE_UNION
+                                  ? loss_coverage_name(o->pixel.coverage)
+                                  : NULL;
     if (without_tau && opts->tau_epochs > 0)
         cli_usage_error(cli, "--tau-schedule: --coverage %s does not use tau", without_tau);
     if (opts->tau_epochs > 0 && !o->enabled[TERM_IC])
@@ -325,14 +325,8 @@ int trainopts_write_attrs(const train_options *opts, h5out *out)
          h5out_attr_string(out, "/", "precision", opts->precision ? opts->precision : "float64") ||
          h5out_attr_double(out, "/", "gamma", o->pixel.gamma) ||
          h5out_attr_double(out, "/", "tau", t->tau_schedule.tau ? t->tau_schedule.from : o->pixel.tau) ||
-         h5out_attr_string(out, "/", "coverage",
-                           o->pixel.coverage == LOSS_COVERAGE_PER_DETECTOR ? "per-detector"
-                           : o->pixel.coverage == LOSS_COVERAGE_SOFT       ? "soft"
-                           : o->pixel.coverage == LOSS_COVERAGE_REWARD     ? "reward"
-                           : o->pixel.coverage == LOSS_COVERAGE_UNION      ? "union"
-                                                                           : "mean") ||
-         h5out_attr_string(out, "/", "sparsity",
-                           o->pixel.sparsity == LOSS_SPARSITY_OVERLAP ? "overlap" : "entropy") ||
+         h5out_attr_string(out, "/", "coverage", loss_coverage_name(o->pixel.coverage)) ||
+         h5out_attr_string(out, "/", "sparsity", loss_sparsity_name(o->pixel.sparsity)) ||
          (t->tau_schedule.tau && (h5out_attr_double(out, "/", "tau_final", t->tau_schedule.to) ||
                                   h5out_attr_int(out, "/", "tau_schedule_epochs", t->tau_schedule.epochs))) ||
          h5out_attr_double(out, "/", "rho", o->pixel.rho) ||

@@ -1064,6 +1064,10 @@ static void test_sparsity_overlap(void)
     loss_pixel_config bad = cfg;
     bad.sparsity = LOSS_SPARSITY_OVERLAP + 1;
     CHECK(!loss_pixel_config_valid(&bad), "an unknown sparsity is refused");
+    CHECK(!strcmp(loss_sparsity_name(LOSS_SPARSITY_OVERLAP), "overlap") &&
+              !strcmp(loss_coverage_name(LOSS_COVERAGE_PER_DETECTOR), "per-detector") &&
+              !loss_sparsity_name(bad.sparsity) && !loss_coverage_name(LOSS_COVERAGE_UNION + 1),
+          "the options' names of the sparsities and coverages, NULL for an unknown one");
     loss_pixel_workspace *ws = loss_pixel_workspace_create(n_pix, n_det);
     loss_pixel_values v, v_entropy;
     CHECK(loss_pixel_forward(ws, A, n_pix, n_det, &cfg, &w, &v) == 0, "overlap: forward status");
@@ -1086,6 +1090,8 @@ static void test_sparsity_overlap(void)
           "overlap: L^ma and the column terms are the entropy's");
 
     double *B = fused_fd_instance(&r);
+    for (size_t i = 0; i < 7; i++)
+        B[5 * 7 + i] = -36.0 + 0.3 * (double)i; /* one clamped row: S from the row itself */
     check_fused_fd("fused total, L^s overlap", B, cfg, w);
     check_fused_fd("L^s overlap alone", B, cfg, (loss_pixel_weights){1.0, 0, 0, 0, 0});
     check_fused_fd("L^sb overlap alone", B, cfg, (loss_pixel_weights){0, 1.0, 0, 0, 0});
