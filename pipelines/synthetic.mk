@@ -53,21 +53,27 @@ IC_BOUND ?= 0.01
 A_FLAGS ?= --detectors 3 --losses s,ma,mm,ic,uur --weight s=2.6 --weight uur=0.25 \
            --bound ma=0.8 --bound mm=8 --bound ic=$(IC_BOUND)
 # Step (d)'s recipe (README, "Sweep"; eddp(7) DECISIONS, "recipe").
-# RECIPE=overlap (the default): L^s as the detectors' pairwise overlap and
-# the reward coverage, s/ic = 10, no L^sb, L^ma or L^cur: a threshold stops
-# where its concept meets another, whatever the concepts' frequencies and the
-# pixels without one. On the sweep (two starts, STARTS below) every concept
-# reaches IoU >= 0.9 on 30 of 32 configuration-seeds (the paper's step (d):
-# 2), the preset's five seeds 0.995 +- 0.002 (0.992 +- 0.001). Float64 CPU
-# path only.
-# RECIPE=paper: the paper's step (d) (Table 7, §4.8).
+# RECIPE=overlap (the default), two passes of step (d):
+#  1. d1.h5: L^s as the detectors' pairwise overlap and the reward coverage,
+#     s/ic = 10, no L^sb, L^ma or L^cur: a threshold stops where its concept
+#     meets another, whatever the concepts' frequencies;
+#  2. d.h5: the same terms from d1.h5's detectors, with the signal vectors
+#     held at the ICA estimate on d1.h5's detectors (d1-ica.h5) and
+#     L^fso < 0.02 (FIXED_FLAGS): a filter may no longer lean against the
+#     other concepts' signals to claim the pixels without a concept.
+# On the sweep (two starts, STARTS below) every concept reaches IoU >= 0.9 on
+# SEE README of 32 configuration-seeds (the first pass alone: 30; the
+# paper's step (d): 2). Float64 CPU path only.
+# RECIPE=paper: the paper's step (d) (Table 7, §4.8), one pass.
 RECIPE ?= overlap
 ifeq ($(RECIPE),overlap)
 D_FLAGS ?= --losses s,mm,ic,eac,fso --sparsity overlap --coverage reward --weight s=10 --weight ic=1 \
            --bound mm=256 --bound eac=0.1 --bound fso=0.1
+FIXED_FLAGS ?= --signals fixed --bound fso=0.02
 else ifeq ($(RECIPE),paper)
 D_FLAGS ?= --losses s,sb,ma,mm,ic,eac,cur,fso --weight s=0.85 --weight sb=2.6 --weight cur=0.25 \
            --bound ma=0.8 --bound mm=8 --bound ic=$(IC_BOUND) --bound eac=0.1 --bound fso=0.1
+FIXED_FLAGS ?=
 else
 $(error RECIPE: expected overlap or paper, got '$(RECIPE)')
 endif
@@ -93,6 +99,12 @@ A_EXTRA ?=
 D_EXTRA ?=
 A_ALL = $(TRAIN_COMMON) $(A_FLAGS) $(A_EXTRA) --epochs $(EPOCHS_A)
 D_ALL = $(TRAIN_COMMON) $(D_FLAGS) $(D_EXTRA) --epochs $(EPOCHS_D)
+# The second pass of step (d) (RECIPE=overlap; none when FIXED_FLAGS is
+# empty): step (d)'s flags, then FIXED_FLAGS (a repeated option's last value
+# wins).
+D_FIXED_ALL = $(D_ALL) $(FIXED_FLAGS)
+# The first pass's result: d1.h5 before the second pass, else d.h5 itself.
+d_joint = $(if $(FIXED_FLAGS),d1.h5,d.h5)
 # Starts of steps (a) → (c) → (d) per seed. With STARTS = K > 1, starts
 # k = 1..K-1 train under seedN/startk/ (uibe and eddp --seed k00N) beside the
 # first (d-start0.h5), and d.h5 is the result of lowest final step-(d)
@@ -100,14 +112,15 @@ D_ALL = $(TRAIN_COMMON) $(D_FLAGS) $(D_EXTRA) --epochs $(EPOCHS_D)
 # concepts to one detector ends higher (README, "Sweep"). The sweep uses 2.
 STARTS ?= 1
 extra_starts = $(filter-out 0,$(wordlist 1,$(STARTS),0 1 2 3 4 5 6 7 8 9))
-d_first = $(if $(extra_starts),d-start0.h5,d.h5)
+d_first = $(if $(extra_starts),d-start0.h5,$(d_joint))
 # The commands of steps (a), (c) and (d), the same for every start (the
 # output is $@): $(call step_a,SEED_DIR,NAME,SEED),
-# $(call step_c,SEED_DIR,NAME,A.h5), $(call step_d,SEED_DIR,NAME,SEED,C.h5).
+# $(call step_c,SEED_DIR,NAME,A.h5), $(call step_d,SEED_DIR,NAME,SEED,C.h5[,FLAGS]),
+# FLAGS the flags file's name in SEED_DIR (default d.flags).
 step_a = $(call step,$(2),train) bin/uibe --quiet --overwrite --seed $(3) $(CHECKPOINTS) @$(1)/a.flags \
          $(1)/train.h5 $(1)/head.h5 -o $@
 step_c = $(call step,$(2),short) bin/eddp --quiet --overwrite --threads $(THREADS) --step c $(3) $(1)/train.h5 -o $@
-step_d = $(call step,$(2),train) bin/eddp --quiet --overwrite --step d --seed $(3) $(CHECKPOINTS) @$(1)/d.flags \
+step_d = $(call step,$(2),train) bin/eddp --quiet --overwrite --step d --seed $(3) $(CHECKPOINTS) @$(1)/$(or $(5),d.flags) \
          $(4) $(1)/train.h5 $(1)/head.h5 -o $@
 
 
@@ -118,6 +131,7 @@ $$(call flags_file,$$(S$(1))/data.flags,DATA_ALL)
 $$(call flags_file,$$(S$(1))/head.flags,HEAD_FLAGS)
 $$(call flags_file,$$(S$(1))/a.flags,A_ALL)
 $$(call flags_file,$$(S$(1))/d.flags,D_ALL)
+$$(if $$(FIXED_FLAGS),$$(call flags_file,$$(S$(1))/d-fixed.flags,D_FIXED_ALL))
 $$(call flags_file,$$(S$(1))/sae.flags,SAE_FLAGS)
 $$(call flags_file,$$(S$(1))/rcav.flags,RCAV_FLAGS)
 
@@ -148,8 +162,17 @@ $$(S$(1))/start%/c.h5: $$(S$(1))/start%/a.h5 $$(S$(1))/train.h5 | bin/eddp
 $$(S$(1))/start%/d.h5: $$(S$(1))/start%/c.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags | bin/eddp
 	$$(drop_stale_checkpoint)
 	$$(call step_d,$$(S$(1)),seed$(1)/start$$*/d,$$*00$(1),$$<)
-$$(S$(1))/d.h5: $$(S$(1))/d-start0.h5 $(foreach k,$(extra_starts),$$(S$(1))/start$(k)/d.h5) pipelines/pick_start.py
+$$(S$(1))/$(d_joint): $$(S$(1))/d-start0.h5 $(foreach k,$(extra_starts),$$(S$(1))/start$(k)/d.h5) pipelines/pick_start.py
 	$$(call step,seed$(1)/pick,short) /usr/bin/python3 pipelines/pick_start.py $$@ $$(filter %.h5,$$^) > $$(S$(1))/d-starts.txt
+endif
+ifneq ($(FIXED_FLAGS),)
+# The second pass: signal vectors by the ICA estimator on the first pass's
+# detectors, then step (d) from there with them held fixed.
+$$(S$(1))/d1-ica.h5: $$(S$(1))/d1.h5 $$(S$(1))/train.h5 | bin/eddp
+	$$(call step,seed$(1)/d1-ica,short) bin/eddp --quiet --overwrite --threads $(THREADS) --step c --estimator ica --seed $(1) $$< $$(S$(1))/train.h5 -o $$@
+$$(S$(1))/d.h5: $$(S$(1))/d1-ica.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d-fixed.flags | bin/eddp
+	$$(drop_stale_checkpoint)
+	$$(call step_d,$$(S$(1)),seed$(1)/d-fixed,$(1),$$<,d-fixed.flags)
 endif
 # Signal vectors re-estimated from step (d)'s final detectors: by Eq. 1 on
 # their positives (the paper's estimator, as in its ablations without L^cur),

@@ -34,7 +34,7 @@ typedef struct {
     train_options train;
     char step;
     double init_scale;
-    int raw_space, ica;
+    int raw_space, ica, fixed_signals;
     const char *directions, *features, *head;
     device_choice dev;
 } options;
@@ -53,6 +53,9 @@ static void parse(options *opt, int argc, char **argv)
         OPT_CHOICE("estimator", &opt->ica, "eq1|ica",
                    "step (c): Eq. 1 with each detector's own filter (the\npaper), or with the filter of the "
                    "independent source\nthat separates its positives (ica; see eddp(1))"),
+        OPT_CHOICE("signals", &opt->fixed_signals, "learned|fixed",
+                   "step (d): signal vectors learned with the detectors (the\npaper), or held at the input's "
+                   "/S, so that L^fso\nbinds the filters to them (fixed; see eddp(1))"),
         OPT_CHOICE("space", &opt->raw_space, "standardised|raw",
                    "space whose units measure directions, margins and\nthresholds during training (standardised)"),
         OPT_INCLUDE(opt->train.rows),
@@ -80,6 +83,8 @@ static void parse(options *opt, int argc, char **argv)
         cli_usage_error(cli, "no output file: give -o FILE");
     if (opt->train.diagnose && opt->step == 'c')
         cli_usage_error(cli, "--diagnose applies to steps b and d");
+    if (opt->fixed_signals && opt->step != 'd')
+        cli_usage_error(cli, "--signals: only step d has signal vectors to learn or hold");
     if (opt->train.epochs_given && opt->step == 'c')
         cli_usage_error(cli, "--epochs: step c does not train (it estimates the signal vectors); drop it");
     trainopts_finish(&opt->train, cli, opt->step == 'd' ? "s,sb,ma,mm,ic,eac,cur,fso" : "s,sb,ma,mm,ic,eac,uur");
@@ -279,6 +284,7 @@ static int layout_from(const options *opt, const learn_set *set, directions *dir
         if (!(scale[d] > 0))
             return error_set(EX_DATAERR, "%s: channel %d is constant; use --space raw", set->in.path, d);
     det_layout_init(layout, DET_FREE, dirs->n_det, dirs->n_dim, opt->step == 'd', set->mean, scale);
+    layout->signals_fixed = opt->fixed_signals;
     *params = malloc(layout->n_params * sizeof(double));
     if (!*params)
         return error_set(EX_OSERR, "%s: out of memory for %d directions of %d channels", opt->directions,
@@ -311,6 +317,8 @@ static int run_training(options *opt, learn_set *set, h5in *head_in, const head_
     if (!rc)
         rc = h5out_attr_string(&out, "/", "space", opt->raw_space ? "raw" : "standardised") ||
              h5out_attr_double(&out, "/", "init_scale", opt->init_scale);
+    if (!rc && obj.view.S)
+        rc = h5out_attr_string(&out, "/", "signals", opt->fixed_signals ? "fixed" : "learned");
     if (!rc && obj.view.S) {
         result.S = malloc((size_t)dirs.n_det * dirs.n_dim * sizeof(double));
         if (!result.S) {

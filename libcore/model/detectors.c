@@ -223,7 +223,7 @@ int det_backward(const det_layout *layout, const double *params, const det_view 
         param_sphere_backward(params + layout->off_dir, n_det, n_dim, dunit, dparams + layout->off_dir);
         param_margin_backward(view->M, n_det, dM, dparams + layout->off_margin);
         memcpy(dparams + layout->off_threshold, dt, n_det * sizeof *dt);
-        if (layout->has_signals)
+        if (layout->has_signals && !layout->signals_fixed)
             memcpy(dparams + layout->off_signal, grads->S, dir * sizeof(double));
     }
     return rc;

@@ -8,7 +8,9 @@
  *   DET_STANDARDISED (step a, UIBE/CBE form): orthonormal ū_i (rows of a
  *     Householder product), one shared margin M = exp(m) and threshold t.
  *   DET_FREE (steps b–d, EDDP form): ū_i = v_i/‖v_i‖, margins M_i = exp(m_i),
- *     thresholds t_i, optionally free signal vectors S (step d).
+ *     thresholds t_i, optionally signal vectors S (step d): free, or held
+ *     fixed (signals_fixed: they stay in the parameter vector, so files,
+ *     checkpoints and the losses see one layout, but get no gradient).
  * Both give effective raw filters W [n_det × n_dim] and biases b [n_det] with
  * a = W x − b:  W_i = (ū_i ⊘ s)/M_i,  b_i = (ū_iᵀ(c ⊘ s) + t_i)/M_i.
  * Thresholds are geometric (projection units), so a margin change does not
@@ -30,6 +32,7 @@ typedef enum { DET_STANDARDISED = 1, DET_FREE = 2 } det_kind;
 typedef struct {
     det_kind kind;
     int n_det, n_dim, has_signals;
+    int signals_fixed;    /* signals are constants: det_backward gives them no gradient */
     double *center;       /* [n_dim] c, the data mean */
     double *scale;        /* [n_dim] s: standard deviations, or NULL for raw space */
     /* offsets of the blocks in the flat parameter vector */

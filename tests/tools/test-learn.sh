@@ -69,6 +69,19 @@ EOF
 check "eddp --diagnose prints the step (d) terms" bash -c "
     $EDDP --step d ${D[*]} --diagnose '$TMP/d.h5' '$TMP/f.h5' '$TMP/h.h5' | cut -f1 | tail -n +2 | tr '\n' ' ' |
     grep -qx 'L_s L_sb L_ma L_mm L_ic L_eac L_cur L_fso '"
+desc "eddp --step d --signals fixed"
+expect_ok $EDDP --step d "${D[@]}" --signals fixed "$TMP/c.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/d-fixed.h5"
+check "--signals fixed: /S is the input's, in unit rows; the detectors train; learned is the default" py <<'EOF'
+import h5py, numpy as np, sys
+t = sys.argv[1]
+c, fixed, learned = (h5py.File(f"{t}/{n}.h5", "r") for n in ("c", "d-fixed", "d"))
+S = c["S"][:] / np.linalg.norm(c["S"][:], axis=1, keepdims=True)
+assert fixed.attrs["signals"] == "fixed" and learned.attrs["signals"] == "learned"
+assert np.abs(fixed["S"][:] - S).max() < 1e-15 and np.abs(learned["S"][:] - S).max() > 1e-6
+assert np.abs(fixed["W"][:] - c["W"][:]).max() > 1e-6 and np.isfinite(fixed["history/L_fso"][:]).all()
+EOF
+expect_fail 64 "--signals: only step d has signal vectors" $EDDP --step b "${D[@]}" --signals fixed "$TMP/a.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/out.h5"
+expect_fail 64 "--signals: expected learned or fixed, got .held." $EDDP --step d "${D[@]}" --signals held "$TMP/c.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/out.h5"
 desc "eddp --step d --space raw"
 expect_ok $EDDP --step d "${D[@]}" --space raw "$TMP/c.h5" "$TMP/f.h5" "$TMP/h.h5" -o "$TMP/d-raw.h5"
 

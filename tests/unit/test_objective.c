@@ -84,6 +84,40 @@ static void check_gradient(const char *what, const det_layout *layout, const obj
     objective_free(&obj);
 }
 
+/* Signals held fixed (eddp --signals fixed): the same gradient for every other
+ * parameter, and none at all for the signals, so Adam leaves them exactly. */
+static void check_fixed_signals(const char *what, det_layout *layout, const objective_config *cfg,
+                                const head_params *head, const objective_batch *batch, const double *params,
+                                const al_state *al)
+{
+    size_t n = layout->n_params, n_sig = (size_t)layout->n_det * layout->n_dim;
+    double *learned = malloc(n * sizeof *learned), *fixed = malloc(n * sizeof *fixed);
+    double values[TERM_COUNT], total;
+    for (int pass = 0; pass < 2; pass++) {
+        layout->signals_fixed = pass;
+        objective obj;
+        CHECK(objective_init(&obj, layout, cfg, head, N_IMG, N_PIX) == 0, "%s: objective_init", what);
+        objective_eval(&obj, params, batch, al, values, &total, pass ? fixed : learned);
+        objective_free(&obj);
+    }
+    layout->signals_fixed = 0;
+    double other = 0, signal = 0, signal_learned = 0;
+    for (size_t k = 0; k < n; k++) {
+        int in_signals = k >= layout->off_signal && k < layout->off_signal + n_sig;
+        if (in_signals) {
+            signal = fmax(signal, fabs(fixed[k]));
+            signal_learned = fmax(signal_learned, fabs(learned[k]));
+        } else {
+            other = fmax(other, fabs(fixed[k] - learned[k]));
+        }
+    }
+    CHECK(other == 0 && signal == 0 && signal_learned > 0,
+          "%s: fixed signals get no gradient (max %.3g; learned %.3g), the rest is unchanged (%.3g)", what, signal,
+          signal_learned, other);
+    free(learned);
+    free(fixed);
+}
+
 /* f(params) = ⟨G_W, W⟩ + ⟨g_b, b⟩ of the effective detectors: its gradient
  * through det_backward, for a check of the parametrisation alone. */
 typedef struct {
@@ -219,6 +253,7 @@ int main(void)
             al.multiplier[k] = 0.2 * k;
         check_gradient(raw ? "step (d), raw, augmented Lagrangian" : "step (d), standardised, augmented Lagrangian",
                        &layout_d, &cfg, &head, &batch, pd, &al);
+        check_fixed_signals(raw ? "step (d), raw" : "step (d), standardised", &layout_d, &cfg, &head, &batch, pd, &al);
         free(pb);
         free(pd);
         det_layout_free(&layout_b);
