@@ -24,7 +24,8 @@ import sys
 
 # Estimators with encoding directions whose cosine with the true s_i the
 # synthetic report shows (regress: eval-*.h5): Eq. 1 on step (a)'s detectors
-# (step c), step (d)'s learned S, Eq. 1 and ICA on step (d)'s detectors, and
+# (step c), step (d)'s S (learned; in the recipe's second pass, held at ICA's
+# on the first pass's detectors), Eq. 1 and ICA on step (d)'s detectors, and
 # Pattern-CAVs from the true labels.
 ESTIMATORS = ("c", "d", "eq1", "ica", "pcav")
 IOU_PASS, IOU_FLOOR = 0.9, 0.85
@@ -227,12 +228,13 @@ def main():
     if missing:
         print(f"PARTIAL: {len(rows)} configuration-seeds finished, {len(missing)} not yet: {' '.join(missing)}")
     first = f"{run}/{rows[0]['config']}/seed{rows[0]['seed']}"
-    for step in ("a", "d"):
-        with open(f"{first}/{step}.flags") as f:
-            print(f"step {step} ({rows[0]['config']}): {f.read().strip()}")
+    for step in ("a", "d", "d-fixed"):
+        if os.path.exists(f"{first}/{step}.flags"):  # d-fixed: the recipe's second pass
+            with open(f"{first}/{step}.flags") as f:
+                print(f"step {step} ({rows[0]['config']}): {f.read().strip()}")
     print("iou_*: IoU of the detector matched to each concept (Hungarian, a distinct detector per concept), "
           "min/mean over concepts; cos_E: cosine of estimator E's s_i with the truth (c: Eq. 1 on step a's "
-          "detectors, d: step d's learned S, eq1/ica: on step d's detectors, pcav: Pattern-CAV); "
+          "detectors, d: step d's S, learned, or held in the second pass (ICA on the first pass's detectors), eq1/ica: on step d's detectors, pcav: Pattern-CAV); "
           "imbalance: max/min concept frequency; empty: pixels without a concept")
     print()
     print_table(rows)

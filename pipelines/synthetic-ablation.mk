@@ -8,10 +8,11 @@
 #   make -k -j16 SLURM=1 synthetic-ablation    each step a SLURM job named
 #                                              ablation/<variant>/seedN/step
 ABLATION_DIR ?= runs/ablation
-ABLATIONS ?= default paper soft-coverage paper-ic-0.1 batch256 batch3000 gentle-penalty epoch-measure raw-d kappa-fixed
+ABLATIONS ?= default one-pass paper soft-coverage paper-ic-0.1 batch256 batch3000 gentle-penalty epoch-measure raw-d kappa-fixed
 
 # Each variant's Make variables (on top of pipelines/synthetic.mk's defaults).
 ablation_default :=
+ablation_one-pass := FIXED_FLAGS=
 ablation_paper := RECIPE=paper
 ablation_soft-coverage := RECIPE=paper COVERAGE_FLAGS="--coverage soft"
 ablation_paper-ic-0.1 := RECIPE=paper IC_BOUND=0.1

@@ -62,8 +62,8 @@ A_FLAGS ?= --detectors 3 --losses s,ma,mm,ic,uur --weight s=2.6 --weight uur=0.2
 #     L^fso < 0.02 (FIXED_FLAGS): a filter may no longer lean against the
 #     other concepts' signals to claim the pixels without a concept.
 # On the sweep (two starts, STARTS below) every concept reaches IoU >= 0.9 on
-# SEE README of 32 configuration-seeds (the first pass alone: 30; the
-# paper's step (d): 2). Float64 CPU path only.
+# 32 of 32 configuration-seeds (the first pass alone: 30; the paper's step
+# (d): 2). Float64 CPU path only. FIXED_FLAGS= runs the first pass alone.
 # RECIPE=paper: the paper's step (d) (Table 7, §4.8), one pass.
 RECIPE ?= overlap
 ifeq ($(RECIPE),overlap)
@@ -107,9 +107,10 @@ D_FIXED_ALL = $(D_ALL) $(FIXED_FLAGS)
 d_joint = $(if $(FIXED_FLAGS),d1.h5,d.h5)
 # Starts of steps (a) → (c) → (d) per seed. With STARTS = K > 1, starts
 # k = 1..K-1 train under seedN/startk/ (uibe and eddp --seed k00N) beside the
-# first (d-start0.h5), and d.h5 is the result of lowest final step-(d)
-# objective (pipelines/pick_start.py): a start whose step (a) hands two
-# concepts to one detector ends higher (README, "Sweep"). The sweep uses 2.
+# first (d-start0.h5), and d1.h5 (d.h5 without a second pass) is the first
+# pass of lowest final step-(d) objective (pipelines/pick_start.py): a start
+# whose step (a) hands two concepts to one detector ends higher (README,
+# "Sweep"). The second pass runs on that one only. The sweep uses 2.
 STARTS ?= 1
 extra_starts = $(filter-out 0,$(wordlist 1,$(STARTS),0 1 2 3 4 5 6 7 8 9))
 d_first = $(if $(extra_starts),d-start0.h5,$(d_joint))
