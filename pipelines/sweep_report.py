@@ -234,7 +234,8 @@ def main():
                 print(f"step {step} ({rows[0]['config']}): {f.read().strip()}")
     print("iou_*: IoU of the detector matched to each concept (Hungarian, a distinct detector per concept), "
           "min/mean over concepts; cos_E: cosine of estimator E's s_i with the truth (c: Eq. 1 on step a's "
-          "detectors, d: step d's S, learned, or held in the second pass (ICA on the first pass's detectors), eq1/ica: on step d's detectors, pcav: Pattern-CAV); "
+          "detectors, d: step d's S, learned, or held in the second pass (ICA on the first pass's "
+          "detectors), eq1/ica: on step d's detectors, pcav: Pattern-CAV); "
           "imbalance: max/min concept frequency; empty: pixels without a concept")
     print()
     print_table(rows)
