@@ -211,7 +211,7 @@ $$(S$(1))/eval-%.h5: $$(S$(1))/%.h5 $$(S$(1))/test.h5 | bin/regress
 	$$(call step,seed$(1)/eval-$$*,short) bin/regress --quiet --overwrite --threads $(THREADS) $$< $$(S$(1))/test.h5 -o $$@ > /dev/null
 $$(S$(1))/diagnose-%.tsv: $$(S$(1))/%.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d.flags | bin/eddp
 	$$(call step,seed$(1)/diagnose-$$*,short) bin/eddp --step d @$$(S$(1))/d.flags --diagnose $$< $$(S$(1))/train.h5 $$(S$(1))/head.h5 > $$@
-# RCAV influence (rcav(1)) of the learned Ŝ (step d), the Eq.-1 vectors
+# RCAV influence (rcav(1)) of step (d)'s Ŝ (d.h5), the Eq.-1 vectors
 # (eq1) and the Pattern-CAVs, noise vectors from the training pixels.
 $$(S$(1))/influence-%.h5 $$(S$(1))/influence-%.txt: $$(S$(1))/%.h5 $$(S$(1))/test.h5 $$(S$(1))/head.h5 $$(S$(1))/train.h5 $$(S$(1))/rcav.flags | bin/rcav
 	$$(call step,seed$(1)/influence-$$*,short) bin/rcav --quiet --overwrite --pairs --seed $(1) --threads $(THREADS) @$$(S$(1))/rcav.flags \
