@@ -132,7 +132,6 @@ $$(call flags_file,$$(S$(1))/data.flags,DATA_ALL)
 $$(call flags_file,$$(S$(1))/head.flags,HEAD_FLAGS)
 $$(call flags_file,$$(S$(1))/a.flags,A_ALL)
 $$(call flags_file,$$(S$(1))/d.flags,D_ALL)
-$$(if $$(FIXED_FLAGS),$$(call flags_file,$$(S$(1))/d-fixed.flags,D_FIXED_ALL))
 $$(call flags_file,$$(S$(1))/sae.flags,SAE_FLAGS)
 $$(call flags_file,$$(S$(1))/rcav.flags,RCAV_FLAGS)
 
@@ -169,6 +168,7 @@ endif
 ifneq ($(FIXED_FLAGS),)
 # The second pass: signal vectors by the ICA estimator on the first pass's
 # detectors, then step (d) from there with them held fixed.
+$$(call flags_file,$$(S$(1))/d-fixed.flags,D_FIXED_ALL)
 $$(S$(1))/d1-ica.h5: $$(S$(1))/d1.h5 $$(S$(1))/train.h5 | bin/eddp
 	$$(call step,seed$(1)/d1-ica,short) bin/eddp --quiet --overwrite --threads $(THREADS) --step c --estimator ica --seed $(1) $$< $$(S$(1))/train.h5 -o $$@
 $$(S$(1))/d.h5: $$(S$(1))/d1-ica.h5 $$(S$(1))/train.h5 $$(S$(1))/head.h5 $$(S$(1))/d-fixed.flags | bin/eddp

@@ -316,9 +316,8 @@ static int run_training(options *opt, learn_set *set, h5in *head_in, const head_
              dirs_from_effective(&result, dirs.n_det, dirs.n_dim, obj.view.W, obj.view.b, set->mean, step);
     if (!rc)
         rc = h5out_attr_string(&out, "/", "space", opt->raw_space ? "raw" : "standardised") ||
-             h5out_attr_double(&out, "/", "init_scale", opt->init_scale);
-    if (!rc && obj.view.S)
-        rc = h5out_attr_string(&out, "/", "signals", opt->fixed_signals ? "fixed" : "learned");
+             h5out_attr_double(&out, "/", "init_scale", opt->init_scale) ||
+             (obj.view.S && h5out_attr_string(&out, "/", "signals", opt->fixed_signals ? "fixed" : "learned"));
     if (!rc && obj.view.S) {
         result.S = malloc((size_t)dirs.n_det * dirs.n_dim * sizeof(double));
         if (!result.S) {
