@@ -13,6 +13,7 @@ void ica_config_default(ica_config *cfg)
     cfg->max_components = 64;
     cfg->max_iter = 500;
     cfg->tol = 1e-10;
+    cfg->restarts = 4;
 }
 
 /* W ← (W Wᵀ)^{-1/2} W for W [k × k]. */
@@ -152,22 +153,26 @@ static double *whiten_positives(const double *X, size_t n_pix, int n_dim, const 
 
 /* Among the k source filters F [k × n_dim], the one whose mean moves most
  * between positives and the rest (in standard deviations: the sources have
- * unit variance on the positives), as a unit vector growing with the concept. */
+ * unit variance on the positives), as a unit vector growing with the concept
+ * in filter, when its shift exceeds *best_shift (updated). */
 static void pick_source(const double *F, int k, int n_dim, const double *mean_pos, const double *mean_neg,
-                        double *filter)
+                        double *best_shift, double *filter)
 {
-    int best = 0;
-    double best_shift = 0;
+    int best = -1;
+    double signed_shift = 0;
     for (int c = 0; c < k; c++) {
         double shift = 0;
         for (int d = 0; d < n_dim; d++)
             shift += F[(size_t)c * n_dim + d] * (mean_pos[d] - mean_neg[d]);
-        if (fabs(shift) > fabs(best_shift)) {
-            best_shift = shift;
+        if (fabs(shift) > *best_shift) {
+            *best_shift = fabs(shift);
+            signed_shift = shift;
             best = c;
         }
     }
-    double norm = cblas_dnrm2(n_dim, F + (size_t)best * n_dim, 1), sign = best_shift < 0 ? -1 : 1;
+    if (best < 0)
+        return;
+    double norm = cblas_dnrm2(n_dim, F + (size_t)best * n_dim, 1), sign = signed_shift < 0 ? -1 : 1;
     for (int d = 0; d < n_dim; d++)
         filter[d] = sign * F[(size_t)best * n_dim + d] / norm;
 }
@@ -185,11 +190,16 @@ int ica_refine(const double *X, size_t n_pix, int n_dim, const uint8_t *positive
         goto done;
     Z = whiten_positives(X, n_pix, n_dim, positive, mean_pos, E, k, n_pos);
     unmix = malloc((size_t)k * k * sizeof *unmix);
-    if (ica_fit(Z, n_pos, k, cfg, rng, unmix) < 0)
-        goto done;
     F = malloc((size_t)k * n_dim * sizeof *F); /* source filters = unmix Eᵀ */
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, k, n_dim, k, 1.0, unmix, k, E, k, 0.0, F, n_dim);
-    pick_source(F, k, n_dim, mean_pos, mean_neg, filter);
+    double best_shift = -1;
+    for (int run = 0; run < (cfg->restarts > 1 ? cfg->restarts : 1); run++) {
+        if (ica_fit(Z, n_pos, k, cfg, rng, unmix) < 0)
+            continue;
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, k, n_dim, k, 1.0, unmix, k, E, k, 0.0, F, n_dim);
+        pick_source(F, k, n_dim, mean_pos, mean_neg, &best_shift, filter);
+    }
+    if (best_shift < 0)
+        goto done;
     /* Eq. 1 on the positives: ŝ = cov(x, z)/var(z) = C w / (wᵀ C w). */
     cblas_dsymv(CblasRowMajor, CblasUpper, n_dim, 1.0, cov, n_dim, filter, 1, 0.0, signal, 1);
     double var = cblas_ddot(n_dim, filter, 1, signal, 1);

@@ -58,6 +58,55 @@ static void test_unmixing(void)
     free(Z);
 }
 
+/* A unit filter's source mean shift between the positives and the rest, in
+ * standard deviations on the positives: the quantity ica_refine maximises
+ * over sources and restarts. */
+static double source_shift(const double *X, size_t n, int dim, const uint8_t *positive, const double *filter)
+{
+    double sum[2] = {0, 0}, sum_sq = 0;
+    size_t count[2] = {0, 0};
+    for (size_t p = 0; p < n; p++) {
+        double z = 0;
+        for (int d = 0; d < dim; d++)
+            z += filter[d] * X[p * dim + d];
+        sum[positive[p]] += z;
+        count[positive[p]]++;
+        if (positive[p])
+            sum_sq += z * z;
+    }
+    double mean_pos = sum[1] / count[1], mean_neg = sum[0] / count[0];
+    return (mean_pos - mean_neg) / sqrt(sum_sq / count[1] - mean_pos * mean_pos);
+}
+
+/* With restarts, the kept filter is one of the single runs' (the same draws
+ * of rng, one run per call), and no single run's source moves more. Two
+ * iterations per run, so that the runs stop at different mixtures. */
+static void check_restarts(const double *X, size_t n, int dim, const uint8_t *positive, rng_state rng)
+{
+    enum { RUNS = 4 };
+    ica_config cfg;
+    ica_config_default(&cfg);
+    cfg.restarts = RUNS;
+    cfg.max_iter = 2;
+    double kept[64], signal[64], single[64], best_shift = -INFINITY, worst_shift = INFINITY;
+    int components, same_as = -1;
+    rng_state again = rng;
+    CHECK(ica_refine(X, n, dim, positive, &cfg, &rng, kept, signal, &components) == 0, "ica_refine with %d restarts", RUNS);
+    cfg.restarts = 1;
+    for (int run = 0; run < RUNS; run++) {
+        CHECK(ica_refine(X, n, dim, positive, &cfg, &again, single, signal, &components) == 0, "single run %d", run);
+        double shift = source_shift(X, n, dim, positive, single);
+        best_shift = fmax(best_shift, shift);
+        worst_shift = fmin(worst_shift, shift);
+        if (same_as < 0 && memcmp(kept, single, dim * sizeof *kept) == 0)
+            same_as = run;
+    }
+    CHECK(best_shift - worst_shift > 1e-3, "the runs differ (shifts %.4f to %.4f sd)", worst_shift, best_shift);
+    CHECK(same_as >= 0, "the kept filter is a single run's (run %d)", same_as);
+    double kept_shift = source_shift(X, n, dim, positive, kept);
+    CHECK(kept_shift >= best_shift - 1e-9, "no single run moves more (%.6f against %.6f sd)", kept_shift, best_shift);
+}
+
 /* The multi-concept model of method-spec §1.2 with random unit directions:
  * the positives of concept 0 (here: its true pixels) give back s_0. */
 static void test_refine(void)
@@ -120,6 +169,7 @@ static void test_refine(void)
         leak = fmax(leak, fabs(r / own));
     }
     CHECK(leak < 0.05, "refined filter extracts α_0 alone (leakage %.4f)", leak);
+    check_restarts(X, N, D, positive, rng);
     /* Too few positives: a clear refusal. */
     memset(positive, 0, N);
     positive[0] = positive[1] = 1;
