@@ -38,7 +38,7 @@ SWEEP_SCHEDULE ?= short
 SWEEP_EPOCHS_A ?= 5000
 SWEEP_EPOCHS_D ?= 5000
 SWEEP_LR ?= 2e-4
-sweep_schedule = $(if $(filter short,$(SWEEP_SCHEDULE)),EPOCHS_A=$(SWEEP_EPOCHS_A) EPOCHS_D=$(SWEEP_EPOCHS_D) LR=$(SWEEP_LR))
+sweep_schedule = $(if $(filter short,$(SWEEP_SCHEDULE)),EPOCHS_A=$(SWEEP_EPOCHS_A) EPOCHS_D=$(SWEEP_EPOCHS_D) LR=$(SWEEP_LR) LR_A=$(SWEEP_LR))
 # Extra flags of steps a and d for every configuration (after synthetic.mk's
 # A_FLAGS / D_FLAGS: a repeated option's last value wins).
 SWEEP_A_EXTRA ?=

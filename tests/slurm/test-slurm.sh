@@ -51,7 +51,7 @@ EOF
 # --- make synthetic through SLURM; step (a) stopped twice on the way.
 # Step (a) trains 6,000 images for 10,000 epochs (about 20 s on this kind of
 # machine, long enough to be stopped twice); the rest is short.
-V=(SEED=5 SEEDS=5 PER_CLASS=2000 BATCH=256 LR=1e-3 HEAD_FLAGS="--epochs 20" EPOCHS_A=10000 EPOCHS_D=20
+V=(SEED=5 SEEDS=5 PER_CLASS=2000 BATCH=256 LR=1e-3 LR_A=1e-3 HEAD_FLAGS="--epochs 20" EPOCHS_A=10000 EPOCHS_D=20
    SAE_FLAGS="--hidden 3 --epochs 5" SAE_LAMBDAS=0 CHECKPOINT_EVERY=500 THREADS=1)
 make --no-print-directory -s "${V[@]}" SYN_DIR="$TMP/local" synthetic >"$TMP/local.out" 2>&1 &
 local_pid=$!
@@ -135,7 +135,7 @@ check "SLURM (stopped twice, rerun) and local runs: identical datasets and repor
     /usr/bin/python3 tests/tools/same-run.py "$TMP/local" "$TMP/slurm"
 
 # --- seeds as a job array and its merge job; seed 8 fails once.
-W=(SEED=7 SEEDS="7 8" PER_CLASS=40 HEAD_FLAGS="--epochs 50" EPOCHS_A=20 EPOCHS_D=20 BATCH=32 LR=1e-3
+W=(SEED=7 SEEDS="7 8" PER_CLASS=40 HEAD_FLAGS="--epochs 50" EPOCHS_A=20 EPOCHS_D=20 BATCH=32 LR=1e-3 LR_A=1e-3
    SAE_FLAGS="--hidden 3 --epochs 5" SAE_LAMBDAS=0 SEED_MEM=1G SEED_TIME=10 SYN_DIR="$TMP/array")
 mkdir -p "$TMP/array/seed8/a.h5"   # step (a) of seed 8 cannot write its output
 make --no-print-directory -s "${W[@]}" synthetic-array >"$TMP/array1.out" 2>&1

@@ -6,7 +6,7 @@
 source tests/tools/lib.sh
 
 # Step (a) long enough (about 5 s) to be interrupted in the middle.
-V=(SEED=5 SEEDS=5 PER_CLASS=40 HEAD_FLAGS="--epochs 50" EPOCHS_A=20000 EPOCHS_D=20 BATCH=32 LR=1e-3
+V=(SEED=5 SEEDS=5 PER_CLASS=40 HEAD_FLAGS="--epochs 50" EPOCHS_A=20000 EPOCHS_D=20 BATCH=32 LR=1e-3 LR_A=1e-3
    SAE_FLAGS="--hidden 3 --epochs 5" SAE_LAMBDAS=0 CHECKPOINT_EVERY=500)
 M() { make --no-print-directory "${V[@]}" "$@"; }
 

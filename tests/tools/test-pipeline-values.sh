@@ -4,7 +4,7 @@
 # into words at blanks with '…', "…" and \ quoting, expanding nothing.
 source tests/tools/lib.sh
 
-V=(SEED=5 SEEDS=5 PER_CLASS=30 HEAD_FLAGS="--epochs 50" EPOCHS_A=20 EPOCHS_D=20 BATCH=32 LR=1e-3
+V=(SEED=5 SEEDS=5 PER_CLASS=30 HEAD_FLAGS="--epochs 50" EPOCHS_A=20 EPOCHS_D=20 BATCH=32 LR=1e-3 LR_A=1e-3
    SAE_FLAGS="--hidden 3 --epochs 5" SAE_LAMBDAS=0)
 M() { make --no-print-directory "${V[@]}" "$@"; }
 R=$TMP/runs/seed5

@@ -3,7 +3,7 @@
 # what depends on it.
 source tests/tools/lib.sh
 
-V=(SYN_DIR="$TMP/runs" SEED=5 SEEDS="5 6" PER_CLASS=40 HEAD_FLAGS="--epochs 50" EPOCHS_A=20 EPOCHS_D=20 BATCH=32 LR=1e-3
+V=(SYN_DIR="$TMP/runs" SEED=5 SEEDS="5 6" PER_CLASS=40 HEAD_FLAGS="--epochs 50" EPOCHS_A=20 EPOCHS_D=20 BATCH=32 LR=1e-3 LR_A=1e-3
    SAE_FLAGS="--hidden 3 --epochs 5")
 M() { make --no-print-directory "${V[@]}" "$@"; }
 R="$TMP/runs/seed5"
