@@ -30,10 +30,11 @@ SWEEP_SEEDS ?= 0 1
 # preset, so that an epoch has the preset's number of optimiser steps.
 SWEEP_IMAGES ?= 3000
 # The schedule: SWEEP_SCHEDULE=short (the default) trains SWEEP_EPOCHS_A /
-# SWEEP_EPOCHS_D epochs at SWEEP_LR, a quarter of the paper's 20,000 epochs
-# at four times its learning rate 5e-5 (the same distance for Adam's
-# steps); SWEEP_SCHEDULE=full keeps synthetic.mk's EPOCHS_A, EPOCHS_D, LR.
-# README, "Sweep", compares the two on 4 configurations.
+# SWEEP_EPOCHS_D epochs at SWEEP_LR (steps a and d), a quarter of the
+# paper's 20,000 epochs at four times its learning rate 5e-5 (the same
+# distance for Adam's steps in step d; step a, at lr 2e-4 in synthetic.mk,
+# goes a quarter of its way); SWEEP_SCHEDULE=full keeps synthetic.mk's
+# EPOCHS_A, EPOCHS_D, LR, LR_A. README, "Sweep", compares the two.
 SWEEP_SCHEDULE ?= short
 SWEEP_EPOCHS_A ?= 5000
 SWEEP_EPOCHS_D ?= 5000
