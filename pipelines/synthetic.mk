@@ -38,6 +38,7 @@ step = $(call run_step,$(EXPERIMENT)/$(1),$(2),$(SYN_DIR)/$(dir $(1))logs/$(notd
 PER_CLASS ?= 1000
 HEAD_FLAGS ?= --epochs 2000 --lr 0.005 --batch 1024
 # --- direction learning (paper: App. E, Table 7, §4.8)
+# Step (d)'s learning rate; step (a)'s is LR_A (with the recipe, below).
 LR ?= 5e-5
 BATCH ?= 1024
 EPOCHS_A ?= 20000
