@@ -71,10 +71,10 @@ ifeq ($(RECIPE),overlap)
 D_FLAGS ?= --losses s,mm,ic,eac,fso --sparsity overlap --coverage reward --weight s=10 --weight ic=1 \
            --bound mm=256 --bound eac=0.1 --bound fso=0.1
 FIXED_FLAGS ?= --signals fixed --bound fso=0.02
-# Step (a)'s learning rate, 4x App. E's (README, "Schedule"): at 5e-5 its
-# 20,000 epochs end with one detector on two concepts on 3 of the sweep's
-# 32 configuration-seeds, in every start tried, and step (d) cannot undo
-# that; at 1e-4 or 2e-4 the same starts separate them.
+# Step (a)'s learning rate, 4x App. E's (README, "Schedule"; eddp(7) item
+# 13): at 5e-5 its 20,000 epochs ended with one detector on two concepts on
+# 3 of the sweep's 32 configuration-seeds in every start tried, which step
+# (d) cannot undo (29 of 32 at IoU >= 0.9); at 2e-4, 31 of 32 (>= 0.85: 32).
 LR_A ?= 2e-4
 else ifeq ($(RECIPE),paper)
 D_FLAGS ?= --losses s,sb,ma,mm,ic,eac,cur,fso --weight s=0.85 --weight sb=2.6 --weight cur=0.25 \
