@@ -88,7 +88,8 @@ static void check_restarts(const double *X, size_t n, int dim, const uint8_t *po
     ica_config_default(&cfg);
     cfg.restarts = RUNS;
     cfg.max_iter = 2;
-    double kept[64], signal[64], single[64], best_shift = -INFINITY, worst_shift = INFINITY;
+    double *kept = malloc(3 * dim * sizeof *kept), *signal = kept + dim, *single = kept + 2 * dim;
+    double best_shift = -INFINITY, worst_shift = INFINITY;
     int components, same_as = -1;
     rng_state again = rng;
     CHECK(ica_refine(X, n, dim, positive, &cfg, &rng, kept, signal, &components) == 0, "ica_refine with %d restarts", RUNS);
@@ -105,6 +106,7 @@ static void check_restarts(const double *X, size_t n, int dim, const uint8_t *po
     CHECK(same_as >= 0, "the kept filter is a single run's (run %d)", same_as);
     double kept_shift = source_shift(X, n, dim, positive, kept);
     CHECK(kept_shift >= best_shift - 1e-9, "no single run moves more (%.6f against %.6f sd)", kept_shift, best_shift);
+    free(kept);
 }
 
 /* The multi-concept model of method-spec §1.2 with random unit directions:
